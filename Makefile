@@ -1,0 +1,34 @@
+# The two commands a newcomer needs:
+#   make demo   run the nightly pipeline end to end on the embedded default
+#   make test   run the test suite
+# Both set up .venv (pinned dependencies, Delta jars) when it is missing or stale.
+
+VENV := .venv
+STAMP := $(VENV)/.installed
+AS_OF ?= 2017-07-01
+SPARK_SUBMIT := $(VENV)/bin/spark-submit
+
+.PHONY: setup demo test test-all tables clean-warehouse
+
+$(STAMP): requirements.lock pyproject.toml scripts/setup.sh conf/base.yaml
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(SPARK_SUBMIT) jobs/ingest.py
+	$(SPARK_SUBMIT) jobs/build_features.py --as-of $(AS_OF)
+	$(VENV)/bin/promo-roi tables
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+test-all: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+tables: $(STAMP)
+	$(VENV)/bin/promo-roi tables
+
+clean-warehouse:
+	rm -rf warehouse

@@ -1,0 +1,254 @@
+"""One typed configuration object, built from conf/*.yaml.
+
+Configuration flows one way: ``conf/base.yaml`` <- ``conf/<profile>.yaml`` <-
+environment variables ``PROMO_ROI__SECTION__KEY`` <- ``--set section.key=value``
+flags -> :class:`AppConfig` -> arguments of library functions. Only the jobs
+call :func:`load_config`; nothing in the library reads files or the
+environment for settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+ENV_PREFIX = "PROMO_ROI__"
+PROFILE_ENV = "PROMO_ROI_PROFILE"
+CONF_DIR_ENV = "PROMO_ROI_CONF_DIR"
+DEFAULT_PROFILE = "local"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    app_name: str
+    master: str | None
+    shuffle_partitions: int
+    session_time_zone: str
+    delta_packages: tuple[str, ...]
+    catalog: str
+    metastore_url: str | None
+    driver_memory: str | None
+    extra: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    root: str
+    schemas: tuple[str, ...]
+
+    def table_path(self, schema: str, table: str) -> str:
+        return f"{self.root.rstrip('/')}/{schema}/{table}"
+
+    def schema_path(self, schema: str) -> str:
+        return f"{self.root.rstrip('/')}/{schema}"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    path: str | None
+    data_start: dt.date
+    data_end: dt.date
+    first_week: int
+    last_week: int
+    week_one_end: dt.date
+
+    def week_end(self, week: int) -> dt.date:
+        """The date on which ``week`` is complete (its data is dated up to it)."""
+        return self.week_one_end + dt.timedelta(days=7 * (week - 1))
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    max_quarantine_share: float
+    max_quarantine_share_by_table: Mapping[str, float]
+
+    def threshold_for(self, table: str) -> float:
+        return self.max_quarantine_share_by_table.get(table, self.max_quarantine_share)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    rfm_windows_weeks: tuple[int, ...]
+    spend_departments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    profile: str
+    project_root: Path
+    spark: SparkConfig
+    warehouse: WarehouseConfig
+    source: SourceConfig
+    quality: QualityConfig
+    features: FeatureConfig
+    raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+def default_conf_dir() -> Path:
+    """conf/ of the checkout this package was installed from (editable install)."""
+    return Path(__file__).resolve().parents[2] / "conf"
+
+
+def _deep_merge(base: dict, override: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    with path.open() as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at top level")
+    return data
+
+
+def _set_path(tree: dict, dotted: str, raw_value: str) -> None:
+    keys = [k for k in dotted.split(".") if k]
+    if not keys:
+        raise ConfigError(f"empty configuration key in override {dotted!r}")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
+    # YAML parsing gives overrides the same types as the files (numbers, lists, null).
+    node[keys[-1]] = yaml.safe_load(raw_value) if raw_value != "" else ""
+
+
+def _env_overrides(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    out = []
+    for name, value in sorted(env.items()):
+        if name.startswith(ENV_PREFIX):
+            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            out.append((dotted, value))
+    return out
+
+
+def _resolve_path(value: str | None, root: Path) -> str | None:
+    if value is None:
+        return None
+    if "://" in value or value.startswith("/"):
+        return value
+    return str((root / value).resolve())
+
+
+def _date(value: Any, key: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be an ISO date (YYYY-MM-DD), got {value!r}") from exc
+
+
+def _section(tree: Mapping, name: str) -> Mapping:
+    section = tree.get(name)
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"configuration section {name!r} is missing")
+    return section
+
+
+def _require(section: Mapping, key: str, where: str) -> Any:
+    if key not in section:
+        raise ConfigError(f"configuration key {where}.{key} is missing")
+    return section[key]
+
+
+def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> AppConfig:
+    """Turns a merged configuration tree into the typed :class:`AppConfig`."""
+    s = _section(tree, "spark")
+    catalog = str(_require(s, "catalog", "spark"))
+    if catalog not in ("hive", "in-memory"):
+        raise ConfigError(f"spark.catalog must be 'hive' or 'in-memory', got {catalog!r}")
+    spark = SparkConfig(
+        app_name=str(_require(s, "app_name", "spark")),
+        master=s.get("master"),
+        shuffle_partitions=int(_require(s, "shuffle_partitions", "spark")),
+        session_time_zone=str(s.get("session_time_zone", "UTC")),
+        delta_packages=tuple(_require(s, "delta_packages", "spark")),
+        catalog=catalog,
+        metastore_url=s.get("metastore_url"),
+        driver_memory=s.get("driver_memory"),
+        extra={str(k): str(v) for k, v in (s.get("extra") or {}).items()},
+    )
+    w = _section(tree, "warehouse")
+    warehouse = WarehouseConfig(
+        root=_resolve_path(str(_require(w, "root", "warehouse")), project_root),
+        schemas=tuple(_require(w, "schemas", "warehouse")),
+    )
+    src = _section(tree, "source")
+    source = SourceConfig(
+        path=_resolve_path(src.get("path"), project_root),
+        data_start=_date(_require(src, "data_start", "source"), "source.data_start"),
+        data_end=_date(_require(src, "data_end", "source"), "source.data_end"),
+        first_week=int(_require(src, "first_week", "source")),
+        last_week=int(_require(src, "last_week", "source")),
+        week_one_end=_date(_require(src, "week_one_end", "source"), "source.week_one_end"),
+    )
+    if source.data_end < source.data_start:
+        raise ConfigError("source.data_end is before source.data_start")
+    q = _section(tree, "quality")
+    quality = QualityConfig(
+        max_quarantine_share=float(_require(q, "max_quarantine_share", "quality")),
+        max_quarantine_share_by_table={
+            str(k): float(v) for k, v in (q.get("max_quarantine_share_by_table") or {}).items()
+        },
+    )
+    f = _section(tree, "features")
+    features = FeatureConfig(
+        rfm_windows_weeks=tuple(int(x) for x in _require(f, "rfm_windows_weeks", "features")),
+        spend_departments=tuple(str(x) for x in _require(f, "spend_departments", "features")),
+    )
+    return AppConfig(
+        profile=profile,
+        project_root=project_root,
+        spark=spark,
+        warehouse=warehouse,
+        source=source,
+        quality=quality,
+        features=features,
+        raw=copy.deepcopy(dict(tree)),
+    )
+
+
+def load_config(
+    profile: str | None = None,
+    conf_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """Loads base.yaml + <profile>.yaml, then env and ``key.path=value`` overrides.
+
+    ``env`` is passed in by the caller (a job's ``main``) so the library never
+    reads the process environment on its own.
+    """
+    env = {} if env is None else env
+    conf_path = Path(conf_dir or env.get(CONF_DIR_ENV) or default_conf_dir()).resolve()
+    profile = profile or env.get(PROFILE_ENV) or DEFAULT_PROFILE
+    tree = _read_yaml(conf_path / "base.yaml")
+    tree = _deep_merge(tree, _read_yaml(conf_path / f"{profile}.yaml"))
+    for dotted, value in _env_overrides(env):
+        _set_path(tree, dotted, value)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        dotted, value = item.split("=", 1)
+        _set_path(tree, dotted.strip(), value.strip())
+    return build_config(tree, profile=profile, project_root=conf_path.parent)

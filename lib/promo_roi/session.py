@@ -1,0 +1,84 @@
+"""The one place a SparkSession is built: Delta Lake, the catalog, the warehouse."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from promo_roi.config import AppConfig
+
+log = logging.getLogger(__name__)
+
+
+def _is_local_path(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file:")
+
+
+def spark_settings(config: AppConfig) -> dict[str, str]:
+    """Every spark.* setting the session needs, derived from the config."""
+    sc = config.spark
+    settings: dict[str, str] = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.jars.packages": ",".join(sc.delta_packages),
+        "spark.sql.shuffle.partitions": str(sc.shuffle_partitions),
+        "spark.sql.session.timeZone": sc.session_time_zone,
+        "spark.sql.warehouse.dir": config.warehouse.root,
+        "spark.sql.catalogImplementation": sc.catalog,
+        # Tables are registered with explicit locations; the schema check on
+        # every write is ours (promo_roi.tables), so keep Delta strict.
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }
+    if sc.catalog == "hive":
+        metastore_url = sc.metastore_url
+        if metastore_url is None:
+            if not _is_local_path(config.warehouse.root):
+                raise ValueError(
+                    "spark.metastore_url must be set when the warehouse is not on a local disk"
+                )
+            # Embedded Derby beside the tables, never in the working directory.
+            db = Path(config.warehouse.root.removeprefix("file:")) / "metastore_db"
+            metastore_url = f"jdbc:derby:;databaseName={db};create=true"
+        settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = metastore_url
+        settings["spark.hadoop.datanucleus.schema.autoCreateAll"] = "true"
+        settings["spark.hadoop.hive.metastore.schema.verification"] = "false"
+    if sc.master:
+        settings["spark.master"] = sc.master
+    if sc.driver_memory:
+        settings["spark.driver.memory"] = sc.driver_memory
+    settings.update(sc.extra)
+    return settings
+
+
+def build_spark_session(config: AppConfig, app_name: str | None = None) -> SparkSession:
+    """Builds (or returns the running) SparkSession for ``config``.
+
+    Under ``spark-submit`` the JVM already exists, so the Delta jars must come
+    from ``--packages`` or spark-defaults.conf (scripts/setup.sh writes one
+    into the venv); under plain ``python`` the builder passes them itself.
+    """
+    builder = SparkSession.builder.appName(app_name or config.spark.app_name)
+    for key, value in spark_settings(config).items():
+        builder = builder.config(key, value)
+    if config.spark.catalog == "hive":
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    ensure_schemas(spark, config)
+    log.info(
+        "spark session ready: master=%s warehouse=%s catalog=%s",
+        spark.sparkContext.master,
+        config.warehouse.root,
+        config.spark.catalog,
+    )
+    return spark
+
+
+def ensure_schemas(spark: SparkSession, config: AppConfig) -> None:
+    """Creates the bronze/silver/gold schemas at <warehouse>/<schema> if missing."""
+    for schema in config.warehouse.schemas:
+        spark.sql(
+            f"CREATE SCHEMA IF NOT EXISTS {schema} LOCATION '{config.warehouse.schema_path(schema)}'"
+        )

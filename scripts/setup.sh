@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Creates .venv with the pinned dependencies, installs promo_roi (editable),
+# pre-fetches the Delta Lake jars into ~/.m2 and writes the venv's
+# spark-defaults.conf so plain `spark-submit jobs/X.py` finds Delta and the
+# venv's Python. Idempotent: `make` reruns it only when the lock changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+DELTA_PACKAGE=$(grep -E '^\s*delta_packages:' -A1 conf/base.yaml | tail -1 | sed -E 's/.*- *"?([^"]+)"?/\1/')
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+echo "[setup] installing pinned dependencies from requirements.lock"
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.lock
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+
+# Spark resolves spark.jars.packages through Ivy, which also looks in ~/.m2:
+# fetching once here lets later sessions start without reaching Maven Central.
+if command -v mvn >/dev/null 2>&1; then
+  echo "[setup] fetching $DELTA_PACKAGE into ~/.m2"
+  mvn -q -B dependency:get -Dartifact="$DELTA_PACKAGE" >/dev/null || \
+    echo "[setup] mvn could not fetch $DELTA_PACKAGE; Spark will resolve it at session start"
+fi
+
+SPARK_HOME=$(.venv/bin/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')
+mkdir -p "$SPARK_HOME/conf"
+cat > "$SPARK_HOME/conf/spark-defaults.conf" <<CONF
+# Written by promo-roi scripts/setup.sh: lets \`spark-submit jobs/X.py\` load
+# Delta Lake and run the driver and workers on this venv's Python.
+spark.jars.packages              $DELTA_PACKAGE
+spark.sql.extensions             io.delta.sql.DeltaSparkSessionExtension
+spark.sql.catalog.spark_catalog  org.apache.spark.sql.delta.catalog.DeltaCatalog
+spark.pyspark.python             $ROOT/.venv/bin/python
+spark.pyspark.driver.python      $ROOT/.venv/bin/python
+CONF
+echo "[setup] done: $(.venv/bin/python -c 'import pyspark, delta, torch; print("pyspark", pyspark.__version__, "torch", torch.__version__)')"
