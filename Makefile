@@ -7,6 +7,8 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 AS_OF ?= 2017-07-01
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
+# spark-submit finds Spark through the python3 on PATH: make it the venv's.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup demo test test-all tables clean-warehouse
 

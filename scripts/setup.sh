@@ -9,8 +9,6 @@ ROOT=$(pwd)
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
-DELTA_PACKAGE=$(grep -E '^\s*delta_packages:' -A1 conf/base.yaml | tail -1 | sed -E 's/.*- *"?([^"]+)"?/\1/')
-
 if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $($PY --version)"
   "$PY" -m venv .venv
@@ -20,12 +18,16 @@ echo "[setup] installing pinned dependencies from requirements.lock"
 .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.lock
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 
+DELTA_PACKAGES=$(.venv/bin/python -c 'import yaml; print(",".join(yaml.safe_load(open("conf/base.yaml"))["spark"]["delta_packages"]))')
+
 # Spark resolves spark.jars.packages through Ivy, which also looks in ~/.m2:
 # fetching once here lets later sessions start without reaching Maven Central.
 if command -v mvn >/dev/null 2>&1; then
-  echo "[setup] fetching $DELTA_PACKAGE into ~/.m2"
-  mvn -q -B dependency:get -Dartifact="$DELTA_PACKAGE" >/dev/null || \
-    echo "[setup] mvn could not fetch $DELTA_PACKAGE; Spark will resolve it at session start"
+  for artifact in ${DELTA_PACKAGES//,/ }; do
+    echo "[setup] fetching $artifact into ~/.m2"
+    mvn -q -B dependency:get -Dartifact="$artifact" >/dev/null || \
+      echo "[setup] mvn could not fetch $artifact; Spark will resolve it at session start"
+  done
 fi
 
 SPARK_HOME=$(.venv/bin/python -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')
@@ -33,7 +35,7 @@ mkdir -p "$SPARK_HOME/conf"
 cat > "$SPARK_HOME/conf/spark-defaults.conf" <<CONF
 # Written by promo-roi scripts/setup.sh: lets \`spark-submit jobs/X.py\` load
 # Delta Lake and run the driver and workers on this venv's Python.
-spark.jars.packages              $DELTA_PACKAGE
+spark.jars.packages              $DELTA_PACKAGES
 spark.sql.extensions             io.delta.sql.DeltaSparkSessionExtension
 spark.sql.catalog.spark_catalog  org.apache.spark.sql.delta.catalog.DeltaCatalog
 spark.pyspark.python             $ROOT/.venv/bin/python
