@@ -27,16 +27,22 @@ def table_path(warehouse: WarehouseConfig, spec: TableSpec) -> str:
 
 
 def ensure_table(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig) -> None:
-    """Registers the table at <warehouse>/<schema>/<table> with its declared schema."""
-    (
-        DeltaTable.createIfNotExists(spark)
-        .tableName(spec.full_name)
-        .addColumns(spec.struct)
-        .partitionedBy(*spec.partition_by)
-        .location(table_path(warehouse, spec))
-        .comment(spec.description or spec.full_name)
-        .execute()
-    )
+    """Creates the Delta table at <warehouse>/<schema>/<table> and registers its name.
+
+    The path is the source of truth: jobs write and read by path, the catalog
+    name is for analysts. A name already registered is left as it is.
+    """
+    path = table_path(warehouse, spec)
+    if not DeltaTable.isDeltaTable(spark, path):
+        (
+            DeltaTable.createIfNotExists(spark)
+            .location(path)
+            .addColumns(spec.struct)
+            .partitionedBy(*spec.partition_by)
+            .comment(spec.description or spec.full_name)
+            .execute()
+        )
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {spec.full_name} USING DELTA LOCATION '{path}'")
 
 
 def conform(df: DataFrame, spec: TableSpec) -> DataFrame:

@@ -21,6 +21,7 @@ from typing import Mapping
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StructType, TimestampType
 
 from promo_roi import delta_io
 from promo_roi.config import AppConfig, QualityConfig, SourceConfig
@@ -60,6 +61,40 @@ def _source_file(source_dir: str, table: str) -> str:
     return f"{source_dir.rstrip('/')}/{table}.parquet"
 
 
+NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
+
+
+def _read_parquet(spark: SparkSession, path: str, table: str, expected: StructType) -> DataFrame:
+    """Reads one source file; nanosecond timestamps (pandas' default) become microseconds.
+
+    Spark refuses parquet TIMESTAMP(NANOS) columns; read them as epoch
+    nanoseconds and convert the columns the contract expects as timestamps.
+    """
+    try:
+        return spark.read.parquet(path)
+    except Exception as exc:
+        message = str(exc)
+        if "PATH_NOT_FOUND" in message or "does not exist" in message:
+            raise MissingTableError(f"source table {table!r} not found: expected {path}") from exc
+        if "TIMESTAMP(NANOS" not in message:
+            raise
+    previous = spark.conf.get(NANOS_AS_LONG, "false")
+    spark.conf.set(NANOS_AS_LONG, "true")
+    try:
+        df = spark.read.parquet(path)
+    finally:
+        spark.conf.set(NANOS_AS_LONG, previous)
+    nanos = [
+        f.name for f in expected.fields
+        if isinstance(f.dataType, TimestampType) and f.name in df.columns
+        and isinstance(df.schema[f.name].dataType, LongType)
+    ]
+    log.info("source table %s: converting nanosecond timestamps in %s", table, ", ".join(nanos))
+    for name in nanos:
+        df = df.withColumn(name, F.timestamp_micros(F.floor(F.col(name) / 1000)))
+    return df
+
+
 def read_sources(spark: SparkSession, source_dir: str) -> dict[str, DataFrame]:
     """Reads and validates all source tables, cast to their canonical types.
 
@@ -72,13 +107,8 @@ def read_sources(spark: SparkSession, source_dir: str) -> dict[str, DataFrame]:
         path = _source_file(source_dir, table)
         if local and not Path(path).exists():
             raise MissingTableError(f"source table {table!r} not found: expected {path}")
-        try:
-            df = spark.read.parquet(path)
-        except Exception as exc:  # a remote path that does not exist, or not parquet
-            if "PATH_NOT_FOUND" in str(exc) or "does not exist" in str(exc):
-                raise MissingTableError(f"source table {table!r} not found: expected {path}") from exc
-            raise
         spec = SOURCE_TABLES[table]
+        df = _read_parquet(spark, path, table, spec.struct)
         validate_schema(df, spec.struct, f"source table {table}")
         extra = [c for c in df.columns if c not in spec.columns]
         if extra:

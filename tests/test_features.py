@@ -1,0 +1,207 @@
+"""Point-in-time feature tables: hand-computed values, the no-leak rule, idempotent reruns."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from delta.tables import DeltaTable
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, IntegerType, LongType, StringType, StructField, StructType
+
+from promo_roi import delta_io
+from promo_roi.config import FeatureConfig, SourceConfig
+from promo_roi.features import build_features, build_user_features, exposure_windows
+from promo_roi.ingest import run_ingest
+from promo_roi.tables import SOURCE_TABLES, silver_specs
+
+SOURCE = SourceConfig(
+    path=None,
+    data_start=dt.date(2017, 1, 1),
+    data_end=dt.date(2018, 1, 1),
+    first_week=1,
+    last_week=53,
+    week_one_end=dt.date(2017, 1, 2),
+)
+AS_OF = dt.date(2017, 7, 1)
+
+
+def _ts(day: str) -> dt.datetime:
+    # Noon, so no time-zone shift can move a row to another day.
+    return dt.datetime.fromisoformat(day + "T12:00:00")
+
+
+def _bronze(spark, table: str, rows: list[tuple]):
+    return spark.createDataFrame(rows, SOURCE_TABLES[table].struct)
+
+
+# --- hand-computed values on tiny inline data -----------------------------------------
+
+
+def test_exposure_windows_clip_to_data_and_as_of(spark):
+    desc = _bronze(spark, "campaign_descriptions", [
+        (1, "Type B", _ts("2017-03-01"), _ts("2017-03-10")),  # fully observed
+        (2, "Type C", _ts("2016-12-25"), _ts("2017-01-04")),  # starts before the data
+        (3, "Type A", _ts("2017-06-25"), _ts("2017-07-05")),  # runs past as_of
+        (4, "Type B", _ts("2017-07-01"), _ts("2017-07-20")),  # starts on as_of: not yet
+    ])
+    got = exposure_windows(desc, AS_OF, SOURCE).select(
+        "campaign_id", "duration_days", "observed_days", "pre_observed_days", "censored", "censor_reason"
+    )
+    schema = StructType([
+        StructField("campaign_id", LongType()), StructField("duration_days", IntegerType()),
+        StructField("observed_days", IntegerType()), StructField("pre_observed_days", IntegerType()),
+        StructField("censored", BooleanType()), StructField("censor_reason", StringType()),
+    ])
+    expected = spark.createDataFrame([
+        (1, 10, 10, 10, False, None),
+        (2, 11, 4, 0, True, "starts_before_data"),
+        (3, 11, 6, 11, True, "ends_after_as_of"),
+    ], schema)
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_exposure_window_past_the_end_of_the_data(spark):
+    desc = _bronze(spark, "campaign_descriptions", [(5, "Type C", _ts("2017-12-20"), _ts("2018-01-10"))])
+    row = exposure_windows(desc, dt.date(2018, 3, 1), SOURCE).first()
+    assert (row.duration_days, row.observed_days, row.pre_observed_days) == (22, 13, 22)
+    assert row.censored is True and row.censor_reason == "ends_after_data"
+
+
+def test_user_features_hand_computed(spark):
+    tx = _bronze(spark, "transactions", [
+        # household, store, basket, product, qty, sales, retail_disc, coupon_disc, match, week, ts
+        (1, 10, 10, 100, 1, 5.0, 0.0, 0.0, 0.0, 26, _ts("2017-06-30")),
+        (1, 10, 11, 200, 1, 3.0, 1.0, 0.0, 0.0, 22, _ts("2017-06-01")),
+        (1, 10, 12, 100, 1, 100.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-01")),  # on as_of: unseen
+        (1, 10, 13, 100, 1, 2.0, 0.0, 0.5, 0.0, 11, _ts("2017-03-15")),
+        (2, 10, 20, 100, 1, 50.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-02")),  # first seen after as_of
+        (4, 10, 40, 200, 2, 4.0, 0.0, 0.0, 0.0, 1, _ts("2017-01-05")),
+    ])
+    products = _bronze(spark, "products", [
+        (100, 1, "GROCERY", "National", "SOUP", "SOUP", "10 OZ"),
+        (200, 1, "PRODUCE", "Private", "APPLES", "APPLES", None),
+    ])
+    desc = _bronze(spark, "campaign_descriptions", [
+        (7, "Type B", _ts("2017-05-01"), _ts("2017-06-01")),
+        (8, "Type B", _ts("2017-08-01"), _ts("2017-09-01")),
+    ])
+    campaigns = _bronze(spark, "campaigns", [(7, 1), (8, 1)])
+    redemptions = _bronze(spark, "coupon_redemptions", [
+        (1, 555, 7, _ts("2017-05-10")),
+        (1, 556, 7, _ts("2017-07-05")),  # after as_of: unseen
+    ])
+    demographics = _bronze(spark, "demographics", [(1, "45-54", "50-74K", None, "Married", "2", "2 Adults No Kids", "0")])
+    features = FeatureConfig(rfm_windows_weeks=(4, 13, 26), spend_departments=("GROCERY", "PRODUCE"))
+
+    got = build_user_features(tx, products, campaigns, desc, redemptions, demographics, AS_OF, features).select(
+        "household_id", "first_purchase_date", "days_since_last_purchase",
+        "baskets_4w", "spend_4w", "baskets_13w", "spend_13w", "baskets_26w", "spend_26w",
+        "dept_spend_grocery", "dept_spend_produce", "dept_spend_other",
+        "retail_discount_spend_share", "coupon_discount_spend_share",
+        "campaigns_targeted", "campaigns_redeemed", "coupons_redeemed", "days_since_last_redemption",
+        "has_demographics", "age", "home_ownership",
+    )
+    expected = spark.createDataFrame(
+        [
+            (1, dt.date(2017, 3, 15), 1, 1, 5.0, 2, 8.0, 3, 10.0, 7.0, 3.0, 0.0, 0.3, 0.2, 1, 1, 1, 52,
+             True, "45-54", "unknown"),
+            (4, dt.date(2017, 1, 5), 177, 0, 0.0, 0, 0.0, 1, 4.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0, 0, 0, None,
+             False, "unknown", "unknown"),
+        ],
+        got.schema,
+    )
+    assert_approx_df_equality(got, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+# --- the no-leak rule and reruns on the real-data fixture -----------------------------
+
+
+def _perturb_after(source_dir: Path, target_dir: Path, as_of: dt.date, week_one_end: dt.date) -> None:
+    """Copies the fixture, rewriting everything dated on or after ``as_of``."""
+    target_dir.mkdir(parents=True)
+    cutoff = pd.Timestamp(as_of)
+    for table in SOURCE_TABLES:
+        df = pd.read_parquet(source_dir / f"{table}.parquet")
+        if table == "transactions":
+            late = df["transaction_timestamp"] >= cutoff
+            df.loc[late, "sales_value"] = df.loc[late, "sales_value"] * 10 + 1
+            extra = df[late].copy()
+            extra["basket_id"] = extra["basket_id"] + 10**12
+            extra["quantity"] = extra["quantity"] + 3
+            df = pd.concat([df, extra], ignore_index=True)
+        elif table == "coupon_redemptions":
+            first = df.iloc[[0]].copy()
+            first["redemption_date"] = cutoff + pd.Timedelta(days=3)
+            df = pd.concat([df, first], ignore_index=True)
+        elif table == "promotions":
+            week_end = pd.Timestamp(week_one_end) + pd.to_timedelta((df["week"] - 1) * 7, unit="D")
+            late = week_end >= cutoff
+            df.loc[late, "display_location"] = df.loc[late, "display_location"].map(lambda v: "7" if v == "0" else "0")
+        df.to_parquet(target_dir / f"{table}.parquet", index=False)
+
+
+def _slice(spark, spec, warehouse, as_of):
+    return delta_io.read_table(spark, spec, warehouse).filter(F.col("as_of_date") == F.lit(as_of))
+
+
+@pytest.fixture(scope="module")
+def two_warehouses(spark, app_config, fixture_source, tmp_path_factory):
+    """The fixture ingested as it is (a) and with everything after AS_OF rewritten (b)."""
+    root = tmp_path_factory.mktemp("no_leak")
+    configs = {}
+    perturbed = root / "source_b"
+    _perturb_after(Path(fixture_source), perturbed, AS_OF, app_config.source.week_one_end)
+    for label, source in (("a", str(fixture_source)), ("b", str(perturbed))):
+        config = dataclasses.replace(
+            app_config, warehouse=dataclasses.replace(app_config.warehouse, root=str(root / f"wh_{label}"))
+        )
+        run_ingest(spark, config, source)
+        build_features(spark, config, AS_OF)
+        configs[label] = config
+    return configs
+
+
+def test_nothing_dated_on_or_after_as_of_changes_any_feature(spark, two_warehouses):
+    a, b = two_warehouses["a"], two_warehouses["b"]
+    # The perturbation really changed the data after AS_OF ...
+    tx_a = delta_io.read_table(spark, SOURCE_TABLES["transactions"], a.warehouse).count()
+    tx_b = delta_io.read_table(spark, SOURCE_TABLES["transactions"], b.warehouse).count()
+    assert tx_b > tx_a
+    # ... and no feature table noticed.
+    for spec in silver_specs(a.features):
+        got_a = _slice(spark, spec, a.warehouse, AS_OF)
+        got_b = _slice(spark, spec, b.warehouse, AS_OF)
+        assert got_a.count() > 0, spec.full_name
+        assert_approx_df_equality(got_a, got_b, 1e-6, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_rerun_replaces_the_slice_and_keeps_other_dates(spark, two_warehouses):
+    config = two_warehouses["a"]
+    other_date = dt.date(2017, 9, 1)
+    first = build_features(spark, config, other_date)
+    before = {s.full_name: _slice(spark, s, config.warehouse, AS_OF).count() for s in silver_specs(config.features)}
+    again = build_features(spark, config, other_date)
+    assert again == first
+    for spec in silver_specs(config.features):
+        table = delta_io.read_table(spark, spec, config.warehouse)
+        # No duplicates: one row per key.
+        assert table.count() == table.select(*spec.keys).distinct().count(), spec.full_name
+        # The other date's slice is untouched.
+        assert _slice(spark, spec, config.warehouse, AS_OF).count() == before[spec.full_name]
+        last = DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, spec)).history(1).first()
+        assert last.operation == "WRITE"
+        assert last.operationParameters["mode"] == "Overwrite"
+        assert "2017-09-01" in last.operationParameters["predicate"]
+
+
+def test_features_refuse_a_missing_bronze(spark, app_config, tmp_path):
+    from promo_roi.validation import InputError
+
+    empty = dataclasses.replace(app_config, warehouse=dataclasses.replace(app_config.warehouse, root=str(tmp_path)))
+    with pytest.raises(InputError, match="bronze.products does not exist"):
+        build_features(spark, empty, AS_OF)
