@@ -74,7 +74,8 @@ def read(source: Path, table: str) -> pa.Table:
 
 
 def keep_rows(table: pa.Table, column: str, values) -> pa.Table:
-    return table.filter(pc.is_in(table[column], value_set=pa.array(sorted(values), type=table.schema.field(column).type)))
+    value_set = pa.array(sorted(values), type=table.schema.field(column).type)
+    return table.filter(pc.is_in(table[column], value_set=value_set))
 
 
 def pick(frame: pd.DataFrame, n: int, taken: set[int]) -> list[int]:
@@ -216,6 +217,8 @@ def make_fixture(source: Path, out: Path) -> dict[str, pa.Table]:
         # INT96 like the published files: Spark cannot read INT64 nanosecond timestamps.
         pq.write_table(data, out / f"{table}.parquet", use_deprecated_int96_timestamps=True,
                        compression="snappy")
+        written = pq.read_schema(out / f"{table}.parquet")
+        assert written.equals(schema), f"{table}: wrote {written}, source has {schema}"
     return out_tables
 
 

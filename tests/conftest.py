@@ -1,0 +1,139 @@
+"""Shared fixtures: one Spark session per test run, the small source fixture.
+
+The session is built by the library's own factory with the ``local`` profile,
+shrunk for a small machine, and a warehouse (with its embedded Derby
+metastore) under a pytest temporary directory. Derby allows one JVM, and a
+SparkSession's catalog is fixed when it starts, so there is exactly one
+session for the whole run; tests that need a clean warehouse get a config
+whose ``warehouse.root`` points elsewhere (see ``config_for``) and read the
+tables back by path: the library writes by path, while the catalog names stay
+with the first warehouse that registered them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from promo_roi.config import AppConfig, load_config
+
+FIXTURE_DIR = Path(__file__).parent / "fixtures" / "completejourney_small"
+
+SESSION_OVERRIDES = (
+    "spark.master=local[2]",
+    "spark.shuffle_partitions=2",
+    "spark.driver_memory=2g",
+)
+
+
+def session_overrides(warehouse_root: str | Path) -> list[str]:
+    """The --set overrides that reproduce the test session's settings."""
+    return [*SESSION_OVERRIDES, f"warehouse.root={warehouse_root}"]
+
+
+@pytest.fixture(scope="session")
+def job_overrides() -> Callable[[str | Path], list[str]]:
+    """``job_overrides(root)``: --set values giving a job the test session's settings."""
+    return session_overrides
+
+
+@pytest.fixture(scope="session")
+def app_config(tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
+    root = tmp_path_factory.mktemp("warehouse")
+    # env={}: the process environment (PROMO_ROI__*) must not leak into tests.
+    return load_config(profile="local", overrides=session_overrides(root), env={})
+
+
+@pytest.fixture(scope="session")
+def spark(app_config: AppConfig):
+    from promo_roi.session import build_spark_session
+
+    session = build_spark_session(app_config, app_name="promo-roi-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def config_for(app_config: AppConfig, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., AppConfig]:
+    """``config_for("name", quality={...})``: the session config with its own warehouse.
+
+    The warehouse is a fresh directory; ``quality`` replaces fields of the
+    QualityConfig (e.g. ``max_quarantine_share=0.5``).
+    """
+
+    def _make(name: str, quality: Mapping[str, Any] | None = None) -> AppConfig:
+        root = tmp_path_factory.mktemp(f"warehouse_{name}")
+        config = dataclasses.replace(
+            app_config, warehouse=dataclasses.replace(app_config.warehouse, root=str(root))
+        )
+        if quality:
+            config = dataclasses.replace(config, quality=dataclasses.replace(config.quality, **quality))
+        return config
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def fixture_source() -> Path:
+    """The committed fixture directory (read-only: damage a copy instead)."""
+    assert FIXTURE_DIR.is_dir(), f"missing {FIXTURE_DIR}; run scripts/make_fixture.py"
+    return FIXTURE_DIR
+
+
+class SourceCopy:
+    """A writable copy of the fixture, with helpers to damage it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def file(self, table: str) -> Path:
+        return self.path / f"{table}.parquet"
+
+    def read(self, table: str) -> pa.Table:
+        return pq.read_table(self.file(table))
+
+    def write(self, table: str, data: pa.Table) -> None:
+        # INT96 timestamps like the published files (Spark cannot read INT64 nanoseconds).
+        pq.write_table(data, self.file(table), use_deprecated_int96_timestamps=True)
+
+    def append(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Appends rows given as dicts (missing keys are null), keeping the exact schema."""
+        current = self.read(table)
+        extra = pa.Table.from_pylist(list(rows), schema=current.schema)
+        self.write(table, pa.concat_tables([current, extra]))
+
+    def drop_table(self, table: str) -> None:
+        self.file(table).unlink()
+
+    def drop_column(self, table: str, column: str) -> None:
+        data = self.read(table)
+        self.write(table, data.drop([column]))
+
+    def cast_column(self, table: str, column: str, dtype: pa.DataType) -> None:
+        data = self.read(table)
+        i = data.schema.get_field_index(column)
+        self.write(table, data.set_column(i, pa.field(column, dtype), data[column].cast(dtype)))
+
+
+@pytest.fixture(scope="session")
+def fixture_copy(fixture_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SourceCopy]:
+    """``fixture_copy("name")``: a fresh copy of the fixture in a new tmp dir; damage it freely.
+
+    Session-scoped so that module-scoped fixtures can use it too.
+    """
+
+    def _copy(name: str = "source") -> SourceCopy:
+        target = tmp_path_factory.mktemp(f"source_{name}") / "completejourney"
+        shutil.copytree(fixture_source, target)
+        return SourceCopy(target)
+
+    return _copy

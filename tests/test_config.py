@@ -1,0 +1,312 @@
+"""promo_roi.config: profile merge, overrides, env, paths, errors (no Spark)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promo_roi.config import ConfigError, default_conf_dir, load_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+BASE_YAML = """
+spark:
+  app_name: test-app
+  master: null
+  shuffle_partitions: 200
+  delta_packages: ["io.delta:delta-spark_2.13:4.0.0"]
+  catalog: hive
+  extra:
+    spark.a: "1"
+    spark.b: "2"
+warehouse:
+  root: warehouse
+  schemas: [bronze, silver, gold]
+source:
+  path: null
+  data_start: "2017-01-01"
+  data_end: "2018-01-01"
+  first_week: 1
+  last_week: 53
+  week_one_end: "2017-01-02"
+quality:
+  max_quarantine_share: 0.02
+  max_quarantine_share_by_table:
+    coupons: 0.06
+features:
+  rfm_windows_weeks: [4, 13, 26]
+  spend_departments: [GROCERY, PRODUCE]
+"""
+
+DEV_YAML = """
+spark:
+  master: "local[3]"
+  shuffle_partitions: 4
+  extra:
+    spark.b: "20"
+    spark.c: "3"
+warehouse:
+  root: /abs/warehouse
+features:
+  rfm_windows_weeks: [2]
+"""
+
+
+@pytest.fixture
+def conf_dir(tmp_path: Path) -> Path:
+    """A project at tmp_path/project with conf/{base,dev}.yaml."""
+    conf = tmp_path / "project" / "conf"
+    conf.mkdir(parents=True)
+    (conf / "base.yaml").write_text(textwrap.dedent(BASE_YAML))
+    (conf / "dev.yaml").write_text(textwrap.dedent(DEV_YAML))
+    (conf / "empty.yaml").write_text("")
+    return conf
+
+
+# --- profile merge -------------------------------------------------------------
+
+def test_profile_overrides_base_deeply(conf_dir: Path) -> None:
+    config = load_config(profile="dev", conf_dir=conf_dir)
+    assert config.profile == "dev"
+    assert config.spark.app_name == "test-app"              # from base
+    assert config.spark.master == "local[3]"                # from the profile
+    assert config.spark.shuffle_partitions == 4
+    # nested mappings merge key by key; lists are replaced, not concatenated
+    assert dict(config.spark.extra) == {"spark.a": "1", "spark.b": "20", "spark.c": "3"}
+    assert config.features.rfm_windows_weeks == (2,)
+    assert config.features.spend_departments == ("GROCERY", "PRODUCE")
+    assert config.warehouse.root == "/abs/warehouse"
+    assert config.warehouse.schemas == ("bronze", "silver", "gold")
+    assert config.quality.threshold_for("coupons") == 0.06
+    assert config.quality.threshold_for("transactions") == 0.02
+
+
+def test_empty_profile_keeps_base(conf_dir: Path) -> None:
+    config = load_config(profile="empty", conf_dir=conf_dir)
+    assert config.spark.master is None
+    assert config.spark.shuffle_partitions == 200
+    assert config.spark.driver_memory is None
+
+
+def test_repository_profiles_load() -> None:
+    local = load_config(profile="local", env={})
+    assert default_conf_dir() == REPO_ROOT / "conf"
+    assert local.project_root == REPO_ROOT
+    assert local.spark.master == "local[*]"
+    assert local.spark.shuffle_partitions == 8
+    assert local.spark.catalog == "hive"
+    assert local.spark.extra["spark.ui.enabled"] == "false"
+    assert local.warehouse.root == str(REPO_ROOT / "warehouse")
+    assert local.source.path is None
+    assert local.source.data_start == dt.date(2017, 1, 1)
+    assert local.source.data_end == dt.date(2018, 1, 1)
+    assert local.source.week_end(1) == dt.date(2017, 1, 2)
+    assert local.source.week_end(53) == dt.date(2018, 1, 1)
+
+    cluster = load_config(profile="cluster", env={})
+    assert cluster.spark.master is None
+    assert cluster.spark.driver_memory is None
+    assert cluster.spark.metastore_url.startswith("jdbc:postgresql://")
+    # URIs are left alone by path resolution
+    assert cluster.warehouse.root == "s3a://retail-lakehouse/promo-roi/warehouse"
+    assert cluster.source.path == "s3a://retail-landing/completejourney/latest"
+
+
+def test_profile_from_env_mapping(conf_dir: Path) -> None:
+    config = load_config(conf_dir=conf_dir, env={"PROMO_ROI_PROFILE": "dev"})
+    assert config.profile == "dev"
+    assert config.spark.master == "local[3]"
+
+
+def test_conf_dir_from_env_mapping(conf_dir: Path) -> None:
+    config = load_config(profile="dev", env={"PROMO_ROI_CONF_DIR": str(conf_dir)})
+    assert config.spark.app_name == "test-app"
+
+
+# --- --set overrides -----------------------------------------------------------
+
+def test_set_overrides_are_yaml_typed(conf_dir: Path) -> None:
+    config = load_config(
+        profile="dev",
+        conf_dir=conf_dir,
+        overrides=[
+            "spark.shuffle_partitions=16",
+            "spark.master=null",
+            "spark.driver_memory = 3g",
+            "features.rfm_windows_weeks=[1, 5]",
+            "quality.max_quarantine_share=0.1",
+            "quality.max_quarantine_share_by_table.products=0",
+            "source.data_start=2017-02-01",
+            "source.last_week=40",
+        ],
+    )
+    assert config.spark.shuffle_partitions == 16
+    assert config.spark.master is None
+    assert config.spark.driver_memory == "3g"
+    assert config.features.rfm_windows_weeks == (1, 5)
+    assert config.quality.max_quarantine_share == 0.1
+    assert config.quality.threshold_for("products") == 0.0
+    assert config.quality.threshold_for("coupons") == 0.06
+    assert config.source.data_start == dt.date(2017, 2, 1)
+    assert config.source.last_week == 40
+    assert config.raw["spark"]["shuffle_partitions"] == 16
+
+
+def test_set_value_may_contain_equals_sign(conf_dir: Path) -> None:
+    config = load_config(
+        profile="dev", conf_dir=conf_dir,
+        overrides=["spark.metastore_url=jdbc:derby:;databaseName=/x;create=true"],
+    )
+    assert config.spark.metastore_url == "jdbc:derby:;databaseName=/x;create=true"
+
+
+def test_later_set_wins(conf_dir: Path) -> None:
+    config = load_config(profile="dev", conf_dir=conf_dir,
+                         overrides=["spark.shuffle_partitions=16", "spark.shuffle_partitions=32"])
+    assert config.spark.shuffle_partitions == 32
+
+
+# --- environment overrides -----------------------------------------------------
+
+def test_env_overrides_from_mapping(conf_dir: Path) -> None:
+    env = {
+        "PROMO_ROI__SPARK__MASTER": "local[1]",
+        "PROMO_ROI__SPARK__SHUFFLE_PARTITIONS": "12",
+        "PROMO_ROI__QUALITY__MAX_QUARANTINE_SHARE": "0.05",
+        "UNRELATED": "x",
+    }
+    config = load_config(profile="dev", conf_dir=conf_dir, env=env)
+    assert config.spark.master == "local[1]"
+    assert config.spark.shuffle_partitions == 12
+    assert config.quality.max_quarantine_share == 0.05
+
+
+def test_set_beats_env_beats_profile(conf_dir: Path) -> None:
+    env = {"PROMO_ROI__SPARK__MASTER": "local[1]", "PROMO_ROI__SPARK__SHUFFLE_PARTITIONS": "12"}
+    config = load_config(profile="dev", conf_dir=conf_dir, env=env, overrides=["spark.master=yarn"])
+    assert config.spark.master == "yarn"
+    assert config.spark.shuffle_partitions == 12
+
+
+def test_process_environment_is_not_read(conf_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMO_ROI__SPARK__MASTER", "local[9]")
+    monkeypatch.setenv("PROMO_ROI_PROFILE", "nope")
+    config = load_config(profile="dev", conf_dir=conf_dir)
+    assert config.spark.master == "local[3]"
+
+
+# --- paths ---------------------------------------------------------------------
+
+def test_relative_paths_resolve_against_project_root(conf_dir: Path) -> None:
+    project = conf_dir.parent
+    config = load_config(profile="empty", conf_dir=conf_dir, overrides=["source.path=data/in"])
+    assert config.project_root == project.resolve()
+    assert config.warehouse.root == str((project / "warehouse").resolve())
+    assert config.source.path == str((project / "data" / "in").resolve())
+    assert config.warehouse.table_path("bronze", "products") == f"{config.warehouse.root}/bronze/products"
+
+
+def test_dotdot_relative_path_is_normalised(conf_dir: Path) -> None:
+    config = load_config(profile="empty", conf_dir=conf_dir, overrides=["warehouse.root=../shared/wh"])
+    assert config.warehouse.root == str((conf_dir.parent.parent / "shared" / "wh").resolve())
+
+
+@pytest.mark.parametrize("root", ["/data/wh", "s3a://bucket/wh", "file:///data/wh", "hdfs://nn:8020/wh"])
+def test_absolute_paths_and_uris_kept(conf_dir: Path, root: str) -> None:
+    config = load_config(profile="empty", conf_dir=conf_dir, overrides=[f"warehouse.root={root}"])
+    assert config.warehouse.root == root
+    assert config.warehouse.schema_path("gold") == f"{root}/gold"
+
+
+@pytest.mark.xfail(strict=True, reason="bug: config._resolve_path treats 'file:/x' as relative")
+def test_single_slash_file_uri_kept(conf_dir: Path) -> None:
+    config = load_config(profile="empty", conf_dir=conf_dir, overrides=["warehouse.root=file:/data/wh"])
+    assert config.warehouse.root == "file:/data/wh"
+
+
+# --- errors --------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["not-a-date", "'2017-02-30'", "20170101x"])
+def test_bad_date_is_config_error(conf_dir: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match="source.data_start"):
+        load_config(profile="dev", conf_dir=conf_dir, overrides=[f"source.data_start={value}"])
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="bug: YAML parses 2017-02-30 as a date and raises a plain ValueError")
+def test_impossible_unquoted_date_is_config_error(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError):
+        load_config(profile="dev", conf_dir=conf_dir, overrides=["source.data_start=2017-02-30"])
+
+
+@pytest.mark.xfail(strict=True, raises=yaml.YAMLError,
+                   reason="bug: a YAML syntax error in a --set value escapes as yaml.YAMLError")
+def test_malformed_override_value_is_config_error(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError):
+        load_config(profile="dev", conf_dir=conf_dir, overrides=["spark.master=[unclosed"])
+
+
+@pytest.mark.xfail(strict=True, raises=yaml.YAMLError,
+                   reason="bug: a YAML syntax error in a conf file escapes as yaml.YAMLError")
+def test_malformed_yaml_file_is_config_error(conf_dir: Path) -> None:
+    (conf_dir / "broken.yaml").write_text("spark: [unclosed\n")
+    with pytest.raises(ConfigError):
+        load_config(profile="broken", conf_dir=conf_dir)
+
+
+def test_bad_date_in_profile_file_is_config_error(conf_dir: Path) -> None:
+    (conf_dir / "bad.yaml").write_text('source:\n  week_one_end: "next monday"\n')
+    with pytest.raises(ConfigError, match="source.week_one_end must be an ISO date"):
+        load_config(profile="bad", conf_dir=conf_dir)
+
+
+def test_end_before_start_is_config_error(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="data_end is before"):
+        load_config(profile="dev", conf_dir=conf_dir, overrides=["source.data_end=2016-12-31"])
+
+
+def test_missing_profile_file_is_config_error(conf_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"configuration file not found: .*nope\.yaml"):
+        load_config(profile="nope", conf_dir=conf_dir)
+
+
+def test_missing_conf_dir_is_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"configuration file not found: .*base\.yaml"):
+        load_config(profile="local", conf_dir=tmp_path / "nowhere")
+
+
+def test_non_mapping_file_is_config_error(conf_dir: Path) -> None:
+    (conf_dir / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping at top level"):
+        load_config(profile="list", conf_dir=conf_dir)
+
+
+def test_missing_key_is_config_error(conf_dir: Path) -> None:
+    (conf_dir / "base.yaml").write_text(textwrap.dedent(BASE_YAML).replace("  last_week: 53\n", ""))
+    with pytest.raises(ConfigError, match="source.last_week is missing"):
+        load_config(profile="dev", conf_dir=conf_dir)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("spark.master", "must look like section.key=value"),
+        ("=1", "empty configuration key"),
+        ("spark.app_name.x=1", "is not a section"),
+        ("spark.catalog=glue", "spark.catalog must be 'hive' or 'in-memory'"),
+        ("quality=3", "section 'quality' is missing"),
+    ],
+)
+def test_bad_override_is_config_error(conf_dir: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(profile="dev", conf_dir=conf_dir, overrides=[override])
+
+
+def test_config_is_immutable(conf_dir: Path) -> None:
+    config = load_config(profile="dev", conf_dir=conf_dir)
+    with pytest.raises(AttributeError):
+        config.spark.master = "yarn"  # type: ignore[misc]
