@@ -205,3 +205,20 @@ def test_features_refuse_a_missing_bronze(spark, app_config, tmp_path):
     empty = dataclasses.replace(app_config, warehouse=dataclasses.replace(app_config.warehouse, root=str(tmp_path)))
     with pytest.raises(InputError, match="bronze.products does not exist"):
         build_features(spark, empty, AS_OF)
+
+
+def test_tables_command_reports_rows_and_versions(spark, two_warehouses, capsys):
+    from promo_roi.cli import main, table_status
+
+    config = two_warehouses["b"]
+    for spec in silver_specs(config.features):
+        status = table_status(spec, config)
+        assert status.rows == delta_io.read_table(spark, spec, config.warehouse).count()
+        assert status.version == delta_io.table_version(spark, spec, config.warehouse)
+        assert status.last_operation == "WRITE (Overwrite)"
+    assert main(["--set", f"warehouse.root={config.warehouse.root}", "tables"]) == 0
+    out = capsys.readouterr().out
+    transactions = delta_io.read_table(spark, SOURCE_TABLES["transactions"], config.warehouse).count()
+    line = next(row for row in out.splitlines() if row.startswith("bronze.transactions "))
+    assert f"{transactions:,}" in line
+    assert main(["--set", f"warehouse.root={config.warehouse.root}", "history", "no.such_table"]) == 2

@@ -112,8 +112,11 @@ def _deep_merge(base: dict, override: Mapping) -> dict:
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
-    with path.open() as fh:
-        data = yaml.safe_load(fh) or {}
+    try:
+        with path.open() as fh:
+            data = yaml.safe_load(fh) or {}
+    except (yaml.YAMLError, ValueError) as exc:  # syntax error, or an impossible date
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping at top level")
     return data
@@ -123,13 +126,19 @@ def _set_path(tree: dict, dotted: str, raw_value: str) -> None:
     keys = [k for k in dotted.split(".") if k]
     if not keys:
         raise ConfigError(f"empty configuration key in override {dotted!r}")
+    if keys[:2] == ["spark", "extra"] and len(keys) > 2:
+        # spark.extra holds spark.* settings whose own names contain dots.
+        keys = ["spark", "extra", ".".join(keys[2:])]
     node = tree
     for key in keys[:-1]:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
     # YAML parsing gives overrides the same types as the files (numbers, lists, null).
-    node[keys[-1]] = yaml.safe_load(raw_value) if raw_value != "" else ""
+    try:
+        node[keys[-1]] = yaml.safe_load(raw_value) if raw_value != "" else ""
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"override {dotted!r}: cannot parse {raw_value!r}: {exc}") from exc
 
 
 def _env_overrides(env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -144,7 +153,7 @@ def _env_overrides(env: Mapping[str, str]) -> list[tuple[str, str]]:
 def _resolve_path(value: str | None, root: Path) -> str | None:
     if value is None:
         return None
-    if "://" in value or value.startswith("/"):
+    if "://" in value or value.startswith(("/", "file:")):
         return value
     return str((root / value).resolve())
 
@@ -156,6 +165,11 @@ def _date(value: Any, key: str) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError as exc:
         raise ConfigError(f"{key} must be an ISO date (YYYY-MM-DD), got {value!r}") from exc
+
+
+def _spark_value(value: Any) -> str:
+    # YAML reads `true` as a bool; Spark wants the string "true".
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _section(tree: Mapping, name: str) -> Mapping:
@@ -186,7 +200,7 @@ def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> A
         catalog=catalog,
         metastore_url=s.get("metastore_url"),
         driver_memory=s.get("driver_memory"),
-        extra={str(k): str(v) for k, v in (s.get("extra") or {}).items()},
+        extra={str(k): _spark_value(v) for k, v in (s.get("extra") or {}).items()},
     )
     w = _section(tree, "warehouse")
     warehouse = WarehouseConfig(

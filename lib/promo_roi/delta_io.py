@@ -12,6 +12,7 @@ skipped silently.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -20,6 +21,8 @@ from pyspark.sql import functions as F
 from promo_roi.config import WarehouseConfig
 from promo_roi.tables import TableSpec
 from promo_roi.validation import validate_presence_of_columns
+
+log = logging.getLogger(__name__)
 
 
 def table_path(warehouse: WarehouseConfig, spec: TableSpec) -> str:
@@ -42,7 +45,14 @@ def ensure_table(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfi
             .comment(spec.description or spec.full_name)
             .execute()
         )
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {spec.full_name} USING DELTA LOCATION '{path}'")
+    if not spark.catalog.tableExists(spec.full_name):
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {spec.full_name} USING DELTA LOCATION '{path}'")
+        return
+    registered = spark.sql(f"DESCRIBE DETAIL {spec.full_name}").first()["location"]
+    if registered.removeprefix("file:").rstrip("/") != path.removeprefix("file:").rstrip("/"):
+        # Jobs still write to `path`; SQL readers of the name would see the other location.
+        log.warning("%s is registered at %s, not at %s: catalog readers see the former",
+                    spec.full_name, registered, path)
 
 
 def conform(df: DataFrame, spec: TableSpec) -> DataFrame:
