@@ -38,16 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-TABLES = (
-    "products",
-    "campaign_descriptions",
-    "transactions",
-    "demographics",
-    "campaigns",
-    "coupons",
-    "coupon_redemptions",
-    "promotions",
-)
+from promo_roi.tables import INGEST_ORDER as TABLES  # the eight source tables
+
 TYPE_A_CAMPAIGNS = (8, 13, 18)
 MAX_HOUSEHOLD_ROWS = 1200     # households with more transaction lines are skipped (size)
 MIN_HOUSEHOLD_ROWS = 40
