@@ -1,1 +1,0 @@
-"""Training step: data loading (and later the model and the training loop)."""
