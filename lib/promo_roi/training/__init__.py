@@ -1,0 +1,1 @@
+"""Training step: data loading (and later the model and the training loop)."""

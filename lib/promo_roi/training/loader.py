@@ -1,0 +1,132 @@
+"""The one module that knows about petastorm: Spark DataFrame -> torch batches.
+
+Everything else in the training step calls :func:`make_converter` and
+:func:`iterate_shard` only, so petastorm (barely maintained) can be replaced
+here without touching the rest.
+
+Why petastorm 0.12.1 and not 0.13.1: 0.13.1 loses rows. Reading a 100-row
+parquet file with 10 row groups through ``make_batch_reader(num_epochs=1,
+workers_count=1, shuffle_row_groups=False)`` returned all 100 rows in only 12
+of 20 reads (80 rows otherwise); 0.12.1 returned all rows every time. 0.13.1
+also fails to import with pyarrow >= 15. Hence petastorm 0.12.1 with pyarrow
+14.0.2 (numpy < 2); tests/test_training_loader.py counts the rows a full epoch
+yields across all shards so a regression shows up.
+
+The row-group rule: petastorm shards whole row groups (``cur_shard`` /
+``shard_count`` pick row groups, never rows). With fewer row groups than
+shards some ranks get nothing, and uneven shards make DDP ranks run different
+numbers of steps, which hangs the collective ops. :func:`make_converter`
+therefore materializes at least ``min_row_groups`` row groups (give it at
+least processes x loader workers) and checks the count it got; the training
+loop must still run a fixed number of steps per epoch on every rank.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from petastorm.spark.spark_dataset_converter import SparkDatasetConverter
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+PARENT_CACHE_DIR_CONF = "petastorm.spark.converter.parentCacheDirUrl"
+
+# Row groups are capped at this size, so a large partition (file) is split
+# into several row groups rather than one huge one; small partitions stay one
+# row group per file.
+ROW_GROUP_SIZE_BYTES = 32 * 1024 * 1024
+
+
+class LoaderError(RuntimeError):
+    """The DataFrame cannot be materialized into enough row groups."""
+
+
+def _file_url(path: str) -> str:
+    if path.startswith("file:"):
+        return path
+    return Path(path).resolve().as_uri()
+
+
+def count_row_groups(file_urls: list[str]) -> int:
+    """Number of parquet row groups in the materialized files (local files only)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for url in file_urls:
+        path = url.removeprefix("file://").removeprefix("file:")
+        total += pq.ParquetFile(path).num_row_groups
+    return total
+
+
+def make_converter(
+    spark: "SparkSession",
+    df: "DataFrame",
+    cache_dir: str,
+    min_row_groups: int,
+) -> "SparkDatasetConverter":
+    """Materializes ``df`` under ``cache_dir`` as parquet with >= ``min_row_groups`` row groups.
+
+    Sets the Spark conf ``petastorm.spark.converter.parentCacheDirUrl`` to a
+    ``file://`` URL of ``cache_dir`` (petastorm reads it from there). The
+    DataFrame is repartitioned to at least ``min_row_groups`` partitions, so
+    the parquet has at least that many files, each with at least one row
+    group. Raises :class:`LoaderError` when fewer row groups come out (e.g. a
+    DataFrame with fewer rows than ``min_row_groups``). Call ``.delete()`` on
+    the returned converter when done.
+    """
+    from petastorm.spark import make_spark_converter
+
+    if min_row_groups < 1:
+        raise ValueError(f"min_row_groups must be >= 1, got {min_row_groups}")
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    spark.conf.set(PARENT_CACHE_DIR_CONF, _file_url(cache_dir))
+
+    partitions = max(min_row_groups, df.rdd.getNumPartitions())
+    converter = make_spark_converter(
+        df.repartition(partitions), parquet_row_group_size_bytes=ROW_GROUP_SIZE_BYTES
+    )
+    row_groups = count_row_groups(converter.file_urls)
+    log.info(
+        "petastorm converter: %d rows, %d files, %d row groups at %s",
+        len(converter),
+        len(converter.file_urls),
+        row_groups,
+        converter.cache_dir_url,
+    )
+    if row_groups < min_row_groups:
+        converter.delete()
+        raise LoaderError(
+            f"materialized {row_groups} row groups, need at least {min_row_groups} "
+            f"({len(converter)} rows): shards would be empty or uneven"
+        )
+    return converter
+
+
+def iterate_shard(
+    converter: "SparkDatasetConverter",
+    cur_shard: int,
+    shard_count: int,
+    batch_size: int,
+    num_epochs: int | None = 1,
+) -> Iterator[dict[str, Any]]:
+    """Yields the batches (dicts of column name -> torch tensor) of one shard.
+
+    Row order is not shuffled (``shuffling_queue_capacity=0``) and one reader
+    worker is used. The reader is closed when the generator is exhausted or
+    closed; callers that stop early should close it (``contextlib.closing``).
+    """
+    if not 0 <= cur_shard < shard_count:
+        raise ValueError(f"cur_shard must be in [0, {shard_count}), got {cur_shard}")
+    with converter.make_torch_dataloader(
+        cur_shard=cur_shard,
+        shard_count=shard_count,
+        batch_size=batch_size,
+        num_epochs=num_epochs,
+        workers_count=1,
+        shuffling_queue_capacity=0,
+    ) as dataloader:
+        yield from dataloader
