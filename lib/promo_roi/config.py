@@ -82,6 +82,57 @@ class FeatureConfig:
     spend_departments: tuple[str, ...]
 
 
+FINETUNE_MODES = ("all", "top_layers", "adapters", "frozen")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    experiment: str
+    registered_model: str
+    champion_alias: str
+    validation_campaigns: int
+    test_campaigns: int
+    min_train_campaigns: int
+    encoder_path: str | None
+    finetune: str
+    top_layers: int
+    adapter_dim: int
+    max_text_tokens: int
+    hidden_dim: int
+    dropout: float
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    encoder_learning_rate: float
+    weight_decay: float
+    propensity_weight: float
+    num_processes: int
+    local_mode: bool
+    use_gpu: str  # "auto" | "true" | "false"
+    loader_workers: int
+    max_train_examples: int | None
+    seed: int
+    checkpoint_dir: str
+    petastorm_cache_dir: str
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    overlap_band: tuple[float, float]
+    bootstrap_samples: int
+    nuisance_folds: int
+    placebo_tolerance: float
+    stability_z: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str
+    # Artifact location of new experiments (MLflow 3 wants one explicitly with sqlite).
+    artifact_root: str
+
+
 @dataclass(frozen=True)
 class AppConfig:
     profile: str
@@ -92,6 +143,17 @@ class AppConfig:
     quality: QualityConfig
     features: FeatureConfig
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    # Optional so that a profile for ingest/features alone stays valid; the jobs
+    # that need them ask through require_* and get a ConfigError naming the section.
+    training: TrainingConfig | None = None
+    evaluation: EvaluationConfig | None = None
+    mlflow: MlflowConfig | None = None
+
+    def require_training(self) -> tuple[TrainingConfig, EvaluationConfig, MlflowConfig]:
+        missing = [n for n in ("training", "evaluation", "mlflow") if getattr(self, n) is None]
+        if missing:
+            raise ConfigError(f"configuration section(s) {', '.join(missing)} missing")
+        return self.training, self.evaluation, self.mlflow  # type: ignore[return-value]
 
 
 def default_conf_dir() -> Path:
@@ -239,7 +301,86 @@ def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> A
         quality=quality,
         features=features,
         raw=copy.deepcopy(dict(tree)),
+        training=_training(tree, project_root),
+        evaluation=_evaluation(tree),
+        mlflow=_mlflow(tree, project_root),
     )
+
+
+def _training(tree: Mapping[str, Any], project_root: Path) -> TrainingConfig | None:
+    if "training" not in tree:
+        return None
+    t = _section(tree, "training")
+    get = lambda key: _require(t, key, "training")  # noqa: E731
+    finetune = str(get("finetune"))
+    if finetune not in FINETUNE_MODES:
+        raise ConfigError(f"training.finetune must be one of {', '.join(FINETUNE_MODES)}, got {finetune!r}")
+    use_gpu = str(get("use_gpu")).lower()
+    if use_gpu not in ("auto", "true", "false"):
+        raise ConfigError(f"training.use_gpu must be auto, true or false, got {use_gpu!r}")
+    cfg = TrainingConfig(
+        experiment=str(get("experiment")),
+        registered_model=str(get("registered_model")),
+        champion_alias=str(get("champion_alias")),
+        validation_campaigns=int(get("validation_campaigns")),
+        test_campaigns=int(get("test_campaigns")),
+        min_train_campaigns=int(get("min_train_campaigns")),
+        encoder_path=_resolve_path(t.get("encoder_path"), project_root),
+        finetune=finetune,
+        top_layers=int(get("top_layers")),
+        adapter_dim=int(get("adapter_dim")),
+        max_text_tokens=int(get("max_text_tokens")),
+        hidden_dim=int(get("hidden_dim")),
+        dropout=float(get("dropout")),
+        epochs=int(get("epochs")),
+        batch_size=int(get("batch_size")),
+        learning_rate=float(get("learning_rate")),
+        encoder_learning_rate=float(get("encoder_learning_rate")),
+        weight_decay=float(get("weight_decay")),
+        propensity_weight=float(get("propensity_weight")),
+        num_processes=int(get("num_processes")),
+        local_mode=bool(get("local_mode")),
+        use_gpu=use_gpu,
+        loader_workers=int(get("loader_workers")),
+        max_train_examples=None if t.get("max_train_examples") is None else int(t["max_train_examples"]),
+        seed=int(get("seed")),
+        checkpoint_dir=_resolve_path(str(get("checkpoint_dir")), project_root),
+        petastorm_cache_dir=_resolve_path(str(get("petastorm_cache_dir")), project_root),
+    )
+    for name in ("validation_campaigns", "test_campaigns", "min_train_campaigns", "epochs", "batch_size",
+                 "num_processes", "loader_workers"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"training.{name} must be >= 1, got {getattr(cfg, name)}")
+    return cfg
+
+
+def _evaluation(tree: Mapping[str, Any]) -> EvaluationConfig | None:
+    if "evaluation" not in tree:
+        return None
+    e = _section(tree, "evaluation")
+    band = tuple(float(x) for x in _require(e, "overlap_band", "evaluation"))
+    if len(band) != 2 or not 0.0 <= band[0] < band[1] <= 1.0:
+        raise ConfigError(f"evaluation.overlap_band must be [low, high] within [0, 1], got {list(band)}")
+    return EvaluationConfig(
+        overlap_band=(band[0], band[1]),
+        bootstrap_samples=int(_require(e, "bootstrap_samples", "evaluation")),
+        nuisance_folds=int(_require(e, "nuisance_folds", "evaluation")),
+        placebo_tolerance=float(_require(e, "placebo_tolerance", "evaluation")),
+        stability_z=float(_require(e, "stability_z", "evaluation")),
+        seed=int(_require(e, "seed", "evaluation")),
+    )
+
+
+def _mlflow(tree: Mapping[str, Any], project_root: Path) -> MlflowConfig | None:
+    if "mlflow" not in tree:
+        return None
+    m = _section(tree, "mlflow")
+    uri = m.get("tracking_uri")
+    if uri is None:
+        store = _resolve_path(str(_require(m, "local_store", "mlflow")), project_root)
+        uri = f"sqlite:///{store.removeprefix('file:')}"
+    artifact_root = _resolve_path(str(_require(m, "artifact_root", "mlflow")), project_root)
+    return MlflowConfig(tracking_uri=str(uri), artifact_root=artifact_root)
 
 
 def load_config(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -64,6 +66,14 @@ def build_spark_session(config: AppConfig, app_name: str | None = None) -> Spark
         builder = builder.config(key, value)
     if config.spark.catalog == "hive":
         builder = builder.enableHiveSupport()
+    master = config.spark.master or ""
+    if master.startswith("local") and "spark.pyspark.python" not in config.spark.extra:
+        # Local Python workers (pandas UDFs, mapInPandas) must run this interpreter,
+        # the one with promo_roi installed, not whatever python3 is first on PATH.
+        # A SparkContext started from plain `python` takes the worker interpreter
+        # from PYSPARK_PYTHON only (spark.pyspark.python is read by spark-submit).
+        builder = builder.config("spark.pyspark.python", sys.executable)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     ensure_schemas(spark, config)

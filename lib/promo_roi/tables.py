@@ -216,12 +216,109 @@ CAMPAIGN_EXPOSURES = TableSpec(
 )
 
 
+# --- training examples: what the model reads ----------------------------------
+
+# Household features the model reads, as of the campaign start (training) or
+# the run date (scoring): the numeric columns of silver.user_features.
+def household_numeric_columns(features: FeatureConfig) -> tuple[str, ...]:
+    skip = {"as_of_date", "household_id", "first_purchase_date", "has_demographics", *DEMOGRAPHIC_COLUMNS}
+    return tuple(c for c in user_features_spec(features).columns if c not in skip)
+
+
+# Per (household, campaign): spend before the reference date, and what is
+# known of the campaign in advance.
+PAIR_NUMERIC_COLUMNS: tuple[str, ...] = (
+    "pre_spend", "pre_coupon_product_spend", "pre_observed_share",
+    "duration_days", "coupons", "coupon_products", "targeted_households", "type_past_redemption_rate",
+)
+CATEGORICAL_COLUMNS: tuple[str, ...] = (*DEMOGRAPHIC_COLUMNS, "has_demographics", "campaign_type")
+OUTCOME_COLUMNS: tuple[str, ...] = ("redeemed", "coupon_product_spend", "spend")
+
+
+def model_numeric_columns(features: FeatureConfig) -> tuple[str, ...]:
+    return household_numeric_columns(features) + PAIR_NUMERIC_COLUMNS
+
+
+def training_examples_spec(features: FeatureConfig) -> TableSpec:
+    user = {f.name: f.dataType for f in user_features_spec(features).struct.fields}
+    numeric = [(c, user.get(c, DoubleType())) for c in model_numeric_columns(features)]
+    cols: list[tuple[str, DataType]] = [
+        ("as_of_date", DateType()), ("household_id", LongType()), ("campaign_id", LongType()),
+        ("start_date", DateType()), ("end_date", DateType()), ("split", StringType()),
+        ("targeted", BooleanType()), ("redeemed", BooleanType()), ("redemptions", LongType()),
+        ("coupon_product_spend", DoubleType()), ("spend", DoubleType()), ("coupon_cost", DoubleType()),
+        ("campaign_text", StringType()),
+        *numeric,
+        *[(c, StringType()) for c in CATEGORICAL_COLUMNS],
+    ]
+    return TableSpec(
+        "silver", "training_examples", _struct(*cols), partition_by=("as_of_date",),
+        keys=("as_of_date", "household_id", "campaign_id"),
+        description=(
+            "Household x fully observed campaign ended before as_of_date: features as of the campaign's "
+            "start (household state, pre-period spend, campaign facts), the targeting, the outcomes in "
+            "the campaign window, and the time-based split (train/validation/test by start date)."
+        ),
+    )
+
+
+# --- gold: what the training step publishes ---------------------------------
+
+MODEL_EVALUATION = TableSpec(
+    "gold", "model_evaluation", _struct(
+        ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("model_name", StringType()),
+        ("split", StringType()), ("scope", StringType()), ("outcome", StringType()),
+        ("metric", StringType()), ("value", DoubleType()), ("ci_low", DoubleType()),
+        ("ci_high", DoubleType()), ("n_rows", LongType()), ("n_campaigns", LongType()),
+        ("evaluated_at", TimestampType()),
+    ), partition_by=("as_of_date",),
+    keys=("as_of_date", "model_name", "split", "scope", "outcome", "metric"),
+    description=(
+        "Heuristic, gradient-boosting T-learner and transformer scored on the same held-out campaigns: "
+        "redemption AUC, spend WAPE (observed arm), uplift Qini and AUUC on doubly-robust pseudo-outcomes "
+        "with bootstrap intervals (households resampled), overall and inside the propensity overlap band."
+    ),
+)
+
+POSITIVITY_DIAGNOSTICS = TableSpec(
+    "gold", "positivity_diagnostics", _struct(
+        ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("split", StringType()),
+        ("campaign_id", LongType()), ("propensity_source", StringType()),
+        ("n", LongType()), ("n_targeted", LongType()), ("auc_propensity", DoubleType()),
+        ("share_in_overlap", DoubleType()), ("share_targeted_in_overlap", DoubleType()),
+        ("share_untargeted_in_overlap", DoubleType()),
+        ("targeted_p05", DoubleType()), ("targeted_p50", DoubleType()), ("targeted_p95", DoubleType()),
+        ("untargeted_p05", DoubleType()), ("untargeted_p50", DoubleType()), ("untargeted_p95", DoubleType()),
+    ), partition_by=("as_of_date",), keys=("as_of_date", "split", "campaign_id", "propensity_source"),
+    description="Per campaign: how well targeting is predictable and how many households sit where both arms are plausible.",
+)
+
+REFUTATION_CHECKS = TableSpec(
+    "gold", "refutation_checks", _struct(
+        ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("model_name", StringType()),
+        ("check", StringType()), ("outcome", StringType()), ("passed", BooleanType()),
+        ("effect", DoubleType()), ("ci_low", DoubleType()), ("ci_high", DoubleType()),
+        ("reference_effect", DoubleType()), ("naive_effect", DoubleType()), ("detail", StringType()),
+    ), partition_by=("as_of_date",), keys=("as_of_date", "model_name", "check", "outcome"),
+    description=(
+        "Placebo (a fake start one campaign length before the real one must show no effect) and stability "
+        "(two random halves of the households must agree) of each model's doubly-robust uplift; a transformer "
+        "that fails is not promoted to champion."
+    ),
+)
+
+
 def silver_specs(features: FeatureConfig) -> list[TableSpec]:
+    """The four point-in-time feature tables jobs/build_features.py writes."""
     return [user_features_spec(features), ITEM_FEATURES, CAMPAIGN_FEATURES, CAMPAIGN_EXPOSURES]
 
 
+GOLD_TRAINING_SPECS: tuple[TableSpec, ...] = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS)
+
+
 def all_specs(features: FeatureConfig) -> list[TableSpec]:
-    return [SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
+    return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
+            + [training_examples_spec(features), *GOLD_TRAINING_SPECS])
 
 
 def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:

@@ -112,21 +112,29 @@ def iterate_shard(
     shard_count: int,
     batch_size: int,
     num_epochs: int | None = 1,
+    shuffle_seed: int | None = None,
+    workers_count: int = 1,
 ) -> Iterator[dict[str, Any]]:
     """Yields the batches (dicts of column name -> torch tensor) of one shard.
 
-    Row order is not shuffled (``shuffling_queue_capacity=0``) and one reader
-    worker is used. The reader is closed when the generator is exhausted or
-    closed; callers that stop early should close it (``contextlib.closing``).
+    Without ``shuffle_seed`` the row order is fixed (row groups in order, no
+    shuffling queue). With it, row groups and rows are shuffled, reproducibly
+    for the seed: what training uses (``num_epochs=None`` reads on forever;
+    the training loop takes a fixed number of steps per epoch on every rank).
+    The reader is closed when the generator is exhausted or closed; callers
+    that stop early should close it (``contextlib.closing``).
     """
     if not 0 <= cur_shard < shard_count:
         raise ValueError(f"cur_shard must be in [0, {shard_count}), got {cur_shard}")
+    shuffle = shuffle_seed is not None
     with converter.make_torch_dataloader(
         cur_shard=cur_shard,
         shard_count=shard_count,
         batch_size=batch_size,
         num_epochs=num_epochs,
-        workers_count=1,
-        shuffling_queue_capacity=0,
+        workers_count=workers_count,
+        shuffling_queue_capacity=4 * batch_size if shuffle else 0,
+        shuffle_row_groups=shuffle,
+        seed=shuffle_seed,
     ) as dataloader:
         yield from dataloader

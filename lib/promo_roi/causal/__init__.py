@@ -1,0 +1,1 @@
+"""Selection-corrected (doubly robust) uplift evaluation: nuisance models and metrics."""

@@ -1,0 +1,260 @@
+"""The distributed training loop: one process per rank, DistributedDataParallel.
+
+:func:`train_worker` is what ``pyspark.ml.torch.distributor.TorchDistributor``
+runs in each of its processes (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK,
+MASTER_ADDR/PORT). Each rank reads its own petastorm shard
+(``cur_shard=rank, shard_count=world``), and every rank runs the same fixed
+number of steps per epoch: shards are whole row groups and can differ by a
+row group, and a rank that stopped early would hang the others' all-reduce.
+
+Rank 0 alone writes: per-epoch metrics to MLflow (several processes on one
+sqlite store race), the checkpoint after every epoch (atomically: a temporary
+file renamed over the last one), and the final weights. A run that is killed
+resumes from its last completed epoch when started again with the same
+checkpoint path.
+
+Backend: gloo on CPU, nccl when CUDA is used (one GPU per rank).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+# Batch columns the loader yields (see promo_roi.training.pipeline.encode_for_training).
+BATCH_COLUMNS = ("x_num", "x_cat", "text_id", "targeted", "outcomes")
+
+
+@dataclass
+class WorkerParams:
+    """Everything a rank needs; pickled by TorchDistributor into each process."""
+
+    model_spec: dict[str, Any]
+    texts: list[str]
+    n_train_rows: int
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    encoder_learning_rate: float
+    weight_decay: float
+    propensity_weight: float
+    seed: int
+    use_gpu: bool
+    checkpoint_path: str
+    final_weights_path: str
+    # A callable (rank, world, batch_size, seed) -> context manager over an endless batch iterator.
+    batch_source: Callable[[int, int, int, int], Any]
+    mlflow_tracking_uri: str | None = None
+    mlflow_run_id: str | None = None
+    # Encoded validation arrays (x_num, x_cat, text_id, targeted, outcomes): rank 0 logs its loss.
+    validation: dict[str, Any] | None = None
+    threads_per_process: int = 1
+    log_every_steps: int = 20
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PetastormBatches:
+    """Batch source over a petastorm converter: this rank's shard, shuffled, read endlessly."""
+
+    converter: Any
+    workers_count: int = 1
+
+    def __call__(self, rank: int, world: int, batch_size: int, seed: int):
+        from promo_roi.training.loader import iterate_shard
+
+        return contextlib.closing(iterate_shard(
+            self.converter, cur_shard=rank, shard_count=world, batch_size=batch_size,
+            num_epochs=None, shuffle_seed=seed + rank, workers_count=self.workers_count,
+        ))
+
+
+@dataclass(frozen=True)
+class ArrayBatches:
+    """Batch source over in-memory arrays (rows rank::world), for runs without Spark (e.g. a GPU box)."""
+
+    arrays: dict[str, Any]
+
+    def __call__(self, rank: int, world: int, batch_size: int, seed: int):
+        return contextlib.closing(_array_batches(self.arrays, rank, world, batch_size, seed))
+
+
+def _array_batches(arrays: dict[str, Any], rank: int, world: int, batch_size: int, seed: int) -> Iterator[dict]:
+    import numpy as np
+    import torch
+
+    n = len(arrays["targeted"])
+    rows = np.arange(rank, n, world)
+    rng = np.random.default_rng(seed + rank)
+    tensors = {k: torch.as_tensor(v) for k, v in arrays.items()}
+    while True:
+        order = rng.permutation(rows)
+        for start in range(0, len(order), batch_size):
+            idx = torch.as_tensor(order[start:start + batch_size])
+            yield {k: v[idx] for k, v in tensors.items()}
+
+
+def steps_per_epoch(n_rows: int, world: int, batch_size: int) -> int:
+    """Steps each rank takes per epoch so that the ranks together see about every row once."""
+    return max(1, math.ceil(n_rows / (world * batch_size)))
+
+
+def _to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
+    import torch
+
+    out = {}
+    for key in BATCH_COLUMNS:
+        value = batch[key]
+        if not isinstance(value, torch.Tensor):
+            value = torch.as_tensor(value)
+        out[key] = value.to(device, non_blocking=True)
+    return out
+
+
+def _forward_loss(network: Any, batcher: Any, batch: dict[str, Any], device: Any, propensity_weight: float):
+    from promo_roi.training.model import response_loss
+
+    index, ids, mask = batcher.select(batch["text_id"].long().cpu())
+    logit, arms = network(batch["x_num"].float(), batch["x_cat"].long(), index.to(device), ids.to(device),
+                          mask.to(device))
+    return response_loss(logit, arms, batch["targeted"], batch["outcomes"].float(), propensity_weight)
+
+
+def _validation_loss(network: Any, batcher: Any, arrays: dict[str, Any], device: Any, weight: float) -> float:
+    import torch
+
+    network.eval()
+    total, n = 0.0, len(arrays["targeted"])
+    with torch.no_grad():
+        for start in range(0, n, 4096):
+            batch = _to_device({k: torch.as_tensor(v[start:start + 4096]) for k, v in arrays.items()}, device)
+            loss, _ = _forward_loss(network, batcher, batch, device, weight)
+            total += float(loss) * len(batch["targeted"])
+    network.train()
+    return total / max(n, 1)
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a reader never sees a half-written checkpoint
+
+
+def train_worker(params: WorkerParams) -> dict[str, Any]:
+    """One rank of the DDP training. Every rank returns rank 0's history and run facts."""
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    from transformers import AutoTokenizer
+
+    from promo_roi.training.model import ModelSpec, TextBatcher, build_network, default_encoder_path
+
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = params.use_gpu and torch.cuda.is_available()
+    backend = "nccl" if use_cuda else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    device = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    torch.set_num_threads(max(1, params.threads_per_process))
+    torch.manual_seed(params.seed)
+
+    spec = ModelSpec(**params.model_spec)
+    tokenizer = AutoTokenizer.from_pretrained(spec.encoder_path or default_encoder_path(), local_files_only=True)
+    batcher = TextBatcher.from_texts(tokenizer, params.texts, spec.max_text_tokens)
+    network = build_network(spec).to(device)
+    # Every rank loads the same checkpoint before DDP wraps the network (DDP then
+    # broadcasts rank 0's weights, which are the same).
+    checkpoint = Path(params.checkpoint_path)
+    state = torch.load(checkpoint, map_location=device, weights_only=False) if checkpoint.exists() else None
+    if state is not None:
+        network.load_state_dict(state["model"])
+    ddp = DistributedDataParallel(network, device_ids=[local_rank] if use_cuda else None)
+
+    encoder_params = [p for p in network.encoder.parameters() if p.requires_grad]
+    encoder_ids = {id(p) for p in encoder_params}
+    head_params = [p for p in network.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    groups = [{"params": head_params, "lr": params.learning_rate}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": params.encoder_learning_rate})
+    optimizer = torch.optim.AdamW(groups, weight_decay=params.weight_decay)
+
+    start_epoch, history = 0, []
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, history = state["epoch"] + 1, state["history"]
+        if rank == 0:
+            log.info("resuming from %s after epoch %d", checkpoint, state["epoch"])
+
+    client = None
+    if rank == 0 and params.mlflow_run_id and params.mlflow_tracking_uri:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(params.mlflow_tracking_uri)
+
+    steps = steps_per_epoch(params.n_train_rows, world, params.batch_size)
+    ddp.train()
+    with params.batch_source(rank, world, params.batch_size, params.seed + 1000 * start_epoch) as batches:
+        for epoch in range(start_epoch, params.epochs):
+            started = time.monotonic()
+            sums = torch.zeros(3, dtype=torch.float64)
+            for step in range(steps):
+                batch = _to_device(next(batches), device)
+                loss, parts = _forward_loss(ddp, batcher, batch, device, params.propensity_weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                sums += torch.tensor([float(parts["outcome_loss"]), float(parts["propensity_loss"]), 1.0],
+                                     dtype=torch.float64)
+                if rank == 0 and (step + 1) % params.log_every_steps == 0:
+                    log.info("train epoch %d step %d/%d loss %.4f", epoch + 1, step + 1, steps, float(loss))
+            # Mean over all ranks' steps (gloo/nccl all-reduce of a tiny tensor).
+            reduced = sums.to(device) if use_cuda else sums
+            dist.all_reduce(reduced)
+            reduced = reduced.cpu()
+            seconds = time.monotonic() - started
+            record = {
+                "epoch": epoch + 1,
+                "train_outcome_loss": float(reduced[0] / reduced[2]),
+                "train_propensity_loss": float(reduced[1] / reduced[2]),
+                "examples_per_second": float(reduced[2]) * params.batch_size / max(seconds, 1e-9),
+                "seconds": seconds,
+            }
+            if rank == 0:
+                if params.validation is not None:
+                    record["validation_loss"] = _validation_loss(network, batcher, params.validation, device,
+                                                                 params.propensity_weight)
+                history.append(record)
+                if client is not None:
+                    for key, value in record.items():
+                        if key != "epoch":
+                            client.log_metric(params.mlflow_run_id, key, value, step=epoch + 1)
+                _save_atomic({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
+                              "epoch": epoch, "history": history}, checkpoint)
+                log.info("train epoch %d/%d: %s", epoch + 1, params.epochs,
+                         ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+            dist.barrier()
+    result = [None]
+    if rank == 0:
+        _save_atomic(network.state_dict(), Path(params.final_weights_path))
+        result = [{"history": history, "world_size": world, "backend": backend,
+                   "device": str(device), "steps_per_epoch": steps}]
+    # In local mode TorchDistributor has every rank pickle its return value to the
+    # same file, so every rank returns rank 0's result (whoever writes last wins).
+    dist.broadcast_object_list(result, src=0)
+    dist.destroy_process_group()
+    return result[0]

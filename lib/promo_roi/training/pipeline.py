@@ -1,0 +1,329 @@
+"""The training job: examples -> petastorm -> TorchDistributor (DDP) -> evaluation -> MLflow.
+
+1. ``silver.training_examples``: household x fully observed campaign, features
+   as of the campaign start, time-based split (replaces the as_of_date slice).
+2. The feature encoder is fitted on the train split (Spark aggregates); the
+   train split is encoded in Spark (``mapInPandas``) and materialised by
+   petastorm's ``make_spark_converter``.
+3. ``TorchDistributor(num_processes, local_mode, use_gpu)`` runs
+   :func:`promo_roi.training.distributed.train_worker` on every rank: petastorm
+   ``make_torch_dataloader`` sharded by rank, DistributedDataParallel, gloo on
+   CPU or nccl on GPU, checkpoints after every epoch.
+4. The heuristic, the LightGBM T-learner and the transformer are scored on the
+   same validation and test campaigns (:mod:`promo_roi.training.evaluate`);
+   metrics, positivity diagnostics and refutation checks go to gold tables and
+   MLflow.
+5. The transformer is logged as an MLflow pyfunc, registered, and becomes
+   ``champion`` only if it passed its refutation checks and beats the current
+   champion on the validation metric.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.config import AppConfig, TrainingConfig
+from promo_roi.features import read_bronze
+from promo_roi.observability import stage
+from promo_roi.tables import (
+    CAMPAIGN_EXPOSURES,
+    CATEGORICAL_COLUMNS,
+    MODEL_EVALUATION,
+    OUTCOME_COLUMNS,
+    POSITIVITY_DIAGNOSTICS,
+    REFUTATION_CHECKS,
+    model_numeric_columns,
+    training_examples_spec,
+)
+from promo_roi.training import evaluate as E
+from promo_roi.training.examples import build_placebo_examples, build_training_examples
+from promo_roi.training.model import FeatureEncoder, ModelSpec, fit_feature_encoder
+from promo_roi.validation import InputError
+
+log = logging.getLogger(__name__)
+
+TRAINING_BATCH_SCHEMA = "x_num array<float>, x_cat array<bigint>, text_id int, targeted float, outcomes array<float>"
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    mlflow_run_id: str
+    model_version: str
+    promoted: bool
+    champion_reason: str
+    counts: dict[str, int]
+    history: list[dict[str, Any]]
+
+
+def encode_for_training(encoder: FeatureEncoder, text_ids: dict[str, int]):
+    """mapInPandas function: feature columns -> the arrays the training loop reads."""
+
+    def _encode(frames):
+        for frame in frames:
+            encoded = encoder.encode(frame)
+            outcomes = np.stack([
+                frame["redeemed"].astype(float).to_numpy(),
+                frame["coupon_product_spend"].astype(float).to_numpy() / encoder.spend_scale["coupon_product_spend"],
+                frame["spend"].astype(float).to_numpy() / encoder.spend_scale["spend"],
+            ], axis=1).astype(np.float32)
+            yield pd.DataFrame({
+                "x_num": list(encoded["x_num"]),
+                "x_cat": list(encoded["x_cat"]),
+                "text_id": frame["campaign_text"].map(text_ids).astype("int32").to_numpy(),
+                "targeted": frame["targeted"].astype("float32").to_numpy(),
+                "outcomes": list(outcomes),
+            })
+
+    return _encode
+
+
+def encode_arrays(frame: pd.DataFrame, encoder: FeatureEncoder, text_ids: dict[str, int]) -> dict[str, np.ndarray]:
+    """The same encoding as :func:`encode_for_training`, as stacked arrays (validation, benchmarks)."""
+    parts = list(encode_for_training(encoder, text_ids)([frame]))[0]
+    return {
+        "x_num": np.stack(parts["x_num"].to_list()) if len(parts) else np.zeros((0, len(encoder.numeric_columns)), np.float32),
+        "x_cat": np.stack(parts["x_cat"].to_list()) if len(parts) else np.zeros((0, len(encoder.categorical_columns)), np.int64),
+        "text_id": parts["text_id"].to_numpy(),
+        "targeted": parts["targeted"].to_numpy(),
+        "outcomes": np.stack(parts["outcomes"].to_list()) if len(parts) else np.zeros((0, 3), np.float32),
+    }
+
+
+def resolve_use_gpu(setting: str) -> bool:
+    if setting == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return setting == "true"
+
+
+def run_key(as_of: dt.date, training: TrainingConfig, n_rows: int, examples_version: int) -> str:
+    """Identifies a training run for checkpoint resumption: same inputs and settings, same key."""
+    settings = {k: v for k, v in training.__dict__.items() if k not in ("epochs",)}
+    blob = json.dumps([as_of.isoformat(), settings, n_rows, examples_version], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _to_pandas(df: DataFrame) -> pd.DataFrame:
+    frame = df.toPandas()
+    for c in OUTCOME_COLUMNS + ("targeted",):
+        if c in frame.columns:
+            frame[c] = frame[c].astype(float)
+    return frame.reset_index(drop=True)
+
+
+def capped_train(examples: DataFrame, cap: int | None) -> DataFrame:
+    """The train split, deterministically cut to ``cap`` rows (tiny configurations)."""
+    train = examples.filter(F.col("split") == "train")
+    if cap is None:
+        return train
+    return train.orderBy(F.xxhash64("household_id", "campaign_id"), "household_id", "campaign_id").limit(cap)
+
+
+def _train_distributed(params: Any, training: TrainingConfig, use_gpu: bool) -> dict[str, Any]:
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    from promo_roi.training.distributed import train_worker
+
+    distributor = TorchDistributor(num_processes=training.num_processes, local_mode=training.local_mode,
+                                   use_gpu=use_gpu)
+    return distributor.run(train_worker, params)
+
+
+def publish_rows(spark: SparkSession, rows: list[dict[str, Any]], spec, config: AppConfig, as_of: dt.date,
+                 extra: dict[str, Any]) -> int:
+    """Replaces the as_of_date slice of a gold table with ``rows`` (one Delta commit)."""
+    def plain(value: Any) -> Any:
+        # numpy scalars -> Python; NaN -> null (Spark stores "no value", not a NaN to trip over).
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and value != value:
+            return None
+        return value
+
+    records = [tuple(plain({**extra, **r}.get(f.name)) for f in spec.struct.fields) for r in rows]
+    df = spark.createDataFrame(records, spec.struct)
+    return delta_io.replace_date_slice(spark, df, spec, config.warehouse, "as_of_date", as_of)
+
+
+def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingResult:
+    import mlflow
+
+    from promo_roi.training import registry
+    from promo_roi.training.distributed import PetastormBatches, WorkerParams
+    from promo_roi.training.loader import make_converter
+    from promo_roi.training.model import default_encoder_path, load_model_dir, predict_frame, save_model_dir
+
+    training, evaluation, mlflow_config = config.require_training()
+    bronze = read_bronze(spark, config)
+    if not delta_io.table_exists(spark, CAMPAIGN_EXPOSURES, config.warehouse):
+        raise InputError(f"{CAMPAIGN_EXPOSURES.full_name} does not exist: run jobs/build_features.py --as-of {as_of}")
+    exposures = delta_io.read_table(spark, CAMPAIGN_EXPOSURES, config.warehouse).filter(
+        F.col("as_of_date") == F.lit(as_of))
+    if exposures.limit(1).count() == 0:
+        raise InputError(f"{CAMPAIGN_EXPOSURES.full_name} has no slice for as_of_date {as_of}: "
+                         f"run jobs/build_features.py --as-of {as_of}")
+    spec_examples = training_examples_spec(config.features)
+
+    with stage(log, f"train.examples[{as_of}]") as st:
+        examples, splits = build_training_examples(bronze, exposures, as_of, config, training)
+        version = delta_io.replace_date_slice(spark, examples, spec_examples, config.warehouse, "as_of_date", as_of)
+        examples = delta_io.read_table(spark, spec_examples, config.warehouse).filter(
+            F.col("as_of_date") == F.lit(as_of)).cache()
+        counts = {r["split"]: int(r["count"]) for r in examples.groupBy("split").count().collect()}
+        st.rows = sum(counts.values())
+        st.detail = f"{spec_examples.full_name} version {version}, " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+
+    numeric = list(model_numeric_columns(config.features))
+    categorical = list(CATEGORICAL_COLUMNS)
+    train_df = capped_train(examples, training.max_train_examples).cache()
+    n_train = train_df.count()
+    encoder = fit_feature_encoder(train_df, numeric, categorical)
+    texts = sorted(r[0] for r in examples.select("campaign_text").distinct().collect())
+    text_ids = {t: i for i, t in enumerate(texts)}
+
+    with stage(log, "train.frames") as st:
+        train_pd = _to_pandas(train_df)
+        validation_pd = _to_pandas(examples.filter(F.col("split") == "validation"))
+        test_pd = _to_pandas(examples.filter(F.col("split") == "test"))
+        placebo_pd = _to_pandas(build_placebo_examples(bronze, splits, as_of, config))
+        st.rows = len(train_pd) + len(validation_pd) + len(test_pd) + len(placebo_pd)
+        st.detail = f"placebo rows {len(placebo_pd):,}"
+
+    use_gpu = resolve_use_gpu(training.use_gpu)
+    model_spec = ModelSpec(
+        n_numeric=len(numeric), cardinalities=encoder.cardinalities(), hidden_dim=training.hidden_dim,
+        dropout=training.dropout, finetune=training.finetune, top_layers=training.top_layers,
+        adapter_dim=training.adapter_dim, max_text_tokens=training.max_text_tokens,
+        encoder_path=training.encoder_path or default_encoder_path(),
+    )
+    key = run_key(as_of, training, n_train, version)
+    checkpoint_dir = Path(training.checkpoint_dir) / key
+    experiment_id = registry.configure_tracking(mlflow_config, training.experiment)
+    cores = os.cpu_count() or 1
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{as_of}") as run:
+        mlflow.log_params({
+            **{f"training.{k}": v for k, v in training.__dict__.items()},
+            **{f"evaluation.{k}": v for k, v in evaluation.__dict__.items()},
+            "as_of_date": as_of.isoformat(), "train_rows": n_train,
+            "validation_rows": len(validation_pd), "test_rows": len(test_pd),
+            "campaign_splits": json.dumps({s.campaign_id: s.split for s in splits}),
+            "training_examples_version": version, "use_gpu": use_gpu, "run_key": key,
+        })
+        with stage(log, "train.petastorm") as st:
+            encoded_train = train_df.mapInPandas(encode_for_training(encoder, text_ids), TRAINING_BATCH_SCHEMA)
+            min_row_groups = 2 * training.num_processes * training.loader_workers
+            converter = make_converter(spark, encoded_train, training.petastorm_cache_dir, min_row_groups)
+            st.rows = len(converter)
+        try:
+            params = WorkerParams(
+                model_spec=model_spec.to_dict(), texts=texts, n_train_rows=len(converter),
+                batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
+                encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
+                propensity_weight=training.propensity_weight, seed=training.seed, use_gpu=use_gpu,
+                checkpoint_path=str(checkpoint_dir / "last.pt"),
+                final_weights_path=str(checkpoint_dir / "final.pt"),
+                batch_source=PetastormBatches(converter, training.loader_workers),
+                mlflow_tracking_uri=mlflow_config.tracking_uri, mlflow_run_id=run.info.run_id,
+                validation=encode_arrays(validation_pd, encoder, text_ids),
+                threads_per_process=max(1, cores // training.num_processes),
+            )
+            with stage(log, f"train.distributed[{training.num_processes} processes, "
+                            f"{'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
+                outcome = _train_distributed(params, training, use_gpu)
+                st.rows = n_train * training.epochs
+                st.detail = f"backend {outcome['backend']}, {outcome['steps_per_epoch']} steps/epoch"
+        finally:
+            converter.delete()
+
+        with stage(log, "train.evaluate") as st:
+            model_root = Path(tempfile.mkdtemp(prefix="promo_roi_model_"))
+            try:
+                import torch
+                from transformers import AutoTokenizer
+
+                from promo_roi.training.model import build_network
+
+                network = build_network(model_spec)
+                network.load_state_dict(torch.load(checkpoint_dir / "final.pt", map_location="cpu", weights_only=True))
+                tokenizer = AutoTokenizer.from_pretrained(model_spec.encoder_path, local_files_only=True)
+                model_dir = save_model_dir(model_root / "model", network, model_spec, encoder, tokenizer)
+                network, encoder, tokenizer, model_spec = load_model_dir(model_dir)  # what scoring will load
+
+                def transformer(frame: pd.DataFrame) -> pd.DataFrame:
+                    return predict_frame(network, encoder, tokenizer, frame, model_spec.max_text_tokens)
+
+                baseline = E.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train_pd)
+                models = {"heuristic_pre_spend": E.heuristic_predictions, "lgbm_t_learner": baseline,
+                          "transformer": transformer}
+                frames = {"validation": validation_pd, "test": test_pd, "placebo": placebo_pd}
+                nuisance = {
+                    name: E.fit_nuisance(frame, E.design_matrix(encoder.encode(frame)), evaluation.nuisance_folds,
+                                         evaluation.seed)
+                    for name, frame in frames.items()
+                }
+                predictions = {(m, s): fn(frames[s]) for m, fn in models.items() for s in frames}
+                metric_rows, positivity, refutations = [], [], []
+                for split in ("validation", "test"):
+                    frame = frames[split]
+                    metric_rows += E.effect_rows(frame, nuisance[split], split, evaluation)
+                    for m in models:
+                        metric_rows += E.score_model(m, predictions[(m, split)], frame, nuisance[split], split, evaluation)
+                    positivity += E.positivity_rows(frame, nuisance[split].e, "crossfit_lgbm", split, evaluation)
+                    positivity += E.positivity_rows(frame, predictions[("transformer", split)]["propensity"].to_numpy(),
+                                                    "transformer_head", split, evaluation)
+                for m in models:
+                    refutations += E.refutation_rows(m, test_pd, predictions[(m, "test")], nuisance["test"],
+                                                     placebo_pd, predictions[(m, "placebo")], nuisance["placebo"],
+                                                     evaluation)
+                extra = {"as_of_date": as_of, "mlflow_run_id": run.info.run_id}
+                publish_rows(spark, [{**r, "evaluated_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)}
+                                     for r in metric_rows], MODEL_EVALUATION, config, as_of, extra)
+                publish_rows(spark, positivity, POSITIVITY_DIAGNOSTICS, config, as_of, extra)
+                publish_rows(spark, refutations, REFUTATION_CHECKS, config, as_of, extra)
+                for r in metric_rows:
+                    if r["value"] is not None and r["metric"] in ("qini", "auuc", "auc", "wape", "average_effect"):
+                        mlflow.log_metric(
+                            f"{r['split']}.{r['model_name']}.{r['scope']}.{r['outcome']}.{r['metric']}", r["value"])
+                mlflow.log_table(pd.DataFrame(metric_rows), "evaluation/model_evaluation.json")
+                mlflow.log_table(pd.DataFrame(positivity), "evaluation/positivity_diagnostics.json")
+                mlflow.log_table(pd.DataFrame(refutations), "evaluation/refutation_checks.json")
+                candidate_metric = E.validation_metric(predictions[("transformer", "validation")], validation_pd,
+                                                       nuisance["validation"])
+                mlflow.log_metric(E.CHAMPION_METRIC, candidate_metric)
+                passed = E.refutations_passed(refutations, "transformer")
+                st.rows = len(metric_rows)
+                st.detail = f"{E.CHAMPION_METRIC}={candidate_metric:.4g}, refutations passed: {passed}"
+
+                input_example = validation_pd[numeric + categorical + ["campaign_text"]].head(20)
+                version_id = registry.log_and_register(model_dir, input_example, transformer(input_example),
+                                                       training.registered_model)
+                decision = registry.promote_if_better(
+                    training.registered_model, training.champion_alias, version_id, candidate_metric,
+                    E.CHAMPION_METRIC,
+                    lambda champion: E.validation_metric(champion.predict(validation_pd), validation_pd,
+                                                         nuisance["validation"]),
+                    passed,
+                )
+            finally:
+                shutil.rmtree(model_root, ignore_errors=True)
+    examples.unpersist()
+    train_df.unpersist()
+    return TrainingResult(run.info.run_id, version_id, decision.promoted, decision.reason,
+                          {**counts, "placebo": len(placebo_pd)}, outcome["history"])

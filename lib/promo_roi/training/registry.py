@@ -1,0 +1,174 @@
+"""MLflow: the tracking store, the model as a pyfunc, registration and the champion alias.
+
+The registered model is an MLflow pyfunc whose artifacts are one directory
+(weights, model spec, feature encoder, tokenizer; see
+:func:`promo_roi.training.model.save_model_dir`), so scoring loads
+``models:/<name>@champion`` and calls ``predict`` on a pandas frame of feature
+columns + ``campaign_text``. It needs ``promo_roi`` importable (the editable
+install here, the wheel on a cluster).
+
+The alias ``champion`` moves to a new version only when the new model beats the
+current champion on the validation metric, both computed now on the same
+validation campaigns (the champion is re-scored, never compared by a number
+logged on other data), and only when the new model passed its refutation
+checks. The comparison is logged to the run either way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from promo_roi.config import MlflowConfig
+
+log = logging.getLogger(__name__)
+
+try:  # mlflow is a dependency; the base class only matters when it is installed
+    import mlflow.pyfunc as _pyfunc
+
+    _PythonModel = _pyfunc.PythonModel
+except ImportError:  # pragma: no cover
+    _PythonModel = object
+
+
+class HouseholdResponseModel(_PythonModel):
+    """pyfunc wrapper: pandas features + campaign_text in, expected outcomes per arm out."""
+
+    def load_context(self, context: Any) -> None:
+        from promo_roi.training.model import load_model_dir
+
+        self.network, self.feature_encoder, self.tokenizer, self.spec = load_model_dir(
+            Path(context.artifacts["model_dir"])
+        )
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        from promo_roi.training.model import predict_frame
+
+        return predict_frame(self.network, self.feature_encoder, self.tokenizer, model_input,
+                             self.spec.max_text_tokens)
+
+
+def configure_tracking(mlflow_config: MlflowConfig, experiment: str) -> str:
+    """Points MLflow at the configured store and returns the experiment id (created if missing)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is not None:
+        experiment_id = existing.experiment_id
+    else:
+        artifact_location = None
+        if mlflow_config.tracking_uri.startswith("sqlite:"):
+            Path(mlflow_config.artifact_root).mkdir(parents=True, exist_ok=True)
+            artifact_location = Path(mlflow_config.artifact_root).resolve().as_uri()
+        experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def log_and_register(model_dir: Path, input_example: pd.DataFrame, output_example: pd.DataFrame,
+                     registered_model: str) -> str:
+    """Logs the pyfunc (with signature) to the active run and registers it; returns the version."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(input_example, output_example)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=HouseholdResponseModel(),
+        artifacts={"model_dir": str(model_dir)},
+        signature=signature,
+        input_example=input_example.head(5),
+        registered_model_name=registered_model,
+    )
+    version = str(info.registered_model_version)
+    log.info("registered %s version %s (run %s)", registered_model, version, info.run_id)
+    return version
+
+
+@dataclass(frozen=True)
+class ChampionDecision:
+    promoted: bool
+    reason: str
+    candidate_version: str
+    candidate_metric: float
+    champion_version: str | None
+    champion_metric: float | None
+    metric_name: str
+    refutations_passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide_champion(
+    candidate_metric: float,
+    champion_metric: float | None,
+    refutations_passed: bool,
+) -> tuple[bool, str]:
+    """Pure rule: promote when the refutations passed and the metric beats the champion's."""
+    import math
+
+    if not refutations_passed:
+        return False, "refutation checks failed: the candidate's uplift is not trusted"
+    if candidate_metric is None or math.isnan(candidate_metric):
+        return False, "candidate has no validation metric"
+    if champion_metric is None or math.isnan(champion_metric):
+        return True, "no champion with a validation metric yet"
+    if candidate_metric > champion_metric:
+        return True, f"candidate {candidate_metric:.6g} > champion {champion_metric:.6g}"
+    return False, f"candidate {candidate_metric:.6g} <= champion {champion_metric:.6g}"
+
+
+def current_champion(registered_model: str, alias: str) -> str | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(registered_model, alias).version)
+    except MlflowException:
+        return None
+
+
+def promote_if_better(
+    registered_model: str,
+    alias: str,
+    candidate_version: str,
+    candidate_metric: float,
+    metric_name: str,
+    champion_metric_fn: Callable[[Any], float],
+    refutations_passed: bool,
+) -> ChampionDecision:
+    """Re-scores the current champion with ``champion_metric_fn(pyfunc)``, compares, moves the alias.
+
+    The decision is logged to the active run (params and a JSON artifact).
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    champion_version = current_champion(registered_model, alias)
+    champion_metric = None
+    if champion_version is not None and champion_version != candidate_version:
+        champion = mlflow.pyfunc.load_model(f"models:/{registered_model}/{champion_version}")
+        champion_metric = float(champion_metric_fn(champion))
+    promoted, reason = decide_champion(candidate_metric, champion_metric, refutations_passed)
+    if promoted:
+        MlflowClient().set_registered_model_alias(registered_model, alias, candidate_version)
+    decision = ChampionDecision(promoted, reason, candidate_version, candidate_metric, champion_version,
+                                champion_metric, metric_name, refutations_passed)
+    mlflow.log_dict(decision.to_dict(), "champion_decision.json")
+    mlflow.set_tags({"champion.promoted": str(promoted), "champion.reason": reason})
+    if champion_metric is not None:
+        mlflow.log_metric(f"champion_{metric_name}", champion_metric)
+    log.info("champion decision for %s v%s: %s (%s)", registered_model, candidate_version,
+             "promoted" if promoted else "kept the current champion", reason)
+    return decision
+
+
+def describe(decision: ChampionDecision) -> str:
+    return json.dumps(decision.to_dict(), sort_keys=True)
