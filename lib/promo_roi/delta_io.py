@@ -45,6 +45,8 @@ def ensure_table(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfi
             .comment(spec.description or spec.full_name)
             .execute()
         )
+    else:
+        _add_declared_columns(spark, spec, path)
     if not spark.catalog.tableExists(spec.full_name):
         spark.sql(f"CREATE TABLE IF NOT EXISTS {spec.full_name} USING DELTA LOCATION '{path}'")
         return
@@ -53,6 +55,34 @@ def ensure_table(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfi
         # Jobs still write to `path`; SQL readers of the name would see the other location.
         log.warning("%s is registered at %s, not at %s: catalog readers see the former",
                     spec.full_name, registered, path)
+
+
+class SchemaMismatchError(RuntimeError):
+    """A table on disk cannot be migrated to its declared schema by adding columns."""
+
+
+def _add_declared_columns(spark: SparkSession, spec: TableSpec, path: str) -> None:
+    """Adds declared columns the table lacks (a nullable addition is a safe migration).
+
+    A column on disk that is no longer declared, or one whose type changed, is
+    an error naming them: dropping or retyping data is a decision for a person.
+    """
+    current = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
+    declared = {f.name: f.dataType for f in spec.struct.fields}
+    stale = sorted(set(current) - set(declared))
+    retyped = sorted(c for c in current if c in declared and current[c] != declared[c])
+    if stale or retyped:
+        raise SchemaMismatchError(
+            f"{spec.full_name} at {path} does not match its declaration: "
+            + (f"undeclared column(s) {', '.join(stale)}; " if stale else "")
+            + (f"changed type(s) {', '.join(retyped)}; " if retyped else "")
+            + "migrate or remove the table (derived tables can be rebuilt by their job)"
+        )
+    missing = [f for f in spec.struct.fields if f.name not in current]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+        log.info("%s: added declared column(s) %s", spec.full_name, ", ".join(f.name for f in missing))
 
 
 def conform(df: DataFrame, spec: TableSpec) -> DataFrame:

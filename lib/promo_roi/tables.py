@@ -229,6 +229,11 @@ def household_numeric_columns(features: FeatureConfig) -> tuple[str, ...]:
 # known of the campaign in advance.
 PAIR_NUMERIC_COLUMNS: tuple[str, ...] = (
     "pre_spend", "pre_coupon_product_spend", "pre_observed_share",
+    # Other campaigns targeting the same household whose windows overlap this
+    # one's, in all and sharing coupon products with it: targeted households get
+    # several campaigns at once, and without these the placebo window (full of
+    # other campaigns) shows "effects" that are theirs.
+    "concurrent_campaigns", "concurrent_shared_product_campaigns",
     "duration_days", "coupons", "coupon_products", "targeted_households", "type_past_redemption_rate",
 )
 CATEGORICAL_COLUMNS: tuple[str, ...] = (*DEMOGRAPHIC_COLUMNS, "has_demographics", "campaign_type")

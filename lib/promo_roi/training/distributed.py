@@ -158,8 +158,11 @@ def train_worker(params: WorkerParams) -> dict[str, Any]:
     from torch.nn.parallel import DistributedDataParallel
     from transformers import AutoTokenizer
 
+    from promo_roi.observability import configure_logging
     from promo_roi.training.model import ModelSpec, TextBatcher, build_network, default_encoder_path
 
+    if not logging.getLogger().handlers:  # a fresh torchrun process: its own entry point
+        configure_logging("INFO")
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -34,6 +34,7 @@ from promo_roi.features import (
     build_campaign_exposures,
     build_campaign_features,
     build_user_features,
+    campaign_calendar,
 )
 from promo_roi.tables import (
     CAMPAIGN_EXPOSURES,
@@ -138,10 +139,45 @@ def campaign_state_at_start(bronze: Bronze, desc: DataFrame, starts: Sequence[dt
     ])
 
 
+def concurrent_campaigns(windows: DataFrame, bronze: Bronze) -> DataFrame:
+    """Per (household, campaign in ``windows``): other campaigns targeting it with overlapping windows.
+
+    ``windows``: campaign_id, start_date, end_date of the campaigns to describe
+    (real or placebo dates); the other campaigns keep their real calendar and
+    target lists, which are known in advance. Counts all of them and those
+    that share at least one coupon product with the campaign.
+    """
+    others = campaign_calendar(bronze.campaign_descriptions).select(
+        F.col("campaign_id").alias("other_id"), F.col("start_date").alias("other_start"),
+        F.col("end_date").alias("other_end"))
+    targets = bronze.campaigns.select("household_id", F.col("campaign_id").alias("other_id")).distinct()
+    products = bronze.coupons.select("campaign_id", "product_id").distinct()
+    shared = (
+        products.join(products.withColumnRenamed("campaign_id", "other_id"), "product_id")
+        .filter(F.col("campaign_id") != F.col("other_id"))
+        .select("campaign_id", "other_id").distinct().withColumn("shares_products", F.lit(1))
+    )
+    overlapping = (
+        windows.select("campaign_id", "start_date", "end_date")
+        .crossJoin(F.broadcast(others))
+        .filter((F.col("campaign_id") != F.col("other_id"))
+                & (F.col("other_start") <= F.col("end_date")) & (F.col("other_end") >= F.col("start_date")))
+        .join(F.broadcast(shared), ["campaign_id", "other_id"], "left")
+    )
+    return (
+        overlapping.join(targets, "other_id")
+        .groupBy("household_id", "campaign_id")
+        .agg(F.countDistinct("other_id").alias("concurrent_campaigns"),
+             F.countDistinct(F.when(F.col("shares_products") == 1, F.col("other_id")))
+             .alias("concurrent_shared_product_campaigns"))
+    )
+
+
 def examples_from_exposures(
     exposures: DataFrame,
     households: DataFrame,
     campaigns: DataFrame,
+    concurrent: DataFrame,
     splits: Sequence[CampaignSplit],
     as_of: dt.date,
     features: FeatureConfig,
@@ -163,6 +199,8 @@ def examples_from_exposures(
         exposures.join(F.broadcast(split_df), "campaign_id")
         .join(house, ["household_id", "start_date"], "left")
         .join(F.broadcast(camp), "campaign_id", "left")
+        .join(concurrent, ["household_id", "campaign_id"], "left")
+        .fillna(0, subset=["concurrent_campaigns", "concurrent_shared_product_campaigns"])
         .withColumn("pre_observed_share", F.col("pre_observed_days") / F.col("duration_days"))
         # A household with no purchase before the start has no state yet: zeros, not missing.
         .fillna(0, subset=[c for c in numeric_household if c not in ("days_since_last_purchase",
@@ -194,7 +232,8 @@ def build_training_examples(
              ", ".join(f"{s.campaign_id}:{s.split}" for s in splits))
     households = household_state_at(bronze, starts, config.features)
     camp = campaign_state_at_start(bronze, bronze.campaign_descriptions, starts, config.source)
-    return examples_from_exposures(eligible, households, camp, splits, as_of, config.features), splits
+    concurrent = concurrent_campaigns(campaign_calendar(bronze.campaign_descriptions), bronze)
+    return examples_from_exposures(eligible, households, camp, concurrent, splits, as_of, config.features), splits
 
 
 def build_placebo_examples(
@@ -224,4 +263,5 @@ def build_placebo_examples(
         )
     households = household_state_at(bronze, fake_starts, config.features)
     camp = campaign_state_at_start(bronze, fake_desc, fake_starts, config.source)
-    return examples_from_exposures(fake_exposures, households, camp, chosen, as_of, config.features)
+    concurrent = concurrent_campaigns(campaign_calendar(fake_desc), bronze)
+    return examples_from_exposures(fake_exposures, households, camp, concurrent, chosen, as_of, config.features)

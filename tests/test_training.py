@@ -1,0 +1,316 @@
+"""The training step: split rules, encoding, the network, DDP resume, the champion gate,
+and one end-to-end run on the fixture through petastorm + TorchDistributor with 2 processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import socket
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.features import build_features
+from promo_roi.ingest import run_ingest
+from promo_roi.tables import (
+    MODEL_EVALUATION,
+    POSITIVITY_DIAGNOSTICS,
+    REFUTATION_CHECKS,
+    training_examples_spec,
+)
+from promo_roi.training.examples import NotEnoughCampaignsError, assign_splits
+from promo_roi.training.model import FeatureEncoder, ModelSpec
+from promo_roi.training.registry import decide_champion
+
+AS_OF = dt.date(2017, 7, 1)
+D = dt.date
+
+
+# --- the time-based split ----------------------------------------------------------------
+
+
+def test_splits_are_by_start_date_last_ones_held_out():
+    campaigns = [(8, D(2017, 5, 8)), (1, D(2017, 3, 3)), (27, D(2017, 2, 8)), (5, D(2017, 4, 3)),
+                 (2, D(2017, 3, 8)), (7, D(2017, 4, 24))]
+    got = [(s.campaign_id, s.split) for s in assign_splits(campaigns, 1, 2, 3)]
+    assert got == [(27, "train"), (1, "train"), (2, "train"), (5, "validation"), (7, "test"), (8, "test")]
+
+
+def test_same_start_date_is_ordered_by_campaign_id():
+    got = [(s.campaign_id, s.split) for s in assign_splits([(12, D(2017, 7, 12)), (11, D(2017, 7, 12)),
+                                                            (9, D(2017, 5, 31))], 1, 1, 1)]
+    assert got == [(9, "train"), (11, "validation"), (12, "test")]
+
+
+def test_too_few_campaigns_is_refused_with_the_numbers():
+    with pytest.raises(NotEnoughCampaignsError, match="2 fully observed campaign.*3 to train"):
+        assign_splits([(1, D(2017, 3, 3)), (2, D(2017, 3, 8))], 1, 1, 3)
+
+
+# --- feature encoding --------------------------------------------------------------------
+
+
+def test_feature_encoder_hand_computed():
+    enc = FeatureEncoder(
+        numeric_columns=["spend", "days"], categorical_columns=["income"],
+        means=[1.0, 0.0], stds=[2.0, 1.0], vocabularies={"income": ["high", "low"]},
+        spend_scale={"coupon_product_spend": 1.0, "spend": 1.0},
+    )
+    frame = pd.DataFrame({"spend": [math.e - 1, -(math.e - 1)], "days": [None, 0.0],
+                          "income": ["low", "never seen"]})
+    out = enc.encode(frame)
+    # signed log1p: e-1 -> 1, -(e-1) -> -1; standardised (x - 1) / 2 -> 0 and -1; missing -> 0.
+    np.testing.assert_allclose(out["x_num"], [[0.0, 0.0], [-1.0, 0.0]], atol=1e-6)
+    # vocabulary index + 1; unseen -> 0
+    assert out["x_cat"].tolist() == [[2], [0]]
+    assert enc.cardinalities() == [3]
+    with pytest.raises(KeyError, match="income"):
+        enc.encode(frame.drop(columns=["income"]))
+
+
+# --- the network ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from promo_roi.training.model import default_encoder_path
+
+    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
+
+
+def test_each_distinct_text_encoded_once_gives_the_per_row_result(tokenizer):
+    import torch
+
+    from promo_roi.training.model import TextBatcher, build_network
+
+    torch.manual_seed(0)
+    spec = ModelSpec(n_numeric=3, cardinalities=[4], hidden_dim=16, dropout=0.0, finetune="frozen")
+    net = build_network(spec).eval()
+    texts = ["type a campaign, 49 days. coupon departments: grocery.", "type b campaign, 32 days."]
+    batcher = TextBatcher.from_texts(tokenizer, texts, 32)
+    text_ids = torch.tensor([1, 0, 1, 1, 0])
+    x_num, x_cat = torch.randn(5, 3), torch.tensor([[0], [1], [2], [3], [1]])
+    index, ids, mask = batcher.select(text_ids)
+    assert ids.shape[0] == 2  # two distinct texts in the batch, encoded once each
+    with torch.no_grad():
+        logit, arms = net(x_num, x_cat, index, ids, mask)
+        for row in range(5):
+            one = TextBatcher.from_texts(tokenizer, [texts[int(text_ids[row])]], 32)
+            l1, a1 = net(x_num[row:row + 1], x_cat[row:row + 1], torch.tensor([0]), one.input_ids,
+                         one.attention_mask)
+            torch.testing.assert_close(logit[row:row + 1], l1, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(arms[row:row + 1], a1, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode,trainable_encoder", [("frozen", 0), ("top_layers", 1), ("adapters", 1)])
+def test_finetune_modes_choose_what_trains(mode, trainable_encoder):
+    from promo_roi.training.model import build_network
+
+    net = build_network(ModelSpec(n_numeric=2, cardinalities=[2], hidden_dim=8, finetune=mode, top_layers=1))
+    enc = [n for n, p in net.encoder.named_parameters() if p.requires_grad]
+    assert bool(enc) == bool(trainable_encoder)
+    if mode == "top_layers":
+        assert all(n.startswith("encoder.layer.5.") for n in enc)
+    if mode == "adapters":
+        assert all(".adapter" in n or ".dense.1." in n for n in enc)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
+    """Epoch 1 is checkpointed; a second start with 2 epochs trains only epoch 2."""
+    from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
+
+    rng = np.random.default_rng(0)
+    n = 64
+    arrays = {
+        "x_num": rng.normal(size=(n, 3)).astype(np.float32), "x_cat": rng.integers(0, 2, (n, 1)),
+        "text_id": rng.integers(0, 2, n).astype(np.int32), "targeted": rng.integers(0, 2, n).astype(np.float32),
+        "outcomes": np.abs(rng.normal(size=(n, 3))).astype(np.float32),
+    }
+    arrays["outcomes"][:, 0] = arrays["outcomes"][:, 0] > 0.7
+    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(_free_port())}.items():
+        monkeypatch.setenv(key, value)
+    params = WorkerParams(
+        model_spec=ModelSpec(n_numeric=3, cardinalities=[3], hidden_dim=8, finetune="frozen").to_dict(),
+        texts=["type a campaign.", "type b campaign."], n_train_rows=n, batch_size=32, epochs=1,
+        learning_rate=1e-3, encoder_learning_rate=1e-5, weight_decay=0.0, propensity_weight=1.0, seed=3,
+        use_gpu=False, checkpoint_path=str(tmp_path / "last.pt"), final_weights_path=str(tmp_path / "final.pt"),
+        batch_source=ArrayBatches(arrays),
+    )
+    first = train_worker(params)
+    assert [h["epoch"] for h in first["history"]] == [1]
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "final.pt").exists()
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    second = train_worker(dataclasses.replace(params, epochs=2))
+    assert [h["epoch"] for h in second["history"]] == [1, 2]
+    # Epoch 1 came from the checkpoint, not from training it again.
+    assert second["history"][0] == first["history"][0]
+
+
+# --- the champion rule ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("candidate,champion,refuted_ok,promoted", [
+    (0.5, None, True, True),      # no champion yet
+    (0.5, 0.4, True, True),       # better
+    (0.4, 0.4, True, False),      # a tie keeps the champion
+    (0.3, 0.4, True, False),      # worse
+    (0.9, 0.4, False, False),     # better but failed a refutation check
+    (float("nan"), None, True, False),
+])
+def test_champion_rule(candidate, champion, refuted_ok, promoted):
+    assert decide_champion(candidate, champion, refuted_ok)[0] is promoted
+
+
+class _ConstantUplift:
+    """A real MLflow pyfunc that predicts one uplift for every row."""
+
+    @staticmethod
+    def log(value: float, name: str) -> str:
+        import mlflow
+
+        class Model(mlflow.pyfunc.PythonModel):
+            def predict(self, context, model_input, params=None):
+                return pd.DataFrame({"uplift": [value] * len(model_input)})
+
+        info = mlflow.pyfunc.log_model(name="model", python_model=Model(), registered_model_name=name,
+                                       input_example=pd.DataFrame({"x": [1.0]}))
+        return str(info.registered_model_version)
+
+
+def test_alias_moves_only_to_a_better_model(tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from promo_roi.config import MlflowConfig
+    from promo_roi.training.registry import configure_tracking, current_champion, promote_if_better
+
+    configure_tracking(MlflowConfig(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts")), "champion-test")
+    name, alias = "champion_test_model", "champion"
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    metric = lambda model: float(model.predict(frame)["uplift"].mean())  # noqa: E731
+    decisions = []
+    for value in (0.5, 0.2, 0.8):
+        with mlflow.start_run():
+            version = _ConstantUplift.log(value, name)
+            decisions.append(promote_if_better(name, alias, version, value, "m", metric, True))
+    assert [d.promoted for d in decisions] == [True, False, True]
+    assert decisions[1].champion_metric == pytest.approx(0.5)  # the champion was re-scored
+    assert current_champion(name, alias) == "3"
+    assert str(MlflowClient().get_model_version_by_alias(name, alias).version) == "3"
+
+
+# --- end to end on the fixture -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(spark, config_for, fixture_source, tmp_path_factory):
+    from promo_roi.training.pipeline import train
+
+    base = config_for("training")
+    tmp = tmp_path_factory.mktemp("training_run")
+    training, evaluation, mlflow_config = base.require_training()
+    config = dataclasses.replace(
+        base,
+        training=dataclasses.replace(
+            training, epochs=1, batch_size=64, num_processes=2, top_layers=1, hidden_dim=32,
+            checkpoint_dir=str(tmp / "checkpoints"), petastorm_cache_dir=str(tmp / "petastorm"),
+        ),
+        evaluation=dataclasses.replace(evaluation, bootstrap_samples=20, nuisance_folds=3),
+        mlflow=dataclasses.replace(mlflow_config, tracking_uri=f"sqlite:///{tmp}/mlflow.db",
+                                   artifact_root=str(tmp / "mlartifacts")),
+    )
+    run_ingest(spark, config, str(fixture_source))
+    build_features(spark, config, AS_OF)
+    result = train(spark, config, AS_OF)
+    return config, result
+
+
+def _gold(spark, spec, config):
+    return delta_io.read_table(spark, spec, config.warehouse).filter(F.col("as_of_date") == F.lit(AS_OF)).toPandas()
+
+
+def test_training_ran_distributed_on_two_processes(trained):
+    _config, result = trained
+    assert len(result.history) == 1
+    assert result.counts["train"] > 0 and result.counts["test"] > 0 and result.counts["placebo"] > 0
+    assert all(math.isfinite(h["train_outcome_loss"]) for h in result.history)
+
+
+def test_examples_split_by_time_one_row_per_key(spark, trained):
+    config, _ = trained
+    spec = training_examples_spec(config.features)
+    ex = delta_io.read_table(spark, spec, config.warehouse).filter(F.col("as_of_date") == F.lit(AS_OF))
+    assert ex.count() == ex.select(*spec.keys).distinct().count()
+    starts = {r.split: (r.first, r.last) for r in ex.groupBy("split").agg(
+        F.min("start_date").alias("first"), F.max("start_date").alias("last")).collect()}
+    assert starts["train"][1] <= starts["validation"][0] <= starts["validation"][1] <= starts["test"][0]
+    # Only campaigns that ended before the as-of date, with their whole window observed.
+    assert ex.filter(F.col("end_date") >= F.lit(AS_OF)).count() == 0
+    # Features are as of the campaign start: nobody's last purchase is on or after it.
+    assert ex.filter(F.col("days_since_last_purchase") < 1).count() == 0
+
+
+def test_model_evaluation_scores_three_models_on_the_same_test_rows(spark, trained):
+    config, result = trained
+    ev = _gold(spark, MODEL_EVALUATION, config)
+    test = ev[ev["split"] == "test"]
+    models = {"heuristic_pre_spend", "lgbm_t_learner", "transformer"}
+    for metric in ("qini", "auuc"):
+        rows = test[(test["metric"] == metric) & (test["scope"] == "overall")]
+        assert set(rows["model_name"]) == models
+        assert rows["n_rows"].nunique() == 1 and rows["n_rows"].iloc[0] == result.counts["test"]
+    assert set(test[test["metric"] == "auc"]["model_name"]) == models
+    assert set(test[test["metric"] == "wape"]["model_name"]) == models
+    # The DR effect sits next to the naive difference the README warns about.
+    assert {"doubly_robust", "naive_difference"} <= set(test["model_name"])
+    assert (ev["mlflow_run_id"] == result.mlflow_run_id).all()
+
+
+def test_positivity_and_refutation_tables(spark, trained):
+    config, result = trained
+    pos = _gold(spark, POSITIVITY_DIAGNOSTICS, config)
+    assert set(pos["propensity_source"]) == {"crossfit_lgbm", "transformer_head"}
+    assert set(pos["split"]) == {"validation", "test"}
+    assert ((pos["share_in_overlap"] >= 0) & (pos["share_in_overlap"] <= 1)).all()
+    ref = _gold(spark, REFUTATION_CHECKS, config)
+    assert len(ref) == 3 * 2 * 2  # models x (placebo, stability) x (coupon-product spend, spend)
+    assert set(ref["check"]) == {"placebo", "stability"}
+    transformer_ok = ref[(ref["model_name"] == "transformer") & (ref["outcome"] == "coupon_product_spend")]["passed"].all()
+    # The gate: promoted only if the refutations passed (and it beat an absent champion).
+    assert result.promoted == bool(transformer_ok)
+
+
+def test_model_registered_with_signature_and_loads_for_scoring(spark, trained):
+    import mlflow
+    from mlflow import MlflowClient
+
+    config, result = trained
+    training, _, mlflow_config = config.require_training()
+    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
+    client = MlflowClient()
+    version = client.get_model_version(training.registered_model, result.model_version)
+    assert version.run_id == result.mlflow_run_id
+    run = client.get_run(result.mlflow_run_id)
+    assert "train_outcome_loss" in run.data.metrics and "validation_loss" in run.data.metrics
+    assert run.data.params["training.num_processes"] == "2"
+    model = mlflow.pyfunc.load_model(f"models:/{training.registered_model}/{result.model_version}")
+    assert model.metadata.signature is not None
+    ex = delta_io.read_table(spark, training_examples_spec(config.features), config.warehouse).filter(
+        F.col("split") == "test").limit(7).toPandas()
+    pred = model.predict(ex)
+    assert len(pred) == 7
+    assert ((pred["p_redeem_t1"] >= 0) & (pred["p_redeem_t1"] <= 1)).all()
+    np.testing.assert_allclose(pred["uplift_spend"], pred["spend_t1"] - pred["spend_t0"])
