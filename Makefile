@@ -10,7 +10,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 # spark-submit finds Spark through the python3 on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-all tables clean-warehouse
+.PHONY: setup demo test test-all tables bench-training clean-warehouse
 
 $(STAMP): requirements.lock pyproject.toml scripts/setup.sh conf/base.yaml
 	bash scripts/setup.sh
@@ -21,6 +21,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/ingest.py
 	$(SPARK_SUBMIT) jobs/build_features.py --as-of $(AS_OF)
+	$(SPARK_SUBMIT) jobs/train.py --as-of $(AS_OF)
 	$(VENV)/bin/promo-roi tables
 
 test: $(STAMP)
@@ -31,6 +32,9 @@ test-all: $(STAMP)
 
 tables: $(STAMP)
 	$(VENV)/bin/promo-roi tables
+
+bench-training: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_training.py --as-of $(AS_OF)
 
 clean-warehouse:
 	rm -rf warehouse

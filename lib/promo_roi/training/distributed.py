@@ -9,7 +9,9 @@ row group, and a rank that stopped early would hang the others' all-reduce.
 
 Rank 0 alone writes: per-epoch metrics to MLflow (several processes on one
 sqlite store race), the checkpoint after every epoch (atomically: a temporary
-file renamed over the last one), and the final weights. A run that is killed
+file renamed over the last one), and the final weights: those of the epoch
+with the lowest validation loss (the last epoch when there is no validation
+set). A run that is killed
 resumes from its last completed epoch when started again with the same
 checkpoint path.
 
@@ -196,10 +198,11 @@ def train_worker(params: WorkerParams) -> dict[str, Any]:
         groups.append({"params": encoder_params, "lr": params.encoder_learning_rate})
     optimizer = torch.optim.AdamW(groups, weight_decay=params.weight_decay)
 
-    start_epoch, history = 0, []
+    start_epoch, history, best = 0, [], {"loss": math.inf, "epoch": None}
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, history = state["epoch"] + 1, state["history"]
+        best = state.get("best", best)
         if rank == 0:
             log.info("resuming from %s after epoch %d", checkpoint, state["epoch"])
 
@@ -242,20 +245,25 @@ def train_worker(params: WorkerParams) -> dict[str, Any]:
                     record["validation_loss"] = _validation_loss(network, batcher, params.validation, device,
                                                                  params.propensity_weight)
                 history.append(record)
+                # Keep the weights of the epoch with the lowest validation loss (early
+                # stopping without stopping: the schedule stays fixed for every rank).
+                current = record.get("validation_loss", -epoch)
+                if current < best["loss"]:
+                    best = {"loss": current, "epoch": epoch + 1}
+                    _save_atomic(network.state_dict(), Path(params.final_weights_path))
                 if client is not None:
                     for key, value in record.items():
                         if key != "epoch":
                             client.log_metric(params.mlflow_run_id, key, value, step=epoch + 1)
                 _save_atomic({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
-                              "epoch": epoch, "history": history}, checkpoint)
+                              "epoch": epoch, "history": history, "best": best}, checkpoint)
                 log.info("train epoch %d/%d: %s", epoch + 1, params.epochs,
                          ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
             dist.barrier()
     result = [None]
     if rank == 0:
-        _save_atomic(network.state_dict(), Path(params.final_weights_path))
         result = [{"history": history, "world_size": world, "backend": backend,
-                   "device": str(device), "steps_per_epoch": steps}]
+                   "device": str(device), "steps_per_epoch": steps, "best_epoch": best["epoch"]}]
     # In local mode TorchDistributor has every rank pickle its return value to the
     # same file, so every rank returns rank 0's result (whoever writes last wins).
     dist.broadcast_object_list(result, src=0)

@@ -238,7 +238,7 @@ def build_network(spec: ModelSpec, encoder: Any | None = None):
 
 
 def response_loss(propensity_logit, arms, targeted, outcomes, propensity_weight: float):
-    """Propensity BCE + the observed arm's redemption BCE and spend Poisson deviances.
+    """Propensity BCE + the observed arm's redemption BCE and spend Poisson deviances, per arm.
 
     ``outcomes``: [batch, 3] = redeemed (0/1), coupon-product spend / scale,
     spend / scale. Both arms enter the graph (masked), so every parameter gets
@@ -257,7 +257,9 @@ def response_loss(propensity_logit, arms, targeted, outcomes, propensity_weight:
         for k in (1, 2)
     ]
     per_arm = redeem + spend_losses[0] + spend_losses[1]
-    outcome_loss = (per_arm * arm_mask).sum() / arm_mask.sum().clamp(min=1.0)
+    # Each arm's head is trained on the mean loss over its own rows: targeted rows
+    # are ~10% of a batch and would otherwise barely move the targeted head.
+    outcome_loss = ((per_arm * arm_mask).sum(0) / arm_mask.sum(0).clamp(min=1.0)).sum()
     prop = F.binary_cross_entropy_with_logits(propensity_logit, t)
     return outcome_loss + propensity_weight * prop, {"outcome_loss": outcome_loss.detach(), "propensity_loss": prop.detach()}
 

@@ -104,6 +104,10 @@ def encode_arrays(frame: pd.DataFrame, encoder: FeatureEncoder, text_ids: dict[s
     }
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def resolve_use_gpu(setting: str) -> bool:
     if setting == "auto":
         import torch
@@ -248,7 +252,9 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                             f"{'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
                 outcome = _train_distributed(params, training, use_gpu)
                 st.rows = n_train * training.epochs
-                st.detail = f"backend {outcome['backend']}, {outcome['steps_per_epoch']} steps/epoch"
+                st.detail = (f"backend {outcome['backend']}, {outcome['steps_per_epoch']} steps/epoch, "
+                             f"best epoch {outcome['best_epoch']}")
+            mlflow.log_param("best_epoch", outcome["best_epoch"])
         finally:
             converter.delete()
 
@@ -307,6 +313,10 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                 candidate_metric = E.validation_metric(predictions[("transformer", "validation")], validation_pd,
                                                        nuisance["validation"])
                 mlflow.log_metric(E.CHAMPION_METRIC, candidate_metric)
+                for r in refutations:
+                    log.info("refutation %s/%s on %s: %s, effect %s [%s, %s] -- %s", r["model_name"], r["check"],
+                             r["outcome"], "passed" if r["passed"] else "FAILED", _fmt(r["effect"]),
+                             _fmt(r["ci_low"]), _fmt(r["ci_high"]), r["detail"])
                 passed = E.refutations_passed(refutations, "transformer")
                 st.rows = len(metric_rows)
                 st.detail = f"{E.CHAMPION_METRIC}={candidate_metric:.4g}, refutations passed: {passed}"
