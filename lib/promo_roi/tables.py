@@ -234,7 +234,9 @@ PAIR_NUMERIC_COLUMNS: tuple[str, ...] = (
     # several campaigns at once, and without these the placebo window (full of
     # other campaigns) shows "effects" that are theirs.
     "concurrent_campaigns", "concurrent_shared_product_campaigns",
-    "duration_days", "coupons", "coupon_products", "targeted_households", "type_past_redemption_rate",
+    # Campaign facts a planner knows before choosing the audience (so not the
+    # audience size: that is what the budget plan decides).
+    "duration_days", "coupons", "coupon_products", "type_past_redemption_rate",
 )
 CATEGORICAL_COLUMNS: tuple[str, ...] = (*DEMOGRAPHIC_COLUMNS, "has_demographics", "campaign_type")
 OUTCOME_COLUMNS: tuple[str, ...] = ("redeemed", "coupon_product_spend", "spend")

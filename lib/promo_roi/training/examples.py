@@ -192,7 +192,7 @@ def examples_from_exposures(
         "has_demographics", *[c for c in CATEGORICAL_COLUMNS if c not in ("has_demographics", "campaign_type")],
     )
     camp = campaigns.select(
-        "campaign_id", "coupons", "coupon_products", "targeted_households", "type_past_redemption_rate",
+        "campaign_id", "coupons", "coupon_products", "type_past_redemption_rate",
         campaign_text().alias("campaign_text"),
     )
     joined = (
