@@ -13,6 +13,7 @@ with the first warehouse that registered them.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -137,3 +138,35 @@ def fixture_copy(fixture_source: Path, tmp_path_factory: pytest.TempPathFactory)
         return SourceCopy(target)
 
     return _copy
+
+
+TRAIN_AS_OF = dt.date(2017, 7, 1)
+
+
+@pytest.fixture(scope="session")
+def trained(spark, config_for, fixture_source, tmp_path_factory):
+    """The fixture ingested, features built as of TRAIN_AS_OF, and a tiny model trained through
+    petastorm + TorchDistributor (2 processes): (config, TrainingResult). Shared by training and scoring tests."""
+    from promo_roi.features import build_features
+    from promo_roi.ingest import run_ingest
+    from promo_roi.training.pipeline import train
+
+    base = config_for("training")
+    tmp = tmp_path_factory.mktemp("training_run")
+    training, evaluation, mlflow_config = base.require_training()
+    config = dataclasses.replace(
+        base,
+        training=dataclasses.replace(
+            training, epochs=1, batch_size=64, num_processes=2, top_layers=1, hidden_dim=32,
+            checkpoint_dir=str(tmp / "checkpoints"), petastorm_cache_dir=str(tmp / "petastorm"),
+        ),
+        evaluation=dataclasses.replace(evaluation, bootstrap_samples=20, nuisance_folds=3),
+        mlflow=dataclasses.replace(mlflow_config, tracking_uri=f"sqlite:///{tmp}/mlflow.db",
+                                   artifact_root=str(tmp / "mlartifacts")),
+    )
+    run_ingest(spark, config, str(fixture_source))
+    build_features(spark, config, TRAIN_AS_OF)
+    result = train(spark, config, TRAIN_AS_OF)
+    return config, result
+
+

@@ -14,8 +14,6 @@ import pytest
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
-from promo_roi.features import build_features
-from promo_roi.ingest import run_ingest
 from promo_roi.tables import (
     MODEL_EVALUATION,
     POSITIVITY_DIAGNOSTICS,
@@ -213,29 +211,6 @@ def test_alias_moves_only_to_a_better_model(tmp_path):
 
 
 # --- end to end on the fixture -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def trained(spark, config_for, fixture_source, tmp_path_factory):
-    from promo_roi.training.pipeline import train
-
-    base = config_for("training")
-    tmp = tmp_path_factory.mktemp("training_run")
-    training, evaluation, mlflow_config = base.require_training()
-    config = dataclasses.replace(
-        base,
-        training=dataclasses.replace(
-            training, epochs=1, batch_size=64, num_processes=2, top_layers=1, hidden_dim=32,
-            checkpoint_dir=str(tmp / "checkpoints"), petastorm_cache_dir=str(tmp / "petastorm"),
-        ),
-        evaluation=dataclasses.replace(evaluation, bootstrap_samples=20, nuisance_folds=3),
-        mlflow=dataclasses.replace(mlflow_config, tracking_uri=f"sqlite:///{tmp}/mlflow.db",
-                                   artifact_root=str(tmp / "mlartifacts")),
-    )
-    run_ingest(spark, config, str(fixture_source))
-    build_features(spark, config, AS_OF)
-    result = train(spark, config, AS_OF)
-    return config, result
 
 
 def _gold(spark, spec, config):

@@ -127,6 +127,17 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class ScoringConfig:
+    gross_margin: float
+    contact_cost: float
+    redemption_cost: float | None
+    mc_dropout_samples: int
+    interval: float
+    min_households: int
+    max_null_share: float
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     tracking_uri: str
     # Artifact location of new experiments (MLflow 3 wants one explicitly with sqlite).
@@ -148,6 +159,7 @@ class AppConfig:
     training: TrainingConfig | None = None
     evaluation: EvaluationConfig | None = None
     mlflow: MlflowConfig | None = None
+    scoring: ScoringConfig | None = None
 
     def require_training(self) -> tuple[TrainingConfig, EvaluationConfig, MlflowConfig]:
         missing = [n for n in ("training", "evaluation", "mlflow") if getattr(self, n) is None]
@@ -304,7 +316,29 @@ def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> A
         training=_training(tree, project_root),
         evaluation=_evaluation(tree),
         mlflow=_mlflow(tree, project_root),
+        scoring=_scoring(tree),
     )
+
+
+def _scoring(tree: Mapping[str, Any]) -> ScoringConfig | None:
+    if "scoring" not in tree:
+        return None
+    s = _section(tree, "scoring")
+    get = lambda key: _require(s, key, "scoring")  # noqa: E731
+    cfg = ScoringConfig(
+        gross_margin=float(get("gross_margin")),
+        contact_cost=float(get("contact_cost")),
+        redemption_cost=None if s.get("redemption_cost") is None else float(s["redemption_cost"]),
+        mc_dropout_samples=int(get("mc_dropout_samples")),
+        interval=float(get("interval")),
+        min_households=int(get("min_households")),
+        max_null_share=float(get("max_null_share")),
+    )
+    if not 0 < cfg.interval < 1:
+        raise ConfigError(f"scoring.interval must be in (0, 1), got {cfg.interval}")
+    if cfg.mc_dropout_samples < 2:
+        raise ConfigError(f"scoring.mc_dropout_samples must be >= 2, got {cfg.mc_dropout_samples}")
+    return cfg
 
 
 def _training(tree: Mapping[str, Any], project_root: Path) -> TrainingConfig | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DataType,
     DateType,
@@ -315,17 +316,83 @@ REFUTATION_CHECKS = TableSpec(
 )
 
 
+# --- gold: what the nightly scoring job publishes -------------------------------
+
+CAMPAIGN_PLANS = TableSpec(
+    "gold", "campaign_plans", _struct(
+        ("campaign_id", LongType()), ("campaign_type", StringType()),
+        ("start_date", DateType()), ("end_date", DateType()),
+        ("coupon_product_ids", ArrayType(LongType())),
+        ("contact_cost", DoubleType()), ("redemption_cost", DoubleType()),
+        ("min_budget", DoubleType()), ("max_budget", DoubleType()), ("coupon_inventory", DoubleType()),
+        ("source", StringType()), ("added_at", TimestampType()),
+    ), keys=("campaign_id",),
+    description=(
+        "The campaigns to plan for: dates, coupon products, contact cost per targeted household, expected "
+        "cost per redemption, optional budget bounds and coupon inventory. Seeded with the Complete Journey "
+        "campaigns that start after the run date; planners add rows with SQL."
+    ),
+)
+
+HOUSEHOLD_SCORES = TableSpec(
+    "gold", "household_scores", _struct(
+        ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
+        ("household_id", LongType()),
+        ("p_redeem_targeted", DoubleType()), ("p_redeem_untargeted", DoubleType()),
+        ("coupon_product_spend_targeted", DoubleType()), ("coupon_product_spend_untargeted", DoubleType()),
+        ("spend_targeted", DoubleType()), ("spend_untargeted", DoubleType()),
+        ("uplift_redeem", DoubleType()), ("uplift_coupon_product_spend", DoubleType()),
+        ("uplift_spend", DoubleType()), ("incremental_gross_profit", DoubleType()),
+        ("expected_cost", DoubleType()), ("model_version", StringType()),
+    ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id", "household_id"),
+    description="Champion-model predictions per (household, planned campaign) on the run date.",
+)
+
+CAMPAIGN_ROI_FORECAST = TableSpec(
+    "gold", "campaign_roi_forecast", _struct(
+        ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
+        ("campaign_type", StringType()), ("start_date", DateType()), ("end_date", DateType()),
+        ("audience", LongType()), ("audience_source", StringType()),
+        ("expected_redemptions", DoubleType()), ("incremental_revenue", DoubleType()),
+        ("incremental_coupon_product_revenue", DoubleType()), ("incremental_gross_profit", DoubleType()),
+        ("contact_cost", DoubleType()), ("redemption_cost", DoubleType()), ("cost", DoubleType()),
+        ("roi", DoubleType()), ("roi_low", DoubleType()), ("roi_high", DoubleType()),
+        ("incremental_gross_profit_low", DoubleType()), ("incremental_gross_profit_high", DoubleType()),
+        ("interval_method", StringType()), ("model_version", StringType()),
+        ("input_versions", MapType(StringType(), LongType())),
+    ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id"),
+    description=(
+        "Per run date and planned campaign: audience, expected redemptions, incremental revenue and gross "
+        "profit, cost, ROI = (incremental gross profit - cost) / cost with an interval, the model version and "
+        "the Delta versions of the inputs."
+    ),
+)
+
+PUBLICATION_LOG = TableSpec(
+    "gold", "publication_log", _struct(
+        ("run_date", DateType()), ("run_id", StringType()), ("published_at", TimestampType()),
+        ("model_version", StringType()), ("table_versions", MapType(StringType(), LongType())),
+        ("rows", MapType(StringType(), LongType())),
+    ), keys=("run_date",),
+    description=(
+        "One row per run date: the run whose results readers see. Written as the last step of a scoring run; "
+        "the gold views show only the run recorded here."
+    ),
+)
+
+
 def silver_specs(features: FeatureConfig) -> list[TableSpec]:
     """The four point-in-time feature tables jobs/build_features.py writes."""
     return [user_features_spec(features), ITEM_FEATURES, CAMPAIGN_FEATURES, CAMPAIGN_EXPOSURES]
 
 
 GOLD_TRAINING_SPECS: tuple[TableSpec, ...] = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS)
+GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (CAMPAIGN_PLANS, HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, PUBLICATION_LOG)
 
 
 def all_specs(features: FeatureConfig) -> list[TableSpec]:
     return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
-            + [training_examples_spec(features), *GOLD_TRAINING_SPECS])
+            + [training_examples_spec(features), *GOLD_TRAINING_SPECS, *GOLD_SCORING_SPECS])
 
 
 def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:

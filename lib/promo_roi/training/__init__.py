@@ -1,1 +1,1 @@
-"""Training step: data loading (and later the model and the training loop)."""
+"""Training step: examples, the petastorm loader, the network, the DDP loop, evaluation, MLflow."""

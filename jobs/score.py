@@ -1,0 +1,38 @@
+"""Nightly scoring: per-campaign ROI forecasts from the champion model, published all-or-nothing.
+
+    spark-submit jobs/score.py --run-date 2017-07-01 [--profile local|cluster] [--set scoring.gross_margin=0.3 ...]
+
+Needs bronze, silver.user_features for the run date (jobs/build_features.py)
+and a `champion` model (jobs/train.py). Seeds gold.campaign_plans with the
+campaigns that start on or after the run date (planners add their own rows),
+checks the inputs (freshness, row counts, null shares) before writing
+anything, scores every (household, planned campaign) pair in Spark with the
+model loaded once per worker, and publishes gold.household_scores and
+gold.campaign_roi_forecast for the run date; the run is recorded in
+gold.publication_log last, and the *_published views show only recorded runs.
+Rerunning a date replaces its run; a failed run leaves the last published one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from promo_roi.entrypoint import exit_with, iso_date, job_parser, run_job
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser("Score planned campaigns and publish ROI forecasts.")
+    parser.add_argument("--run-date", required=True, type=iso_date, help="the night's date (YYYY-MM-DD)")
+    args = parser.parse_args(argv)
+
+    def body(spark, config) -> None:
+        from promo_roi.scoring.job import describe, score
+
+        result = score(spark, config, args.run_date)
+        logging.getLogger("promo_roi.job").info("score: published %s", describe(result))
+
+    return run_job("score", args, body)
+
+
+if __name__ == "__main__":
+    exit_with(main())

@@ -1,0 +1,1 @@
+"""Nightly scoring: plans, the model inputs on the run date, distributed inference, publication."""

@@ -1,0 +1,199 @@
+"""What scoring reads: campaign plans and the model's inputs on the run date.
+
+The model was trained on features *as of each campaign's start*; at scoring
+time the latest state is the run date, so every (household, planned
+campaign) pair gets:
+
+- the household's row of ``silver.user_features`` for the run date (the same
+  builder the training examples used);
+- spend in the plan's duration before the run date, total and on the plan's
+  coupon products (the training pre-period was the duration before the start);
+- campaigns that target the household during the plan's window (known target
+  lists; other *planned* campaigns' audiences are not decided yet and are not
+  counted);
+- the plan's facts and text (coupon departments and categories), as the
+  campaign feature builder makes them on the run date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.config import AppConfig, ScoringConfig
+from promo_roi.features import (
+    Bronze,
+    build_campaign_exposures,
+    build_campaign_features,
+    campaign_calendar,
+    transactions_before,
+)
+from promo_roi.tables import CAMPAIGN_PLANS, CATEGORICAL_COLUMNS, model_numeric_columns, user_features_spec
+from promo_roi.training.examples import CampaignSplit, concurrent_campaigns, examples_from_exposures
+from promo_roi.validation import InputError
+
+log = logging.getLogger(__name__)
+
+
+class ScoringInputError(InputError):
+    """An input of the scoring job fails a quality gate; nothing is published."""
+
+
+def redemption_cost_estimate(bronze: Bronze, run_date: dt.date) -> float:
+    """Mean coupon discount (manufacturer + retailer match) per coupon-discounted line before the run date.
+
+    Complete Journey has no coupon face values; what a redeemed coupon cost is
+    visible only as the discount on the basket line.
+    """
+    row = (
+        bronze.transactions.transform(transactions_before(run_date))
+        .select((F.col("coupon_disc") + F.col("coupon_match_disc")).alias("d"))
+        .filter(F.col("d") > 0)
+        .agg(F.avg("d").alias("mean"))
+        .first()
+    )
+    if row is None or row["mean"] is None:
+        raise ScoringInputError(f"no coupon-discounted transaction before {run_date}: set scoring.redemption_cost")
+    return float(row["mean"])
+
+
+def seed_plans_from_calendar(bronze: Bronze, run_date: dt.date, scoring: ScoringConfig,
+                             redemption_cost: float) -> DataFrame:
+    """The demo's plans: Complete Journey campaigns starting on or after the run date, with their coupons."""
+    cal = campaign_calendar(bronze.campaign_descriptions).filter(F.col("start_date") >= F.lit(run_date))
+    products = bronze.coupons.groupBy("campaign_id").agg(
+        F.sort_array(F.collect_set("product_id")).alias("coupon_product_ids"))
+    return (
+        cal.join(products, "campaign_id", "left")
+        .select(
+            "campaign_id", "campaign_type", "start_date", "end_date",
+            F.coalesce("coupon_product_ids", F.array().cast("array<bigint>")).alias("coupon_product_ids"),
+            F.lit(scoring.contact_cost).alias("contact_cost"), F.lit(redemption_cost).alias("redemption_cost"),
+            F.lit(None).cast("double").alias("min_budget"), F.lit(None).cast("double").alias("max_budget"),
+            F.lit(None).cast("double").alias("coupon_inventory"), F.lit("completejourney").alias("source"),
+            F.current_timestamp().alias("added_at"),
+        )
+    )
+
+
+def add_new_plans(spark: SparkSession, plans: DataFrame, config: AppConfig) -> int:
+    """Inserts plans whose campaign_id is not there yet; a planner's edits are never overwritten."""
+    from delta.tables import DeltaTable
+
+    delta_io.ensure_table(spark, CAMPAIGN_PLANS, config.warehouse)
+    (
+        DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, CAMPAIGN_PLANS)).alias("t")
+        .merge(delta_io.conform(plans, CAMPAIGN_PLANS).alias("s"), "t.campaign_id = s.campaign_id")
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return delta_io.table_version(spark, CAMPAIGN_PLANS, config.warehouse)
+
+
+def planned_campaigns(spark: SparkSession, config: AppConfig, run_date: dt.date) -> DataFrame:
+    """Plans that have not started by the run date."""
+    plans = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse)
+    return plans.filter(F.col("start_date") >= F.lit(run_date))
+
+
+def _as_calendar(plans: DataFrame, start: str, end: str) -> DataFrame:
+    """A campaign_descriptions-shaped frame (timestamps) for the feature builders."""
+    return plans.select("campaign_id", "campaign_type", F.col(start).cast("timestamp").alias("start_date"),
+                        F.col(end).cast("timestamp").alias("end_date"))
+
+
+def scoring_examples(
+    bronze: Bronze,
+    user_features: DataFrame,
+    plans: DataFrame,
+    run_date: dt.date,
+    config: AppConfig,
+) -> DataFrame:
+    """(household, plan) rows with the model's feature columns, on the run date."""
+    # A plan's coupons: the real coupon rows where the campaign is in the data,
+    # else one coupon per product (what a planner typing product ids means).
+    coupons = (
+        plans.select("campaign_id", F.explode("coupon_product_ids").alias("product_id"))
+        .join(bronze.coupons.select("campaign_id", "product_id", "coupon_upc"), ["campaign_id", "product_id"], "left")
+        .withColumn("coupon_upc", F.coalesce("coupon_upc", "product_id"))
+    )
+    real = _as_calendar(plans, "start_date", "end_date")
+    # The pre-period is the plan's duration before the run date: a calendar that
+    # starts on the run date, over transactions before it (as_of = the day after,
+    # so that the window counts as started; no transaction of the run date exists
+    # in the filtered input).
+    days = F.datediff("end_date", "start_date")
+    shifted = plans.select(
+        "campaign_id", "campaign_type", F.lit(run_date).alias("s"),
+        F.date_add(F.lit(run_date), days.cast("int")).alias("e"),
+    )
+    tx = bronze.transactions.transform(transactions_before(run_date))
+    exposures = build_campaign_exposures(
+        tx, _as_calendar(shifted, "s", "e"), bronze.campaigns, coupons, bronze.coupon_redemptions,
+        run_date + dt.timedelta(days=1), config.source,
+    )
+    households = user_features.filter(F.col("as_of_date") == F.lit(run_date)).withColumn(
+        "reference_date", F.lit(run_date))
+    campaign_facts = build_campaign_features(real, bronze.campaigns, coupons, bronze.products,
+                                             bronze.coupon_redemptions, run_date, config.source)
+    concurrent = concurrent_campaigns(campaign_calendar(real), bronze)
+    splits = [CampaignSplit(int(r.campaign_id), run_date, "score") for r in plans.select("campaign_id").collect()]
+    examples = examples_from_exposures(exposures, households, campaign_facts, concurrent, splits, run_date,
+                                       config.features)
+    return (
+        examples.drop("start_date", "end_date")
+        .join(plans.select("campaign_id", "start_date", "end_date"), "campaign_id")
+        .select("household_id", "campaign_id", "start_date", "end_date", "campaign_text",
+                *model_numeric_columns(config.features), *CATEGORICAL_COLUMNS)
+    )
+
+
+def _null_by_meaning(column: str) -> bool:
+    """Null means "none yet": no purchase or redemption, no basket in the window, no spend to share."""
+    return (column.startswith(("days_since_", "avg_basket_spend_")) or column.endswith("_spend_share")
+            or column == "type_past_redemption_rate")
+
+
+def check_inputs(user_features: DataFrame, plans: DataFrame, run_date: dt.date, config: AppConfig,
+                 scoring: ScoringConfig) -> dict[str, int]:
+    """Quality gates before anything is published: freshness, row counts, null shares."""
+    spec = user_features_spec(config.features)
+    today = user_features.filter(F.col("as_of_date") == F.lit(run_date))
+    households = today.count()
+    if households == 0:
+        latest = user_features.agg(F.max("as_of_date")).first()[0]
+        raise ScoringInputError(
+            f"{spec.full_name} has no slice for {run_date} (latest: {latest}): features are stale; "
+            f"run jobs/build_features.py --as-of {run_date} first")
+    if households < scoring.min_households:
+        raise ScoringInputError(
+            f"{spec.full_name} for {run_date} has {households} households, fewer than scoring.min_households "
+            f"= {scoring.min_households}")
+    checked = [c for c in spec.columns if not _null_by_meaning(c) and c != "as_of_date"]
+    nulls = today.agg(*[F.sum(F.col(c).isNull().cast("long")).alias(c) for c in checked]).first().asDict()
+    bad = {c: n / households for c, n in nulls.items() if n / households > scoring.max_null_share}
+    if bad:
+        raise ScoringInputError(
+            f"{spec.full_name} for {run_date}: null share above scoring.max_null_share = "
+            f"{scoring.max_null_share}: " + ", ".join(f"{c} {s:.1%}" for c, s in sorted(bad.items())))
+    n_plans = plans.count()
+    if n_plans == 0:
+        raise ScoringInputError(f"{CAMPAIGN_PLANS.full_name} holds no campaign starting on or after {run_date}")
+    broken = plans.filter(
+        (F.col("end_date") < F.col("start_date")) | F.col("contact_cost").isNull() | (F.col("contact_cost") < 0)
+        | F.col("redemption_cost").isNull() | (F.col("redemption_cost") < 0)
+        | (F.size("coupon_product_ids") == 0)).select("campaign_id").collect()
+    if broken:
+        raise ScoringInputError(
+            f"{CAMPAIGN_PLANS.full_name}: plan(s) {', '.join(str(r[0]) for r in broken)} have an end before the "
+            "start, a missing or negative contact/redemption cost, or no coupon products")
+    return {"households": households, "plans": n_plans}
+
+
+def plan_ids(plans: DataFrame) -> Sequence[int]:
+    return [int(r[0]) for r in plans.select("campaign_id").orderBy("campaign_id").collect()]
