@@ -6,11 +6,13 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 AS_OF ?= 2017-07-01
+# Past run dates the demo backtests (their campaigns have run to their end in the data).
+BACKTEST_DATES ?= 2017-07-01,2017-08-01,2017-09-01
 SPARK_SUBMIT := $(VENV)/bin/spark-submit
 # spark-submit finds Spark through the python3 on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-all tables bench-training clean-warehouse
+.PHONY: setup demo test test-all tables bench-training bench-scoring bench-solver clean-warehouse
 
 $(STAMP): requirements.lock pyproject.toml scripts/setup.sh conf/base.yaml
 	bash scripts/setup.sh
@@ -22,6 +24,8 @@ demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/ingest.py
 	$(SPARK_SUBMIT) jobs/build_features.py --as-of $(AS_OF)
 	$(SPARK_SUBMIT) jobs/train.py --as-of $(AS_OF)
+	$(SPARK_SUBMIT) jobs/score.py --run-date $(AS_OF)
+	$(SPARK_SUBMIT) jobs/backtest.py --run-dates $(BACKTEST_DATES)
 	$(VENV)/bin/promo-roi tables
 
 test: $(STAMP)
@@ -36,5 +40,39 @@ tables: $(STAMP)
 bench-training: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_training.py --as-of $(AS_OF)
 
+bench-scoring: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_scoring.py --run-date $(AS_OF)
+
+bench-solver: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_budget_solver.py --households 10000 100000 1000000
+
 clean-warehouse:
 	rm -rf warehouse
+
+# One night of the Airflow DAG (airflow_dags/promo_roi_nightly.py) on the embedded
+# default, run in-process by `airflow dags test`: NIGHT between 2017-07-04 and
+# 2017-12-28; Airflow's sqlite metadata under warehouse/_airflow.
+NIGHT ?= 2017-07-04
+AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/warehouse/_airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow_dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW_CONN_PROMO_ROI_SPARK='{"conn_type": "spark", "host": "local[*]"}'
+.PHONY: airflow-night
+airflow-night: $(STAMP)
+	$(AIRFLOW_ENV) $(VENV)/bin/airflow db migrate
+	$(AIRFLOW_ENV) $(VENV)/bin/airflow dags test promo_roi_nightly $(NIGHT)
+
+# SQL for analysts (README "SQL for analysts"): the JDBC/ODBC endpoint on localhost:SQL_PORT
+# over the jobs' catalog, the shared PostgreSQL metastore, and the small example warehouse
+# that the README's example queries run on.
+SQL_PORT ?= 10000
+.PHONY: sql-endpoint sql-endpoint-stop metastore-postgres sql-example
+sql-endpoint: $(STAMP)
+	scripts/sql_endpoint.sh start --port $(SQL_PORT)
+
+sql-endpoint-stop:
+	scripts/sql_endpoint.sh stop --port $(SQL_PORT)
+
+metastore-postgres: $(STAMP)
+	scripts/metastore_postgres.sh start
+
+sql-example: $(STAMP)
+	$(VENV)/bin/python -m promo_roi.sql_examples --set warehouse.root=/tmp/promo-roi-sql-example

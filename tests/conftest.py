@@ -170,3 +170,17 @@ def trained(spark, config_for, fixture_source, tmp_path_factory):
     return config, result
 
 
+
+
+@pytest.fixture(scope="session")
+def champion(trained):
+    """The tiny trained model, made champion by hand (its refutation verdict on 60 households is noise): the config."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    config, result = trained
+    training, _, mlflow_config = config.require_training()
+    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
+    MlflowClient().set_registered_model_alias(training.registered_model, training.champion_alias,
+                                              result.model_version)
+    return config

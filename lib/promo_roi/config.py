@@ -137,6 +137,19 @@ class ScoringConfig:
     max_null_share: float
 
 
+PLANNING_MODES = ("fixed_budget", "target_roi")
+
+
+@dataclass(frozen=True)
+class PlanningConfig:
+    mode: str
+    total_budget: float | None
+    target_roi: float
+    household_cap: int
+    price_grid: int
+    sample_households: int
+
+
 @dataclass(frozen=True)
 class MlflowConfig:
     tracking_uri: str
@@ -160,6 +173,7 @@ class AppConfig:
     evaluation: EvaluationConfig | None = None
     mlflow: MlflowConfig | None = None
     scoring: ScoringConfig | None = None
+    planning: PlanningConfig | None = None
 
     def require_training(self) -> tuple[TrainingConfig, EvaluationConfig, MlflowConfig]:
         missing = [n for n in ("training", "evaluation", "mlflow") if getattr(self, n) is None]
@@ -317,6 +331,7 @@ def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> A
         evaluation=_evaluation(tree),
         mlflow=_mlflow(tree, project_root),
         scoring=_scoring(tree),
+        planning=_planning(tree),
     )
 
 
@@ -336,8 +351,33 @@ def _scoring(tree: Mapping[str, Any]) -> ScoringConfig | None:
     )
     if not 0 < cfg.interval < 1:
         raise ConfigError(f"scoring.interval must be in (0, 1), got {cfg.interval}")
-    if cfg.mc_dropout_samples < 2:
-        raise ConfigError(f"scoring.mc_dropout_samples must be >= 2, got {cfg.mc_dropout_samples}")
+    if cfg.mc_dropout_samples == 1 or cfg.mc_dropout_samples < 0:
+        raise ConfigError(f"scoring.mc_dropout_samples must be 0 (off) or >= 2, got {cfg.mc_dropout_samples}")
+    return cfg
+
+
+def _planning(tree: Mapping[str, Any]) -> PlanningConfig | None:
+    if "planning" not in tree:
+        return None
+    s = _section(tree, "planning")
+    get = lambda key: _require(s, key, "planning")  # noqa: E731
+    budget = s.get("total_budget")
+    cfg = PlanningConfig(
+        mode=str(get("mode")),
+        total_budget=None if budget is None else float(budget),
+        target_roi=float(get("target_roi")),
+        household_cap=int(get("household_cap")),
+        price_grid=int(get("price_grid")),
+        sample_households=int(get("sample_households")),
+    )
+    if cfg.mode not in PLANNING_MODES:
+        raise ConfigError(f"planning.mode must be one of {', '.join(PLANNING_MODES)}, got {cfg.mode!r}")
+    if cfg.mode == "fixed_budget" and cfg.total_budget is None:
+        raise ConfigError("planning.total_budget is required in fixed_budget mode")
+    if cfg.total_budget is not None and cfg.total_budget < 0:
+        raise ConfigError(f"planning.total_budget must be >= 0, got {cfg.total_budget}")
+    if cfg.household_cap < 1:
+        raise ConfigError(f"planning.household_cap must be >= 1, got {cfg.household_cap}")
     return cfg
 
 

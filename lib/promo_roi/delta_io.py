@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any, Iterable, Mapping
 
+import numpy as np
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -158,3 +160,23 @@ def table_version(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConf
 
 def table_exists(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig) -> bool:
     return DeltaTable.isDeltaTable(spark, table_path(warehouse, spec))
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars -> Python; NaN -> null (Spark stores "no value", not a NaN to trip over).
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def frame_of_records(spark: SparkSession, records: Iterable[Mapping[str, Any]], spec: TableSpec,
+                     extra: Mapping[str, Any] | None = None) -> DataFrame:
+    """Driver-side records (dicts; ``extra`` added to each) as a DataFrame of ``spec``'s schema.
+
+    Missing columns become null, NaN becomes null, numpy scalars become Python values.
+    """
+    extra = dict(extra or {})
+    rows = [tuple(_plain({**extra, **r}.get(f.name)) for f in spec.struct.fields) for r in records]
+    return spark.createDataFrame(rows, spec.struct)

@@ -44,6 +44,9 @@ def spark_settings(config: AppConfig) -> dict[str, str]:
             db = Path(config.warehouse.root.removeprefix("file:")) / "metastore_db"
             metastore_url = f"jdbc:derby:;databaseName={db};create=true"
         settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = metastore_url
+        if metastore_url.startswith("jdbc:postgresql:"):
+            # DataNucleus does not infer the driver from the URL (scripts/metastore_postgres.sh installs the jar).
+            settings["spark.hadoop.javax.jdo.option.ConnectionDriverName"] = "org.postgresql.Driver"
         settings["spark.hadoop.datanucleus.schema.autoCreateAll"] = "true"
         settings["spark.hadoop.hive.metastore.schema.verification"] = "false"
     if sc.master:

@@ -344,8 +344,13 @@ HOUSEHOLD_SCORES = TableSpec(
         ("uplift_redeem", DoubleType()), ("uplift_coupon_product_spend", DoubleType()),
         ("uplift_spend", DoubleType()), ("incremental_gross_profit", DoubleType()),
         ("expected_cost", DoubleType()), ("model_version", StringType()),
+        ("calibrated_uplift_spend", DoubleType()), ("calibrated_p_redeem", DoubleType()),
     ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id", "household_id"),
-    description="Champion-model predictions per (household, planned campaign) on the run date.",
+    description=(
+        "Champion-model predictions per (household, planned campaign) on the run date: the network's raw "
+        "per-arm predictions and uplifts, the calibrated uplift and redemption probability, and from them the "
+        "incremental gross profit and expected cost the budget plan uses."
+    ),
 )
 
 CAMPAIGN_ROI_FORECAST = TableSpec(
@@ -381,13 +386,75 @@ PUBLICATION_LOG = TableSpec(
 )
 
 
+BUDGET_PLAN = TableSpec(
+    "gold", "budget_plan", _struct(
+        ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
+        ("planning_mode", StringType()), ("total_budget", DoubleType()), ("target_roi", DoubleType()),
+        ("household_cap", IntegerType()), ("min_budget", DoubleType()), ("max_budget", DoubleType()),
+        ("coupon_inventory", DoubleType()),
+        ("budget", DoubleType()), ("audience", LongType()), ("expected_redemptions", DoubleType()),
+        ("expected_incremental_revenue", DoubleType()), ("expected_incremental_gross_profit", DoubleType()),
+        ("expected_incremental_profit", DoubleType()), ("roi", DoubleType()), ("marginal_roi", DoubleType()),
+        ("forced_households", LongType()), ("min_budget_shortfall", DoubleType()),
+        ("plan_budget_used", DoubleType()), ("plan_dual_bound", DoubleType()), ("plan_gap", DoubleType()),
+        ("model_version", StringType()), ("roi_low", DoubleType()), ("roi_high", DoubleType()),
+        ("expected_incremental_profit_low", DoubleType()), ("expected_incremental_profit_high", DoubleType()),
+    ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id"),
+    description=(
+        "Per run date and planned campaign: the budget the plan gives it, the audience, expected incremental "
+        "profit (calibrated incremental gross profit - cost), ROI with the forecast's interval over the chosen "
+        "households, and the marginal ROI of the last households admitted; the plan's mode, total budget, caps "
+        "and certified optimality gap."
+    ),
+)
+
+HOUSEHOLD_TARGETING = TableSpec(
+    "gold", "household_targeting", _struct(
+        ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
+        ("household_id", LongType()), ("expected_incremental_gross_profit", DoubleType()),
+        ("expected_cost", DoubleType()), ("expected_redemptions", DoubleType()),
+        ("expected_incremental_profit", DoubleType()), ("step_roi", DoubleType()), ("forced", BooleanType()),
+        ("model_version", StringType()),
+    ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id", "household_id"),
+    description=(
+        "The (household, campaign) pairs the budget plan targets: calibrated expected incremental gross profit "
+        "and cost, the marginal ROI of the step that admitted the pair, and whether it was forced in to meet a "
+        "campaign's minimum budget."
+    ),
+)
+
+FORECAST_ACCURACY = TableSpec(
+    "gold", "forecast_accuracy", _struct(
+        ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
+        ("campaign_type", StringType()), ("start_date", DateType()), ("end_date", DateType()),
+        ("audience", LongType()),
+        ("forecast_incremental_revenue", DoubleType()), ("forecast_incremental_revenue_low", DoubleType()),
+        ("forecast_incremental_revenue_high", DoubleType()),
+        ("realized_incremental_revenue", DoubleType()), ("realized_incremental_revenue_low", DoubleType()),
+        ("realized_incremental_revenue_high", DoubleType()), ("naive_incremental_revenue", DoubleType()),
+        ("error", DoubleType()), ("absolute_error", DoubleType()), ("interval_covers_realized", BooleanType()),
+        ("forecast_roi", DoubleType()), ("forecast_roi_low", DoubleType()), ("forecast_roi_high", DoubleType()),
+        ("realized_roi", DoubleType()), ("realized_roi_low", DoubleType()), ("realized_roi_high", DoubleType()),
+        ("estimator", StringType()), ("model_version", StringType()), ("evaluated_at", TimestampType()),
+    ), partition_by=("run_date",), keys=("run_date", "campaign_id"),
+    description=(
+        "Backtest: per past run date and campaign that has since run to its end, the published forecast of "
+        "incremental revenue and ROI against the realized effect on the targeted households (doubly robust, "
+        "the same selection correction), the error and whether the forecast interval covered it."
+    ),
+)
+
+
 def silver_specs(features: FeatureConfig) -> list[TableSpec]:
     """The four point-in-time feature tables jobs/build_features.py writes."""
     return [user_features_spec(features), ITEM_FEATURES, CAMPAIGN_FEATURES, CAMPAIGN_EXPOSURES]
 
 
 GOLD_TRAINING_SPECS: tuple[TableSpec, ...] = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS)
-GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (CAMPAIGN_PLANS, HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, PUBLICATION_LOG)
+GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
+    CAMPAIGN_PLANS, HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, HOUSEHOLD_TARGETING, PUBLICATION_LOG,
+    FORECAST_ACCURACY,
+)
 
 
 def all_specs(features: FeatureConfig) -> list[TableSpec]:

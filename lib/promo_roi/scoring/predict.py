@@ -2,8 +2,9 @@
 
 ``mapInPandas`` hands each task an iterator of Arrow batches; the pyfunc is
 loaded once per worker process (cached by model URI; Spark reuses Python
-workers between tasks) and each batch is scored in one pass, with every
-distinct campaign text encoded once.
+workers between tasks) and each batch is scored in one pass. Each distinct
+campaign text goes through the transformer once per worker (cached on the
+model); every pair then costs only the small network after it.
 
 Uncertainty is Monte Carlo dropout with *shared masks*: draw k fixes one
 dropout mask per layer (seeded by k) for every row on every worker, so draw k
@@ -11,7 +12,11 @@ is one coherent alternative network and summing its predictions over a
 campaign's households gives one draw of the campaign's totals. (Independent
 masks per row would average out over thousands of households and report an
 interval that is far too narrow.) It measures the model's uncertainty only,
-not the residual selection the placebo shows (README).
+not the residual selection the placebo shows (README). The draws perturb the
+layers after the text encoder (the cached text vectors are the point ones).
+They are off by default (``scoring.mc_dropout_samples: 0``): the forecast's
+interval comes from the calibration's bootstrap, which is the larger
+uncertainty (:mod:`promo_roi.causal.calibration`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from promo_roi.tables import CATEGORICAL_COLUMNS
 
 _MODELS: dict[str, Any] = {}
 
@@ -77,36 +81,80 @@ def shared_dropout(network: Any, draw: int):
             h.remove()
 
 
-def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int) -> pd.DataFrame:
-    """Point predictions (dropout off) and ``mc_samples`` shared-mask dropout draws for one batch."""
-    from promo_roi.training.model import predict_frame
+def text_vectors(inner: Any, texts: list[str]):
+    """The network's text vectors for ``texts``, each encoded once per worker and cached on the model.
 
-    frame = frame.reset_index(drop=True)
-    for c in CATEGORICAL_COLUMNS:
-        frame[c] = frame[c].astype("string")
-    args = (inner.network, inner.feature_encoder, inner.tokenizer, frame, inner.spec.max_text_tokens)
-    point = predict_frame(*args)
+    A night scores every household for a dozen campaigns: the transformer runs
+    a dozen times, not once per (household, campaign) pair, and not again for
+    each Monte Carlo draw (the draws perturb the layers after the text).
+    """
+    import torch
+
+    from promo_roi.training.model import tokenize_texts
+
+    cache = inner.__dict__.setdefault("_text_vectors", {})
+    missing = [t for t in texts if t not in cache]
+    if missing:
+        tok = tokenize_texts(inner.tokenizer, missing, inner.spec.max_text_tokens)
+        inner.network.eval()
+        with torch.no_grad():
+            vectors = inner.network.encode_texts(tok["input_ids"], tok["attention_mask"])
+        cache.update(zip(missing, vectors))
+    return torch.stack([cache[t] for t in texts])
+
+
+def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: int = 65_536) -> pd.DataFrame:
+    """Point predictions (dropout off) and ``mc_samples`` shared-mask dropout draws for one batch."""
+    import torch
+
+    from promo_roi.training.model import predictions_frame
+
+    # A campaign has one text: factorising its id is much cheaper than hashing every row's text.
+    codes, _ = pd.factorize(frame["campaign_id"].to_numpy(), sort=True)
+    first_row = np.unique(codes, return_index=True)[1]
+    texts = [str(t) for t in frame["campaign_text"].to_numpy()[first_row]]
+    vectors = text_vectors(inner, texts)
+    encoded = inner.feature_encoder.encode(frame)
+    x_num, x_cat = torch.from_numpy(encoded["x_num"]), torch.from_numpy(encoded["x_cat"])
+    text_index = torch.from_numpy(codes.astype(np.int64))
+    network, scale = inner.network, inner.feature_encoder.spend_scale
+    network.eval()
+
+    def run() -> pd.DataFrame:
+        parts = []
+        with torch.no_grad():
+            for start in range(0, len(frame), chunk_rows):
+                sl = slice(start, start + chunk_rows)
+                logit, arms = network.forward_encoded(x_num[sl], x_cat[sl], vectors, text_index[sl])
+                parts.append(predictions_frame(logit, arms, scale))
+        return pd.concat(parts, ignore_index=True)
+
+    point = run()
     draws = []
     for k in range(mc_samples):
-        with shared_dropout(inner.network, k):
-            draws.append(predict_frame(*args))
-    out = pd.DataFrame({"household_id": frame["household_id"].astype("int64"),
-                        "campaign_id": frame["campaign_id"].astype("int64")})
+        with shared_dropout(network, k):
+            draws.append(run())
+    columns = {"household_id": frame["household_id"].to_numpy(dtype=np.int64),
+               "campaign_id": frame["campaign_id"].to_numpy(dtype=np.int64)}
     for c in PREDICTION_COLUMNS:
-        out[c] = point[c].to_numpy(dtype=float)
+        columns[c] = point[c].to_numpy(dtype=float)
+    empty = np.zeros(0)
     for name, column in (("mc_uplift_spend", "uplift_spend"),
                          ("mc_uplift_coupon_product_spend", "uplift_coupon_product_spend"),
                          ("mc_p_redeem", "p_redeem_t1")):
-        stacked = np.stack([d[column].to_numpy(dtype=float) for d in draws], axis=1) if draws else \
-            np.zeros((len(frame), 0))
-        out[name] = list(stacked)
-    return out
+        columns[name] = (list(np.stack([d[column].to_numpy(dtype=float) for d in draws], axis=1)) if draws
+                         else [empty] * len(frame))
+    return pd.DataFrame(columns)
 
 
-def scorer(model_uri: str, tracking_uri: str, mc_samples: int):
+def scorer(model_uri: str, tracking_uri: str, mc_samples: int, threads: int = 1):
     """The mapInPandas function: loads the champion once per worker, scores each batch."""
 
     def _score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import torch
+
+        # One thread per Python worker: Spark already runs one task per core.
+        torch.set_num_threads(threads)
         inner = load_champion(model_uri, tracking_uri)
         for frame in batches:
             if len(frame):

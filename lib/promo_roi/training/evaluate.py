@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from promo_roi.causal import metrics as M
+from promo_roi.causal.calibration import UpliftCalibration, fit_uplift_calibration
 from promo_roi.causal.nuisance import TLearner, crossfit_nuisance
 from promo_roi.config import EvaluationConfig
 
@@ -289,3 +290,39 @@ def validation_metric(predictions: pd.DataFrame, frame: pd.DataFrame, nuisance: 
     """The champion metric: Qini of coupon-product-spend uplift on the validation campaigns."""
     phi = nuisance.phi(frame, PRIMARY_OUTCOME)
     return float(M.qini_coefficient(predictions[UPLIFT_OUTCOMES[PRIMARY_OUTCOME][3]].to_numpy(float), phi))
+
+
+def fit_calibration(
+    predictions: Sequence[pd.DataFrame], frames: Sequence[pd.DataFrame], nuisances: Sequence[Nuisance],
+    cfg: EvaluationConfig,
+) -> UpliftCalibration:
+    """Calibration of the transformer's uplift on the held-out campaigns (validation and test pooled).
+
+    Neither split trained the network's weights; the validation split chose
+    its epoch and the champion, which a linear recalibration does not reuse.
+    """
+    pred = pd.concat(list(predictions), ignore_index=True)
+    frame = pd.concat(list(frames), ignore_index=True)
+    phi = {o: np.concatenate([n.phi(f, o) for n, f in zip(nuisances, frames)]) for o in ("spend", "coupon_product_spend")}
+    return fit_uplift_calibration(
+        tau_spend=pred["uplift_spend"], phi_spend=phi["spend"],
+        tau_coupon=pred["uplift_coupon_product_spend"], phi_coupon=phi["coupon_product_spend"],
+        targeted=frame["targeted"], redeemed=frame["redeemed"], p_redeem_targeted=pred["p_redeem_t1"],
+        campaign=frame["campaign_id"].to_numpy(), n_boot=cfg.bootstrap_samples, seed=cfg.seed,
+    )
+
+
+def calibration_rows(calibration: UpliftCalibration, model: str = "transformer") -> list[dict[str, Any]]:
+    """gold.model_evaluation rows: the calibration's coefficients with 95% bootstrap intervals."""
+    rows = []
+    n, campaigns = calibration.rows, len(calibration.campaigns)
+    for outcome, linear in (("spend", calibration.spend), ("coupon_product_spend", calibration.coupon_product_spend)):
+        interval = linear.interval(0.95)
+        rows.append(_row(model, "heldout", "calibration", outcome, "calibration_intercept", linear.intercept,
+                         *interval["intercept"], n, campaigns))
+        rows.append(_row(model, "heldout", "calibration", outcome, "calibration_slope", linear.slope,
+                         *interval["slope"], n, campaigns))
+    draws = calibration.redemption.draws
+    rows.append(_row(model, "heldout", "calibration", "redeemed", "calibration_ratio", calibration.redemption.ratio,
+                     float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)), n, campaigns))
+    return rows

@@ -72,8 +72,9 @@ class FeatureEncoder:
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
         cats = np.zeros((len(frame), len(self.categorical_columns)), dtype=np.int64)
         for j, col in enumerate(self.categorical_columns):
-            index = {v: i + 1 for i, v in enumerate(self.vocabularies[col])}  # 0: unseen in training
-            cats[:, j] = frame[col].astype("string").fillna("unknown").map(index).fillna(0).astype(np.int64)
+            values = frame[col].astype("string").fillna("unknown")
+            # Code i + 1 for the i-th training value, 0 for a value unseen in training.
+            cats[:, j] = pd.Categorical(values, categories=self.vocabularies[col]).codes.astype(np.int64) + 1
         return {"x_num": x, "x_cat": cats}
 
     def cardinalities(self) -> list[int]:
@@ -227,9 +228,16 @@ def build_network(spec: ModelSpec, encoder: Any | None = None):
 
         def forward(self, x_num, x_cat, text_index, input_ids, attention_mask):
             """``input_ids``/``attention_mask``: the batch's distinct texts; ``text_index``: row -> text."""
-            text = self.encode_texts(input_ids, attention_mask)[text_index]
+            return self.forward_encoded(x_num, x_cat, self.encode_texts(input_ids, attention_mask), text_index)
+
+        def forward_encoded(self, x_num, x_cat, text_vectors, text_index):
+            """The same network with the texts already encoded (``text_vectors``: one row per distinct text).
+
+            Scoring encodes each campaign's text once and reuses it for every
+            household and every Monte Carlo draw.
+            """
             cats = [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
-            h = self.representation(torch.cat([x_num, *cats, text], dim=1))
+            h = self.representation(torch.cat([x_num, *cats, text_vectors[text_index]], dim=1))
             # [batch, arm, outcome]: both arms for every row (the uplift needs both).
             arms = torch.stack([head(h) for head in self.arms], dim=1)
             return self.propensity(h).squeeze(1), arms
@@ -349,6 +357,24 @@ def save_model_dir(path: Path, network: Any, spec: ModelSpec, encoder_state: Fea
     (path / "feature_encoder.json").write_text(encoder_state.to_json())
     tokenizer.save_pretrained(str(path / "tokenizer"))
     return path
+
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def save_calibration(path: Path, calibration: Any) -> Path:
+    """The uplift calibration (:class:`promo_roi.causal.calibration.UpliftCalibration`) beside the weights."""
+    target = path / CALIBRATION_FILE
+    target.write_text(calibration.to_json())
+    return target
+
+
+def load_calibration(path: Path):
+    """The model directory's uplift calibration, or None for a model saved without one."""
+    from promo_roi.causal.calibration import UpliftCalibration
+
+    target = path / CALIBRATION_FILE
+    return UpliftCalibration.from_json(target.read_text()) if target.exists() else None
 
 
 def load_model_dir(path: Path, device: str = "cpu"):

@@ -152,16 +152,7 @@ def _train_distributed(params: Any, training: TrainingConfig, use_gpu: bool) -> 
 def publish_rows(spark: SparkSession, rows: list[dict[str, Any]], spec, config: AppConfig, as_of: dt.date,
                  extra: dict[str, Any]) -> int:
     """Replaces the as_of_date slice of a gold table with ``rows`` (one Delta commit)."""
-    def plain(value: Any) -> Any:
-        # numpy scalars -> Python; NaN -> null (Spark stores "no value", not a NaN to trip over).
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and value != value:
-            return None
-        return value
-
-    records = [tuple(plain({**extra, **r}.get(f.name)) for f in spec.struct.fields) for r in rows]
-    df = spark.createDataFrame(records, spec.struct)
+    df = delta_io.frame_of_records(spark, rows, spec, extra)
     return delta_io.replace_date_slice(spark, df, spec, config.warehouse, "as_of_date", as_of)
 
 
@@ -171,7 +162,13 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
     from promo_roi.training import registry
     from promo_roi.training.distributed import PetastormBatches, WorkerParams
     from promo_roi.training.loader import make_converter
-    from promo_roi.training.model import default_encoder_path, load_model_dir, predict_frame, save_model_dir
+    from promo_roi.training.model import (
+        default_encoder_path,
+        load_model_dir,
+        predict_frame,
+        save_calibration,
+        save_model_dir,
+    )
 
     training, evaluation, mlflow_config = config.require_training()
     bronze = read_bronze(spark, config)
@@ -298,6 +295,19 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                     refutations += E.refutation_rows(m, test_pd, predictions[(m, "test")], nuisance["test"],
                                                      placebo_pd, predictions[(m, "placebo")], nuisance["placebo"],
                                                      evaluation)
+                calibration = E.fit_calibration(
+                    [predictions[("transformer", s)] for s in ("validation", "test")],
+                    [frames[s] for s in ("validation", "test")], [nuisance[s] for s in ("validation", "test")],
+                    evaluation)
+                save_calibration(model_dir, calibration)
+                calibration_rows = E.calibration_rows(calibration)
+                metric_rows += calibration_rows
+                mlflow.log_dict(calibration.to_dict(), "evaluation/calibration.json")
+                for r in calibration_rows:
+                    log.info("calibration %s %s: %s [%s, %s]", r["outcome"], r["metric"], _fmt(r["value"]),
+                             _fmt(r["ci_low"]), _fmt(r["ci_high"]))
+                    if r["value"] is not None:
+                        mlflow.log_metric(f"heldout.transformer.calibration.{r['outcome']}.{r['metric']}", r["value"])
                 extra = {"as_of_date": as_of, "mlflow_run_id": run.info.run_id}
                 publish_rows(spark, [{**r, "evaluated_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)}
                                      for r in metric_rows], MODEL_EVALUATION, config, as_of, extra)

@@ -40,11 +40,12 @@ class HouseholdResponseModel(_PythonModel):
     """pyfunc wrapper: pandas features + campaign_text in, expected outcomes per arm out."""
 
     def load_context(self, context: Any) -> None:
-        from promo_roi.training.model import load_model_dir
+        from promo_roi.training.model import load_calibration, load_model_dir
 
-        self.network, self.feature_encoder, self.tokenizer, self.spec = load_model_dir(
-            Path(context.artifacts["model_dir"])
-        )
+        model_dir = Path(context.artifacts["model_dir"])
+        self.network, self.feature_encoder, self.tokenizer, self.spec = load_model_dir(model_dir)
+        # How scoring turns raw uplift into effects it can forecast with (None: trained before calibration).
+        self.calibration = load_calibration(model_dir)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from promo_roi.training.model import predict_frame

@@ -1,0 +1,162 @@
+"""Scoring throughput: (household, campaign) pairs per second per core.
+
+    # needs the demo warehouse and a champion with a calibration (make demo)
+    .venv/bin/python benchmarks/bench_scoring.py --run-date 2017-07-01 [--pairs 1000000] [--mc 20]
+
+Data: the real scoring inputs of the run date (every Complete Journey
+household x every campaign planned on that date: 2,469 x 13 = 31,109 pairs,
+features from silver.user_features, built by the job's own
+``scoring_examples``), repeated with fresh household ids up to ``--pairs``
+(generated households are what the issue allows; the rows are real ones).
+The champion comes from the MLflow registry, as in jobs/score.py.
+
+Measured in one run, so the ratios compare like with like on a noisy
+machine (every figure is one process pinned to one torch thread, i.e. per
+core):
+
+1. ``score_frame`` (the mapInPandas body of jobs/score.py: feature encoding,
+   text vectors from the per-worker cache, the network, output frame) on
+   batches of ``--batch`` pairs: point predictions only (the default), and
+   with ``--mc`` Monte Carlo dropout draws;
+2. the path before text caching (``predict_frame``, the transformer re-run
+   on the batch's distinct texts at every call), on a smaller sample;
+3. the Spark stage of jobs/score.py end to end on the real 31,109 pairs
+   (``mapInPandas`` over the scoring examples, counted), local[N] with N =
+   ``--cores``: pairs/s and pairs/s per core, with Spark's own overhead.
+
+Prints a JSON document and a markdown table (paste into BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lib"))
+
+
+def _machine() -> dict:
+    import torch
+
+    cpu = platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
+
+
+def replicate(frame: pd.DataFrame, n_pairs: int) -> pd.DataFrame:
+    """The real pairs repeated with new household ids until there are ``n_pairs``."""
+    reps = int(np.ceil(n_pairs / len(frame)))
+    offset = int(frame["household_id"].max()) + 1
+    parts = [frame.assign(household_id=frame["household_id"] + k * offset) for k in range(reps)]
+    return pd.concat(parts, ignore_index=True).head(n_pairs)
+
+
+def timed_rate(fn, frame: pd.DataFrame, batch: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    for start in range(0, len(frame), batch):
+        fn(frame.iloc[start:start + batch])
+    seconds = time.perf_counter() - started
+    return len(frame) / seconds, seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-date", default="2017-07-01")
+    parser.add_argument("--pairs", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=100_000, help="pairs per mapInPandas-like batch")
+    parser.add_argument("--mc", type=int, default=20, help="MC dropout draws for the second measurement")
+    parser.add_argument("--old-path-pairs", type=int, default=20_000)
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    from pyspark.sql import functions as F
+
+    from promo_roi import delta_io
+    from promo_roi.config import load_config
+    from promo_roi.features import read_bronze
+    from promo_roi.scoring import inputs as I
+    from promo_roi.scoring.job import champion
+    from promo_roi.scoring.predict import SCORE_SCHEMA, load_champion, score_frame, scorer
+    from promo_roi.session import build_spark_session
+    from promo_roi.tables import user_features_spec
+    from promo_roi.training.model import predict_frame
+
+    run_date = dt.date.fromisoformat(args.run_date)
+    config = load_config(overrides=[f"spark.master=local[{args.cores}]",
+                                     f"spark.shuffle_partitions={2 * args.cores}"], env=os.environ)
+    spark = build_spark_session(config, app_name="promo-roi-bench-scoring")
+    bronze = read_bronze(spark, config)
+    user_features = delta_io.read_table(spark, user_features_spec(config.features), config.warehouse)
+    plans = I.planned_campaigns(spark, config, run_date)
+    examples = I.scoring_examples(bronze, user_features, plans, run_date, config).cache()
+    real = examples.toPandas()
+    model = champion(config)
+    tracking_uri = config.require_training()[2].tracking_uri
+    inner = load_champion(model.uri, tracking_uri)
+    torch.set_num_threads(1)
+
+    frame = replicate(real, args.pairs)
+    score_frame(inner, frame.head(1000), 0)  # warm-up: text vectors cached, kernels loaded
+    point_rate, point_s = timed_rate(lambda b: score_frame(inner, b, 0), frame, args.batch)
+    mc_frame = frame.head(max(args.batch, args.pairs // 10))
+    mc_rate, mc_s = timed_rate(lambda b: score_frame(inner, b, args.mc), mc_frame, args.batch)
+    old = frame.head(args.old_path_pairs)
+    old_rate, old_s = timed_rate(
+        lambda b: predict_frame(inner.network, inner.feature_encoder, inner.tokenizer, b,
+                                inner.spec.max_text_tokens), old, 4096)
+
+    # The Spark stage as jobs/score.py runs it (model loaded once per Python worker).
+    run = examples.mapInPandas(scorer(model.uri, tracking_uri, 0), SCORE_SCHEMA)
+    run.count()  # warm-up: workers load the champion
+    started = time.perf_counter()
+    spark_pairs = run.agg(F.count(F.lit(1))).first()[0]
+    spark_s = time.perf_counter() - started
+
+    report = {
+        "machine": _machine(), "run_date": args.run_date, "real_pairs": len(real),
+        "campaign_texts": int(real["campaign_text"].nunique()), "model_version": model.version,
+        "score_frame_point": {"pairs": len(frame), "seconds": point_s, "pairs_per_s_per_core": point_rate},
+        "score_frame_mc": {"pairs": len(mc_frame), "draws": args.mc, "seconds": mc_s,
+                           "pairs_per_s_per_core": mc_rate},
+        "predict_frame_text_per_call": {"pairs": len(old), "seconds": old_s, "pairs_per_s_per_core": old_rate},
+        "spark_stage": {"pairs": int(spark_pairs), "cores": args.cores, "seconds": spark_s,
+                        "pairs_per_s": spark_pairs / spark_s, "pairs_per_s_per_core": spark_pairs / spark_s / args.cores},
+    }
+    print(json.dumps(report, indent=1))
+    print(markdown(report))
+    return 0
+
+
+def markdown(r: dict) -> str:
+    rows = [
+        ("score_frame, point predictions (default)", r["score_frame_point"]),
+        (f"score_frame, {r['score_frame_mc']['draws']} MC dropout draws", r["score_frame_mc"]),
+        ("predict_frame, texts re-encoded per call (before)", r["predict_frame_text_per_call"]),
+    ]
+    out = ["| path | pairs | seconds | pairs/s per core | vs default |", "|---|---:|---:|---:|---:|"]
+    base = r["score_frame_point"]["pairs_per_s_per_core"]
+    for name, m in rows:
+        out.append(f"| {name} | {m['pairs']:,} | {m['seconds']:.1f} | {m['pairs_per_s_per_core']:,.0f} | "
+                   f"{m['pairs_per_s_per_core'] / base:.3f}x |")
+    s = r["spark_stage"]
+    out.append(f"| Spark mapInPandas stage, local[{s['cores']}], real pairs | {s['pairs']:,} | {s['seconds']:.1f} | "
+               f"{s['pairs_per_s_per_core']:,.0f} | {s['pairs_per_s_per_core'] / base:.3f}x |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

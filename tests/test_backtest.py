@@ -1,0 +1,83 @@
+"""Backtest on the fixture: three past run dates scored and held against realized DR effects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.scoring.backtest import backtest
+from promo_roi.scoring.job import published
+from promo_roi.tables import CAMPAIGN_ROI_FORECAST, FORECAST_ACCURACY
+from promo_roi.validation import InputError
+
+RUN_DATES = [dt.date(2017, 8, 1), dt.date(2017, 9, 1), dt.date(2017, 10, 1)]
+# From campaign_descriptions: campaigns starting on or after each date that end before the data does
+# (2018-01-01). 15 (to 2018-02-28), 20 (2018-02-05), 21/22 (2018-01-07) and 23 (2018-02-04) never finish;
+# campaigns 1-8 and 27 trained the champion but all start before these dates.
+DUE = {
+    dt.date(2017, 8, 1): {13, 14, 16, 17, 18, 19},
+    dt.date(2017, 9, 1): {14, 16, 17, 18, 19},
+    dt.date(2017, 10, 1): {16, 17, 18, 19},
+}
+UNFINISHED = {15, 20, 21, 22, 23}
+
+
+@pytest.fixture(scope="module")
+def backtested(spark, champion):
+    return champion, backtest(spark, champion, RUN_DATES)
+
+
+def _accuracy(spark, config):
+    return delta_io.read_table(spark, FORECAST_ACCURACY, config.warehouse).toPandas()
+
+
+def test_forecast_accuracy_for_three_past_run_dates(spark, backtested):
+    config, results = backtested
+    acc = _accuracy(spark, config)
+    assert sorted(set(acc["run_date"])) == RUN_DATES
+    for result in results:
+        rows = acc[acc["run_date"] == result.run_date]
+        assert set(rows["campaign_id"]) == DUE[result.run_date]
+        assert (rows["run_id"] == result.run_id).all()
+        # The forecast side is the published forecast of that night, unchanged.
+        forecast = published(spark, CAMPAIGN_ROI_FORECAST, config).filter(
+            F.col("run_date") == F.lit(result.run_date)).toPandas().set_index("campaign_id")
+        assert set(forecast.index) == DUE[result.run_date] | set(result.skipped)
+        assert UNFINISHED & set(forecast.index) <= set(result.skipped)
+        for r in rows.itertuples():
+            f = forecast.loc[r.campaign_id]
+            assert r.forecast_incremental_revenue == pytest.approx(f.incremental_revenue)
+            assert r.forecast_roi == pytest.approx(f.roi)
+            assert r.audience == f.audience
+            assert r.error == pytest.approx(r.forecast_incremental_revenue - r.realized_incremental_revenue)
+            assert r.absolute_error == pytest.approx(abs(r.error))
+            assert r.interval_covers_realized == (
+                r.forecast_incremental_revenue_low <= r.realized_incremental_revenue
+                <= r.forecast_incremental_revenue_high)
+            assert r.realized_incremental_revenue_low <= r.realized_incremental_revenue_high
+            assert r.model_version == f.model_version
+
+
+def test_the_same_campaign_has_the_same_realized_effect_whichever_night_forecast_it(spark, backtested):
+    config, _ = backtested
+    acc = _accuracy(spark, config)
+    per_household = acc.assign(att=acc["realized_incremental_revenue"] / acc["audience"])
+    spread = per_household.groupby("campaign_id")["att"].agg(lambda s: s.max() - s.min())
+    assert (spread.abs() < 1e-9).all()
+
+
+def test_rerunning_a_date_replaces_its_slice(spark, backtested):
+    config, _ = backtested
+    before = _accuracy(spark, config).groupby("run_date").size().to_dict()
+    again = backtest(spark, config, [RUN_DATES[-1]])
+    after = _accuracy(spark, config)
+    assert after.groupby("run_date").size().to_dict() == before
+    assert set(after.loc[after["run_date"] == RUN_DATES[-1], "run_id"]) == {again[0].run_id}
+
+
+def test_a_run_date_with_nothing_observed_yet_is_refused(spark, champion):
+    with pytest.raises(InputError, match="not before observed_through"):
+        backtest(spark, champion, [dt.date(2017, 12, 1)], observed_through=dt.date(2017, 11, 1))
