@@ -2,19 +2,28 @@
 
     promo-roi tables              every declared table: rows, Delta version, last operation
     promo-roi history TABLE       the Delta history of one table (e.g. bronze.transactions)
+    promo-roi sql "SELECT ..."    SQL over the tables and the analyst views (DuckDB, no JVM)
+    promo-roi sql --list          the declared tables and views, and why any is unavailable
 
 Reads the Delta logs with the ``deltalake`` package, so it answers in a
 second on a laptop; row counts come from the per-file statistics Delta keeps.
+``sql`` runs DuckDB over the active files of each table it names
+(``promo_roi.sql_local``); exit code 2 when the query names an unknown or
+unavailable table or DuckDB refuses it.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import decimal
+import json
+import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from promo_roi.config import AppConfig, load_config
 from promo_roi.tables import TableSpec, all_specs
@@ -96,6 +105,109 @@ def print_history(spec: TableSpec, config: AppConfig, limit: int, out=sys.stdout
         )
 
 
+SQL_FORMATS = ("table", "csv", "json")
+
+
+def format_value(value: Any) -> str:
+    """One cell as text, the way Spark's JDBC clients show it (NULL, true/false, ISO dates, JSON maps)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else {"inf": "Infinity", "-inf": "-Infinity"}.get(str(value), "NaN")
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(_jsonable(value), separators=(",", ":"))
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (dt.date, dt.datetime, decimal.Decimal)):
+        return format_value(value)
+    return value
+
+
+def _numeric(type_name: str) -> bool:
+    return type_name.split("(")[0] in {
+        "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+        "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
+
+
+def print_result(result, fmt: str, out=None) -> None:
+    """Writes a :class:`promo_roi.sql_local.QueryResult` as an aligned table, CSV or a JSON array."""
+    out = sys.stdout if out is None else out
+    if fmt == "json":
+        records = [dict(zip(result.columns, (_jsonable(v) for v in row))) for row in result.rows]
+        json.dump(records, out, indent=1)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        for row in result.rows:
+            writer.writerow(["" if v is None else format_value(v) for v in row])
+        return
+    header = list(result.columns)
+    cells = [[format_value(v) for v in row] for row in result.rows]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    right = [_numeric(t) for t in result.types]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)).rstrip()
+
+    if header:
+        print(line(header), file=out)
+        print("  ".join("-" * w for w in widths), file=out)
+    for row in cells:
+        print(line(row), file=out)
+    if fmt == "table":
+        print(f"({len(cells)} row{'s' if len(cells) != 1 else ''})", file=out)
+
+
+def run_sql(args: argparse.Namespace, config: AppConfig) -> int:
+    from promo_roi import sql_local
+
+    if args.list:
+        rows = sql_local.describe_catalog(config)
+        descriptions = sql_local.view_descriptions()
+        width = max(len(r[0]) for r in rows)
+        print(f"warehouse: {config.warehouse.root}")
+        for name, kind, status in rows:
+            note = f"  {descriptions[name]}" if kind == "view" and status == "ok" else ""
+            print(f"{name.ljust(width)}  {kind:<5}  {status}{note}")
+        return 0
+    if args.file == "-":
+        query = sys.stdin.read()
+    elif args.file:
+        try:
+            with open(args.file) as fh:
+                query = fh.read()
+        except OSError as exc:
+            print(f"promo-roi sql: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    elif args.query in (None, "-"):
+        query = sys.stdin.read()
+    else:
+        query = args.query
+    try:
+        result = sql_local.run_query(config, query)
+    except sql_local.SqlInputError as exc:
+        print(f"promo-roi sql: {exc}", file=sys.stderr)
+        return 2
+    print_result(result, args.format)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="promo-roi", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile")
@@ -106,10 +218,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = sub.add_parser("history", help="Delta history of one table")
     history.add_argument("table", help="schema.table, e.g. silver.user_features")
     history.add_argument("--limit", type=int, default=20)
+    sql = sub.add_parser(
+        "sql", help="run SQL over the Delta tables and analyst views (DuckDB, no JVM)",
+        description="Runs SQL (DuckDB dialect) over the declared tables (schema.table, e.g. "
+                    "gold.campaign_roi_forecast) and the analyst views (gold.latest_campaign_roi_forecast, ...).")
+    sql.add_argument("query", nargs="?", help="the SQL; '-' or nothing reads it from stdin")
+    sql.add_argument("-f", "--file", help="read the SQL from this file ('-': stdin)")
+    sql.add_argument("--format", choices=SQL_FORMATS, default="table", help="output format (default: table)")
+    sql.add_argument("--list", action="store_true", help="list the declared tables and views and whether each is available")
     args = parser.parse_args(argv)
 
     config = load_config(args.profile, args.conf_dir, args.overrides, env=os.environ)
     specs = all_specs(config.features)
+    if args.command == "sql":
+        return run_sql(args, config)
     if args.command == "tables":
         print(f"warehouse: {config.warehouse.root}")
         print_tables([table_status(s, config) for s in specs])
