@@ -84,8 +84,9 @@ class BacktestResult:
 
 
 def realized_examples(bronze: Bronze, campaign_ids: Sequence[int], observed_through: dt.date,
-                      config: AppConfig) -> DataFrame:
-    """Household x campaign rows with outcomes for campaigns fully observed before ``observed_through``."""
+                      config: AppConfig) -> DataFrame | None:
+    """Household x campaign rows with outcomes for campaigns fully observed before ``observed_through``
+    (None when none of them is)."""
     desc = bronze.campaign_descriptions.filter(F.col("campaign_id").isin(list(campaign_ids)))
     exposures = build_campaign_exposures(
         bronze.transactions, desc, bronze.campaigns, bronze.coupons, bronze.coupon_redemptions,
