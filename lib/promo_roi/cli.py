@@ -77,7 +77,9 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def print_tables(statuses: Sequence[TableStatus], out=sys.stdout) -> None:
+def print_tables(statuses: Sequence[TableStatus], out=None) -> None:
+    # sys.stdout is looked up per call: it can be replaced after import (pytest's capture, Airflow's logging).
+    out = sys.stdout if out is None else out
     header = ("table", "rows", "version", "slices", "last operation")
     rows = [(s.name, _fmt(s.rows), _fmt(s.version), _fmt(s.slices), s.last_operation) for s in statuses]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -88,7 +90,8 @@ def print_tables(statuses: Sequence[TableStatus], out=sys.stdout) -> None:
             print("  ".join("-" * w for w in widths), file=out)
 
 
-def print_history(spec: TableSpec, config: AppConfig, limit: int, out=sys.stdout) -> None:
+def print_history(spec: TableSpec, config: AppConfig, limit: int, out=None) -> None:
+    out = sys.stdout if out is None else out
     from deltalake import DeltaTable
 
     table = DeltaTable(_local_path(config.warehouse.table_path(spec.schema, spec.name)))
