@@ -179,8 +179,15 @@ def _check_plan(pairs, targeting, plan, budget, cap, mode="fixed_budget", target
     objective = float((chosen["value"] - chosen["cost"] - floor * chosen["cost"]).sum())
     assert exact.objective is not None and exact.mip_bound is not None, exact.status
     assert objective <= exact.mip_bound + 1e-6
-    # Measured on this fixture: within 0.5% of the optimum; 2% is the solver's tested bound at this size.
-    assert objective >= exact.objective - 0.02 * abs(exact.objective) - 1e-6
+    # With one budget and a household cap (no campaign caps here) the problem is a
+    # multiple-choice knapsack: its LP optimum splits at most one household, and the
+    # solver stops at the first household move that does not fit. So the most it can
+    # lose to the true optimum is one household's best K pairs. In relative terms
+    # that is 0.5% on most fixture models and 2.1% on one trained in a clean clone
+    # (38 pairs chosen, ~90 profit each), so a percentage would be the wrong test.
+    net = (pairs["value"] - pairs["cost"] - floor * pairs["cost"]).clip(lower=0)
+    one_household = float(net.groupby(pairs["household_id"]).apply(lambda v: v.nlargest(cap).sum()).max())
+    assert objective >= exact.objective - one_household - 1e-6
     return objective, exact.objective
 
 
