@@ -12,7 +12,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 # spark-submit finds Spark through the python3 on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-all tables bench-training bench-scoring bench-solver clean-warehouse
+.PHONY: setup demo test test-all tables package bench-training bench-scoring bench-solver clean-warehouse
 
 $(STAMP): requirements.lock pyproject.toml scripts/setup.sh conf/base.yaml
 	bash scripts/setup.sh
@@ -36,6 +36,11 @@ test-all: $(STAMP)
 
 tables: $(STAMP)
 	$(VENV)/bin/promo-roi tables
+
+# What a cluster needs (README "Submitting to a cluster"): dist/promo-roi-<version>/
+# with the promo_roi zip for --py-files, the job files, conf/ and the lock.
+package: $(STAMP)
+	$(VENV)/bin/python scripts/build_cluster_package.py
 
 bench-training: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_training.py --as-of $(AS_OF)

@@ -103,8 +103,8 @@ def training_due(run_date: dt.date, mode: str) -> bool:
     return mode == "always" or (mode == "weekly" and run_date.weekday() == TRAIN_WEEKDAY)
 
 
-def delta_packages(conf_dir: str, profile: str) -> str:
-    """spark.delta_packages of the profile (else base.yaml), comma-separated; read when a task renders."""
+def jvm_packages(conf_dir: str, profile: str) -> str:
+    """spark.jvm_packages of the profile (else base.yaml), comma-separated; read when a task renders."""
     import yaml  # only when a task runs, never at parse time
 
     packages = None
@@ -113,9 +113,9 @@ def delta_packages(conf_dir: str, profile: str) -> str:
         if not path.is_file():
             raise FileNotFoundError(f"configuration file not found: {path}")
         tree = yaml.safe_load(path.read_text()) or {}
-        packages = (tree.get("spark") or {}).get("delta_packages", packages)
+        packages = (tree.get("spark") or {}).get("jvm_packages", packages)
     if not packages:
-        raise ValueError(f"spark.delta_packages is not set in {conf_dir} (profile {profile})")
+        raise ValueError(f"spark.jvm_packages is not set in {conf_dir} (profile {profile})")
     return ",".join(packages)
 
 
@@ -164,7 +164,7 @@ def spark_job(task_id: str, job: str, *date_args: str, **kwargs) -> SparkSubmitO
         application=str(JOBS_DIR / f"{job}.py"),
         name=f"promo-roi-{task_id}-{{{{ ds }}}}",
         conn_id=SPARK_CONN_ID,
-        packages="{{ delta_packages(params.conf_dir, params.profile) }}",
+        packages="{{ jvm_packages(params.conf_dir, params.profile) }}",
         application_args=[*CONF_ARGS, *date_args],
         execution_timeout=TIMEOUTS[task_id],
         **kwargs,
@@ -181,7 +181,7 @@ with DAG(
     catchup=True,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    user_defined_macros={"delta_packages": delta_packages},
+    user_defined_macros={"jvm_packages": jvm_packages},
     params={
         "profile": Param(os.environ.get("PROMO_ROI_PROFILE") or "local", type="string",
                          description="configuration profile in conf_dir (--profile)"),

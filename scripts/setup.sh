@@ -18,12 +18,12 @@ echo "[setup] installing pinned dependencies from requirements.lock"
 .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.lock
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
 
-DELTA_PACKAGES=$(.venv/bin/python -c 'import yaml; print(",".join(yaml.safe_load(open("conf/base.yaml"))["spark"]["delta_packages"]))')
+JVM_PACKAGES=$(.venv/bin/python -c 'import yaml; print(",".join(yaml.safe_load(open("conf/base.yaml"))["spark"]["jvm_packages"]))')
 
 # Spark resolves spark.jars.packages through Ivy, which also looks in ~/.m2:
 # fetching once here lets later sessions start without reaching Maven Central.
 if command -v mvn >/dev/null 2>&1; then
-  for artifact in ${DELTA_PACKAGES//,/ }; do
+  for artifact in ${JVM_PACKAGES//,/ }; do
     echo "[setup] fetching $artifact into ~/.m2"
     mvn -q -B dependency:get -Dartifact="$artifact" >/dev/null || \
       echo "[setup] mvn could not fetch $artifact; Spark will resolve it at session start"
@@ -35,7 +35,7 @@ mkdir -p "$SPARK_HOME/conf"
 cat > "$SPARK_HOME/conf/spark-defaults.conf" <<CONF
 # Written by promo-roi scripts/setup.sh: lets \`spark-submit jobs/X.py\` load
 # Delta Lake and run the driver and workers on this venv's Python.
-spark.jars.packages              $DELTA_PACKAGES
+spark.jars.packages              $JVM_PACKAGES
 spark.sql.extensions             io.delta.sql.DeltaSparkSessionExtension
 spark.sql.catalog.spark_catalog  org.apache.spark.sql.delta.catalog.DeltaCatalog
 spark.pyspark.python             $ROOT/.venv/bin/python

@@ -274,7 +274,7 @@ def test_spark_tasks_submit_their_job_with_conf_and_the_templated_run_date(dag):
         args = task.application_args
         assert args[:4] == ["--profile", "{{ params.profile }}", "--conf-dir", "{{ params.conf_dir }}"], task_id
         assert not any(re.search(r"\d{4}-\d{2}-\d{2}", a) for a in args), f"{task_id}: a literal date in {args}"
-        assert "delta_packages(params.conf_dir, params.profile)" in task.packages
+        assert "jvm_packages(params.conf_dir, params.profile)" in task.packages
     assert dag.get_task("ingest").application_args[4:] == []
     assert dag.get_task("check_quality").application_args[4:] == []
     assert dag.get_task("build_features").application_args[4:] == ["--as-of", "{{ ds }}"]

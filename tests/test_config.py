@@ -18,7 +18,7 @@ spark:
   app_name: test-app
   master: null
   shuffle_partitions: 200
-  delta_packages: ["io.delta:delta-spark_2.13:4.0.0"]
+  jvm_packages: ["io.delta:delta-spark_2.13:4.0.0"]
   catalog: hive
   extra:
     spark.a: "1"

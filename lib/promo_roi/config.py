@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import importlib.resources
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import yaml
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 ENV_PREFIX = "PROMO_ROI__"
 PROFILE_ENV = "PROMO_ROI_PROFILE"
@@ -34,7 +38,7 @@ class SparkConfig:
     master: str | None
     shuffle_partitions: int
     session_time_zone: str
-    delta_packages: tuple[str, ...]
+    jvm_packages: tuple[str, ...]
     catalog: str
     metastore_url: str | None
     driver_memory: str | None
@@ -182,9 +186,35 @@ class AppConfig:
         return self.training, self.evaluation, self.mlflow  # type: ignore[return-value]
 
 
-def default_conf_dir() -> Path:
-    """conf/ of the checkout this package was installed from (editable install)."""
-    return Path(__file__).resolve().parents[2] / "conf"
+PACKAGED_CONF = "conf"  # promo_roi/conf/ inside a built artifact (scripts/build_cluster_package.py)
+
+
+def packaged_conf_dir() -> Traversable | None:
+    """The conf/ copied into a built promo_roi artifact, or None in a checkout.
+
+    The artifact may be a zip on ``--py-files``, so this is a resources
+    Traversable (read through ``open``), not necessarily a directory on disk.
+    """
+    packaged = importlib.resources.files("promo_roi") / PACKAGED_CONF
+    return packaged if packaged.joinpath("base.yaml").is_file() else None
+
+
+def default_conf_dir() -> Path | Traversable:
+    """Where configuration comes from when neither --conf-dir nor $PROMO_ROI_CONF_DIR says.
+
+    A built artifact carries the conf/ it was built with; an editable install
+    reads conf/ of its checkout.
+    """
+    packaged = packaged_conf_dir()
+    if packaged is not None:
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "conf"
+    if not checkout.joinpath("base.yaml").is_file():
+        raise ConfigError(
+            f"no configuration found: {checkout} has no base.yaml and this promo_roi was built without conf/; "
+            f"pass --conf-dir or set {CONF_DIR_ENV}"
+        )
+    return checkout
 
 
 def _deep_merge(base: dict, override: Mapping) -> dict:
@@ -197,7 +227,7 @@ def _deep_merge(base: dict, override: Mapping) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path | Traversable) -> dict:
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:
@@ -284,7 +314,7 @@ def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> A
         master=s.get("master"),
         shuffle_partitions=int(_require(s, "shuffle_partitions", "spark")),
         session_time_zone=str(s.get("session_time_zone", "UTC")),
-        delta_packages=tuple(_require(s, "delta_packages", "spark")),
+        jvm_packages=tuple(_require(s, "jvm_packages", "spark")),
         catalog=catalog,
         metastore_url=s.get("metastore_url"),
         driver_memory=s.get("driver_memory"),
@@ -469,7 +499,12 @@ def load_config(
     reads the process environment on its own.
     """
     env = {} if env is None else env
-    conf_path = Path(conf_dir or env.get(CONF_DIR_ENV) or default_conf_dir()).resolve()
+    given = conf_dir or env.get(CONF_DIR_ENV)
+    conf_path: Path | Traversable = Path(given).resolve() if given else default_conf_dir()
+    # Relative paths (warehouse/, mlflow.db) resolve against the parent of a conf
+    # directory on disk (the checkout's root), or the working directory of the
+    # driver for the conf/ inside a built artifact.
+    project_root = conf_path.parent if isinstance(conf_path, Path) else Path(os.getcwd())
     profile = profile or env.get(PROFILE_ENV) or DEFAULT_PROFILE
     tree = _read_yaml(conf_path / "base.yaml")
     tree = _deep_merge(tree, _read_yaml(conf_path / f"{profile}.yaml"))
@@ -480,4 +515,4 @@ def load_config(
             raise ConfigError(f"override {item!r} must look like section.key=value")
         dotted, value = item.split("=", 1)
         _set_path(tree, dotted.strip(), value.strip())
-    return build_config(tree, profile=profile, project_root=conf_path.parent)
+    return build_config(tree, profile=profile, project_root=project_root)

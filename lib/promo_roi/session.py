@@ -24,7 +24,7 @@ def spark_settings(config: AppConfig) -> dict[str, str]:
     settings: dict[str, str] = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.jars.packages": ",".join(sc.delta_packages),
+        "spark.jars.packages": ",".join(sc.jvm_packages),
         "spark.sql.shuffle.partitions": str(sc.shuffle_partitions),
         "spark.sql.session.timeZone": sc.session_time_zone,
         "spark.sql.warehouse.dir": config.warehouse.root,
