@@ -11,7 +11,8 @@ gold.forecast_accuracy: for every forecast campaign that ended before
 champion never saw in training, the forecast incremental revenue and ROI
 against the realized effect on the targeted households (doubly robust, the
 same selection correction as training's evaluation), the error, and whether
-the forecast interval covered it. Rerunning replaces the same slices.
+the forecast interval covered it, and re-renders the date's run report
+(reports/<run date>/, with its backtest). Rerunning replaces the same slices.
 """
 
 from __future__ import annotations

@@ -162,6 +162,16 @@ class MlflowConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    # Local directory holding <run_date>/report.html and its charts; None: the
+    # warehouse is not on a local disk and reports.root is unset, so reports go
+    # to MLflow only.
+    root: str | None
+    experiment: str  # MLflow experiment of the scoring runs (one run per published run)
+    currency: str  # label of money amounts in the report
+
+
+@dataclass(frozen=True)
 class AppConfig:
     profile: str
     project_root: Path
@@ -178,6 +188,7 @@ class AppConfig:
     mlflow: MlflowConfig | None = None
     scoring: ScoringConfig | None = None
     planning: PlanningConfig | None = None
+    reports: ReportsConfig | None = None
 
     def require_training(self) -> tuple[TrainingConfig, EvaluationConfig, MlflowConfig]:
         missing = [n for n in ("training", "evaluation", "mlflow") if getattr(self, n) is None]
@@ -362,6 +373,7 @@ def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> A
         mlflow=_mlflow(tree, project_root),
         scoring=_scoring(tree),
         planning=_planning(tree),
+        reports=_reports(tree, project_root, warehouse),
     )
 
 
@@ -473,6 +485,25 @@ def _evaluation(tree: Mapping[str, Any]) -> EvaluationConfig | None:
         stability_z=float(_require(e, "stability_z", "evaluation")),
         seed=int(_require(e, "seed", "evaluation")),
     )
+
+
+def _reports(tree: Mapping[str, Any], project_root: Path, warehouse: WarehouseConfig) -> ReportsConfig | None:
+    if "reports" not in tree:
+        return None
+    r = _section(tree, "reports")
+    root = r.get("root")
+    if root is None:
+        # Beside the warehouse the report is rendered from (warehouse/ -> reports/).
+        local = warehouse.root.removeprefix("file:")
+        resolved = None if "://" in local else str(Path(local).parent / "reports")
+    else:
+        resolved = _resolve_path(str(root), project_root)
+        if "://" in resolved:
+            raise ConfigError(f"reports.root must be a local directory, got {resolved!r} "
+                              "(null keeps reports in MLflow only when the warehouse is remote)")
+        resolved = str(Path(resolved.removeprefix("file:")))
+    return ReportsConfig(root=resolved, experiment=str(_require(r, "experiment", "reports")),
+                         currency=str(_require(r, "currency", "reports")))
 
 
 def _mlflow(tree: Mapping[str, Any], project_root: Path) -> MlflowConfig | None:

@@ -315,6 +315,22 @@ REFUTATION_CHECKS = TableSpec(
     ),
 )
 
+UPLIFT_CURVES = TableSpec(
+    "gold", "uplift_curves", _struct(
+        ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("model_name", StringType()),
+        ("split", StringType()), ("scope", StringType()), ("outcome", StringType()),
+        ("point", LongType()), ("n_rows", LongType()), ("fraction_targeted", DoubleType()),
+        ("gain", DoubleType()), ("random_gain", DoubleType()),
+    ), partition_by=("as_of_date",),
+    keys=("as_of_date", "model_name", "split", "scope", "outcome", "point"),
+    description=(
+        "The doubly robust gain curves behind gold.model_evaluation's Qini: per model, held-out split, scope "
+        "and outcome, targeting the `point` highest-uplift rows of `n_rows` gains `gain` (the sum of their AIPW "
+        "pseudo-outcomes, in the outcome's units) against `random_gain` for a random choice of as many; about "
+        "200 points per curve, every decile among them."
+    ),
+)
+
 
 # --- gold: what the nightly scoring job publishes -------------------------------
 
@@ -450,7 +466,8 @@ def silver_specs(features: FeatureConfig) -> list[TableSpec]:
     return [user_features_spec(features), ITEM_FEATURES, CAMPAIGN_FEATURES, CAMPAIGN_EXPOSURES]
 
 
-GOLD_TRAINING_SPECS: tuple[TableSpec, ...] = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS)
+GOLD_TRAINING_SPECS: tuple[TableSpec, ...] = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS,
+                                              UPLIFT_CURVES)
 GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
     CAMPAIGN_PLANS, HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, HOUSEHOLD_TARGETING, PUBLICATION_LOG,
     FORECAST_ACCURACY,

@@ -19,7 +19,9 @@ For every run date D given, :func:`backtest`
    times the audience;
 4. replaces D's slice of ``gold.forecast_accuracy`` in one Delta commit:
    forecast against realized, the error, whether the forecast's interval
-   covered the realized value, and the ROI both ways.
+   covered the realized value, and the ROI both ways;
+5. writes D's run report (:mod:`promo_roi.reporting.report`), which now
+   includes D's backtest (a report failure is logged, as in scoring).
 
 The realized value is itself an estimate (its interval is stored): a forecast
 "error" smaller than that interval is not evidence of anything.
@@ -180,6 +182,7 @@ def _ensure_features(spark: SparkSession, config: AppConfig, run_date: dt.date) 
 
 def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date],
              observed_through: dt.date | None = None) -> list[BacktestResult]:
+    from promo_roi.reporting.report import report_after_publication
     from promo_roi.scoring.job import champion, published, score
     from promo_roi.scoring.predict import load_champion
 
@@ -198,7 +201,7 @@ def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date
     for run_date in sorted(set(run_dates)):
         _ensure_features(spark, config, run_date)
         with stage(log, f"backtest.score[{run_date}]"):
-            scored = score(spark, config, run_date)
+            scored = score(spark, config, run_date, report=False)
         forecast = published(spark, CAMPAIGN_ROI_FORECAST, config).filter(
             F.col("run_date") == F.lit(run_date)).toPandas()
         skipped: dict[int, str] = {}
@@ -241,6 +244,7 @@ def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date
             st.rows = len(rows)
             st.detail = (f"{len(rows)} campaigns compared; skipped "
                          + (", ".join(f"{c} ({why})" for c, why in sorted(skipped.items())) or "none"))
+        report_after_publication(spark, config, run_date, scored.run_id)
         results.append(BacktestResult(run_date, scored.run_id, sorted(int(c) for c in rows.get("campaign_id", [])),
                                       skipped, len(rows)))
     return results

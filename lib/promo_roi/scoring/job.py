@@ -11,7 +11,12 @@ Publication protocol (readers never see half a run):
    very last step that matters: the ``*_published`` views join on it, so they
    switch from the previous run to this one in that one commit;
 4. rows of other runs of the same date are deleted (housekeeping; if it fails,
-   the views are still right and the next run deletes them).
+   the views are still right and the next run deletes them);
+5. the run report is written from the published tables
+   (:mod:`promo_roi.reporting.report`: ``<reports.root>/<run_date>/report.html``
+   and MLflow). A report failure is logged as an ERROR and leaves the
+   publication as it is: the job still succeeds, and jobs/report.py renders
+   the report again from the tables.
 
 A run that dies before step 3 leaves the views on the last published run.
 Rerunning a date publishes the same row counts and leaves one run per date.
@@ -61,6 +66,7 @@ class ScoringResult:
     run_id: str
     model_version: str
     rows: dict[str, int]
+    report: Any = None  # promo_roi.reporting.report.ReportOutcome: where the run report went, or why it failed
 
 
 @dataclass(frozen=True)
@@ -283,7 +289,9 @@ def publish(spark: SparkSession, config: AppConfig, run_date: dt.date, run_id: s
     return rows
 
 
-def score(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ScoringResult:
+def score(spark: SparkSession, config: AppConfig, run_date: dt.date, report: bool = True) -> ScoringResult:
+    """Scores, forecasts, plans and publishes ``run_date`` (module docstring); then, unless ``report`` is False
+    (the backtest renders it after adding the date's forecast accuracy), writes the run report."""
     if config.scoring is None:
         raise ConfigError("configuration section 'scoring' is missing")
     if config.planning is None:
@@ -373,8 +381,13 @@ def score(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ScoringR
                     BUDGET_PLAN: budget_plan, HOUSEHOLD_TARGETING: targeting})
     for frame in (scores, household_scores, selected, plans):
         frame.unpersist()
-    return ScoringResult(run_id, model.version, rows)
+    if not report:
+        return ScoringResult(run_id, model.version, rows)
+    from promo_roi.reporting.report import report_after_publication
+
+    return ScoringResult(run_id, model.version, rows, report_after_publication(spark, config, run_date, run_id))
 
 
 def describe(result: ScoringResult) -> dict[str, Any]:
-    return {"run_id": result.run_id, "model_version": result.model_version, **result.rows}
+    report = {} if result.report is None else {"report": result.report.describe()}
+    return {"run_id": result.run_id, "model_version": result.model_version, **result.rows, **report}

@@ -183,6 +183,33 @@ def score_model(
     return rows
 
 
+CURVE_POINTS = 200
+CURVE_DECILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # always stored: the report reads them
+
+
+def curve_rows(name: str, predictions: pd.DataFrame, frame: pd.DataFrame, nuisance: Nuisance, split: str,
+               cfg: EvaluationConfig, points: int = CURVE_POINTS) -> list[dict[str, Any]]:
+    """gold.uplift_curves rows: the DR gain curve behind each Qini of :func:`score_model`, at about
+    ``points`` evenly spaced numbers of targeted rows and at every decile (``round(q * n)`` rows), next to
+    random targeting of as many."""
+    rows = []
+    overlap = M.overlap_mask(nuisance.e, cfg.overlap_band)
+    for outcome, (_kind, _c0, _c1, uplift) in UPLIFT_OUTCOMES.items():
+        phi = nuisance.phi(frame, outcome)
+        score = predictions[uplift].to_numpy(dtype=float)
+        for scope, mask in (("overall", np.ones(len(frame), bool)), ("overlap", overlap)):
+            n = int(mask.sum())
+            if n < 2:
+                continue
+            _fraction, gain = M.uplift_curve(score[mask], phi[mask])
+            spaced = np.rint(np.linspace(0, n, min(n, points) + 1))
+            for k in np.unique(np.concatenate([spaced, np.rint(np.asarray(CURVE_DECILES) * n)]).astype(int)):
+                rows.append({"model_name": name, "split": split, "scope": scope, "outcome": outcome,
+                             "point": int(k), "n_rows": n, "fraction_targeted": k / n, "gain": float(gain[k]),
+                             "random_gain": k / n * float(gain[-1])})
+    return rows
+
+
 def effect_rows(frame: pd.DataFrame, nuisance: Nuisance, split: str, cfg: EvaluationConfig) -> list[dict[str, Any]]:
     """The doubly robust average effect next to the naive difference, per outcome and scope."""
     rows = []

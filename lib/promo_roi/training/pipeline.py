@@ -11,8 +11,8 @@
    CPU or nccl on GPU, checkpoints after every epoch.
 4. The heuristic, the LightGBM T-learner and the transformer are scored on the
    same validation and test campaigns (:mod:`promo_roi.training.evaluate`);
-   metrics, positivity diagnostics and refutation checks go to gold tables and
-   MLflow.
+   metrics, positivity diagnostics, refutation checks and the uplift (DR gain)
+   curves go to gold tables and MLflow.
 5. The transformer is logged as an MLflow pyfunc, registered, and becomes
    ``champion`` only if it passed its refutation checks and beats the current
    champion on the validation metric.
@@ -47,6 +47,7 @@ from promo_roi.tables import (
     OUTCOME_COLUMNS,
     POSITIVITY_DIAGNOSTICS,
     REFUTATION_CHECKS,
+    UPLIFT_CURVES,
     model_numeric_columns,
     training_examples_spec,
 )
@@ -282,12 +283,13 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                     for name, frame in frames.items()
                 }
                 predictions = {(m, s): fn(frames[s]) for m, fn in models.items() for s in frames}
-                metric_rows, positivity, refutations = [], [], []
+                metric_rows, positivity, refutations, curves = [], [], [], []
                 for split in ("validation", "test"):
                     frame = frames[split]
                     metric_rows += E.effect_rows(frame, nuisance[split], split, evaluation)
                     for m in models:
                         metric_rows += E.score_model(m, predictions[(m, split)], frame, nuisance[split], split, evaluation)
+                        curves += E.curve_rows(m, predictions[(m, split)], frame, nuisance[split], split, evaluation)
                     positivity += E.positivity_rows(frame, nuisance[split].e, "crossfit_lgbm", split, evaluation)
                     positivity += E.positivity_rows(frame, predictions[("transformer", split)]["propensity"].to_numpy(),
                                                     "transformer_head", split, evaluation)
@@ -313,6 +315,7 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                                      for r in metric_rows], MODEL_EVALUATION, config, as_of, extra)
                 publish_rows(spark, positivity, POSITIVITY_DIAGNOSTICS, config, as_of, extra)
                 publish_rows(spark, refutations, REFUTATION_CHECKS, config, as_of, extra)
+                publish_rows(spark, curves, UPLIFT_CURVES, config, as_of, extra)
                 for r in metric_rows:
                     if r["value"] is not None and r["metric"] in ("qini", "auuc", "auc", "wape", "average_effect"):
                         mlflow.log_metric(
@@ -320,6 +323,7 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                 mlflow.log_table(pd.DataFrame(metric_rows), "evaluation/model_evaluation.json")
                 mlflow.log_table(pd.DataFrame(positivity), "evaluation/positivity_diagnostics.json")
                 mlflow.log_table(pd.DataFrame(refutations), "evaluation/refutation_checks.json")
+                mlflow.log_table(pd.DataFrame(curves), "evaluation/uplift_curves.json")
                 candidate_metric = E.validation_metric(predictions[("transformer", "validation")], validation_pd,
                                                        nuisance["validation"])
                 mlflow.log_metric(E.CHAMPION_METRIC, candidate_metric)

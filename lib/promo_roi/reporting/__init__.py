@@ -1,0 +1,1 @@
+"""Run reports: the published numbers of one scoring run as an HTML page with PNG charts (and in MLflow)."""

@@ -1,0 +1,124 @@
+"""Uplift curves for a model registered before training stored them, without retraining it.
+
+Training writes gold.uplift_curves with its evaluation. For an older version
+:func:`backfill_uplift_curves` repeats exactly that evaluation step: the
+held-out frames from silver.training_examples as training read them (Delta
+time travel to the version its MLflow run recorded), the version's own
+network and feature encoder from the registry, the two baselines refitted on
+the same train split, and the cross-fitted nuisance models with the
+evaluation settings of that run. It stores the curves only if every Qini
+recomputed from them equals the Qini the run published in
+gold.model_evaluation: a curve that is not the one the model was judged on is
+refused, not stored.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime as dt
+import logging
+import math
+
+import numpy as np
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.causal import metrics as M
+from promo_roi.config import AppConfig, EvaluationConfig
+from promo_roi.observability import stage
+from promo_roi.tables import MODEL_EVALUATION, UPLIFT_CURVES, training_examples_spec
+from promo_roi.training import evaluate as E
+from promo_roi.validation import InputError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("validation", "test")
+
+
+def _evaluation_settings(params: dict[str, str], default: EvaluationConfig) -> EvaluationConfig:
+    """The EvaluationConfig the training run logged (``evaluation.*`` params), else ``default``'s fields."""
+    values = {}
+    for f in dataclasses.fields(EvaluationConfig):
+        raw = params.get(f"evaluation.{f.name}")
+        values[f.name] = getattr(default, f.name) if raw is None else ast.literal_eval(raw)
+    values["overlap_band"] = tuple(values["overlap_band"])
+    return EvaluationConfig(**values)
+
+
+def backfill_uplift_curves(spark: SparkSession, config: AppConfig, model_version: str) -> int:
+    """Computes and stores the uplift curves of ``model_version`` (see the module docstring); returns the rows
+    written. Raises :class:`InputError` when the evaluation cannot be reproduced exactly."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from promo_roi.scoring.predict import load_champion
+    from promo_roi.training.model import predict_frame
+    from promo_roi.training.pipeline import _to_pandas, capped_train, publish_rows
+
+    training, evaluation, mlflow_config = config.require_training()
+    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
+    client = MlflowClient()
+    version = client.get_model_version(training.registered_model, model_version)
+    params = client.get_run(version.run_id).data.params
+    if "as_of_date" not in params:
+        raise InputError(f"MLflow run {version.run_id} of version {model_version} logged no as_of_date")
+    as_of = dt.date.fromisoformat(params["as_of_date"])
+    cfg = _evaluation_settings(params, evaluation)
+    spec = training_examples_spec(config.features)
+    reader = spark.read.format("delta")
+    if "training_examples_version" in params:
+        reader = reader.option("versionAsOf", int(params["training_examples_version"]))
+    examples = reader.load(delta_io.table_path(config.warehouse, spec)).filter(F.col("as_of_date") == F.lit(as_of))
+    cap = ast.literal_eval(params.get("training.max_train_examples", "None"))
+    frames = {split: _to_pandas(examples.filter(F.col("split") == split)) for split in SPLITS}
+    train_pd = _to_pandas(capped_train(examples, cap))
+    expected = {"train": params.get("train_rows"), **{s: params.get(f"{s}_rows") for s in SPLITS}}
+    found = {"train": len(train_pd), **{s: len(f) for s, f in frames.items()}}
+    if any(v is not None and int(v) != found[k] for k, v in expected.items()):
+        raise InputError(f"{spec.full_name} as of {as_of} has {found} rows, the training run read {expected}")
+
+    evaluation_rows = delta_io.read_table(spark, MODEL_EVALUATION, config.warehouse).filter(
+        (F.col("as_of_date") == F.lit(as_of)) & (F.col("mlflow_run_id") == version.run_id)
+        & (F.col("metric") == "qini")).toPandas()
+    if evaluation_rows.empty:
+        raise InputError(f"{MODEL_EVALUATION.full_name} holds no Qini of run {version.run_id} as of {as_of}: "
+                         "nothing to check recomputed curves against")
+    published = {(r.model_name, r.split, r.scope, r.outcome): r.value for r in evaluation_rows.itertuples()}
+
+    with stage(log, f"curves.backfill[version {model_version}, as of {as_of}]") as st:
+        source = client.get_model_version_download_uri(training.registered_model, model_version)
+        model = load_champion(source, mlflow_config.tracking_uri)
+        encoder = model.feature_encoder
+
+        def transformer(frame):
+            return predict_frame(model.network, encoder, model.tokenizer, frame, model.spec.max_text_tokens)
+
+        baseline = E.TLearnerBaseline(encode=encoder.encode, seed=cfg.seed).fit(train_pd)
+        models = {"heuristic_pre_spend": E.heuristic_predictions, "lgbm_t_learner": baseline,
+                  "transformer": transformer}
+        rows, checked, mismatches = [], 0, []
+        for split, frame in frames.items():
+            nuisance = E.fit_nuisance(frame, E.design_matrix(encoder.encode(frame)), cfg.nuisance_folds, cfg.seed)
+            overlap = M.overlap_mask(nuisance.e, cfg.overlap_band)
+            for name, predict in models.items():
+                predictions = predict(frame)
+                rows += E.curve_rows(name, predictions, frame, nuisance, split, cfg)
+                for outcome, (*_rest, uplift) in E.UPLIFT_OUTCOMES.items():
+                    phi, score = nuisance.phi(frame, outcome), predictions[uplift].to_numpy(dtype=float)
+                    for scope, mask in (("overall", np.ones(len(frame), bool)), ("overlap", overlap)):
+                        want = published.get((name, split, scope, outcome))
+                        if want is None or mask.sum() < 2:
+                            continue
+                        got = M.qini_coefficient(score[mask], phi[mask])
+                        checked += 1
+                        if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9):
+                            mismatches.append(f"{name}/{split}/{scope}/{outcome}: {got:.6g} != published {want:.6g}")
+        if mismatches or checked == 0:
+            raise InputError(f"cannot reproduce the evaluation of version {model_version} (run {version.run_id}); "
+                             f"{checked} Qini compared, mismatches: {'; '.join(mismatches) or 'none to compare'}")
+        publish_rows(spark, rows, UPLIFT_CURVES, config, as_of, {"as_of_date": as_of, "mlflow_run_id": version.run_id})
+        st.rows = len(rows)
+        st.detail = f"{checked} Qini recomputed from the curves equal gold.model_evaluation's"
+    return len(rows)

@@ -1,0 +1,738 @@
+"""Run reports: the summaries and charts on hand-written rows, then a scored and backtested fixture run.
+
+The end-to-end tests read the report back (HTML tables, images, manifest,
+MLflow artifacts) and compare every number with what the gold tables hold,
+computed here from the tables themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.reporting import charts as C
+from promo_roi.reporting import report as R
+from promo_roi.reporting import summaries as S
+from promo_roi.tables import (
+    BUDGET_PLAN,
+    CAMPAIGN_ROI_FORECAST,
+    FORECAST_ACCURACY,
+    HOUSEHOLD_TARGETING,
+    MODEL_EVALUATION,
+    PUBLICATION_LOG,
+    UPLIFT_CURVES,
+)
+
+RUN_DATE = dt.date(2017, 7, 1)
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- reading a report back -----------------------------------------------------------------------
+
+
+class _Page(HTMLParser):
+    """Tables by id (rows of {data-col: text}, the tfoot row apart), images, section ids, text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[dict[str, str]]] = {}
+        self.footers: dict[str, dict[str, str]] = {}
+        self.images: list[str] = []
+        self.sections: list[str] = []
+        self.text: list[str] = []
+        self._table = self._row = self._col = None
+        self._in_foot = False
+        self._cell: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._table = a.get("id")
+            self.tables[self._table] = []
+        elif tag == "tfoot":
+            self._in_foot = True
+        elif tag == "tr" and self._table:
+            self._row = {}
+        elif tag in ("td", "th") and self._row is not None:
+            self._col, self._cell = a.get("data-col"), []
+        elif tag == "img":
+            self.images.append(a["src"])
+        elif tag == "section":
+            self.sections.append(a.get("id"))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._row is not None and self._col:
+            self._row[self._col] = "".join(self._cell).strip()
+            self._col = None
+        elif tag == "tr" and self._row is not None:
+            if self._row:
+                if self._in_foot:
+                    self.footers[self._table] = self._row
+                else:
+                    self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag == "tfoot":
+            self._in_foot = False
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._col is not None:
+            self._cell.append(data)
+        self.text.append(data)
+
+
+def page(directory: Path) -> _Page:
+    p = _Page()
+    p.feed((directory / R.REPORT_FILE).read_text(encoding="utf-8"))
+    p.full_text = " ".join(" ".join(p.text).split())
+    return p
+
+
+def number(text: str) -> float | None:
+    if text == "n/a":
+        return None
+    return float(text.replace(",", "").rstrip("%"))
+
+
+def money(text: str, expected) -> bool:
+    if expected is None or (isinstance(expected, float) and math.isnan(expected)):
+        return text == "n/a"
+    return abs(number(text) - float(expected)) <= 0.005 + 1e-9 * abs(float(expected))
+
+
+def pct(text: str, expected) -> bool:
+    if expected is None or (isinstance(expected, float) and math.isnan(expected)):
+        return text == "n/a"
+    return text.endswith("%") and abs(number(text) - 100 * float(expected)) <= 0.05 + 1e-9 * abs(100 * float(expected))
+
+
+def num4(text: str, expected) -> bool:
+    return abs(number(text) - float(expected)) <= 0.00005 + 1e-12
+
+
+# --- summaries, on hand-written rows ---------------------------------------------------------------
+
+
+def _forecast_rows() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"campaign_id": 2, "campaign_type": "Type A", "start_date": dt.date(2017, 8, 1), "end_date": dt.date(2017, 9, 1),
+         "audience": 100, "audience_source": "campaign_target_list", "expected_redemptions": 5.0,
+         "incremental_revenue": 1000.0, "incremental_gross_profit": 300.0, "cost": 60.0, "roi": 4.0,
+         "roi_low": 0.5, "roi_high": 6.0},
+        {"campaign_id": 1, "campaign_type": "Type B", "start_date": dt.date(2017, 7, 15), "end_date": dt.date(2017, 8, 1),
+         "audience": 50, "audience_source": "all_households", "expected_redemptions": 1.0,
+         "incremental_revenue": -100.0, "incremental_gross_profit": -30.0, "cost": 26.0, "roi": -2.1538461538,
+         "roi_low": -3.0, "roi_high": 1.0},
+        {"campaign_id": 3, "campaign_type": "Type C", "start_date": dt.date(2017, 9, 1), "end_date": dt.date(2017, 10, 1),
+         "audience": 10, "audience_source": "campaign_target_list", "expected_redemptions": 0.0,
+         "incremental_revenue": -50.0, "incremental_gross_profit": -15.0, "cost": 5.0, "roi": -4.0,
+         "roi_low": -5.0, "roi_high": -1.0},
+    ])
+
+
+def test_roi_summary_orders_by_start_and_says_where_the_interval_lies():
+    s = S.roi_summary(_forecast_rows())
+    assert list(s["campaign_id"]) == [1, 2, 3]
+    assert list(s["incremental_profit"]) == [-56.0, 240.0, -20.0]
+    assert list(s["interval_verdict"]) == ["includes 0", "above 0", "below 0"]
+    assert S.interval_verdict(None, 1.0) == "no interval"
+    assert S.interval_verdict(float("nan"), 1.0) == "no interval"
+    assert S.interval_verdict(0.0, 1.0) == "includes 0"
+
+
+def test_budget_summary_totals_and_the_targeting_cross_check():
+    plan = pd.DataFrame([
+        {"campaign_id": 1, "planning_mode": "fixed_budget", "total_budget": 100.0, "target_roi": None,
+         "household_cap": 2, "budget": 30.0, "min_budget": None, "max_budget": 50.0, "audience": 3,
+         "expected_redemptions": 1.5, "expected_incremental_revenue": 200.0, "expected_incremental_profit": 30.0,
+         "expected_incremental_profit_low": -5.0, "expected_incremental_profit_high": 60.0, "roi": 1.0,
+         "roi_low": -0.2, "roi_high": 2.0, "marginal_roi": 0.4, "forced_households": 0, "min_budget_shortfall": 0.0,
+         "plan_budget_used": 30.0, "plan_gap": 0.0},
+        {"campaign_id": 2, "planning_mode": "fixed_budget", "total_budget": 100.0, "target_roi": None,
+         "household_cap": 2, "budget": 0.0, "min_budget": None, "max_budget": None, "audience": 0,
+         "expected_redemptions": 0.0, "expected_incremental_revenue": 0.0, "expected_incremental_profit": 0.0,
+         "expected_incremental_profit_low": None, "expected_incremental_profit_high": None, "roi": None,
+         "roi_low": None, "roi_high": None, "marginal_roi": None, "forced_households": 0, "min_budget_shortfall": 0.0,
+         "plan_budget_used": 30.0, "plan_gap": 0.0},
+    ])
+    targeting = pd.DataFrame({"campaign_id": [1, 1, 1], "household_id": [10, 11, 12],
+                              "expected_cost": [10.0, 12.0, 8.0], "expected_incremental_profit": [20.0, 4.0, 6.0],
+                              "forced": [False, False, True]})
+    counts = S.targeting_counts(targeting)
+    assert counts.to_dict("records") == [{"campaign_id": 1, "households": 3, "spend": 30.0, "profit": 30.0, "forced": 1}]
+    assert S.plan_mismatches(plan, counts) == []
+    totals = S.plan_totals(plan, pairs_targeted=3, households_targeted=3)
+    assert totals["budget_used"] == 30.0 and totals["total_budget"] == 100.0 and totals["target_roi"] is None
+    assert (totals["campaigns_planned"], totals["campaigns_funded"]) == (2, 1)
+    assert totals["expected_incremental_profit"] == 30.0
+    summary = S.budget_summary(plan, _forecast_rows())
+    assert list(summary["campaign_id"]) == [1, 2]  # both start dates known: 07-15, 08-01
+    assert list(summary["funded"]) == [True, False]
+    assert list(summary["campaign_type"]) == ["Type B", "Type A"]
+    # One household less in the targeting list than the plan says: flagged.
+    problems = S.plan_mismatches(plan, S.targeting_counts(targeting.iloc[:2]))
+    assert problems == ["campaign 1: budget_plan 3 households / 30.00, household_targeting 2 households / 22.00"]
+
+
+def _curves() -> pd.DataFrame:
+    # 10 held-out rows; targeting the top k gains these (sum of phi); random gains k/10 of the total 4.0.
+    gains = [0.0, 3.0, 5.0, 6.0, 6.5, 6.0, 5.5, 5.0, 4.5, 4.2, 4.0]
+    rows = [{"model_name": "transformer", "split": "test", "scope": "overall", "outcome": "spend", "point": k,
+             "n_rows": 10, "fraction_targeted": k / 10, "gain": g, "random_gain": 0.4 * k} for k, g in enumerate(gains)]
+    rows += [{**r, "model_name": "lgbm_t_learner", "gain": r["random_gain"]} for r in rows]
+    return pd.DataFrame(rows)
+
+
+def test_gain_at_deciles_reads_the_stored_points():
+    g = S.gain_at_deciles(_curves(), "transformer", "test", "overall", "spend", deciles=(0.1, 0.5, 1.0))
+    assert g["rows_targeted"].tolist() == [1, 5, 10]
+    assert g["gain"].tolist() == [3.0, 6.0, 4.0]
+    assert g["random_gain"].tolist() == pytest.approx([0.4, 2.0, 4.0])
+    assert g["gain_over_random"].tolist() == pytest.approx([2.6, 4.0, 0.0])
+    assert S.gain_at_deciles(_curves(), "transformer", "test", "overlap", "spend").empty
+
+
+def test_qini_and_calibration_summaries():
+    ev = pd.DataFrame([
+        {"model_name": "transformer", "split": "test", "scope": "overall", "outcome": "spend", "metric": "qini",
+         "value": 0.5, "ci_low": -0.1, "ci_high": 1.0, "n_rows": 100, "n_campaigns": 2},
+        {"model_name": "transformer", "split": "test", "scope": "overall", "outcome": "spend", "metric": "auuc",
+         "value": 2.5, "ci_low": 1.0, "ci_high": 3.0, "n_rows": 100, "n_campaigns": 2},
+        {"model_name": "transformer", "split": "validation", "scope": "overall", "outcome": "spend", "metric": "qini",
+         "value": 9.0, "ci_low": 8.0, "ci_high": 10.0, "n_rows": 50, "n_campaigns": 2},
+        {"model_name": "transformer", "split": "heldout", "scope": "calibration", "outcome": "spend",
+         "metric": "calibration_slope", "value": 0.3, "ci_low": 0.1, "ci_high": 0.6, "n_rows": 150, "n_campaigns": 4},
+    ])
+    q = S.qini_summary(ev, "test", ["spend"])
+    assert q.to_dict("records") == [{"outcome": "spend", "scope": "overall", "model_name": "transformer", "qini": 0.5,
+                                     "qini_low": -0.1, "qini_high": 1.0, "auuc": 2.5, "n_rows": 100}]
+    cal = S.calibration_summary(ev)
+    assert cal[["metric", "value", "ci_low", "ci_high"]].to_dict("records") == [
+        {"metric": "calibration_slope", "value": 0.3, "ci_low": 0.1, "ci_high": 0.6}]
+
+
+def _accuracy_rows() -> pd.DataFrame:
+    base = {"campaign_type": "Type B", "start_date": dt.date(2017, 8, 1), "end_date": dt.date(2017, 9, 1),
+            "naive_incremental_revenue": 900.0, "forecast_roi": 0.1, "realized_roi": 0.2}
+    return pd.DataFrame([
+        {**base, "run_date": dt.date(2017, 7, 1), "campaign_id": 5, "audience": 10,
+         "forecast_incremental_revenue": 100.0, "forecast_incremental_revenue_low": 50.0,
+         "forecast_incremental_revenue_high": 150.0, "realized_incremental_revenue": 80.0,
+         "realized_incremental_revenue_low": 0.0, "realized_incremental_revenue_high": 160.0,
+         "error": 20.0, "absolute_error": 20.0, "interval_covers_realized": True},
+        {**base, "run_date": dt.date(2017, 7, 1), "campaign_id": 6, "audience": 20,
+         "forecast_incremental_revenue": 200.0, "forecast_incremental_revenue_low": 150.0,
+         "forecast_incremental_revenue_high": 250.0, "realized_incremental_revenue": -40.0,
+         "realized_incremental_revenue_low": -100.0, "realized_incremental_revenue_high": 20.0,
+         "error": 240.0, "absolute_error": 240.0, "interval_covers_realized": False},
+        {**base, "run_date": dt.date(2017, 6, 1), "campaign_id": 5, "audience": 10,
+         "forecast_incremental_revenue": 60.0, "forecast_incremental_revenue_low": 10.0,
+         "forecast_incremental_revenue_high": 90.0, "realized_incremental_revenue": 80.0,
+         "realized_incremental_revenue_low": 0.0, "realized_incremental_revenue_high": 160.0,
+         "error": -20.0, "absolute_error": 20.0, "interval_covers_realized": False},
+    ])
+
+
+def test_accuracy_by_run_date_follows_the_analyst_view():
+    by_date = S.accuracy_by_run_date(_accuracy_rows())
+    assert by_date.to_dict("records") == [
+        {"run_date": dt.date(2017, 6, 1), "campaigns": 1, "forecast_incremental_revenue": 60.0,
+         "realized_incremental_revenue": 80.0, "mean_error": -20.0, "mean_absolute_error": 20.0, "wape": 0.25,
+         "interval_coverage": 0.0},
+        {"run_date": dt.date(2017, 7, 1), "campaigns": 2, "forecast_incremental_revenue": 300.0,
+         "realized_incremental_revenue": 40.0, "mean_error": 130.0, "mean_absolute_error": 130.0,
+         "wape": 260.0 / 120.0, "interval_coverage": 0.5},
+    ]
+    detail = S.accuracy_summary(_accuracy_rows())
+    assert list(zip(detail["campaign_id"], detail["run_date"])) == [
+        (5, dt.date(2017, 6, 1)), (5, dt.date(2017, 7, 1)), (6, dt.date(2017, 7, 1))]
+
+
+def test_cell_formats_and_table_markup():
+    assert R.format_value(1234.567, "money") == "1,234.57"
+    assert R.format_value(-0.05432, "pct") == "-5.4%"
+    assert R.format_value(1234.0, "int") == "1,234"
+    assert R.format_value(float("nan"), "money") == "n/a"
+    assert R.format_value(None, "pct") == "n/a"
+    assert R.format_value(dt.date(2017, 7, 1), "date") == "2017-07-01"
+    assert R.format_value(True, "bool") == "yes"
+    frame = pd.DataFrame([{"campaign_id": 7, "cost": -2.5, "roi_low": -1.0, "roi": None}])
+    html = R.html_table(frame, [R.Column("campaign_id", "Campaign"), R.Column("cost", "Cost (USD)", "money"),
+                                R.Column("roi_low", "ROI low", "pct"), R.Column("roi", "ROI", "pct")],
+                        "t", totals={"cost": -2.5})
+    p = _Page()
+    p.feed(html)
+    assert p.tables["t"] == [{"campaign_id": "7", "cost": "-2.50", "roi_low": "-100.0%", "roi": "n/a"}]
+    assert p.footers["t"] == {"campaign_id": "total", "cost": "-2.50"}
+    assert 'class="num neg" data-col="cost"' in html  # a loss is red
+    assert 'class="num" data-col="roi_low"' in html  # an interval bound is not
+    assert "<th class=\"num\">Cost (USD)</th>" in html
+
+
+# --- charts, on hand-written rows -----------------------------------------------------------------
+
+
+def _png_ok(fig, path: Path) -> tuple[int, int]:
+    C.save_png(fig, path)
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return im.size
+
+
+def _zero_line(ax) -> bool:
+    return any(list(line.get_xdata()) == [0, 0] for line in ax.get_lines())
+
+
+def test_roi_chart_shows_each_campaign_with_its_interval_and_a_zero_line(tmp_path):
+    fig = C.roi_chart(S.roi_summary(_forecast_rows()), "90% interval")
+    ax, text_ax = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["#1 (Type B)", "#2 (Type A)", "#3 (Type C)"]
+    assert _zero_line(ax)
+    # One error-bar series per verdict; points in percent, first campaign at the top (y = 2).
+    points = {}
+    for container in ax.containers:
+        line = container.lines[0]
+        for x, y in zip(line.get_xdata(), line.get_ydata()):
+            points[int(y)] = x
+    assert points == pytest.approx({2: -215.38461538, 1: 400.0, 0: -400.0})
+    bars = {}
+    for container in ax.containers:
+        for segment in container.lines[2][0].get_segments():
+            bars[int(segment[0][1])] = (segment[0][0], segment[1][0])
+    assert bars == {2: pytest.approx((-300.0, 100.0)), 1: pytest.approx((50.0, 600.0)), 0: pytest.approx((-500.0, -100.0))}
+    assert [t.get_text() for t in text_ax.texts] == ["-215%  [-300%, 100%]", "400%  [50%, 600%]", "-400%  [-500%, -100%]"]
+    assert "% of cost" in ax.get_xlabel() and "90% interval" in ax.get_title(loc="left")
+    width, height = _png_ok(fig, tmp_path / "roi.png")
+    assert width == int(C.WIDTH_IN * C.DPI)
+
+
+def test_roi_chart_keeps_long_campaign_lists_legible(tmp_path):
+    many = pd.DataFrame([{**_forecast_rows().iloc[0].to_dict(), "campaign_id": i, "cost": float(i)} for i in range(1, 61)])
+    fig = C.roi_chart(S.roi_summary(many), max_rows=40)
+    ax, text_ax = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 40 and labels[0] == "#21 (Type A)" and labels[-1] == "#60 (Type A)"  # the 40 costliest
+    assert any("20 more campaigns in the table below" in t.get_text() for t in text_ax.texts)
+    _w, height = _png_ok(fig, tmp_path / "many.png")
+    assert height >= 40 * C.ROW_IN * C.DPI  # a fixed height per row, not squeezed
+
+
+def test_budget_chart_spend_and_households(tmp_path):
+    plan = pd.DataFrame([
+        {"campaign_id": 1, "campaign_type": "Type B", "start_date": dt.date(2017, 7, 1), "budget": 30.0,
+         "min_budget": 20.0, "max_budget": None, "audience": 3},
+        {"campaign_id": 2, "campaign_type": "Type A", "start_date": dt.date(2017, 8, 1), "budget": 0.0,
+         "min_budget": None, "max_budget": None, "audience": 0},
+    ])
+    fig = C.budget_chart(plan, "USD", "Budget allocation: 30.00 of 100.00 USD planned")
+    spend_ax, people_ax = fig.axes
+    assert [p.get_width() for p in spend_ax.patches] == [30.0, 0.0]
+    assert [p.get_width() for p in people_ax.patches] == [3.0, 0.0]
+    assert [t.get_text() for t in spend_ax.texts] == ["30", "not funded"]
+    assert [t.get_text() for t in people_ax.texts] == ["3", "not funded"]
+    assert spend_ax.collections[0].get_label() == "min budget"
+    assert spend_ax.collections[0].get_offsets()[0].tolist() == [20.0, 1.0]  # on campaign 1's row (the top one)
+    assert "USD" in spend_ax.get_xlabel() and people_ax.get_xlabel() == "households targeted"
+    assert spend_ax.get_title(loc="left") == "Budget allocation: 30.00 of 100.00 USD planned"
+    _png_ok(fig, tmp_path / "budget.png")
+
+
+def test_uplift_chart_champion_against_random(tmp_path):
+    fig = C.uplift_chart(_curves(), "transformer", "test", "overall", [("spend", "Total spend")], "USD",
+                         baselines=("lgbm_t_learner",))
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert lines["champion (transformer)"].get_ydata().tolist() == [0.0, 3.0, 5.0, 6.0, 6.5, 6.0, 5.5, 5.0, 4.5, 4.2, 4.0]
+    assert lines["random targeting"].get_ydata().tolist() == pytest.approx([0.4 * k for k in range(11)])
+    assert lines["champion (transformer)"].get_xdata().tolist() == pytest.approx([10.0 * k for k in range(11)])
+    assert "LightGBM T-learner" in lines
+    assert ax.get_title(loc="left") == "Total spend (n = 10)"
+    assert "USD" in ax.get_ylabel()
+    _png_ok(fig, tmp_path / "uplift.png")
+
+
+def test_accuracy_chart_forecast_and_realized_per_row(tmp_path):
+    fig = C.accuracy_chart(S.accuracy_summary(_accuracy_rows()), "USD")
+    (ax,) = fig.axes
+    labels = ax.get_yticklabels()
+    assert [t.get_text() for t in labels] == ["#5 (Type B), run 2017-06-01", "#5 (Type B), run 2017-07-01",
+                                              "#6 (Type B), run 2017-07-01"]
+    # The interval missed for the first and last rows: their labels are red.
+    assert [t.get_color() for t in labels] == ["#b2182b", "black", "#b2182b"]
+    forecast, realized = ax.containers
+    assert forecast.lines[0].get_xdata().tolist() == [60.0, 100.0, 200.0]
+    assert realized.lines[0].get_xdata().tolist() == [80.0, 80.0, -40.0]
+    segments = [(s[0][0], s[1][0]) for s in realized.lines[2][0].get_segments()]
+    assert segments == [(0.0, 160.0), (0.0, 160.0), (-100.0, 20.0)]
+    assert _zero_line(ax)
+    _png_ok(fig, tmp_path / "accuracy.png")
+
+
+def test_write_atomically_replaces_whole_and_a_failure_leaves_the_old_report(tmp_path):
+    def fill(text):
+        def _fill(out: Path):
+            (out / "report.html").write_text(text)
+        return _fill
+
+    R.write_atomically(tmp_path, "2017-07-01", fill("first"))
+    (tmp_path / "2017-07-01" / "extra.png").write_text("stale")
+
+    def broken(out: Path):
+        (out / "report.html").write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        R.write_atomically(tmp_path, "2017-07-01", broken)
+    assert (tmp_path / "2017-07-01" / "report.html").read_text() == "first"
+    R.write_atomically(tmp_path, "2017-07-01", fill("second"))
+    assert sorted(p.name for p in (tmp_path / "2017-07-01").iterdir()) == ["report.html"]  # replaced whole
+    assert (tmp_path / "2017-07-01" / "report.html").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2017-07-01"]  # no temporary directories left
+
+
+# --- end to end on the fixture ---------------------------------------------------------------------
+
+
+class _MlflowDown(RuntimeError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def reported(spark, champion, tmp_path_factory):
+    """Scores RUN_DATE with the MLflow step of its report failing, keeps that report's text, then backtests
+    RUN_DATE (re-scores, adds its forecast accuracy, renders the report again)."""
+    from promo_roi.scoring.backtest import backtest
+    from promo_roi.scoring.job import score
+
+    root = tmp_path_factory.mktemp("reports")
+    config = dataclasses.replace(champion, reports=dataclasses.replace(
+        champion.reports, root=str(root), experiment="promo-roi-scoring-tests"))
+
+    def mlflow_down(*_args, **_kwargs):
+        raise _MlflowDown("tracking server unavailable")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(R, "log_report", mlflow_down)
+        scored = score(spark, config, RUN_DATE)
+    directory = root / RUN_DATE.isoformat()
+    first = {"html": (directory / R.REPORT_FILE).read_text(),
+             "manifest": json.loads((directory / R.MANIFEST_FILE).read_text()),
+             "log_run_id": _log_entry(spark, config).run_id}
+    (backtested,) = backtest(spark, config, [RUN_DATE])
+    return config, scored, first, backtested
+
+
+def _log_entry(spark, config):
+    return delta_io.read_table(spark, PUBLICATION_LOG, config.warehouse).filter(
+        F.col("run_date") == F.lit(RUN_DATE)).first()
+
+
+def _published(spark, spec, config) -> pd.DataFrame:
+    """The publication rule, written out here: rows of the run in gold.publication_log for RUN_DATE."""
+    run_id = _log_entry(spark, config).run_id
+    return delta_io.read_table(spark, spec, config.warehouse).filter(
+        (F.col("run_date") == F.lit(RUN_DATE)) & (F.col("run_id") == run_id)).toPandas()
+
+
+def _directory(config) -> Path:
+    return Path(config.reports.root) / RUN_DATE.isoformat()
+
+
+def _model_run(config, version: str) -> str:
+    from mlflow import MlflowClient
+
+    training, _, mlflow_config = config.require_training()
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
+    return MlflowClient().get_model_version(training.registered_model, version).run_id
+
+
+def test_the_scoring_job_writes_the_report_and_an_mlflow_failure_unpublishes_nothing(spark, reported):
+    config, scored, first, _ = reported
+    # MLflow failed after the local report was written: logged, the run stays published, the report stays.
+    assert scored.report.error and "tracking server unavailable" in scored.report.error
+    assert scored.report.directory == str(_directory(config))
+    assert first["log_run_id"] == scored.run_id
+    assert first["manifest"]["run_id"] == scored.run_id
+    assert "No backtest yet" in first["html"]  # nothing backtested up to RUN_DATE when it was scored
+    assert f"Promotion ROI report: run of {RUN_DATE}" in first["html"]
+
+
+def test_the_report_has_every_section_and_valid_charts(spark, reported):
+    config, _, _, backtested = reported
+    directory = _directory(config)
+    p = page(directory)
+    assert p.sections == ["about", "roi", "budget", "uplift", "backtest"]
+    version = _log_entry(spark, config).model_version
+    assert f"run of {RUN_DATE}" in p.full_text and f"version {version}" in p.full_text
+    assert "Calibration used" in p.full_text and "bootstrap draws" in p.full_text
+    assert "Targeted vs untargeted differences are not effects" in p.full_text
+    assert "90% intervals" in p.full_text
+    assert "No backtest yet" not in p.full_text and "No uplift curves" not in p.full_text
+    assert sorted(p.images) == sorted(R.CHART_FILES.values())
+    for name in p.images:
+        with Image.open(directory / name) as im:
+            im.verify()
+        with Image.open(directory / name) as im:
+            assert im.format == "PNG" and im.size[0] >= 800 and im.size[1] >= 300
+    manifest = json.loads((directory / R.MANIFEST_FILE).read_text())
+    assert manifest["run_id"] == backtested.run_id == _log_entry(spark, config).run_id
+    assert manifest["missing"] == {}
+    assert sorted(os.listdir(directory)) == sorted([*R.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
+    assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
+
+
+def test_roi_table_is_the_published_forecast(spark, reported):
+    config = reported[0]
+    forecast = _published(spark, CAMPAIGN_ROI_FORECAST, config).set_index("campaign_id")
+    rows = {int(r["campaign_id"]): r for r in page(_directory(config)).tables["roi-table"]}
+    assert set(rows) == set(forecast.index) and len(rows) >= 5
+    for cid, r in rows.items():
+        f = forecast.loc[cid]
+        assert number(r["audience"]) == f.audience
+        assert r["start_date"] == str(f.start_date) and r["campaign_type"] == f.campaign_type
+        for key in ("expected_redemptions", "incremental_revenue", "incremental_gross_profit", "cost"):
+            assert money(r[key], f[key]), (cid, key, r[key], f[key])
+        assert money(r["incremental_profit"], f.incremental_gross_profit - f.cost)
+        for key in ("roi", "roi_low", "roi_high"):
+            assert pct(r[key], f[key]), (cid, key, r[key], f[key])
+        assert r["interval_verdict"] == ("above 0" if f.roi_low > 0 else "below 0" if f.roi_high < 0 else "includes 0")
+
+
+def test_budget_table_is_the_published_plan_and_its_targeting(spark, reported):
+    config = reported[0]
+    plan = _published(spark, BUDGET_PLAN, config).set_index("campaign_id")
+    targeting = _published(spark, HOUSEHOLD_TARGETING, config)
+    p = page(_directory(config))
+    rows = {int(r["campaign_id"]): r for r in p.tables["budget-table"]}
+    assert set(rows) == set(plan.index)
+    per_campaign = targeting.groupby("campaign_id").agg(n=("household_id", "size"), spend=("expected_cost", "sum"))
+    assert len(per_campaign) >= 1, "the fixture's plan funds nothing"
+    for cid, r in rows.items():
+        b = plan.loc[cid]
+        households = int(per_campaign.loc[cid, "n"]) if cid in per_campaign.index else 0
+        spend = float(per_campaign.loc[cid, "spend"]) if cid in per_campaign.index else 0.0
+        assert number(r["audience"]) == b.audience == households
+        assert money(r["budget"], b.budget) and money(r["budget"], spend)
+        for key in ("expected_redemptions", "expected_incremental_profit", "expected_incremental_profit_low",
+                    "expected_incremental_profit_high"):
+            assert money(r[key], b[key]), (cid, key)
+        for key in ("roi", "roi_low", "roi_high", "marginal_roi"):
+            assert pct(r[key], b[key]), (cid, key, r[key], b[key])
+    foot = p.footers["budget-table"]
+    assert money(foot["budget"], targeting["expected_cost"].sum())
+    assert number(foot["audience"]) == len(targeting)
+    used = plan["plan_budget_used"].iloc[0]
+    assert f"spends {used:,.2f} USD" in p.full_text
+    assert f"({targeting['household_id'].nunique():,} distinct households)" in p.full_text
+
+
+def test_uplift_tables_are_the_champions_stored_curves_and_evaluation(spark, reported):
+    config = reported[0]
+    version = _log_entry(spark, config).model_version
+    run = _model_run(config, version)
+    curves = delta_io.read_table(spark, UPLIFT_CURVES, config.warehouse).filter(
+        F.col("mlflow_run_id") == run).toPandas()
+    evaluation = delta_io.read_table(spark, MODEL_EVALUATION, config.warehouse).filter(
+        F.col("mlflow_run_id") == run).toPandas()
+    p = page(_directory(config))
+    gains = p.tables["gain-table"]
+    labels = {"coupon-product spend": "coupon_product_spend", "total spend": "spend"}
+    assert len(gains) == 20  # ten deciles of two outcomes
+    for r in gains:
+        c = curves[(curves["model_name"] == "transformer") & (curves["split"] == "test")
+                   & (curves["scope"] == "overall") & (curves["outcome"] == labels[r["outcome"]])]
+        share = number(r["share_targeted"]) / 100
+        point = c.iloc[(c["fraction_targeted"] - share).abs().argmin()]
+        assert number(r["rows_targeted"]) == point.point
+        assert money(r["gain"], point.gain) and money(r["random_gain"], point.random_gain)
+        assert money(r["gain_over_random"], point.gain - point.random_gain)
+    # The stored curve is the one behind the published Qini: its trapezoid matches up to the thinning.
+    c = curves[(curves["model_name"] == "transformer") & (curves["split"] == "test") & (curves["scope"] == "overall")
+               & (curves["outcome"] == "spend")].sort_values("point")
+    x, g = c["fraction_targeted"].to_numpy(), c["gain"].to_numpy()
+    area = float(np.sum(np.diff(x) * (g[1:] + g[:-1]) / 2))
+    qini = evaluation[(evaluation["model_name"] == "transformer") & (evaluation["split"] == "test")
+                      & (evaluation["scope"] == "overall") & (evaluation["outcome"] == "spend")
+                      & (evaluation["metric"] == "qini")]["value"].iloc[0]
+    n = c["n_rows"].iloc[0]
+    assert (area - g[-1] / 2) / n == pytest.approx(qini, abs=0.05 * max(1.0, abs(qini)))
+    models = {"champion (transformer)": "transformer", "LightGBM T-learner": "lgbm_t_learner",
+              "heuristic: pre-period spend": "heuristic_pre_spend"}
+    scopes = {"all": "overall", "overlap band": "overlap"}
+    outcomes = {**labels, "redemptions": "redeemed"}
+    qini_rows = p.tables["qini-table"]
+    assert len(qini_rows) >= 9
+    for r in qini_rows:
+        e = evaluation[(evaluation["split"] == "test") & (evaluation["model_name"] == models[r["model_name"]])
+                       & (evaluation["scope"] == scopes[r["scope"]]) & (evaluation["outcome"] == outcomes[r["outcome"]])]
+        q = e[e["metric"] == "qini"].iloc[0]
+        assert num4(r["qini"], q.value) and num4(r["qini_low"], q.ci_low) and num4(r["qini_high"], q.ci_high)
+        assert num4(r["auuc"], e[e["metric"] == "auuc"]["value"].iloc[0])
+        assert number(r["n_rows"]) == q.n_rows
+    calibration = p.tables["calibration-table"]
+    stored = evaluation[evaluation["scope"] == "calibration"]
+    assert len(calibration) == len(stored) == 5
+    assert sorted(number(r["value"]) for r in calibration) == pytest.approx(sorted(stored["value"]), abs=0.00005)
+
+
+def test_backtest_tables_are_the_forecast_accuracy_up_to_the_run_date(spark, reported):
+    config = reported[0]
+    accuracy = delta_io.read_table(spark, FORECAST_ACCURACY, config.warehouse).filter(
+        F.col("run_date") <= F.lit(RUN_DATE)).toPandas()
+    assert len(accuracy) >= 1
+    p = page(_directory(config))
+    rows = {(int(r["campaign_id"]), r["run_date"]): r for r in p.tables["accuracy-table"]}
+    assert set(rows) == {(int(a.campaign_id), str(a.run_date)) for a in accuracy.itertuples()}
+    for a in accuracy.itertuples():
+        r = rows[(int(a.campaign_id), str(a.run_date))]
+        for key in ("forecast_incremental_revenue", "forecast_incremental_revenue_low",
+                    "forecast_incremental_revenue_high", "realized_incremental_revenue",
+                    "realized_incremental_revenue_low", "realized_incremental_revenue_high", "error",
+                    "naive_incremental_revenue"):
+            assert money(r[key], getattr(a, key)), (a.campaign_id, key)
+        assert r["interval_covers_realized"] == ("yes" if a.interval_covers_realized else "no")
+    (by_date,) = p.tables["accuracy-by-date-table"]
+    assert by_date["run_date"] == str(RUN_DATE) and number(by_date["campaigns"]) == len(accuracy)
+    assert money(by_date["mean_error"], accuracy["error"].mean())
+    assert money(by_date["mean_absolute_error"], accuracy["absolute_error"].mean())
+    assert pct(by_date["wape"], accuracy["absolute_error"].sum() / accuracy["realized_incremental_revenue"].abs().sum())
+    assert pct(by_date["interval_coverage"], accuracy["interval_covers_realized"].mean())
+
+
+def _mlflow_runs(config, run_id: str):
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(config.require_training()[2].tracking_uri)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(config.reports.experiment)
+    return client, client.search_runs([experiment.experiment_id], filter_string=f"tags.`promo_roi.run_id` = '{run_id}'")
+
+
+def test_the_scoring_run_in_mlflow_has_the_report(spark, reported):
+    config, _, _, backtested = reported
+    client, runs = _mlflow_runs(config, backtested.run_id)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["promo_roi.run_date"] == RUN_DATE.isoformat()
+    assert run.data.tags["promo_roi.model_version"] == _log_entry(spark, config).model_version
+    assert run.info.status == "FINISHED"
+    logged = sorted(Path(a.path).name for a in client.list_artifacts(run.info.run_id, R.MLFLOW_ARTIFACT_DIR))
+    assert logged == sorted(os.listdir(_directory(config)))
+    assert run.data.metrics["campaigns_forecast"] == len(_published(spark, CAMPAIGN_ROI_FORECAST, config))
+
+
+def test_the_report_job_rerenders_and_replaces_the_report(spark, reported, job_overrides, monkeypatch):
+    import importlib.util
+
+    config, _, _, backtested = reported
+    directory = _directory(config)
+    before = json.loads((directory / R.MANIFEST_FILE).read_text())
+    spec = importlib.util.spec_from_file_location("report_job", REPO / "jobs" / "report.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    monkeypatch.setattr("promo_roi.entrypoint.configure_logging", lambda level: None)  # keep pytest's handlers
+    for name in [n for n in os.environ if n.startswith("PROMO_ROI")]:
+        monkeypatch.delenv(name)
+    args = ["--run-date", RUN_DATE.isoformat()]
+    for item in [*job_overrides(config.warehouse.root), f"mlflow.tracking_uri={config.mlflow.tracking_uri}",
+                 f"reports.root={config.reports.root}", f"reports.experiment={config.reports.experiment}"]:
+        args += ["--set", item]
+    assert job.main(args) == 0
+    after = json.loads((directory / R.MANIFEST_FILE).read_text())
+    assert after["run_id"] == before["run_id"] and after["rendered_at"] > before["rendered_at"]
+    assert sorted(os.listdir(directory)) == sorted([*R.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
+    assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
+    _client, runs = _mlflow_runs(config, backtested.run_id)
+    assert len(runs) == 1  # the re-render logged into the scoring run's MLflow run
+    assert runs[0].data.tags["promo_roi.report_rendered_at"] >= after["rendered_at"][:19]
+    # A date with nothing published is refused (exit 2).
+    assert job.main(["--run-date", "2016-01-01", *args[2:]]) == 2
+
+
+def test_a_render_failure_keeps_the_publication_and_removes_a_superseded_report(spark, reported, monkeypatch, caplog):
+    config = reported[0]
+    directory = _directory(config)
+    published_run = _log_entry(spark, config).run_id
+    html_before = (directory / R.REPORT_FILE).read_text()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(R, "render_html", broken)
+    # The failing render is of the run the report already shows: that complete report stays.
+    outcome = R.report_after_publication(spark, config, RUN_DATE, published_run)
+    assert "renderer crashed" in outcome.error and outcome.directory == str(directory)
+    assert (directory / R.REPORT_FILE).read_text() == html_before
+    assert "The run's results ARE published" in caplog.text and "jobs/report.py --run-date 2017-07-01" in caplog.text
+    # A newer run was published but its report failed: the old run's report must not pass for it.
+    outcome = R.report_after_publication(spark, config, RUN_DATE, "a-newer-run")
+    assert outcome.directory is None and not directory.exists()
+    assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
+    assert _log_entry(spark, config).run_id == published_run  # the publication is untouched
+    monkeypatch.undo()
+    assert R.publish_report(spark, config, RUN_DATE).directory == str(directory)
+
+
+def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
+    forecast = _forecast_rows().assign(
+        interval_method="90% interval over 200 two-stage bootstrap draws (held-out campaigns, then households) "
+                        "of the uplift calibration on campaigns [5, 6]")
+    data = R.ReportData(
+        run_date=RUN_DATE, run_id="run-1", published_at=dt.datetime(2017, 7, 1, 3, 0), forecast=forecast,
+        model=R.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
+        plan=pd.DataFrame(), targeting=S.targeting_counts(pd.DataFrame()), pairs_targeted=0, households_targeted=0,
+        accuracy=None, evaluation=pd.DataFrame(columns=MODEL_EVALUATION.columns),
+        curves=pd.DataFrame(columns=UPLIFT_CURVES.columns),
+        evaluation_note="gold.model_evaluation has no rows of MLflow run abc",
+        curves_note="gold.uplift_curves does not exist yet: version 4 was trained before training stored it")
+    files = R.render_report(data, "USD", tmp_path)
+    assert files == ["report.html", "report.json", "roi_per_campaign.png"]
+    p = page(tmp_path)
+    assert p.sections == ["about", "roi", "budget", "uplift", "backtest"]
+    assert "No uplift curves stored for this model. gold.uplift_curves does not exist yet" in p.full_text
+    assert "No backtest yet. gold.forecast_accuracy does not exist yet" in p.full_text
+    assert "This run published no budget plan" in p.full_text
+    assert "version 4, trained as of 2017-06-01" in p.full_text
+    assert [r["campaign_id"] for r in p.tables["roi-table"]] == ["1", "2", "3"]
+    manifest = json.loads((tmp_path / R.MANIFEST_FILE).read_text())
+    assert set(manifest["missing"]) == {"uplift_curves", "backtest"} and manifest["charts"] == {"roi": "roi_per_campaign.png"}
+
+
+def test_backfill_reproduces_the_curves_training_stored(spark, reported):
+    from delta.tables import DeltaTable
+
+    config = reported[0]
+    run = _model_run(config, _log_entry(spark, config).model_version)
+
+    def stored() -> pd.DataFrame:
+        rows = delta_io.read_table(spark, UPLIFT_CURVES, config.warehouse).filter(F.col("mlflow_run_id") == run)
+        return rows.toPandas().sort_values(["model_name", "split", "scope", "outcome", "point"]).reset_index(drop=True)
+
+    trained = stored()
+    assert len(trained) > 0
+    DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, UPLIFT_CURVES)).delete(F.col("mlflow_run_id") == run)
+    assert stored().empty
+    assert R.backfill_curves(spark, config, RUN_DATE) == len(trained)
+    again = stored()
+    pd.testing.assert_frame_equal(again.drop(columns=["gain", "random_gain"]), trained.drop(columns=["gain", "random_gain"]))
+    assert np.allclose(again["gain"], trained["gain"], rtol=1e-9, atol=1e-9)
+    assert np.allclose(again["random_gain"], trained["random_gain"], rtol=1e-9, atol=1e-9)
+    assert R.backfill_curves(spark, config, RUN_DATE) == 0  # already stored: nothing to do
