@@ -212,8 +212,13 @@ def test_a_binding_budget_and_the_target_roi_mode(spark, champion, first_run):
     score(spark, tight, RUN_DATE)
     pairs, targeting, plan = _plan_outputs(spark, tight)
     _check_plan(pairs, targeting, plan, budget, tight.planning.household_cap)
-    # The budget binds: what is left could not pay for the cheapest pair not taken.
-    assert budget - targeting["expected_cost"].sum() < pairs["cost"].max()
+    # The budget binds. The solver stops at the first household move that does not
+    # fit, and a move can add up to household_cap pairs at once, so what is left is
+    # less than the cost of one household's K dearest pairs (a clean-clone model
+    # left 1.30 of 31.26 with pairs costing ~0.8: the next move added two).
+    cap = tight.planning.household_cap
+    dearest_move = float(pairs.groupby("household_id")["cost"].apply(lambda c: c.nlargest(cap).sum()).max())
+    assert 0 <= budget - targeting["expected_cost"].sum() < dearest_move
 
     roi = (profitable["value"] - profitable["cost"]) / profitable["cost"]
     target = float(roi.median())

@@ -449,6 +449,11 @@ def _with_currency(columns: Sequence[Column], currency: str) -> list[Column]:
     return [Column(c.key, c.header.format(cur=currency), c.kind) for c in columns]
 
 
+def _gap_text(gap: Any) -> str:
+    """The plan's certified optimality gap, (bound - objective) / |bound|, as a percentage."""
+    return "an unknown share" if _missing(gap) else f"{100 * float(gap):.2f}%"
+
+
 def _money(value: Any, currency: str) -> str:
     return "n/a" if _missing(value) else f"{float(value):,.2f} {currency}"
 
@@ -495,8 +500,9 @@ def _section_budget(data: ReportData, cur: str, files: dict[str, str], out: Path
         f"<b>{_money(totals['budget_used'], cur)}</b> on {totals['campaigns_funded']} of "
         f"{totals['campaigns_planned']} planned campaigns, targeting {totals['pairs_targeted']:,} household x "
         f"campaign pairs ({totals['households_targeted']:,} distinct households), for an expected incremental profit "
-        f"of <b>{_money(totals['expected_incremental_profit'], cur)}</b> (gross profit minus cost; certified "
-        f"optimality gap {format_value(totals['plan_gap'], 'money')} {html.escape(cur)}). A campaign's ROI here is "
+        f"of <b>{_money(totals['expected_incremental_profit'], cur)}</b> (gross profit minus cost; the solver "
+        f"certifies it is within {_gap_text(totals['plan_gap'])} of the best plan the forecasts allow). A campaign's "
+        f"ROI here is "
         f"over the households the plan chose, not its whole audience, so it differs from the forecast above. Marginal ROI "
         f"is the return of the last households admitted: where it stays above 0 more budget would still pay.</p>")
     problems = S.plan_mismatches(data.plan, data.targeting)
