@@ -10,6 +10,15 @@ weighted) pseudo-outcomes ``phi``, whose mean is a doubly robust estimate of
 the average treatment effect, and is meant to be reported both overall and
 inside an overlap band of the propensity, where the weights are tame.
 
+Ranking metrics are tie-aware (:func:`uplift_curve`): a block of equal scores
+counts as randomly ordered inside itself, so a score that is 0 for most
+households gets one Qini whatever the row order. Models are compared by the
+bootstrap distribution of their difference on the same resamples
+(:func:`paired_bootstrap_difference`, :func:`bootstrap_replicates`; two-stage
+over campaigns then households), not by whether separate intervals overlap.
+Per-campaign and pooled Qini/AUUC: :func:`campaign_uplift_metrics`. A placebo
+Qini is :func:`qini_coefficient` with the pre-period pseudo-outcome as ``phi``.
+
 All functions are pure: they take array-likes, convert them with
 ``np.asarray(float)`` and raise ``ValueError`` naming the argument on empty
 input, NaNs or length mismatch, so a bad join upstream fails loudly instead
@@ -19,7 +28,8 @@ of producing a plausible number.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -33,8 +43,18 @@ __all__ = [
     "uplift_curve",
     "qini_coefficient",
     "auuc",
+    "CampaignUplift",
+    "campaign_uplift_metrics",
+    "pooled_qini",
+    "pooled_auuc",
+    "Resample",
+    "bootstrap_resamples",
     "bootstrap_ci",
+    "Replicates",
+    "bootstrap_replicates",
+    "paired_bootstrap_difference",
     "dr_average_effect",
+    "dr_att",
     "naive_difference",
     "placebo_check",
     "stability_check",
@@ -231,19 +251,40 @@ def uplift_curve(uplift_score: Any, phi: Any) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative DR gain when targeting households in descending score order.
 
     Returns ``(fraction_targeted, gain)``, both of length ``n + 1``:
-    ``fraction_targeted[k] = k / n`` and ``gain[k] = sum(phi over the top-k
-    rows)``, so ``gain[0] = 0`` and ``gain[n] = sum(phi)``.
+    ``fraction_targeted[k] = k / n`` and ``gain[k]`` the DR gain of targeting
+    the top ``k`` rows, so ``gain[0] = 0`` and ``gain[n] = sum(phi)``.
 
-    Tie rule: rows with equal scores keep their original order (stable sort
-    on the negated score); no averaging over ties. Shuffle rows beforehand if
-    a model emits many ties and the input order is meaningful.
+    Ties: a block of rows with equal scores has no order of its own, so
+    inside it the gain is interpolated linearly from the block's start to its
+    end. For a block occupying sorted positions ``s < k <= s + m`` with
+    ``G(s) = sum(phi over the rows ranked above the block)`` and block sum
+    ``B``, ``gain[k] = G(s) + (k - s) / m * B``: the expected cumulative gain
+    over all orders of the rows inside the block (each of its rows is among
+    the first ``k - s`` with probability ``(k - s) / m``). The curve, and
+    :func:`auuc` and :func:`qini_coefficient` computed from it, therefore
+    depend only on the (score, phi) pairs, not on row order (up to
+    floating-point rounding of the sums). Without ties every block has one row
+    and ``gain[k] = sum(phi over the top-k rows)`` exactly, as before.
+
+    Vectorised: one stable sort, block ends from adjacent score changes,
+    ``np.interp`` of the cumulative sum between block ends.
     """
     s_ = _as_float("uplift_score", uplift_score)
     phi_ = _as_float("phi", phi)
     n = _same_length(uplift_score=s_, phi=phi_)
     order = np.argsort(-s_, kind="stable")
-    gain = np.concatenate(([0.0], np.cumsum(phi_[order])))
+    cum = np.empty(n + 1, dtype=float)
+    cum[0] = 0.0
+    np.cumsum(phi_[order], out=cum[1:])
+    ranked = s_[order]
+    # knots: 0 and every k after which the score changes (end of a tie block), and n.
+    # (a != b rather than np.diff(ranked) != 0, so that +-inf scores tie with themselves.)
+    knots = np.concatenate(([0], np.flatnonzero(ranked[1:] != ranked[:-1]) + 1, [n]))
     fraction = np.arange(n + 1, dtype=float) / n
+    if knots.size == n + 1:  # no ties: the plain cumulative sum
+        return fraction, cum
+    # np.interp returns cum at the knots exactly and interpolates inside the blocks.
+    gain = np.interp(np.arange(n + 1, dtype=float), knots.astype(float), cum[knots])
     return fraction, gain
 
 
@@ -251,7 +292,11 @@ def auuc(uplift_score: Any, phi: Any) -> float:
     """Area under the DR gain curve (trapezoid over fraction targeted) divided by n.
 
     ``auuc = trapezoid(gain, fraction_targeted) / n``, in units of
-    incremental outcome per household.
+    incremental outcome per household. Tie-aware through :func:`uplift_curve`:
+    with tied scores it is the expected AUUC over random orders inside each tie
+    block, independent of row order. ``auuc - qini_coefficient = sum(phi) / (2 n)``
+    for every score, so differences of two models' AUUC on the same rows equal
+    differences of their Qini.
     """
     fraction, gain = uplift_curve(uplift_score, phi)
     n = fraction.size - 1
@@ -265,7 +310,21 @@ def qini_coefficient(uplift_score: Any, phi: Any) -> float:
     ``(1, sum(phi))``, whose area is ``sum(phi) / 2``, so
     ``qini = (trapezoid(gain, fraction_targeted) - sum(phi) / 2) / n``.
     Positive means the ranking beats random targeting; units are incremental
-    outcome per household.
+    outcome per household. Tie-aware through :func:`uplift_curve`: a block of
+    tied scores counts as randomly ordered inside itself (the expected Qini over
+    those orders), so a score that is 0 for most households gets one Qini
+    whatever the row order; a constant score has Qini 0.
+
+    The rows are ranked together: on rows from several campaigns this also
+    judges how the score ranks one campaign's households against another's;
+    :func:`campaign_uplift_metrics` / :func:`pooled_qini` rank within campaigns.
+
+    Placebo Qini: pass the pseudo-outcome of a window in which the campaign
+    cannot have acted (e.g. the pre-period, computed like ``phi`` with the
+    pre-period outcome, for the same rows and scores) as ``phi``:
+    ``qini_coefficient(score, phi_pre)`` should be ~0. Its interval comes from
+    :func:`bootstrap_ci` or :func:`bootstrap_replicates` and its per-campaign
+    form from :func:`campaign_uplift_metrics`, all without further code.
     """
     fraction, gain = uplift_curve(uplift_score, phi)
     n = fraction.size - 1
@@ -273,22 +332,197 @@ def qini_coefficient(uplift_score: Any, phi: Any) -> float:
     return (_trapezoid(gain, fraction) - random_area) / n
 
 
+@dataclass(frozen=True)
+class CampaignUplift:
+    """Qini and AUUC per campaign and pooled over campaigns (see :func:`campaign_uplift_metrics`)."""
+
+    qini: float  # pooled: row-weighted mean of the per-campaign Qinis
+    auuc: float  # pooled: row-weighted mean of the per-campaign AUUCs
+    n: int  # rows
+    n_campaigns: int
+    per_campaign: dict[Any, dict[str, float]]  # campaign -> {"n", "qini", "auuc"}, sorted by campaign
+
+    def qini_equal_weight(self) -> float:
+        """The alternative pooling: every campaign weighs the same, whatever its size."""
+        return float(np.mean([c["qini"] for c in self.per_campaign.values()]))
+
+
+def campaign_uplift_metrics(uplift_score: Any, phi: Any, campaign: Any) -> CampaignUplift:
+    """Qini and AUUC (tie-aware, per household) inside each campaign, and pooled.
+
+    Each campaign's rows are ranked only against each other, because scores
+    need not be comparable across campaigns (a campaign with larger baskets
+    would otherwise fill the top of a pooled ranking). Pooled is the
+    row-weighted mean ``sum_c n_c * qini_c / sum_c n_c``: the summed
+    per-campaign areas between gain curve and random targeting, per household
+    of all campaigns; likewise for AUUC. A one-row campaign has Qini 0 and AUUC
+    ``phi / 2``. Alternatives, not used here: the equal-weight mean over
+    campaigns (:meth:`CampaignUplift.qini_equal_weight`: small campaigns count
+    as much as large ones, noisier), and one ranking over all rows
+    (:func:`qini_coefficient` on the concatenation, which also credits ranking
+    whole campaigns against each other).
+    """
+    s_ = _as_float("uplift_score", uplift_score)
+    phi_ = _as_float("phi", phi)
+    n = _same_length(uplift_score=s_, phi=phi_)
+    labels, groups = _groups("campaign", campaign, n)
+    per: dict[Any, dict[str, float]] = {}
+    qini_sum = auuc_sum = 0.0
+    for label, rows in zip(labels, groups):
+        q, a = _qini_auuc(s_[rows], phi_[rows])
+        per[label.item() if hasattr(label, "item") else label] = {"n": int(rows.size), "qini": q, "auuc": a}
+        qini_sum += rows.size * q
+        auuc_sum += rows.size * a
+    return CampaignUplift(qini=qini_sum / n, auuc=auuc_sum / n, n=n, n_campaigns=len(groups), per_campaign=per)
+
+
+def pooled_qini(uplift_score: Any, phi: Any, campaign: Any) -> float:
+    """``campaign_uplift_metrics(...).qini``: per-campaign Qinis, row-weighted; a metric for
+    :func:`paired_bootstrap_difference` / :func:`bootstrap_replicates` with ``per_campaign=True``."""
+    return campaign_uplift_metrics(uplift_score, phi, campaign).qini
+
+
+def pooled_auuc(uplift_score: Any, phi: Any, campaign: Any) -> float:
+    """``campaign_uplift_metrics(...).auuc``: per-campaign AUUCs, row-weighted (see :func:`pooled_qini`)."""
+    return campaign_uplift_metrics(uplift_score, phi, campaign).auuc
+
+
+def _qini_auuc(score: np.ndarray, phi: np.ndarray) -> tuple[float, float]:
+    """(qini, auuc) from one curve."""
+    fraction, gain = uplift_curve(score, phi)
+    n = fraction.size - 1
+    area = _trapezoid(gain, fraction)
+    return (area - gain[-1] / 2.0) / n, area / n
+
+
 # --------------------------------------------------------------------------
 # effects and uncertainty
 # --------------------------------------------------------------------------
 
 
-def _cluster_index(cluster: Any, n: int) -> list[np.ndarray]:
-    """Row indices of each cluster, in order of first appearance of the cluster id."""
-    labels = np.asarray(cluster)
+def _labels(name: str, values: Any, n: int) -> np.ndarray:
+    """1-D label array of length ``n`` (ids of any dtype); NaN ids raise."""
+    labels = np.asarray(values)
     if labels.ndim != 1 or labels.size != n:
-        raise ValueError(f"length mismatch: cluster={labels.size}, arrays={n}")
+        raise ValueError(f"length mismatch: {name}={labels.size}, arrays={n}")
     if labels.dtype.kind == "f" and np.isnan(labels).any():
-        raise ValueError("cluster contains NaN")
-    _, codes = np.unique(labels, return_inverse=True)
+        raise ValueError(f"{name} contains NaN")
+    return labels
+
+
+def _csr(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows grouped by integer code 0..G-1: ``(order, starts, sizes)``; group g is
+    ``order[starts[g]:starts[g] + sizes[g]]`` (rows in their original order)."""
     order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    return np.split(order, bounds)
+    sizes = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    return order, starts, sizes
+
+
+def _groups(name: str, values: Any, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Sorted distinct ids of ``values`` and the row indices of each."""
+    uniques, codes = np.unique(_labels(name, values, n), return_inverse=True)
+    order, starts, _sizes = _csr(codes.reshape(-1))
+    return uniques, np.split(order, starts[1:])
+
+
+def _cluster_index(cluster: Any, n: int) -> list[np.ndarray]:
+    """Row indices of each cluster, in sorted order of the cluster id."""
+    return _groups("cluster", cluster, n)[1]
+
+
+def _gather(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray, picked: np.ndarray) -> np.ndarray:
+    """``np.concatenate([order[starts[g]:starts[g] + sizes[g]] for g in picked])``, vectorised."""
+    lengths = sizes[picked]
+    ends = np.cumsum(lengths)
+    offsets = np.repeat(starts[picked] - (ends - lengths), lengths)
+    return order[offsets + np.arange(int(ends[-1]) if ends.size else 0)]
+
+
+class Resample(NamedTuple):
+    """One bootstrap draw: ``rows`` index the original arrays (with repeats); ``campaign``
+    (two-stage draws only) is, per drawn row, which campaign draw ``0..C-1`` it belongs to,
+    so a campaign drawn twice appears as two campaigns."""
+
+    rows: np.ndarray
+    campaign: np.ndarray | None
+
+
+def bootstrap_resamples(
+    n: int,
+    *,
+    campaign: Any = None,
+    cluster: Any = None,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> Iterator[Resample]:
+    """``n_boot`` bootstrap draws of row indices, to evaluate any number of models on the same draws.
+
+    - ``campaign`` given: two-stage. Draw as many campaigns as there are, with
+      replacement; inside each drawn campaign draw as many of its clusters
+      (``cluster`` ids, e.g. households, else its rows) as it has, with
+      replacement. Effects vary by campaign, so the interval has to cover which
+      campaigns were run. A household in several campaigns is drawn separately
+      in each (the outer stage is the campaign).
+    - ``cluster`` only: whole clusters with replacement (rows of one household
+      across campaigns are correlated), as :func:`bootstrap_ci` does.
+    - neither: rows with replacement.
+
+    Same arguments, same draws: :func:`bootstrap_ci`, :func:`bootstrap_replicates`
+    and :func:`paired_bootstrap_difference` with equal ``cluster``/``n_boot``/
+    ``seed`` (and no ``campaign``) see identical resamples. Arguments are checked
+    on the call; the draws are generated lazily.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    if campaign is None:
+        if cluster is None:
+            return (Resample(rng.integers(0, n, size=n), None) for _ in range(n_boot))
+        _u, codes = np.unique(_labels("cluster", cluster, n), return_inverse=True)
+        order, starts, sizes = _csr(codes.reshape(-1))
+        g = sizes.size
+        return (Resample(_gather(order, starts, sizes, rng.integers(0, g, size=g)), None) for _ in range(n_boot))
+
+    _u, camp = np.unique(_labels("campaign", campaign, n), return_inverse=True)
+    camp = camp.reshape(-1).astype(np.int64)
+    if cluster is None:
+        inner = np.arange(n, dtype=np.int64)
+    else:
+        _u, inner = np.unique(_labels("cluster", cluster, n), return_inverse=True)
+        inner = inner.reshape(-1).astype(np.int64)
+    # (campaign, cluster) units, numbered campaign-major: campaign c owns units first[c] .. first[c]+count[c]-1
+    width = int(inner.max()) + 1
+    units, unit_of_row = np.unique(camp * width + inner, return_inverse=True)
+    order, starts, sizes = _csr(unit_of_row.reshape(-1))
+    unit_campaign = units // width
+    n_campaigns = int(camp.max()) + 1
+    count = np.bincount(unit_campaign, minlength=n_campaigns)
+    first = np.concatenate(([0], np.cumsum(count)[:-1]))
+
+    def draws() -> Iterator[Resample]:
+        for _ in range(n_boot):
+            picked = rng.integers(0, n_campaigns, size=n_campaigns)
+            per_draw = count[picked]
+            high = np.repeat(per_draw, per_draw)
+            chosen = np.repeat(first[picked], per_draw) + rng.integers(0, high)
+            rows = _gather(order, starts, sizes, chosen)
+            draw = np.repeat(np.repeat(np.arange(n_campaigns), per_draw), sizes[chosen])
+            yield Resample(rows, draw)
+
+    return draws()
+
+
+def _percentiles(reps: np.ndarray, alpha: float) -> tuple[float, float]:
+    low, high = np.percentile(reps, [100.0 * alpha / 2.0, 100.0 * (1.0 - alpha / 2.0)])
+    return float(low), float(high)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
 
 
 def bootstrap_ci(
@@ -304,9 +538,13 @@ def bootstrap_ci(
     ``point`` is the statistic on the full data. Each replicate resamples rows
     with replacement, or, when ``cluster`` (e.g. household ids) is given,
     whole clusters with replacement, because rows of one household across
-    campaigns are correlated and row resampling would understate the width.
-    ``low``/``high`` are the ``alpha/2`` and ``1 - alpha/2`` percentiles of
-    the non-NaN replicates (all NaN -> NaNs). Same seed, same answer.
+    campaigns are correlated and row resampling would understate the width
+    (draws from :func:`bootstrap_resamples`). ``low``/``high`` are the
+    ``alpha/2`` and ``1 - alpha/2`` percentiles of the non-NaN replicates (all
+    NaN -> NaNs). Same seed, same answer.
+
+    To compare models use :func:`paired_bootstrap_difference` (or
+    :func:`bootstrap_replicates`), not whether two of these intervals overlap.
     """
     if not arrays:
         raise ValueError("arrays is empty")
@@ -316,25 +554,149 @@ def bootstrap_ci(
         raise ValueError("arrays are empty")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    _check_alpha(alpha)
 
     point = float(statistic(*arrs))
-    rng = np.random.default_rng(seed)
-    groups = _cluster_index(cluster, n) if cluster is not None else None
-    reps = np.empty(n_boot, dtype=float)
-    for b in range(n_boot):
-        if groups is None:
-            idx = rng.integers(0, n, size=n)
-        else:
-            picked = rng.integers(0, len(groups), size=len(groups))
-            idx = np.concatenate([groups[g] for g in picked])
-        reps[b] = float(statistic(*(a[idx] for a in arrs)))
+    reps = np.array([float(statistic(*(a[r.rows] for a in arrs)))
+                     for r in bootstrap_resamples(n, cluster=cluster, n_boot=n_boot, seed=seed)])
     reps = reps[~np.isnan(reps)]
     if reps.size == 0:
         return point, math.nan, math.nan
-    low, high = np.percentile(reps, [100.0 * alpha / 2.0, 100.0 * (1.0 - alpha / 2.0)])
-    return point, float(low), float(high)
+    low, high = _percentiles(reps, alpha)
+    return point, low, high
+
+
+@dataclass(frozen=True)
+class Replicates:
+    """Several models' metric on the full data and on the same bootstrap draws."""
+
+    points: dict[str, float]  # model -> metric on the full data
+    draws: dict[str, np.ndarray]  # model -> metric on each draw (length n_boot, NaN where undefined)
+    n_boot: int
+    n_rows: int
+    n_campaigns: int | None  # distinct campaigns (None: no campaign stage)
+    n_clusters: int | None  # distinct cluster ids (None: rows were resampled)
+
+    def interval(self, model: str, alpha: float = 0.05) -> tuple[float, float, float]:
+        """``(point, low, high)`` of one model, percentile interval of its non-NaN draws."""
+        _check_alpha(alpha)
+        reps = self.draws[model][~np.isnan(self.draws[model])]
+        low, high = _percentiles(reps, alpha) if reps.size else (math.nan, math.nan)
+        return self.points[model], low, high
+
+    def difference(self, a: str, b: str, alpha: float = 0.05) -> dict[str, Any]:
+        """``metric(a) - metric(b)`` with the percentile interval of the per-draw differences.
+
+        Keys: ``difference`` (on the full data), ``metric_a``, ``metric_b``,
+        ``ci_low``, ``ci_high``, ``share_a_better`` (share of draws with a
+        strictly higher metric), ``n_boot``, ``n_valid`` (draws where both
+        metrics are defined; the others are left out), ``n_rows``,
+        ``n_campaigns``, ``n_clusters``. No valid draw -> NaN interval and share.
+        """
+        _check_alpha(alpha)
+        d = self.draws[a] - self.draws[b]
+        d = d[~np.isnan(d)]
+        low, high = _percentiles(d, alpha) if d.size else (math.nan, math.nan)
+        return {
+            "difference": self.points[a] - self.points[b],
+            "metric_a": self.points[a],
+            "metric_b": self.points[b],
+            "ci_low": low,
+            "ci_high": high,
+            "share_a_better": float(np.mean(d > 0.0)) if d.size else math.nan,
+            "n_boot": self.n_boot,
+            "n_valid": int(d.size),
+            "n_rows": self.n_rows,
+            "n_campaigns": self.n_campaigns,
+            "n_clusters": self.n_clusters,
+        }
+
+
+def bootstrap_replicates(
+    metric: Callable[..., float],
+    scores: Mapping[str, Any],
+    phi: Any,
+    *,
+    campaign: Any = None,
+    cluster: Any = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    per_campaign: bool = False,
+) -> Replicates:
+    """``metric`` of every model in ``scores`` on the full data and on the same ``n_boot`` draws.
+
+    The draws (:func:`bootstrap_resamples`: two-stage with ``campaign``,
+    clusters with ``cluster`` only, else rows) are built once and every model
+    is evaluated on each, so :meth:`Replicates.difference` of any two models is
+    a paired comparison. ``metric(score, phi)`` by default, e.g.
+    :func:`qini_coefficient`; with ``per_campaign=True`` it is called
+    ``metric(score, phi, campaign)`` (e.g. :func:`pooled_qini`), on the full
+    data with the given labels and on a draw with the draw's labels, where a
+    campaign drawn twice counts as two campaigns. A draw on which ``metric``
+    returns NaN is kept as NaN.
+    """
+    if not scores:
+        raise ValueError("scores is empty")
+    phi_ = _as_float("phi", phi)
+    arrays = {name: _as_float(f"scores[{name!r}]", s) for name, s in scores.items()}
+    n = _same_length(phi=phi_, **{f"scores[{k!r}]": v for k, v in arrays.items()})
+    if per_campaign and campaign is None:
+        raise ValueError("per_campaign=True needs campaign")
+    labels = None if campaign is None else _labels("campaign", campaign, n)
+    clusters = None if cluster is None else _labels("cluster", cluster, n)
+    resamples = bootstrap_resamples(n, campaign=labels, cluster=clusters, n_boot=n_boot, seed=seed)
+
+    def evaluate(score: np.ndarray, phi_b: np.ndarray, camp: np.ndarray | None) -> float:
+        return float(metric(score, phi_b, camp) if per_campaign else metric(score, phi_b))
+
+    points = {name: evaluate(s, phi_, labels) for name, s in arrays.items()}
+    draws = {name: np.empty(n_boot, dtype=float) for name in arrays}
+    for b, (rows, draw_campaign) in enumerate(resamples):
+        phi_b = phi_[rows]
+        for name, s in arrays.items():
+            draws[name][b] = evaluate(s[rows], phi_b, draw_campaign)
+    return Replicates(
+        points=points, draws=draws, n_boot=n_boot, n_rows=n,
+        n_campaigns=None if labels is None else int(np.unique(labels).size),
+        n_clusters=None if clusters is None else int(np.unique(clusters).size),
+    )
+
+
+def paired_bootstrap_difference(
+    metric: Callable[..., float],
+    score_a: Any,
+    score_b: Any,
+    phi: Any,
+    *,
+    campaign: Any = None,
+    cluster: Any = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    alpha: float = 0.05,
+    per_campaign: bool = False,
+) -> dict[str, Any]:
+    """Is model a better than model b? ``metric(a) - metric(b)`` on the SAME bootstrap draws.
+
+    Both scores are evaluated on each draw of :func:`bootstrap_resamples`
+    (two-stage: campaigns, then ``cluster`` ids (households) inside each drawn
+    campaign, when ``campaign`` is given; clusters only without it; rows
+    without either), and the interval is the ``alpha/2`` .. ``1 - alpha/2``
+    percentile range of the per-draw differences. Much of a metric's sampling
+    noise is shared by two models scored on the same rows (for AUUC the whole
+    ``mean(phi) / 2`` term), so two separate intervals can overlap while the
+    paired difference clearly excludes 0. A score against itself gives exactly
+    0 and ``[0, 0]``; swapping a and b negates the difference and interval.
+
+    Returns :meth:`Replicates.difference`'s dict: ``difference`` (on the full
+    data), ``metric_a``, ``metric_b``, ``ci_low``, ``ci_high``,
+    ``share_a_better``, ``n_boot``, ``n_valid``, ``n_rows``, ``n_campaigns``,
+    ``n_clusters``. ``per_campaign`` as in :func:`bootstrap_replicates`; for
+    more than two models call that once and take differences from its result.
+    """
+    _check_alpha(alpha)
+    reps = bootstrap_replicates(metric, {"a": score_a, "b": score_b}, phi, campaign=campaign, cluster=cluster,
+                                n_boot=n_boot, seed=seed, per_campaign=per_campaign)
+    return reps.difference("a", "b", alpha)
 
 
 def _mean_or_nan(values: np.ndarray) -> float:
