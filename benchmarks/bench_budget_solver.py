@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
 from promo_roi.config import load_config  # noqa: E402
-from promo_roi.planning.solver import (  # noqa: E402
+from promo_roi.planning import (  # noqa: E402
     BudgetConstraints,
     SolverSettings,
     plan_budget_spark,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promo_roi.planning.solver import (
+from promo_roi.planning import (
     BudgetConstraints,
     SolverSettings,
     plan_budget,

@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
-from promo_roi.planning.solver import BudgetConstraints, solve_exact
+from promo_roi.planning import BudgetConstraints, solve_exact
 from promo_roi.scoring.inputs import ScoringInputError
 from promo_roi.scoring.job import published, score
 from promo_roi.tables import (

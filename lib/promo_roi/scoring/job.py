@@ -42,7 +42,7 @@ from promo_roi.causal.calibration import UpliftCalibration
 from promo_roi.config import AppConfig, ConfigError, PlanningConfig
 from promo_roi.features import read_bronze
 from promo_roi.observability import stage
-from promo_roi.planning.solver import BudgetConstraints, PlanSummary, SolverSettings, plan_budget_spark
+from promo_roi.planning import BudgetConstraints, PlanSummary, SolverSettings, plan_budget_spark
 from promo_roi.scoring import inputs as I
 from promo_roi.scoring.predict import SCORE_SCHEMA, scorer
 from promo_roi.tables import (
