@@ -74,6 +74,25 @@ def roi_text(roi: float, low: float, high: float) -> str:
     return f"{point}  [{100 * low:,.0f}%, {100 * high:,.0f}%]"
 
 
+def _campaign_panels(summary: pd.DataFrame, by: str, max_rows: int,
+                     width_ratios: Sequence[float]) -> tuple[pd.DataFrame, int, Figure, np.ndarray, np.ndarray]:
+    """The rows of a per-campaign chart (at most ``max_rows``, the largest ``|by|``), how many it left out, its
+    figure, two panels side by side that share the campaign axis, and each row's y (the first row at the top).
+    Call it inside ``matplotlib.rc_context(STYLE)``."""
+    rows, hidden = largest(summary, by, max_rows)
+    rows = rows.reset_index(drop=True)
+    fig = _figure(len(rows))
+    axes = fig.subplots(1, 2, sharey=True, width_ratios=width_ratios)
+    y = np.arange(len(rows))[::-1].astype(float)
+    return rows, hidden, fig, axes, y
+
+
+def _campaign_axis(ax, rows: pd.DataFrame, y: np.ndarray) -> None:
+    """One tick per campaign row, labelled '#id (type)', with half a row of margin."""
+    ax.set_yticks(y, [campaign_label(c, t) for c, t in zip(rows["campaign_id"], rows["campaign_type"])])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+
+
 def roi_chart(summary: pd.DataFrame, interval_label: str = "90% interval", max_rows: int = MAX_ROWS) -> Figure:
     """Forecast ROI per campaign (percent of cost) with its interval as an error bar, a line at 0, and each
     row's numbers printed beside it (wide intervals squeeze the points together).
@@ -82,11 +101,7 @@ def roi_chart(summary: pd.DataFrame, interval_label: str = "90% interval", max_r
     interval lies (above 0, below 0, across 0); the first row is at the top.
     """
     with matplotlib.rc_context(STYLE):
-        rows, hidden = largest(summary, "cost", max_rows)
-        rows = rows.reset_index(drop=True)
-        fig = _figure(len(rows))
-        ax, text_ax = fig.subplots(1, 2, sharey=True, width_ratios=[3.2, 1])
-        y = np.arange(len(rows))[::-1].astype(float)
+        rows, hidden, fig, (ax, text_ax), y = _campaign_panels(summary, "cost", max_rows, [3.2, 1])
         for verdict, color in VERDICT_COLORS.items():
             sel = (rows["interval_verdict"] == verdict).to_numpy() & rows["roi"].notna().to_numpy()
             if not sel.any():
@@ -98,8 +113,7 @@ def roi_chart(summary: pd.DataFrame, interval_label: str = "90% interval", max_r
             ax.errorbar(roi, y[sel], xerr=xerr, fmt="o", color=color, ecolor=color, elinewidth=2, capsize=4,
                         markersize=7, label=VERDICT_LABELS[verdict])
         ax.axvline(0, color="black", linewidth=1.2, zorder=0)
-        ax.set_yticks(y, [campaign_label(c, t) for c, t in zip(rows["campaign_id"], rows["campaign_type"])])
-        ax.set_ylim(-0.7, len(rows) - 0.3)
+        _campaign_axis(ax, rows, y)
         ax.xaxis.set_major_formatter(_thousands(suffix="%"))
         ax.set_xlabel("ROI = (incremental gross profit - cost) / cost, in % of cost")
         ax.set_title(f"Forecast ROI per campaign: point and {interval_label}", loc="left")
@@ -120,11 +134,7 @@ def budget_chart(summary: pd.DataFrame, currency: str, title: str = "", max_rows
     """Budget allocation per campaign: the plan's spend (with min/max budget marks where a planner set them)
     and the households it targets, side by side. ``summary``: :func:`~promo_roi.reporting.summaries.budget_summary`."""
     with matplotlib.rc_context(STYLE):
-        rows, hidden = largest(summary, "budget", max_rows)
-        rows = rows.reset_index(drop=True)
-        fig = _figure(len(rows))
-        spend_ax, people_ax = fig.subplots(1, 2, sharey=True, width_ratios=[3, 2])
-        y = np.arange(len(rows))[::-1].astype(float)
+        rows, hidden, fig, (spend_ax, people_ax), y = _campaign_panels(summary, "budget", max_rows, [3, 2])
         budget = rows["budget"].fillna(0).astype(float).to_numpy()
         households = rows["audience"].fillna(0).astype(float).to_numpy()
         spend_ax.barh(y, budget, color=FORECAST_COLOR, height=0.6, label="planned spend")
@@ -143,8 +153,7 @@ def budget_chart(summary: pd.DataFrame, currency: str, title: str = "", max_rows
             ax.set_xlim(0, top * 1.18 if top > 0 else 1)
             ax.grid(axis="x", alpha=0.3)
             ax.xaxis.set_major_formatter(_thousands())
-        spend_ax.set_yticks(y, [campaign_label(c, t) for c, t in zip(rows["campaign_id"], rows["campaign_type"])])
-        spend_ax.set_ylim(-0.7, len(rows) - 0.3)
+        _campaign_axis(spend_ax, rows, y)
         spend_ax.set_xlabel(f"planned spend (contact + expected redemption cost), {currency}")
         people_ax.set_xlabel("households targeted")
         spend_ax.set_title(title or "Budget allocation per campaign", loc="left")

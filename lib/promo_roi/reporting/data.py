@@ -1,0 +1,195 @@
+"""What a run report shows, read from the warehouse and the MLflow registry: :class:`ReportData`.
+
+:func:`load_report_data` reads what readers see for one run date: the
+published rows of gold.campaign_roi_forecast, gold.budget_plan and
+gold.household_targeting (the ``*_published`` rule: runs in
+gold.publication_log), gold.forecast_accuracy for every backtested run date
+up to it, and, for the run's model version (its MLflow training run), the
+uplift calibration and Qini from gold.model_evaluation and the DR gain curves
+from gold.uplift_curves. :func:`backfill_curves` stores the curves of a model
+version trained before training stored them. Nothing here renders or writes a
+report (:mod:`promo_roi.reporting.page` renders, :mod:`promo_roi.reporting.report`
+writes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.config import AppConfig
+from promo_roi.publication import published, published_run
+from promo_roi.tables import (
+    BUDGET_PLAN,
+    CAMPAIGN_ROI_FORECAST,
+    FORECAST_ACCURACY,
+    HOUSEHOLD_TARGETING,
+    MODEL_EVALUATION,
+    PUBLICATION_LOG,
+    UPLIFT_CURVES,
+)
+from promo_roi.validation import InputError
+
+log = logging.getLogger(__name__)
+
+BACKFILL_HINT = "jobs/report.py --run-date D --backfill-curves stores the curves of an older version without retraining"
+SOURCE_TABLES = (PUBLICATION_LOG, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, HOUSEHOLD_TARGETING, FORECAST_ACCURACY,
+                 MODEL_EVALUATION, UPLIFT_CURVES)
+
+
+class ReportInputError(InputError):
+    """There is nothing published to report on for the run date."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    registered_model: str
+    version: str
+    mlflow_run_id: str | None = None
+    trained_as_of: dt.date | None = None
+    current_champion: str | None = None
+    lookup_error: str | None = None
+
+
+@dataclass
+class ReportData:
+    run_date: dt.date
+    run_id: str
+    published_at: dt.datetime | None
+    model: ModelInfo
+    forecast: pd.DataFrame
+    plan: pd.DataFrame
+    targeting: pd.DataFrame  # per campaign: households, spend, profit, forced (summaries.targeting_counts)
+    pairs_targeted: int
+    households_targeted: int
+    accuracy: pd.DataFrame | None  # None: gold.forecast_accuracy does not exist yet
+    evaluation: pd.DataFrame  # gold.model_evaluation rows of the model's training run (may be empty)
+    curves: pd.DataFrame  # gold.uplift_curves rows of the model's training run (may be empty)
+    evaluation_note: str | None = None  # why evaluation/curves are missing
+    curves_note: str | None = None
+    table_versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def interval_method(self) -> str | None:
+        methods = sorted(set(self.forecast.get("interval_method", pd.Series(dtype=str)).dropna()))
+        return "; ".join(methods) if methods else None
+
+    @property
+    def interval_label(self) -> str:
+        method = self.interval_method or ""
+        head = method.split(" ", 1)[0]
+        return f"{head} interval" if head.endswith("%") else "interval"
+
+
+def _model_info(config: AppConfig, version: str) -> ModelInfo:
+    """The version's training run and as-of date, and the current champion, from the MLflow registry."""
+    training, _, mlflow_config = config.require_training()
+    info = ModelInfo(training.registered_model, version)
+    try:
+        import mlflow
+        from mlflow import MlflowClient
+
+        mlflow.set_tracking_uri(mlflow_config.tracking_uri)
+        client = MlflowClient()
+        mv = client.get_model_version(training.registered_model, version)
+        as_of = client.get_run(mv.run_id).data.params.get("as_of_date")
+        try:
+            champion = str(client.get_model_version_by_alias(training.registered_model, training.champion_alias).version)
+        except Exception:  # noqa: BLE001 - no alias is a fact to show, not a failure
+            champion = None
+        return ModelInfo(training.registered_model, version, mv.run_id,
+                         dt.date.fromisoformat(as_of) if as_of else None, champion)
+    except Exception as exc:  # noqa: BLE001 - the report says what it could not look up
+        log.warning("report: cannot look up %s version %s in MLflow: %s", training.registered_model, version, exc)
+        return ModelInfo(info.registered_model, version, lookup_error=f"{type(exc).__name__}: {exc}")
+
+
+def _training_rows(spark: SparkSession, config: AppConfig, spec, model: ModelInfo,
+                   hint: str = "") -> tuple[pd.DataFrame, str | None]:
+    """Rows of ``spec`` (a training gold table) written by the model's training run, or why there are none."""
+    columns = spec.columns
+    hint = f"; {hint}" if hint else ""
+    if model.mlflow_run_id is None:
+        return pd.DataFrame(columns=columns), (
+            f"the training run of {model.registered_model} version {model.version} is unknown "
+            f"({model.lookup_error or 'no MLflow lookup'})")
+    if not delta_io.table_exists(spark, spec, config.warehouse):
+        return pd.DataFrame(columns=columns), (
+            f"{spec.full_name} does not exist yet: version {model.version} was trained before training stored it"
+            f"{hint}")
+    table = delta_io.read_table(spark, spec, config.warehouse)
+    if model.trained_as_of is not None:
+        table = table.filter(F.col("as_of_date") == F.lit(model.trained_as_of))
+    rows = table.filter(F.col("mlflow_run_id") == model.mlflow_run_id).toPandas()
+    if len(rows):
+        return rows, None
+    others = sorted({r[0] for r in table.select("mlflow_run_id").distinct().collect()})
+    held = (f"it holds the training run(s) {', '.join(others)} as of {model.trained_as_of} instead (a later "
+            "training as of the same date replaced the slice without becoming champion)" if others
+            else f"it has no rows as of {model.trained_as_of}")
+    return rows, (f"{spec.full_name} has no rows of MLflow run {model.mlflow_run_id} (version {model.version}): "
+                  f"{held}{hint}")
+
+
+def _publication_entry(spark: SparkSession, config: AppConfig, run_date: dt.date) -> Any:
+    """gold.publication_log's row for ``run_date``; :class:`ReportInputError` when nothing is published for it."""
+    if not delta_io.table_exists(spark, PUBLICATION_LOG, config.warehouse):
+        raise ReportInputError(f"{PUBLICATION_LOG.full_name} does not exist: run jobs/score.py --run-date {run_date}")
+    entry = published_run(spark, config, run_date)
+    if entry is None:
+        raise ReportInputError(f"no published scoring run for {run_date} in {PUBLICATION_LOG.full_name}: "
+                               f"run jobs/score.py --run-date {run_date}")
+    return entry
+
+
+def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ReportData:
+    """Everything the report shows for ``run_date``, read from the published gold tables."""
+    entry = _publication_entry(spark, config, run_date)
+    on_date = F.col("run_date") == F.lit(run_date)
+    forecast = published(spark, CAMPAIGN_ROI_FORECAST, config).filter(on_date).toPandas()
+    plan = published(spark, BUDGET_PLAN, config).filter(on_date).toPandas()
+    targeting = published(spark, HOUSEHOLD_TARGETING, config).filter(on_date)
+    counts = targeting.groupBy("campaign_id").agg(
+        F.countDistinct("household_id").alias("households"), F.sum("expected_cost").alias("spend"),
+        F.sum("expected_incremental_profit").alias("profit"),
+        F.sum(F.col("forced").cast("int")).alias("forced"),
+    ).toPandas()
+    totals = targeting.agg(F.count(F.lit(1)).alias("pairs"), F.countDistinct("household_id").alias("households")).first()
+    accuracy = None
+    if delta_io.table_exists(spark, FORECAST_ACCURACY, config.warehouse):
+        accuracy = delta_io.read_table(spark, FORECAST_ACCURACY, config.warehouse).filter(
+            F.col("run_date") <= F.lit(run_date)).toPandas()
+    model = _model_info(config, str(entry.model_version))
+    evaluation, evaluation_note = _training_rows(spark, config, MODEL_EVALUATION, model)
+    curves, curves_note = _training_rows(spark, config, UPLIFT_CURVES, model, BACKFILL_HINT)
+    versions = {spec.full_name: delta_io.table_version(spark, spec, config.warehouse)
+                for spec in SOURCE_TABLES if delta_io.table_exists(spark, spec, config.warehouse)}
+    return ReportData(
+        run_date=run_date, run_id=entry.run_id, published_at=entry.published_at, model=model,
+        forecast=forecast, plan=plan, targeting=counts, pairs_targeted=int(totals["pairs"]),
+        households_targeted=int(totals["households"]), accuracy=accuracy, evaluation=evaluation,
+        curves=curves, evaluation_note=evaluation_note, curves_note=curves_note, table_versions=versions,
+    )
+
+
+def backfill_curves(spark: SparkSession, config: AppConfig, run_date: dt.date) -> int:
+    """Stores the uplift curves of the model version that scored ``run_date`` when gold.uplift_curves lacks
+    them (a version trained before training stored curves): recomputed without retraining and checked against
+    the Qini it was judged on (:mod:`promo_roi.training.curves`). Returns the rows written (0: already there)."""
+    from promo_roi.training.curves import backfill_uplift_curves
+
+    model = _model_info(config, str(_publication_entry(spark, config, run_date).model_version))
+    if model.lookup_error:
+        raise ReportInputError(f"cannot look up version {model.version} in MLflow: {model.lookup_error}")
+    stored, _note = _training_rows(spark, config, UPLIFT_CURVES, model)
+    if len(stored):
+        log.info("report: gold.uplift_curves already holds version %s (run %s)", model.version, model.mlflow_run_id)
+        return 0
+    return backfill_uplift_curves(spark, config, model.version)

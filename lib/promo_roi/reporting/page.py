@@ -1,0 +1,158 @@
+"""The report page: :func:`render_html` turns a :class:`~promo_roi.reporting.data.ReportData` into the HTML
+text of report.html and the charts it shows, writing nothing.
+
+The page is the header (KPI tiles, how to read the numbers, the run and its
+model's calibration), then the sections of :mod:`promo_roi.reporting.sections`.
+Its style sheet is ``report.css`` beside this module, inlined so that the
+page stays one self-contained file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+
+from promo_roi.reporting import summaries
+from promo_roi.reporting.data import ReportData
+from promo_roi.reporting.markup import Column, format_value, html_table, kpi
+from promo_roi.reporting.sections import OUTCOME_LABELS, SECTIONS, Chart
+
+STYLESHEET = "report.css"
+CALIBRATION_COLUMNS = (
+    Column("outcome", "Outcome"), Column("metric", "Coefficient"), Column("value", "Value", "num"),
+    Column("ci_low", "95% low", "num"), Column("ci_high", "95% high", "num"),
+    Column("n_rows", "Held-out rows", "int"), Column("n_campaigns", "Held-out campaigns", "int"),
+)
+CALIBRATION_METRICS = {"calibration_intercept": "intercept ({unit} per household)",
+                       "calibration_slope": "slope (x predicted uplift)",
+                       "calibration_ratio": "ratio (observed / predicted redemptions)"}
+
+
+@dataclass(frozen=True)
+class Page:
+    html: str  # the text of report.html
+    charts: tuple[Chart, ...]  # the PNGs it shows, in page order
+
+
+def stylesheet() -> str:
+    """The page's CSS (``report.css``, packaged with this module)."""
+    return resources.files(__package__).joinpath(STYLESHEET).read_text(encoding="utf-8")
+
+
+def _model_text(data: ReportData) -> str:
+    m = data.model
+    text = f"{m.registered_model} version {m.version}"
+    if m.trained_as_of:
+        text += f", trained as of {m.trained_as_of}"
+    if m.mlflow_run_id:
+        text += f" (MLflow run {m.mlflow_run_id})"
+    if m.current_champion and m.current_champion != m.version:
+        text += f"; the champion is now version {m.current_champion}"
+    elif m.lookup_error:
+        text += f"; MLflow lookup failed: {m.lookup_error}"
+    return text
+
+
+def _calibration(data: ReportData, cur: str) -> str:
+    calibration = summaries.calibration_summary(data.evaluation) if not data.evaluation.empty else pd.DataFrame()
+    if not len(calibration):
+        return (f'<div class="notice">The calibration coefficients are not in gold.model_evaluation for this '
+                f"model: {html.escape(data.evaluation_note or 'no rows')}. The forecast still used the calibration "
+                "stored with the model, described above.</div>")
+    units = {"spend": cur, "coupon_product_spend": cur}
+    calibration["metric"] = [CALIBRATION_METRICS[m].format(unit=units.get(o, "")) if m in CALIBRATION_METRICS else m
+                             for o, m in zip(calibration["outcome"], calibration["metric"])]
+    calibration["outcome"] = calibration["outcome"].map(lambda o: OUTCOME_LABELS.get(o, o))
+    return (
+        "<p>The model's raw uplift is not used as an effect: it is calibrated on held-out campaigns as "
+        "effect = intercept + slope x predicted uplift (redemptions: scaled by a ratio), fitted against doubly "
+        "robust effects. A slope near 0 means little of the predicted variation between households is real; the "
+        "forecast then rests mostly on the intercept, the average effect seen on the held-out campaigns.</p>"
+        + html_table(calibration, CALIBRATION_COLUMNS, "calibration-table",
+                     caption="Uplift calibration of this model (gold.model_evaluation, 95% bootstrap "
+                             "intervals: campaigns, then households)"))
+
+
+def _about(data: ReportData, cur: str) -> str:
+    e = html.escape
+    rows = [
+        ("Run date", str(data.run_date)), ("Scoring run id", data.run_id),
+        ("Published", format_value(data.published_at, "datetime") + " UTC"),
+        ("Model", _model_text(data)),
+        ("Calibration used", data.interval_method or "n/a"),
+        ("Amounts", f"{cur}; ROI in percent of cost"),
+    ]
+    return ('<section id="about"><h2>About this run</h2><dl class="meta">'
+            + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows) + "</dl>"
+            + _calibration(data, cur) + "</section>")
+
+
+def _reading_note(data: ReportData) -> str:
+    label = html.escape(data.interval_label)
+    level = html.escape(data.interval_label.split(" ")[0]) if "%" in data.interval_label else "most"
+    return f"""<div class="note"><b>How to read these numbers</b><ul>
+<li><b>Incremental</b> means caused by the campaign: what its households spend because they were targeted, beyond
+what they would have spent anyway. It is estimated, not observed: the model's predicted uplift, calibrated against
+doubly robust effects on campaigns held out from training.</li>
+<li><b>The {label}s</b> come from re-running the calibration on bootstrap resamples of the held-out campaigns and
+households: {level} of the resampled forecasts fall inside. They show how much the answer depends on which past
+campaigns the model learned from; they do not cover a campaign unlike any seen before, and with only a few held-out
+campaigns they are rough. An interval that includes 0 means the data cannot tell whether the campaign makes or loses
+money. The backtest section shows how often past intervals covered what happened.</li>
+<li><b>Targeted vs untargeted differences are not effects.</b> Campaigns target the households that already spend
+most (2-3x more before any campaign), so a naive comparison of targeted and untargeted households reports that gap as
+if the campaign caused it. Every effect in this report is corrected for that selection; the naive difference is
+shown only in the backtest, for contrast.</li>
+</ul></div>"""
+
+
+def _kpis(data: ReportData, cur: str) -> str:
+    totals = (summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
+              if len(data.plan) else None)
+    cells = [kpi(f"{len(data.forecast):,}", "campaigns forecast")]
+    if totals:
+        cells += [
+            kpi(f"{totals['campaigns_funded']:,}", "campaigns the plan funds"),
+            kpi(f"{format_value(totals['budget_used'], 'money')}", f"planned spend, {cur}"),
+            kpi(f"{format_value(totals['expected_incremental_profit'], 'money')}",
+                f"expected incremental profit, {cur} (point forecast; see intervals)"),
+            kpi(f"{totals['households_targeted']:,}", "households targeted"),
+        ]
+    if data.accuracy is not None and len(data.accuracy):
+        covers = data.accuracy["interval_covers_realized"].dropna().astype(bool)
+        cells.append(kpi(f"{int(covers.sum())} of {len(covers)}",
+                         "backtest forecasts whose interval covered the realized effect"))
+    return '<div class="kpis">' + "".join(cells) + "</div>"
+
+
+def render_html(data: ReportData, currency: str, rendered_at: dt.datetime) -> Page:
+    """report.html's text and its charts; ``rendered_at`` (UTC) is the time its footer states."""
+    sections = [render(data, currency) for render in SECTIONS]
+    rendered = rendered_at.strftime("%Y-%m-%d %H:%M UTC")
+    sources = ", ".join(f"{name} v{version}" for name, version in sorted(data.table_versions.items()))
+    e = html.escape
+    text = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Promotion ROI report, run {e(str(data.run_date))}</title>
+<style>
+{stylesheet()}</style></head>
+<body><main>
+<h1>Promotion ROI report: run of {e(str(data.run_date))}</h1>
+<div class="subtitle">Model {e(data.model.registered_model)} version {e(data.model.version)} &middot; published
+{e(format_value(data.published_at, 'datetime'))} UTC &middot; amounts in {e(currency)}</div>
+<nav><a href="#about">About this run</a><a href="#roi">1. ROI per campaign</a><a href="#budget">2. Budget
+allocation</a><a href="#uplift">3. Uplift curves</a><a href="#backtest">4. Forecast vs realized</a></nav>
+{_kpis(data, currency)}
+{_reading_note(data)}
+{_about(data, currency)}
+{''.join(section.html for section in sections)}
+<footer>Rendered {e(rendered)} from the published gold tables ({e(sources)}); scoring run {e(data.run_id)}.
+Re-render with <code>spark-submit jobs/report.py --run-date {e(str(data.run_date))}</code>.</footer>
+</main></body></html>
+"""
+    return Page(text, tuple(chart for section in sections for chart in section.charts))

@@ -1,0 +1,293 @@
+"""The report's four numbered sections, each a pure function of :class:`~promo_roi.reporting.data.ReportData`.
+
+A section returns a :class:`Section`: its HTML and the charts its ``<img>``
+tags show (:class:`Chart`: the figure and the file name it is to be written
+under). Nothing here writes a file: :func:`promo_roi.reporting.report.render_report`
+writes the page and its charts.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from promo_roi.reporting import charts, summaries
+from promo_roi.reporting.data import ReportData
+from promo_roi.reporting.markup import Column, figure_html, format_value, html_table, is_missing, with_currency
+
+CHART_FILES = {
+    "roi": "roi_per_campaign.png",
+    "budget": "budget_allocation.png",
+    "uplift": "uplift_curves.png",
+    "backtest": "forecast_vs_realized.png",
+}
+CHAMPION_MODEL = "transformer"  # the model_name training gives the network that becomes champion
+CURVE_SPLIT, CURVE_SCOPE = "test", "overall"  # held-out campaigns that chose nothing (validation chose the champion)
+CURVE_OUTCOMES = (("coupon_product_spend", "Coupon-product spend"), ("spend", "Total spend"))
+QINI_OUTCOMES = ("coupon_product_spend", "spend", "redeemed")
+OUTCOME_LABELS = {"coupon_product_spend": "coupon-product spend", "spend": "total spend", "redeemed": "redemptions"}
+MODEL_LABELS = {**charts.MODEL_LABELS, "transformer": "champion (transformer)"}
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str  # the section it belongs to, as the manifest names it (a key of CHART_FILES)
+    figure: Figure
+
+    @property
+    def file_name(self) -> str:
+        return CHART_FILES[self.key]
+
+
+@dataclass(frozen=True)
+class Section:
+    html: str
+    charts: tuple[Chart, ...] = ()
+
+
+ROI_COLUMNS = (
+    Column("campaign_id", "Campaign", "text"), Column("campaign_type", "Type"), Column("start_date", "Starts", "date"),
+    Column("end_date", "Ends", "date"), Column("audience", "Households", "int"),
+    Column("expected_redemptions", "Expected redemptions", "money"),
+    Column("incremental_revenue", "Incremental revenue ({cur})", "money"),
+    Column("incremental_gross_profit", "Incremental gross profit ({cur})", "money"),
+    Column("cost", "Cost ({cur})", "money"), Column("incremental_profit", "Incremental profit ({cur})", "money"),
+    Column("roi", "ROI", "pct"), Column("roi_low", "ROI low", "pct"), Column("roi_high", "ROI high", "pct"),
+    Column("interval_verdict", "Interval"),
+)
+BUDGET_COLUMNS = (
+    Column("campaign_id", "Campaign", "text"), Column("campaign_type", "Type"),
+    Column("budget", "Planned spend ({cur})", "money"), Column("min_budget", "Min budget ({cur})", "money"),
+    Column("max_budget", "Max budget ({cur})", "money"), Column("audience", "Households", "int"),
+    Column("expected_redemptions", "Expected redemptions", "money"),
+    Column("expected_incremental_profit", "Expected incremental profit ({cur})", "money"),
+    Column("expected_incremental_profit_low", "Profit low ({cur})", "money"),
+    Column("expected_incremental_profit_high", "Profit high ({cur})", "money"),
+    Column("roi", "ROI", "pct"), Column("roi_low", "ROI low", "pct"), Column("roi_high", "ROI high", "pct"),
+    Column("marginal_roi", "Marginal ROI", "pct"), Column("forced_households", "Forced households", "int"),
+)
+COLUMN_NOTES = {"min_budget": "a minimum budget", "max_budget": "a maximum budget",
+                "forced_households": "households forced in to meet a minimum budget"}
+QINI_COLUMNS = (
+    Column("outcome", "Outcome"), Column("scope", "Households"), Column("model_name", "Model"),
+    Column("qini", "Qini per household", "num"), Column("qini_low", "95% low", "num"),
+    Column("qini_high", "95% high", "num"), Column("auuc", "AUUC per household", "num"),
+    Column("n_rows", "Rows", "int"),
+)
+GAIN_COLUMNS = (
+    Column("outcome", "Outcome"), Column("share_targeted", "Households targeted", "pct"),
+    Column("rows_targeted", "Rows targeted", "int"), Column("gain", "Champion gain ({cur})", "money"),
+    Column("random_gain", "Random gain ({cur})", "money"),
+    Column("gain_over_random", "Champion - random ({cur})", "money"),
+)
+ACCURACY_BY_DATE_COLUMNS = (
+    Column("run_date", "Forecast run date", "date"), Column("campaigns", "Campaigns", "int"),
+    Column("forecast_incremental_revenue", "Forecast revenue ({cur})", "money"),
+    Column("realized_incremental_revenue", "Realized revenue ({cur})", "money"),
+    Column("mean_error", "Mean error, bias ({cur})", "money"),
+    Column("mean_absolute_error", "Mean absolute error ({cur})", "money"), Column("wape", "WAPE", "pct"),
+    Column("interval_coverage", "Intervals covering realized", "pct"),
+)
+ACCURACY_COLUMNS = (
+    Column("campaign_id", "Campaign", "text"), Column("run_date", "Forecast run date", "date"),
+    Column("audience", "Households", "int"),
+    Column("forecast_incremental_revenue", "Forecast ({cur})", "money"),
+    Column("forecast_incremental_revenue_low", "Forecast low", "money"),
+    Column("forecast_incremental_revenue_high", "Forecast high", "money"),
+    Column("realized_incremental_revenue", "Realized ({cur})", "money"),
+    Column("realized_incremental_revenue_low", "Realized low", "money"),
+    Column("realized_incremental_revenue_high", "Realized high", "money"),
+    Column("error", "Error ({cur})", "money"), Column("interval_covers_realized", "Covered", "bool"),
+    Column("naive_incremental_revenue", "Naive difference ({cur}), not an effect", "money"),
+)
+
+
+def _gap_text(gap: Any) -> str:
+    """The plan's certified optimality gap, (bound - objective) / |bound|, as a percentage."""
+    return "an unknown share" if is_missing(gap) else f"{100 * float(gap):.2f}%"
+
+
+def _money(value: Any, currency: str) -> str:
+    return "n/a" if is_missing(value) else f"{float(value):,.2f} {currency}"
+
+
+def section_roi(data: ReportData, cur: str) -> Section:
+    head = '<section id="roi"><h2>1. Forecast ROI per campaign</h2>'
+    if data.forecast.empty:
+        return Section(head + '<div class="notice">No campaign was forecast in this run.</div></section>')
+    summary = summaries.roi_summary(data.forecast)
+    chart = Chart("roi", charts.roi_chart(summary, data.interval_label))
+    parts = [head]
+    parts.append(
+        f"<p>Each planned campaign, forecast for its whole audience (its target list where it has one, else every "
+        f"scored household): incremental revenue and gross profit caused by the campaign, its cost (contact cost per "
+        f"household plus expected redemptions times the cost per redemption) and ROI = (incremental gross profit - "
+        f"cost) / cost, with the {html.escape(data.interval_label)}. Amounts in {html.escape(cur)}; ROI in percent "
+        f"of cost (100% = the campaign returns twice its cost in gross profit).</p>")
+    parts.append(figure_html(chart.file_name, "Forecast ROI per campaign with intervals",
+                             f"Dot: forecast ROI; bar: {data.interval_label}; vertical line: ROI 0 (break-even). "
+                             "Green: the whole interval is above 0; red: below 0; grey: it includes 0, so the data "
+                             "cannot tell whether the campaign pays back."))
+    parts.append(html_table(summary, with_currency(ROI_COLUMNS, cur), "roi-table",
+                            caption=f"Forecast per campaign, run {data.run_date} (gold.campaign_roi_forecast)"))
+    return Section("".join(parts) + "</section>", (chart,))
+
+
+def _plan_text(totals: dict[str, Any], cur: str) -> str:
+    budget_text = ("no total budget" if totals["total_budget"] is None
+                   else f"a total budget of {_money(totals['total_budget'], cur)}")
+    target = "" if totals["target_roi"] is None else f", target ROI {format_value(totals['target_roi'], 'pct')}"
+    return (
+        f"<p>The plan ({html.escape(str(totals['planning_mode']))} mode, {budget_text}{target}, at most "
+        f"{format_value(totals['household_cap'], 'int')} campaigns per household) spends "
+        f"<b>{_money(totals['budget_used'], cur)}</b> on {totals['campaigns_funded']} of "
+        f"{totals['campaigns_planned']} planned campaigns, targeting {totals['pairs_targeted']:,} household x "
+        f"campaign pairs ({totals['households_targeted']:,} distinct households), for an expected incremental profit "
+        f"of <b>{_money(totals['expected_incremental_profit'], cur)}</b> (gross profit minus cost; the solver "
+        f"certifies it is within {_gap_text(totals['plan_gap'])} of the best plan the forecasts allow). A campaign's "
+        f"ROI here is "
+        f"over the households the plan chose, not its whole audience, so it differs from the forecast above. Marginal ROI "
+        f"is the return of the last households admitted: where it stays above 0 more budget would still pay.</p>")
+
+
+def _budget_table(data: ReportData, summary: pd.DataFrame, cur: str, agrees: bool) -> str:
+    """The plan's table with a total row; bound and forced columns no campaign uses are left out (and said so)."""
+    foot = {"budget": summary["budget"].fillna(0).sum(), "audience": summary["audience"].fillna(0).sum(),
+            "expected_redemptions": summary["expected_redemptions"].fillna(0).sum(),
+            "expected_incremental_profit": summary["expected_incremental_profit"].fillna(0).sum(),
+            "forced_households": summary["forced_households"].fillna(0).sum()}
+    # Columns that say nothing for this plan (no planner set a bound, nobody forced in) are left out.
+    unused = [c for c in ("min_budget", "max_budget") if summary[c].isna().all()]
+    unused += ["forced_households"] if summary["forced_households"].fillna(0).eq(0).all() else []
+    parts = []
+    if unused:
+        notes = [COLUMN_NOTES[c] for c in unused]
+        listed = notes[0] if len(notes) == 1 else ", ".join(notes[:-1]) + " or " + notes[-1]
+        parts.append(f"<p>No campaign has {listed} in this plan; those columns are left out.</p>")
+    columns = [c for c in BUDGET_COLUMNS if c.key not in unused]
+    parts.append(html_table(summary, with_currency(columns, cur), "budget-table",
+                            caption=f"Budget plan, run {data.run_date} (gold.budget_plan"
+                                    + ("; gold.household_targeting lists the same households and spend" if agrees
+                                       else "") + "). Intervals do not add up, so the total row has none.",
+                            totals=foot))
+    return "".join(parts)
+
+
+def section_budget(data: ReportData, cur: str) -> Section:
+    head = '<section id="budget"><h2>2. Budget allocation</h2>'
+    if data.plan.empty:
+        return Section(head + '<div class="notice">This run published no budget plan.</div></section>')
+    summary = summaries.budget_summary(data.plan, data.forecast)
+    totals = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
+    parts = [head, _plan_text(totals, cur)]
+    problems = summaries.plan_mismatches(data.plan, data.targeting)
+    if problems:
+        parts.append('<div class="warning"><b>gold.budget_plan and gold.household_targeting disagree</b> for this '
+                     "run; do not act on this plan before it is explained:<ul>"
+                     + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul></div>")
+    title = (f"Budget allocation: {format_value(totals['budget_used'], 'money')} of "
+             f"{format_value(totals['total_budget'], 'money')} {cur} planned")
+    chart = Chart("budget", charts.budget_chart(summary, cur, title))
+    parts.append(figure_html(chart.file_name, "Planned spend and households per campaign",
+                             "Left: planned spend per campaign (contact plus expected redemption cost of the "
+                             "households chosen); right: households targeted. 'Not funded': the plan gives the "
+                             "campaign nothing."))
+    parts.append(_budget_table(data, summary, cur, agrees=not problems))
+    return Section("".join(parts) + "</section>", (chart,))
+
+
+def _gain_table(curves: pd.DataFrame, cur: str) -> str:
+    gains = []
+    for outcome, _label in CURVE_OUTCOMES:
+        g = summaries.gain_at_deciles(curves, CHAMPION_MODEL, CURVE_SPLIT, CURVE_SCOPE, outcome)
+        g.insert(0, "outcome", OUTCOME_LABELS.get(outcome, outcome))
+        gains.append(g)
+    return html_table(pd.concat(gains, ignore_index=True), with_currency(GAIN_COLUMNS, cur),
+                      "gain-table", caption="The champion's curve at each decile of the held-out "
+                      "households (gold.uplift_curves, test split, all households)")
+
+
+def _qini_table(evaluation: pd.DataFrame, cur: str) -> str:
+    qini = summaries.qini_summary(evaluation, CURVE_SPLIT, QINI_OUTCOMES)
+    qini["outcome"] = qini["outcome"].map(lambda o: OUTCOME_LABELS.get(o, o))
+    qini["scope"] = qini["scope"].map({"overall": "all", "overlap": "overlap band"}).fillna(qini["scope"])
+    qini["model_name"] = qini["model_name"].map(lambda m: MODEL_LABELS.get(m, m))
+    return html_table(qini, QINI_COLUMNS, "qini-table", caption=(
+        "Qini coefficient and AUUC per household with 95% bootstrap intervals (households resampled), test "
+        f"campaigns, from gold.model_evaluation; units: {cur} of incremental spend per household for the spend "
+        "outcomes, redemptions per household for redemptions. 'Overlap band': households whose propensity of "
+        "being targeted is in the band where both arms are plausible. An interval that includes 0 means the "
+        "ranking is not shown to beat random targeting."))
+
+
+def section_uplift(data: ReportData, cur: str) -> Section:
+    parts = ['<section id="uplift"><h2>3. Uplift (Qini) curves of the model</h2>']
+    parts.append(
+        f"<p>How well version {html.escape(data.model.version)} ranks households by the effect a campaign has on "
+        "them, on the held-out test campaigns of its training (campaigns it was neither trained nor chosen on). "
+        "Targeting the households with the highest predicted uplift first, the curve adds up their doubly robust "
+        "(AIPW) effect estimates; random targeting gains in proportion (the dashed line). The area between the two, "
+        "per household, is the Qini coefficient. These are effects estimated with a selection correction, not the "
+        "targeted-minus-untargeted gap.</p>")
+    chart_list: tuple[Chart, ...] = ()
+    if data.curves.empty:
+        parts.append(f'<div class="notice"><b>No uplift curves stored for this model.</b> '
+                     f"{html.escape(data.curves_note or 'gold.uplift_curves has no rows for it.')}</div>")
+    else:
+        fig = charts.uplift_chart(data.curves, CHAMPION_MODEL, CURVE_SPLIT, CURVE_SCOPE, CURVE_OUTCOMES, cur)
+        chart_list = (Chart("uplift", fig),)
+        parts.append(figure_html(chart_list[0].file_name, "DR gain curves of the champion against random targeting",
+                                 "Solid blue: the model of this run; dashed: random targeting; thin lines: the two "
+                                 "baselines trained beside it. Shaded: the area that makes the Qini coefficient. A "
+                                 "curve under the dashed line ranks worse than chance."))
+        parts.append(_gain_table(data.curves, cur))
+    if data.evaluation.empty:
+        parts.append(f'<div class="notice"><b>No evaluation rows for this model.</b> '
+                     f"{html.escape(data.evaluation_note or '')}</div>")
+    else:
+        parts.append(_qini_table(data.evaluation, cur))
+    return Section("".join(parts) + "</section>", chart_list)
+
+
+def section_backtest(data: ReportData, cur: str) -> Section:
+    head = '<section id="backtest"><h2>4. Forecast vs realized (backtest)</h2>'
+    if data.accuracy is None or data.accuracy.empty:
+        where = ("gold.forecast_accuracy does not exist yet" if data.accuracy is None
+                 else f"gold.forecast_accuracy has no rows for run dates up to {data.run_date}")
+        return Section(
+            f'{head}<div class="notice"><b>No backtest yet.</b> {where}: no forecast published on or before '
+            f"{data.run_date} has been compared with what happened. Run <code>spark-submit jobs/backtest.py "
+            f"--run-dates D1,D2,...</code> for past run dates whose campaigns have ended, then "
+            f"<code>spark-submit jobs/report.py --run-date {data.run_date}</code> to add this section.</div>"
+            "</section>")
+    by_date = summaries.accuracy_by_run_date(data.accuracy)
+    detail = summaries.accuracy_summary(data.accuracy)
+    dates = by_date["run_date"]
+    when = (f"on {format_value(dates.min(), 'date')}" if len(dates) == 1 else
+            f"on {len(dates)} run dates from {format_value(dates.min(), 'date')} to {format_value(dates.max(), 'date')}")
+    parts = [head]
+    parts.append(
+        f"<p>Forecasts published {when}, held against what happened "
+        "once their campaigns ended: the realized incremental revenue of the campaign's audience, estimated doubly "
+        "robustly (AIPW effect on the targeted households, with cross-fitted propensity and outcome models). The "
+        "realized value is an estimate too, with its own 95% interval: an error smaller than that interval is not "
+        "evidence of anything. The naive column is what a targeted-minus-untargeted comparison reports; it is "
+        "mostly who was chosen, not what the campaign did.</p>")
+    parts.append(html_table(by_date, with_currency(ACCURACY_BY_DATE_COLUMNS, cur), "accuracy-by-date-table",
+                            caption="Per forecast run date (as gold.forecast_accuracy_over_time): bias = mean "
+                                    "forecast - realized"))
+    chart = Chart("backtest", charts.accuracy_chart(detail, cur))
+    parts.append(figure_html(chart.file_name, "Forecast against realized incremental revenue",
+                             "Blue dot: forecast with its interval; orange diamond: realized (doubly robust) with "
+                             "its 95% interval; a red label marks a forecast whose interval missed the realized "
+                             "value."))
+    parts.append(html_table(detail, with_currency(ACCURACY_COLUMNS, cur), "accuracy-table",
+                            caption="Per campaign and forecast run date (gold.forecast_accuracy)"))
+    return Section("".join(parts) + "</section>", (chart,))
+
+
+SECTIONS = (section_roi, section_budget, section_uplift, section_backtest)  # in page order
