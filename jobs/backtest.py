@@ -1,18 +1,21 @@
-"""Backtest: re-score past run dates and compare each forecast with what then happened.
+"""Backtest: what the current champion would have forecast on past run dates, against what then happened.
 
     spark-submit jobs/backtest.py --run-dates 2017-07-01,2017-08-01,2017-09-01 [--observed-through 2018-01-01]
                                   [--profile local|cluster] [--set key=value ...]
 
 For each run date: builds the features as of that date if they are missing,
-runs the nightly scoring for it (publishing that night's forecast and plan as
-the current champion would have made them), then writes the date's slice of
+runs the night's forecasting step for it with the current champion and
+appends the forecasts to gold.backtest_forecast under a new run id (nothing
+published that night is replaced), then writes the date's slice of
 gold.forecast_accuracy: for every forecast campaign that ended before
 --observed-through (default: the end of the source data) and that the
 champion never saw in training, the forecast incremental revenue and ROI
 against the realized effect on the targeted households (doubly robust, the
-same selection correction as training's evaluation), the error, and whether
-the forecast interval covered it, and re-renders the date's run report
-(reports/<run date>/, with its backtest). Rerunning replaces the same slices.
+same selection correction as training's evaluation, with its own interval and
+a pre-period placebo), the error and how the two intervals agree. Then it
+re-renders the run report of every date that has a published scoring run
+(reports/<run date>/, with its backtest). Rerunning appends a new backtest
+run and replaces the date's accuracy slice.
 """
 
 from __future__ import annotations
@@ -41,12 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--run-dates: no date given")
 
     def body(spark, config) -> None:
-        from promo_roi.scoring.backtest import backtest
+        from promo_roi.nightly import backtest_and_report
 
-        for r in backtest(spark, config, args.run_dates, args.observed_through):
-            logging.getLogger("promo_roi.job").info(
-                "backtest %s: run %s, %d campaigns compared %s, skipped %s", r.run_date, r.run_id, r.rows,
-                r.campaigns, r.skipped)
+        log = logging.getLogger("promo_roi.job")
+        for r, report in backtest_and_report(spark, config, args.run_dates, args.observed_through):
+            log.info("backtest %s: run %s, %d campaigns compared %s, skipped %s; report: %s", r.run_date, r.run_id,
+                     r.rows, r.campaigns, r.skipped, "none (nothing published that night)" if report is None
+                     else report.describe())
 
     return run_job("backtest", args, body)
 

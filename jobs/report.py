@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(spark, config) -> None:
-        from promo_roi.reporting.report import backfill_curves, publish_report
+        from promo_roi.reporting.data import backfill_curves
+        from promo_roi.reporting.report import publish_report
 
         if args.backfill_curves:
             backfill_curves(spark, config, args.run_date)

@@ -45,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides.append(f"planning.total_budget={args.budget}")
 
     def body(spark, config) -> None:
-        from promo_roi.scoring.job import describe, score
+        from promo_roi.nightly import score_and_report
+        from promo_roi.scoring.job import describe
 
-        result = score(spark, config, args.run_date)
-        logging.getLogger("promo_roi.job").info("score: published %s", describe(result))
+        result, report = score_and_report(spark, config, args.run_date)
+        logging.getLogger("promo_roi.job").info("score: published %s; report: %s", describe(result),
+                                                report.describe())
 
     return run_job("score", args, body)
 

@@ -34,6 +34,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import SMALL_DATA_SPARK
+
 REPO = Path(__file__).resolve().parents[1]
 DAG_FOLDER = REPO / "airflow_dags"
 DAG_FILE = DAG_FOLDER / "promo_roi_nightly.py"
@@ -339,7 +341,8 @@ class Night:
 def _e2e_profile(root: Path) -> dict:
     """conf/local.yaml shrunk like tests/conftest.py's `trained` fixture, everything under ``root``."""
     local = yaml.safe_load((REPO / "conf" / "local.yaml").read_text()) or {}
-    spark = {**local.get("spark", {}), "master": "local[2]", "shuffle_partitions": 2, "driver_memory": "2g"}
+    spark = {**local.get("spark", {}), "master": "local[2]", "shuffle_partitions": 1, "driver_memory": "2g"}
+    spark["extra"] = {**spark.get("extra", {}), **SMALL_DATA_SPARK}
     return {
         **local,
         "spark": spark,
@@ -461,9 +464,13 @@ def test_the_night_left_its_tables_and_a_champion(night):
     # Campaigns 11-23 start on or after the run date: each gets a forecast from the champion.
     assert set(published.campaign_id) == set(range(11, 24))
     assert set(published.model_version.astype(str)) == {str(champion.version)}
-    # The backtest re-scored the run date eight weeks back and held its forecasts against the
-    # campaigns observed through the run date that the champion never trained on.
-    assert (log.run_date == BACKTEST_DATE).any()
+    # The backtest forecast the run date eight weeks back, without publishing anything for it, and
+    # held its forecasts against the campaigns observed through the run date that the champion never
+    # trained on.
+    assert not (log.run_date == BACKTEST_DATE).any()
+    backtest = _delta(night, "gold", "backtest_forecast", "run_date", "model_version")
+    assert set(backtest.run_date) == {BACKTEST_DATE}
+    assert set(backtest.model_version.astype(str)) == {str(champion.version)}
     accuracy = _delta(night, "gold", "forecast_accuracy", "run_date", "campaign_id", "start_date", "end_date")
     assert set(accuracy.run_date) <= {BACKTEST_DATE}
     assert (accuracy.start_date >= BACKTEST_DATE).all() and (accuracy.end_date < RUN_DATE).all()

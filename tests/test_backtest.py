@@ -1,16 +1,18 @@
-"""Backtest on the fixture: three past run dates scored and held against realized DR effects."""
+"""Backtest on the fixture: three past run dates forecast by the champion and held against realized DR effects,
+without touching anything published."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
+from promo_roi.analyst_views import PUBLISHED_TABLES
 from promo_roi.scoring.backtest import backtest
-from promo_roi.scoring.job import published
-from promo_roi.tables import CAMPAIGN_ROI_FORECAST, FORECAST_ACCURACY
+from promo_roi.tables import BACKTEST_FORECAST, FORECAST_ACCURACY, PUBLICATION_LOG
 from promo_roi.validation import InputError
 
 RUN_DATES = [dt.date(2017, 8, 1), dt.date(2017, 9, 1), dt.date(2017, 10, 1)]
@@ -25,9 +27,26 @@ DUE = {
 UNFINISHED = {15, 20, 21, 22, 23}
 
 
+def _snapshot(spark, config) -> dict:
+    """Every published table's rows and the publication log, as sorted tuples."""
+    out = {}
+    for spec in (*PUBLISHED_TABLES, PUBLICATION_LOG):
+        rows = delta_io.read_table(spark, spec, config.warehouse).collect()
+        out[spec.full_name] = sorted(map(repr, rows))
+    return out
+
+
 @pytest.fixture(scope="module")
-def backtested(spark, champion):
-    return champion, backtest(spark, champion, RUN_DATES)
+def backtested(spark, scored, copy_warehouse):
+    config = copy_warehouse(scored[0], "backtest")
+    before = _snapshot(spark, config)
+    results = backtest(spark, config, RUN_DATES)
+    return config, results, before
+
+
+def _backtest_forecast(spark, config, run_id):
+    return delta_io.read_table(spark, BACKTEST_FORECAST, config.warehouse).filter(
+        F.col("run_id") == run_id).toPandas().set_index("campaign_id")
 
 
 def _accuracy(spark, config):
@@ -35,16 +54,16 @@ def _accuracy(spark, config):
 
 
 def test_forecast_accuracy_for_three_past_run_dates(spark, backtested):
-    config, results = backtested
+    config, results, _ = backtested
     acc = _accuracy(spark, config)
     assert sorted(set(acc["run_date"])) == RUN_DATES
     for result in results:
         rows = acc[acc["run_date"] == result.run_date]
         assert set(rows["campaign_id"]) == DUE[result.run_date]
         assert (rows["run_id"] == result.run_id).all()
-        # The forecast side is the published forecast of that night, unchanged.
-        forecast = published(spark, CAMPAIGN_ROI_FORECAST, config).filter(
-            F.col("run_date") == F.lit(result.run_date)).toPandas().set_index("campaign_id")
+        # The forecast side is the backtest's own forecast of that night (gold.backtest_forecast), unchanged.
+        forecast = _backtest_forecast(spark, config, result.run_id)
+        assert set(forecast["run_date"]) == {result.run_date}
         assert set(forecast.index) == DUE[result.run_date] | set(result.skipped)
         assert UNFINISHED & set(forecast.index) <= set(result.skipped)
         for r in rows.itertuples():
@@ -57,12 +76,25 @@ def test_forecast_accuracy_for_three_past_run_dates(spark, backtested):
             assert r.interval_covers_realized == (
                 r.forecast_incremental_revenue_low <= r.realized_incremental_revenue
                 <= r.forecast_incremental_revenue_high)
+            assert r.realized_covers_forecast == (
+                r.realized_incremental_revenue_low <= r.forecast_incremental_revenue
+                <= r.realized_incremental_revenue_high)
             assert r.realized_incremental_revenue_low <= r.realized_incremental_revenue_high
             assert r.model_version == f.model_version
+            if r.placebo_incremental_revenue is not None and not pd.isna(r.placebo_incremental_revenue):
+                assert r.placebo_incremental_revenue_low <= r.placebo_incremental_revenue_high
+
+
+def test_the_backtest_changes_no_published_run(spark, backtested):
+    config, _, before = backtested
+    assert _snapshot(spark, config) == before
+    # It did forecast: one backtest run per date, kept beside the published ones.
+    history = delta_io.read_table(spark, BACKTEST_FORECAST, config.warehouse).toPandas()
+    assert sorted(set(history["run_date"])) == RUN_DATES
 
 
 def test_the_same_campaign_has_the_same_realized_effect_whichever_night_forecast_it(spark, backtested):
-    config, _ = backtested
+    config, _, _ = backtested
     acc = _accuracy(spark, config)
     per_household = acc.assign(att=acc["realized_incremental_revenue"] / acc["audience"])
     spread = per_household.groupby("campaign_id")["att"].agg(lambda s: s.max() - s.min())
@@ -70,12 +102,18 @@ def test_the_same_campaign_has_the_same_realized_effect_whichever_night_forecast
 
 
 def test_rerunning_a_date_replaces_its_slice(spark, backtested):
-    config, _ = backtested
+    config, results, _ = backtested
     before = _accuracy(spark, config).groupby("run_date").size().to_dict()
+    first = _backtest_forecast(spark, config, results[-1].run_id)
     again = backtest(spark, config, [RUN_DATES[-1]])
     after = _accuracy(spark, config)
     assert after.groupby("run_date").size().to_dict() == before
     assert set(after.loc[after["run_date"] == RUN_DATES[-1], "run_id"]) == {again[0].run_id}
+    # History is appended, never replaced: both backtest runs of the date are kept, with the same forecast.
+    second = _backtest_forecast(spark, config, again[0].run_id)
+    assert len(_backtest_forecast(spark, config, results[-1].run_id)) == len(first)
+    pd.testing.assert_series_equal(second["incremental_revenue"].sort_index(),
+                                   first["incremental_revenue"].sort_index())
 
 
 def test_a_run_date_with_nothing_observed_yet_is_refused(spark, champion):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from promo_roi.causal.calibration import (
 )
 from promo_roi.causal.metrics import dr_att
 from promo_roi.scoring.backtest import RealizedEffect, accuracy_rows
-from promo_roi.scoring.job import roi_forecast
+from promo_roi.scoring.forecast import roi_forecast
 
 
 def test_linear_calibration_recovers_an_exact_line_in_every_draw():
@@ -154,3 +155,58 @@ def test_accuracy_rows_by_hand():
     assert row["realized_roi_high"] == pytest.approx((180.0 - 116.0) / 116.0)
     # A campaign without a realized effect is left out.
     assert accuracy_rows(forecast, {}, {13: 0.5}, {13: 2.0}).empty
+
+
+def test_accuracy_judges_both_intervals_and_reports_the_placebo():
+    forecast = pd.DataFrame({
+        "run_id": ["r1"], "campaign_id": [13], "campaign_type": ["Type A"], "start_date": [dt.date(2017, 8, 8)],
+        "end_date": [dt.date(2017, 9, 24)], "audience": [100], "incremental_revenue": [500.0],
+        "incremental_gross_profit": [150.0], "incremental_gross_profit_low": [120.0],
+        "incremental_gross_profit_high": [180.0], "roi": [0.1], "roi_low": [-0.5], "roi_high": [0.6],
+        "model_version": ["3"],
+    })
+    realized = {13: RealizedEffect(13, att=2.0, att_low=-1.0, att_high=6.0, naive=40.0, treated=100, redemptions=0)}
+    placebo = {13: RealizedEffect(13, att=0.5, att_low=-1.5, att_high=2.5, naive=9.0, treated=100, redemptions=0)}
+    row = accuracy_rows(forecast, realized, {13: 0.5}, {13: 2.0}, placebo, forecast_level=0.90).iloc[0]
+    # Forecast 500 in [400, 600] (90%); realized 200 in [-100, 600] (95%).
+    assert bool(row["interval_covers_realized"]) is False  # 200 is not in [400, 600]
+    assert bool(row["realized_covers_forecast"]) is True  # 500 is in [-100, 600]
+    assert bool(row["intervals_overlap"]) is True
+    # SEs: forecast 200 / (2 x 1.644854) = 60.795; realized 700 / (2 x 1.959964) = 178.575;
+    # z = 300 / sqrt(60.795^2 + 178.575^2) = 300 / 188.640 = 1.5903.
+    assert row["error_z"] == pytest.approx(300.0 / math.hypot(200 / (2 * 1.644854), 700 / (2 * 1.959964)), rel=1e-5)
+    assert bool(row["consistent_at_90"]) is True
+    assert (row["placebo_incremental_revenue"], row["placebo_incremental_revenue_low"],
+            row["placebo_incremental_revenue_high"]) == pytest.approx((50.0, -150.0, 250.0))
+    # Without a placebo estimate the columns are empty.
+    assert accuracy_rows(forecast, realized, {13: 0.5}, {13: 2.0}).iloc[0]["placebo_incremental_revenue"] is None
+
+
+def test_household_scores_transform_by_hand(spark):
+    from promo_roi.scoring.forecast import household_scores
+
+    raw = spark.createDataFrame(
+        [(11, 1, 0.4, 0.1, 20.0, 15.0, 200.0, 180.0, 0.3, 5.0, 20.0),
+         (12, 2, 0.9, 0.2, 10.0, 10.0, 90.0, 100.0, 0.7, 0.0, -10.0)],
+        "campaign_id long, household_id long, p_redeem_t1 double, p_redeem_t0 double, "
+        "coupon_product_spend_t1 double, coupon_product_spend_t0 double, spend_t1 double, spend_t0 double, "
+        "uplift_redeem double, uplift_coupon_product_spend double, uplift_spend double")
+    units = spark.createDataFrame([(11, 0.5, 2.0, "x"), (12, 1.0, 3.0, "y")],
+                                  "campaign_id long, contact_cost double, redemption_cost double, other string")
+    cal = _calibration(4.0, 0.5, 2.0, [(4.0, 0.5, 2.0)])
+    rows = {r.household_id: r for r in raw.transform(
+        household_scores(units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7")).collect()}
+    # Household 1: calibrated uplift 4 + 0.5 * 20 = 14, gross profit 0.3 * 14 = 4.2;
+    # redemption 2 * 0.4 = 0.8, expected cost 0.5 + 0.8 * 2 = 2.1.
+    assert rows[1].calibrated_uplift_spend == pytest.approx(14.0)
+    assert rows[1].incremental_gross_profit == pytest.approx(4.2)
+    assert rows[1].calibrated_p_redeem == pytest.approx(0.8)
+    assert rows[1].expected_cost == pytest.approx(2.1)
+    # Household 2: uplift 4 + 0.5 * -10 = -1, gross profit -0.3; redemption 2 * 0.9 = 1.8 capped at 1,
+    # expected cost 1 + 1 * 3 = 4.
+    assert rows[2].calibrated_uplift_spend == pytest.approx(-1.0)
+    assert rows[2].incremental_gross_profit == pytest.approx(-0.3)
+    assert rows[2].calibrated_p_redeem == pytest.approx(1.0)
+    assert rows[2].expected_cost == pytest.approx(4.0)
+    assert (rows[1].run_date, rows[1].run_id, rows[1].model_version) == (dt.date(2017, 7, 1), "run-1", "7")
+    assert (rows[1].p_redeem_targeted, rows[1].spend_untargeted) == (0.4, 180.0)

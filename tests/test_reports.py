@@ -23,7 +23,10 @@ from pyspark.sql import functions as F
 
 from promo_roi import delta_io
 from promo_roi.reporting import charts as C
+from promo_roi.reporting import data as report_data
+from promo_roi.reporting import markup
 from promo_roi.reporting import report as R
+from promo_roi.reporting import sections
 from promo_roi.reporting import summaries as S
 from promo_roi.tables import (
     BUDGET_PLAN,
@@ -262,17 +265,18 @@ def test_accuracy_by_run_date_follows_the_analyst_view():
 
 
 def test_cell_formats_and_table_markup():
-    assert R.format_value(1234.567, "money") == "1,234.57"
-    assert R.format_value(-0.05432, "pct") == "-5.4%"
-    assert R.format_value(1234.0, "int") == "1,234"
-    assert R.format_value(float("nan"), "money") == "n/a"
-    assert R.format_value(None, "pct") == "n/a"
-    assert R.format_value(dt.date(2017, 7, 1), "date") == "2017-07-01"
-    assert R.format_value(True, "bool") == "yes"
+    assert markup.format_value(1234.567, "money") == "1,234.57"
+    assert markup.format_value(-0.05432, "pct") == "-5.4%"
+    assert markup.format_value(1234.0, "int") == "1,234"
+    assert markup.format_value(float("nan"), "money") == "n/a"
+    assert markup.format_value(None, "pct") == "n/a"
+    assert markup.format_value(dt.date(2017, 7, 1), "date") == "2017-07-01"
+    assert markup.format_value(True, "bool") == "yes"
     frame = pd.DataFrame([{"campaign_id": 7, "cost": -2.5, "roi_low": -1.0, "roi": None}])
-    html = R.html_table(frame, [R.Column("campaign_id", "Campaign"), R.Column("cost", "Cost (USD)", "money"),
-                                R.Column("roi_low", "ROI low", "pct"), R.Column("roi", "ROI", "pct")],
-                        "t", totals={"cost": -2.5})
+    html = markup.html_table(frame, [markup.Column("campaign_id", "Campaign"),
+                                     markup.Column("cost", "Cost (USD)", "money"),
+                                     markup.Column("roi_low", "ROI low", "pct"), markup.Column("roi", "ROI", "pct")],
+                             "t", totals={"cost": -2.5})
     p = _Page()
     p.feed(html)
     assert p.tables["t"] == [{"campaign_id": "7", "cost": "-2.50", "roi_low": "-100.0%", "roi": "n/a"}]
@@ -413,28 +417,29 @@ class _MlflowDown(RuntimeError):
 
 
 @pytest.fixture(scope="module")
-def reported(spark, champion, tmp_path_factory):
-    """Scores RUN_DATE with the MLflow step of its report failing, keeps that report's text, then backtests
-    RUN_DATE (re-scores, adds its forecast accuracy, renders the report again)."""
-    from promo_roi.scoring.backtest import backtest
-    from promo_roi.scoring.job import score
+def reported(spark, scored, copy_warehouse):
+    """Scores RUN_DATE as jobs/score.py does, with the MLflow step of its report failing, keeps that report's
+    text, then backtests RUN_DATE as jobs/backtest.py does (forecasts it without publishing, adds its forecast
+    accuracy, renders the published run's report again)."""
+    from promo_roi.nightly import backtest_and_report, score_and_report
 
-    root = tmp_path_factory.mktemp("reports")
-    config = dataclasses.replace(champion, reports=dataclasses.replace(
-        champion.reports, root=str(root), experiment="promo-roi-scoring-tests"))
+    config = copy_warehouse(scored[0], "reports")
+    root = Path(config.reports.root)
+    config = dataclasses.replace(config, reports=dataclasses.replace(
+        config.reports, experiment="promo-roi-scoring-tests"))
 
     def mlflow_down(*_args, **_kwargs):
         raise _MlflowDown("tracking server unavailable")
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(R, "log_report", mlflow_down)
-        scored = score(spark, config, RUN_DATE)
+        scored_run = score_and_report(spark, config, RUN_DATE)
     directory = root / RUN_DATE.isoformat()
     first = {"html": (directory / R.REPORT_FILE).read_text(),
              "manifest": json.loads((directory / R.MANIFEST_FILE).read_text()),
              "log_run_id": _log_entry(spark, config).run_id}
-    (backtested,) = backtest(spark, config, [RUN_DATE])
-    return config, scored, first, backtested
+    ((backtested, _report),) = backtest_and_report(spark, config, [RUN_DATE])
+    return config, scored_run, first, backtested
 
 
 def _log_entry(spark, config):
@@ -464,10 +469,10 @@ def _model_run(config, version: str) -> str:
 
 
 def test_the_scoring_job_writes_the_report_and_an_mlflow_failure_unpublishes_nothing(spark, reported):
-    config, scored, first, _ = reported
+    config, (scored, report), first, _ = reported
     # MLflow failed after the local report was written: logged, the run stays published, the report stays.
-    assert scored.report.error and "tracking server unavailable" in scored.report.error
-    assert scored.report.directory == str(_directory(config))
+    assert report.error and "tracking server unavailable" in report.error
+    assert report.directory == str(_directory(config))
     assert first["log_run_id"] == scored.run_id
     assert first["manifest"]["run_id"] == scored.run_id
     assert "No backtest yet" in first["html"]  # nothing backtested up to RUN_DATE when it was scored
@@ -485,16 +490,17 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
     assert "Targeted vs untargeted differences are not effects" in p.full_text
     assert "90% intervals" in p.full_text
     assert "No backtest yet" not in p.full_text and "No uplift curves" not in p.full_text
-    assert sorted(p.images) == sorted(R.CHART_FILES.values())
+    assert sorted(p.images) == sorted(sections.CHART_FILES.values())
     for name in p.images:
         with Image.open(directory / name) as im:
             im.verify()
         with Image.open(directory / name) as im:
             assert im.format == "PNG" and im.size[0] >= 800 and im.size[1] >= 300
     manifest = json.loads((directory / R.MANIFEST_FILE).read_text())
-    assert manifest["run_id"] == backtested.run_id == _log_entry(spark, config).run_id
+    # The re-rendered report is still the published run's: the backtest forecast beside it, it published nothing.
+    assert manifest["run_id"] == reported[1][0].run_id == _log_entry(spark, config).run_id != backtested.run_id
     assert manifest["missing"] == {}
-    assert sorted(os.listdir(directory)) == sorted([*R.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
+    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
 
 
@@ -627,8 +633,8 @@ def _mlflow_runs(config, run_id: str):
 
 
 def test_the_scoring_run_in_mlflow_has_the_report(spark, reported):
-    config, _, _, backtested = reported
-    client, runs = _mlflow_runs(config, backtested.run_id)
+    config, (scored, _), _, _ = reported
+    client, runs = _mlflow_runs(config, scored.run_id)
     assert len(runs) == 1
     run = runs[0]
     assert run.data.tags["promo_roi.run_date"] == RUN_DATE.isoformat()
@@ -642,7 +648,7 @@ def test_the_scoring_run_in_mlflow_has_the_report(spark, reported):
 def test_the_report_job_rerenders_and_replaces_the_report(spark, reported, job_overrides, monkeypatch):
     import importlib.util
 
-    config, _, _, backtested = reported
+    config, (scored, _), _, _ = reported
     directory = _directory(config)
     before = json.loads((directory / R.MANIFEST_FILE).read_text())
     spec = importlib.util.spec_from_file_location("report_job", REPO / "jobs" / "report.py")
@@ -658,9 +664,9 @@ def test_the_report_job_rerenders_and_replaces_the_report(spark, reported, job_o
     assert job.main(args) == 0
     after = json.loads((directory / R.MANIFEST_FILE).read_text())
     assert after["run_id"] == before["run_id"] and after["rendered_at"] > before["rendered_at"]
-    assert sorted(os.listdir(directory)) == sorted([*R.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
+    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
-    _client, runs = _mlflow_runs(config, backtested.run_id)
+    _client, runs = _mlflow_runs(config, scored.run_id)
     assert len(runs) == 1  # the re-render logged into the scoring run's MLflow run
     assert runs[0].data.tags["promo_roi.report_rendered_at"] >= after["rendered_at"][:19]
     # A date with nothing published is refused (exit 2).
@@ -695,9 +701,9 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
     forecast = _forecast_rows().assign(
         interval_method="90% interval over 200 two-stage bootstrap draws (held-out campaigns, then households) "
                         "of the uplift calibration on campaigns [5, 6]")
-    data = R.ReportData(
+    data = report_data.ReportData(
         run_date=RUN_DATE, run_id="run-1", published_at=dt.datetime(2017, 7, 1, 3, 0), forecast=forecast,
-        model=R.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
+        model=report_data.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
         plan=pd.DataFrame(), targeting=S.targeting_counts(pd.DataFrame()), pairs_targeted=0, households_targeted=0,
         accuracy=None, evaluation=pd.DataFrame(columns=MODEL_EVALUATION.columns),
         curves=pd.DataFrame(columns=UPLIFT_CURVES.columns),
@@ -730,9 +736,9 @@ def test_backfill_reproduces_the_curves_training_stored(spark, reported):
     assert len(trained) > 0
     DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, UPLIFT_CURVES)).delete(F.col("mlflow_run_id") == run)
     assert stored().empty
-    assert R.backfill_curves(spark, config, RUN_DATE) == len(trained)
+    assert report_data.backfill_curves(spark, config, RUN_DATE) == len(trained)
     again = stored()
     pd.testing.assert_frame_equal(again.drop(columns=["gain", "random_gain"]), trained.drop(columns=["gain", "random_gain"]))
     assert np.allclose(again["gain"], trained["gain"], rtol=1e-9, atol=1e-9)
     assert np.allclose(again["random_gain"], trained["random_gain"], rtol=1e-9, atol=1e-9)
-    assert R.backfill_curves(spark, config, RUN_DATE) == 0  # already stored: nothing to do
+    assert report_data.backfill_curves(spark, config, RUN_DATE) == 0  # already stored: nothing to do

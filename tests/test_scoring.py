@@ -16,8 +16,11 @@ from pyspark.sql import functions as F
 
 from promo_roi import delta_io
 from promo_roi.planning import BudgetConstraints, solve_exact
+from promo_roi.publication import published
 from promo_roi.scoring.inputs import ScoringInputError
-from promo_roi.scoring.job import published, score
+from promo_roi.scoring.job import champion as champion_model
+from promo_roi.scoring.job import score
+from promo_roi.scoring.plan import plan_night
 from promo_roi.tables import (
     BUDGET_PLAN,
     CAMPAIGN_PLANS,
@@ -37,16 +40,28 @@ PLANNED = {11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}
 
 
 @pytest.fixture(scope="module")
-def first_run(spark, champion):
-    return score(spark, champion, RUN_DATE)
+def scoring_copy(scored, copy_warehouse):
+    """This module's own copy of the scored warehouse: its tests score again and kill a run."""
+    config, result = scored
+    return copy_warehouse(config, "scoring"), result
+
+
+@pytest.fixture(scope="module")
+def first_run(scoring_copy):
+    return scoring_copy[1]
+
+
+@pytest.fixture(scope="module")
+def scoring_config(scoring_copy):
+    return scoring_copy[0]
 
 
 def _published(spark, spec, config):
     return published(spark, spec, config).filter(F.col("run_date") == F.lit(RUN_DATE))
 
 
-def test_publishes_every_household_for_every_planned_campaign(spark, champion, first_run):
-    config = champion
+def test_publishes_every_household_for_every_planned_campaign(spark, scoring_config, first_run):
+    config = scoring_config
     households = delta_io.read_table(spark, user_features_spec(config.features), config.warehouse).filter(
         F.col("as_of_date") == F.lit(RUN_DATE)).count()
     plans = {r.campaign_id for r in delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).collect()}
@@ -59,12 +74,12 @@ def test_publishes_every_household_for_every_planned_campaign(spark, champion, f
     assert forecast["run_id"].nunique() == 1
 
 
-def test_forecast_arithmetic_and_interval(spark, champion, first_run):
-    f = _published(spark, CAMPAIGN_ROI_FORECAST, champion).toPandas()
-    margin = champion.scoring.gross_margin
+def test_forecast_arithmetic_and_interval(spark, scoring_config, first_run):
+    f = _published(spark, CAMPAIGN_ROI_FORECAST, scoring_config).toPandas()
+    margin = scoring_config.scoring.gross_margin
     for r in f.itertuples():
         assert r.cost == pytest.approx(r.contact_cost + r.redemption_cost)
-        assert r.contact_cost == pytest.approx(r.audience * champion.scoring.contact_cost)
+        assert r.contact_cost == pytest.approx(r.audience * scoring_config.scoring.contact_cost)
         assert r.incremental_gross_profit == pytest.approx(r.incremental_revenue * margin)
         assert r.roi == pytest.approx((r.incremental_gross_profit - r.cost) / r.cost)
         assert r.roi_low <= r.roi_high
@@ -75,8 +90,8 @@ def test_forecast_arithmetic_and_interval(spark, champion, first_run):
     assert set(f["audience_source"]) <= {"campaign_target_list", "all_households"}
 
 
-def test_rerun_publishes_the_same_counts_and_keeps_one_run(spark, champion, first_run):
-    config = champion
+def test_rerun_publishes_the_same_counts_and_keeps_one_run(spark, scoring_config, first_run):
+    config = scoring_config
     before = {s.name: _published(spark, s, config).count() for s in (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST)}
     again = score(spark, config, RUN_DATE)
     assert again.run_id != first_run.run_id
@@ -90,8 +105,8 @@ def test_rerun_publishes_the_same_counts_and_keeps_one_run(spark, champion, firs
     assert [e.run_id for e in entries] == [again.run_id]
 
 
-def test_stale_features_refused_before_any_write(spark, champion, first_run):
-    config = champion
+def test_stale_features_refused_before_any_write(spark, scoring_config, first_run):
+    config = scoring_config
     versions = {s.name: delta_io.table_version(spark, s, config.warehouse)
                 for s in (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, PUBLICATION_LOG)}
     # No test builds features for this date.
@@ -101,8 +116,8 @@ def test_stale_features_refused_before_any_write(spark, champion, first_run):
                         for s in (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, PUBLICATION_LOG)}
 
 
-def test_a_run_killed_mid_publish_leaves_the_last_forecast(spark, champion, first_run, job_overrides):
-    config = champion
+def test_a_run_killed_mid_publish_leaves_the_last_forecast(spark, scoring_config, first_run, job_overrides):
+    config = scoring_config
     _, _, mlflow_config = config.require_training()
     log_before = delta_io.read_table(spark, PUBLICATION_LOG, config.warehouse).filter(
         F.col("run_date") == F.lit(RUN_DATE)).first().run_id
@@ -191,9 +206,9 @@ def _check_plan(pairs, targeting, plan, budget, cap, mode="fixed_budget", target
     return objective, exact.objective
 
 
-def test_budget_plan_on_the_published_scores(spark, champion, first_run):
-    pairs, targeting, plan = _plan_outputs(spark, champion)
-    planning = champion.planning
+def test_budget_plan_on_the_published_scores(spark, scoring_config, first_run):
+    pairs, targeting, plan = _plan_outputs(spark, scoring_config)
+    planning = scoring_config.planning
     _check_plan(pairs, targeting, plan, planning.total_budget, planning.household_cap)
     assert (targeting["expected_incremental_profit"] > 0).all()  # fixed budget: nothing at a loss
     assert (plan["total_budget"] == planning.total_budget).all()
@@ -203,31 +218,57 @@ def test_budget_plan_on_the_published_scores(spark, champion, first_run):
     assert plan.loc[plan["audience"] == 0, "roi_low"].isna().all()
 
 
-def test_a_binding_budget_and_the_target_roi_mode(spark, champion, first_run):
-    pairs, targeting, _ = _plan_outputs(spark, champion)  # the default plan: its budget does not bind here
+def _what_if(spark, config, planning):
+    """The night's planning step (the same call as score()) on the published scores of RUN_DATE with other
+    planning settings: what a planner asks without re-scoring."""
+    scores = _published(spark, HOUSEHOLD_SCORES, config)
+    log = delta_io.read_table(spark, PUBLICATION_LOG, config.warehouse).filter(
+        F.col("run_date") == F.lit(RUN_DATE)).first()
+    plans = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).filter(
+        F.col("start_date") >= F.lit(RUN_DATE)).toPandas()
+    plan = plan_night(scores, plans, planning, champion_model(config).calibration, config.scoring.gross_margin,
+                      config.scoring.interval, RUN_DATE, log.run_id, log.model_version)
+    pairs = scores.select(
+        "household_id", "campaign_id", F.col("incremental_gross_profit").alias("value"),
+        F.col("expected_cost").alias("cost"), F.col("calibrated_p_redeem").alias("redemptions"),
+    ).toPandas().sort_values(["household_id", "campaign_id"]).reset_index(drop=True)
+    targeting = plan.targeting.toPandas()
+    plan.selected.unpersist()
+    return pairs, targeting, plan.budget_plan
+
+
+def test_a_binding_budget_and_the_target_roi_mode(spark, scoring_config, first_run):
+    pairs, targeting, _ = _plan_outputs(spark, scoring_config)  # the default plan: its budget does not bind here
     profitable = pairs[pairs["value"] > pairs["cost"]]
     assert len(targeting) > 10, "the fixture's scores leave nothing to plan"
     budget = float(targeting["expected_cost"].sum() / 3)
-    tight = dataclasses.replace(champion, planning=dataclasses.replace(champion.planning, total_budget=budget))
-    score(spark, tight, RUN_DATE)
-    pairs, targeting, plan = _plan_outputs(spark, tight)
-    _check_plan(pairs, targeting, plan, budget, tight.planning.household_cap)
+    tight = dataclasses.replace(scoring_config.planning, total_budget=budget)
+    pairs, targeting, plan = _what_if(spark, scoring_config, tight)
+    _check_plan(pairs, targeting, plan, budget, tight.household_cap)
     # The budget binds. The solver stops at the first household move that does not
     # fit, and a move can add up to household_cap pairs at once, so what is left is
     # less than the cost of one household's K dearest pairs (a clean-clone model
     # left 1.30 of 31.26 with pairs costing ~0.8: the next move added two).
-    cap = tight.planning.household_cap
+    cap = tight.household_cap
     dearest_move = float(pairs.groupby("household_id")["cost"].apply(lambda c: c.nlargest(cap).sum()).max())
     assert 0 <= budget - targeting["expected_cost"].sum() < dearest_move
 
     roi = (profitable["value"] - profitable["cost"]) / profitable["cost"]
     target = float(roi.median())
-    by_roi = dataclasses.replace(champion, planning=dataclasses.replace(
-        champion.planning, mode="target_roi", target_roi=target, total_budget=None))
-    score(spark, by_roi, RUN_DATE)
-    pairs, targeting, plan = _plan_outputs(spark, by_roi)
-    _check_plan(pairs, targeting, plan, None, by_roi.planning.household_cap, "target_roi", target)
+    by_roi = dataclasses.replace(scoring_config.planning, mode="target_roi", target_roi=target, total_budget=None)
+    pairs, targeting, plan = _what_if(spark, scoring_config, by_roi)
+    _check_plan(pairs, targeting, plan, None, by_roi.household_cap, "target_roi", target)
     chosen_roi = targeting["expected_incremental_profit"] / targeting["expected_cost"]
     assert (chosen_roi >= target - 1e-9).all()
     assert 0 < len(targeting) <= int((roi >= target).sum())
     assert (plan["target_roi"] == target).all()
+
+
+def test_the_published_plan_is_the_planning_step_on_the_published_scores(spark, scoring_config, first_run):
+    """The what-if above is the night's own planning step: on the night's settings it gives the published plan."""
+    _, published_targeting, published_plan = _plan_outputs(spark, scoring_config)
+    _, targeting, plan = _what_if(spark, scoring_config, scoring_config.planning)
+    key = ["household_id", "campaign_id"]
+    assert (targeting.sort_values(key)[key].to_numpy() == published_targeting.sort_values(key)[key].to_numpy()).all()
+    assert plan.sort_values("campaign_id")["budget"].to_numpy() == pytest.approx(
+        published_plan.sort_values("campaign_id")["budget"].to_numpy())

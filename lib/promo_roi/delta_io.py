@@ -1,9 +1,14 @@
 """Delta Lake reads and writes: every table write is one Delta transaction.
 
+This module is the only door to Delta from Spark (the ``deltalake`` reader of
+``promo-roi tables``/``sql`` needs no JVM and stays apart):
+
 - whole-table snapshots: ``overwrite_table`` (mode overwrite);
 - a date's slice: ``replace_slice`` (mode overwrite + replaceWhere), so a rerun
   replaces exactly that slice and never duplicates it;
-- keyed tables: ``merge_by_keys`` (the merge chain).
+- keyed tables: ``merge_by_keys`` (the merge chain) and ``insert_missing``
+  (rows whose keys are new; existing rows are never touched);
+- ``delete_where``: removes the rows matching a condition.
 
 Retries never rely on txnAppId/txnVersion: a retry with new data would be
 skipped silently.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -31,13 +37,29 @@ def table_path(warehouse: WarehouseConfig, spec: TableSpec) -> str:
     return warehouse.table_path(spec.schema, spec.name)
 
 
+# Tables already checked by ensure_table, per session: the checks (Delta log,
+# catalog, DESCRIBE DETAIL, schema) cost four metadata round trips, and a job
+# writes the same table many times.
+_ENSURED: "weakref.WeakKeyDictionary[SparkSession, set[str]]" = weakref.WeakKeyDictionary()
+
+
 def ensure_table(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig) -> None:
     """Creates the Delta table at <warehouse>/<schema>/<table> and registers its name.
 
     The path is the source of truth: jobs write and read by path, the catalog
-    name is for analysts. A name already registered is left as it is.
+    name is for analysts. A name already registered is left as it is. Checked
+    once per session and path (a table removed from under a running session is
+    recreated by the next write, without its catalog name until the next run).
     """
     path = table_path(warehouse, spec)
+    ensured = _ENSURED.setdefault(spark, set())
+    if path in ensured:
+        return
+    _create_or_migrate(spark, spec, path)
+    ensured.add(path)
+
+
+def _create_or_migrate(spark: SparkSession, spec: TableSpec, path: str) -> None:
     if not DeltaTable.isDeltaTable(spark, path):
         (
             DeltaTable.createIfNotExists(spark)
@@ -132,20 +154,36 @@ def replace_date_slice(
     return replace_slice(spark, df, spec, warehouse, f"{date_column} = DATE'{date.isoformat()}'")
 
 
-def merge_by_keys(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig) -> int:
-    """Upserts ``df`` on the spec's keys in one commit."""
+def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig, update: bool) -> int:
     if not spec.keys:
         raise ValueError(f"{spec.full_name} declares no keys to merge on")
     ensure_table(spark, spec, warehouse)
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
-    (
+    merge = (
         DeltaTable.forPath(spark, table_path(warehouse, spec))
         .alias("t")
         .merge(conform(df, spec).alias("s"), condition)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
     )
+    if update:
+        merge = merge.whenMatchedUpdateAll()
+    merge.whenNotMatchedInsertAll().execute()
+    return table_version(spark, spec, warehouse)
+
+
+def merge_by_keys(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig) -> int:
+    """Upserts ``df`` on the spec's keys in one commit; returns the new table version."""
+    return _merge(spark, df, spec, warehouse, update=True)
+
+
+def insert_missing(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig) -> int:
+    """Inserts the rows of ``df`` whose keys the table does not hold yet, in one commit; existing rows are
+    never changed. Returns the new table version."""
+    return _merge(spark, df, spec, warehouse, update=False)
+
+
+def delete_where(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig, condition) -> int:
+    """Deletes the rows matching ``condition`` (a Column or SQL text) in one commit; returns the version."""
+    DeltaTable.forPath(spark, table_path(warehouse, spec)).delete(condition)
     return table_version(spark, spec, warehouse)
 
 

@@ -288,6 +288,25 @@ MODEL_EVALUATION = TableSpec(
     ),
 )
 
+ROLLING_ORIGIN_EVALUATION = TableSpec(
+    "gold", "rolling_origin_evaluation", _struct(
+        ("as_of_date", DateType()), ("model_name", StringType()), ("campaign_id", LongType()),
+        ("outcome", StringType()), ("scope", StringType()), ("metric", StringType()), ("value", DoubleType()),
+        ("ci_low", DoubleType()), ("ci_high", DoubleType()), ("share_better", DoubleType()),
+        ("n_rows", LongType()), ("n_campaigns", LongType()), ("held_out_campaigns", StringType()),
+        ("evaluated_at", TimestampType()),
+    ), partition_by=("as_of_date",),
+    keys=("as_of_date", "model_name", "campaign_id", "outcome", "scope", "metric"),
+    description=(
+        "Rolling-origin yardstick (jobs/evaluate.py): every fully observed campaign from the sixth on held out "
+        "in turn, its models trained only on campaigns that ended before it started, all judged on the same "
+        "doubly robust pseudo-outcomes. Per held-out campaign (campaign_id) and pooled (campaign_id null): "
+        "tie-averaged Qini and AUUC overall and in the overlap band, the placebo Qini on the pre-period, and "
+        "qini_minus_heuristic, the paired two-stage bootstrap difference of pooled Qini against the heuristic "
+        "(95% interval, share_better = share of draws where the model wins)."
+    ),
+)
+
 POSITIVITY_DIAGNOSTICS = TableSpec(
     "gold", "positivity_diagnostics", _struct(
         ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("split", StringType()),
@@ -439,6 +458,17 @@ HOUSEHOLD_TARGETING = TableSpec(
     ),
 )
 
+BACKTEST_FORECAST = TableSpec(
+    "gold", "backtest_forecast", StructType([
+        *CAMPAIGN_ROI_FORECAST.struct.fields, StructField("backtested_at", TimestampType(), True),
+    ]), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id"),
+    description=(
+        "Backtest history: what the champion of the backtest (model_version) would have forecast on a past run "
+        "date, from what was known that night; one run_id per backtest run, appended and never replaced. The "
+        "forecast, plan and targeting published on that night stay as they were."
+    ),
+)
+
 FORECAST_ACCURACY = TableSpec(
     "gold", "forecast_accuracy", _struct(
         ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
@@ -452,11 +482,17 @@ FORECAST_ACCURACY = TableSpec(
         ("forecast_roi", DoubleType()), ("forecast_roi_low", DoubleType()), ("forecast_roi_high", DoubleType()),
         ("realized_roi", DoubleType()), ("realized_roi_low", DoubleType()), ("realized_roi_high", DoubleType()),
         ("estimator", StringType()), ("model_version", StringType()), ("evaluated_at", TimestampType()),
+        ("realized_covers_forecast", BooleanType()), ("intervals_overlap", BooleanType()),
+        ("error_z", DoubleType()), ("consistent_at_90", BooleanType()),
+        ("placebo_incremental_revenue", DoubleType()), ("placebo_incremental_revenue_low", DoubleType()),
+        ("placebo_incremental_revenue_high", DoubleType()),
     ), partition_by=("run_date",), keys=("run_date", "campaign_id"),
     description=(
-        "Backtest: per past run date and campaign that has since run to its end, the published forecast of "
-        "incremental revenue and ROI against the realized effect on the targeted households (doubly robust, "
-        "the same selection correction), the error and whether the forecast interval covered it."
+        "Backtest: per past run date and campaign that has since run to its end, the champion's backtest "
+        "forecast (gold.backtest_forecast, run_id) of incremental revenue and ROI against the realized effect "
+        "on the targeted households (doubly robust, the same selection correction), which is itself an "
+        "estimate: whether each interval holds the other's point, whether they overlap, the error in combined "
+        "standard errors, and the same estimator on the campaign's pre-period (placebo, ~0 when unbiased)."
     ),
 )
 
@@ -467,10 +503,10 @@ def silver_specs(features: FeatureConfig) -> list[TableSpec]:
 
 
 GOLD_TRAINING_SPECS: tuple[TableSpec, ...] = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS,
-                                              UPLIFT_CURVES)
+                                              UPLIFT_CURVES, ROLLING_ORIGIN_EVALUATION)
 GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
     CAMPAIGN_PLANS, HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, HOUSEHOLD_TARGETING, PUBLICATION_LOG,
-    FORECAST_ACCURACY,
+    BACKTEST_FORECAST, FORECAST_ACCURACY,
 )
 
 

@@ -1,11 +1,14 @@
-"""Backtest: score past run dates, then hold each forecast against what happened.
+"""Backtest: what the current champion would have forecast on past run dates, held against what happened.
 
 For every run date D given, :func:`backtest`
 
 1. builds the point-in-time features as of D if they are missing (the same
-   builder as jobs/build_features.py), and runs the nightly scoring for D
-   (:func:`promo_roi.scoring.job.score`): the forecast the current champion
-   would have published that night, from what was known that night;
+   builder as jobs/build_features.py), and runs the night's forecasting step
+   for D (:func:`promo_roi.scoring.job.forecast_night`: the same inputs, gates,
+   model and arithmetic as the nightly job) WITHOUT publishing it: the
+   forecasts go to ``gold.backtest_forecast`` under a new run_id (history,
+   appended), and the forecast, plan and targeting published on night D are
+   never touched;
 2. picks the forecast's campaigns that have since run to their end (ended
    before ``observed_through``, window inside the data) and that the champion
    never saw in training (its MLflow run's campaign splits), and that had a
@@ -16,15 +19,16 @@ For every run date D given, :func:`backtest`
    training-example builder), cross-fitted LightGBM nuisance models
    (propensity and untargeted outcome, out-of-fold by household) and the
    doubly robust effect on the targeted (:func:`promo_roi.causal.metrics.dr_att`),
-   times the audience;
+   times the audience; and the same estimator on the campaign's pre-period
+   (the campaign moved back by its duration: a placebo that should be ~0);
 4. replaces D's slice of ``gold.forecast_accuracy`` in one Delta commit:
-   forecast against realized, the error, whether the forecast's interval
-   covered the realized value, and the ROI both ways;
-5. writes D's run report (:mod:`promo_roi.reporting.report`), which now
-   includes D's backtest (a report failure is logged, as in scoring).
+   forecast against realized, the error, and how the two intervals relate.
 
-The realized value is itself an estimate (its interval is stored): a forecast
-"error" smaller than that interval is not evidence of anything.
+The realized value is itself an estimate: coverage is judged both ways
+(forecast interval holds the realized point; realized interval holds the
+forecast), by overlap, and by the error in combined standard errors
+(``error_z``). jobs/backtest.py re-renders the run report of each date that
+has a published run, so the report shows the backtest.
 """
 
 from __future__ import annotations
@@ -33,24 +37,26 @@ import datetime as dt
 import json
 import logging
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
 from promo_roi.analyst_views import create_spark_views
-from promo_roi.causal import metrics as M
+from promo_roi.causal import metrics
 from promo_roi.config import AppConfig
 from promo_roi.features import Bronze, build_campaign_exposures, build_features, campaign_calendar, read_bronze
 from promo_roi.observability import stage
-from promo_roi.tables import CAMPAIGN_PLANS, CAMPAIGN_ROI_FORECAST, FORECAST_ACCURACY, user_features_spec
-from promo_roi.training import evaluate as E
+from promo_roi.tables import BACKTEST_FORECAST, CAMPAIGN_PLANS, FORECAST_ACCURACY, user_features_spec
+from promo_roi.training import evaluate
 from promo_roi.training.examples import (
     CampaignSplit,
+    NotEnoughCampaignsError,
+    build_placebo_examples,
     campaign_state_at_start,
     concurrent_campaigns,
     examples_from_exposures,
@@ -108,24 +114,56 @@ def realized_examples(bronze: Bronze, campaign_ids: Sequence[int], observed_thro
 
 def realized_effect(frame: pd.DataFrame, encode: Any, folds: int, n_boot: int, seed: int) -> RealizedEffect:
     """The DR effect on the targeted households of one campaign (total spend), with its interval."""
-    nuisance = E.fit_nuisance(frame, E.design_matrix(encode(frame)), folds, seed)
+    nuisance = evaluate.fit_nuisance(frame, evaluate.design_matrix(encode(frame)), folds, seed)
     y, t = frame["spend"].astype(float).to_numpy(), frame["targeted"].astype(float).to_numpy()
     mu0, _mu1 = nuisance.mu["spend"]
-    att = M.dr_att(y, t, mu0, nuisance.e, n_boot=n_boot, seed=seed, cluster=frame["household_id"].to_numpy())
+    att = metrics.dr_att(y, t, mu0, nuisance.e, n_boot=n_boot, seed=seed, cluster=frame["household_id"].to_numpy())
     return RealizedEffect(
         campaign_id=int(frame["campaign_id"].iloc[0]), att=att["effect"], att_low=att["ci_low"],
-        att_high=att["ci_high"], naive=M.naive_difference(y, t), treated=att["n_treated"],
+        att_high=att["ci_high"], naive=metrics.naive_difference(y, t), treated=att["n_treated"],
         redemptions=float(frame.loc[t > 0.5, "redeemed"].astype(float).sum()),
     )
 
 
+# z of the central interval of each side: the forecast's is scoring.interval (90% by default), the
+# realized effect's is the 95% household bootstrap of dr_att.
+REALIZED_Z = 1.959964
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+def agreement(forecast: float, low: float, high: float, realized: float, r_low: float, r_high: float,
+              forecast_level: float) -> dict[str, Any]:
+    """How a forecast and a realized estimate, each with its interval, agree: each interval holding the other's
+    point, overlap, and the error in combined standard errors (interval half-widths / z), consistent at 90%
+    when |z| <= 1.645."""
+    se_f = (high - low) / (2 * _z(forecast_level))
+    se_r = (r_high - r_low) / (2 * REALIZED_Z)
+    scale = math.hypot(se_f, se_r)
+    z = (forecast - realized) / scale if scale > 0 else math.nan
+    return {
+        "interval_covers_realized": bool(low <= realized <= high),
+        "realized_covers_forecast": bool(r_low <= forecast <= r_high),
+        "intervals_overlap": bool(low <= r_high and r_low <= high),
+        "error_z": z,
+        "consistent_at_90": bool(abs(z) <= _z(0.90)) if not math.isnan(z) else None,
+    }
+
+
 def accuracy_rows(forecast: pd.DataFrame, realized: dict[int, RealizedEffect], contact_cost: dict[int, float],
-                  redemption_cost: dict[int, float]) -> pd.DataFrame:
-    """gold.forecast_accuracy rows: each forecast (published row) against its campaign's realized effect.
+                  redemption_cost: dict[int, float], placebo: dict[int, RealizedEffect] | None = None,
+                  forecast_level: float = 0.90) -> pd.DataFrame:
+    """gold.forecast_accuracy rows: each forecast (a gold.backtest_forecast row) against its campaign's realized
+    effect and, where it has one, the realized estimator's pre-period placebo.
 
     The forecast's own margin (gross profit / revenue) turns its gross-profit
     interval into a revenue interval and the realized revenue into profit.
     """
+    placebo = placebo or {}
     rows = []
     for f in forecast.itertuples(index=False):
         r = realized.get(int(f.campaign_id))
@@ -139,6 +177,7 @@ def accuracy_rows(forecast: pd.DataFrame, realized: dict[int, RealizedEffect], c
         high = f.incremental_gross_profit_high / margin if margin else math.nan
         low, high = min(low, high), max(low, high)  # a negative margin would swap them
         cost = audience * contact_cost[int(f.campaign_id)] + r.redemptions * redemption_cost[int(f.campaign_id)]
+        p = placebo.get(int(f.campaign_id))
 
         def roi(revenue: float) -> float:
             return (margin * revenue - cost) / cost if cost > 0 else math.nan
@@ -153,10 +192,13 @@ def accuracy_rows(forecast: pd.DataFrame, realized: dict[int, RealizedEffect], c
             "naive_incremental_revenue": r.naive * audience,
             "error": f.incremental_revenue - realized_revenue,
             "absolute_error": abs(f.incremental_revenue - realized_revenue),
-            "interval_covers_realized": bool(low <= realized_revenue <= high),
+            **agreement(f.incremental_revenue, low, high, realized_revenue, *bounds, forecast_level),
             "forecast_roi": f.roi, "forecast_roi_low": f.roi_low, "forecast_roi_high": f.roi_high,
             "realized_roi": roi(realized_revenue), "realized_roi_low": roi(bounds[0]),
             "realized_roi_high": roi(bounds[1]), "estimator": ESTIMATOR, "model_version": f.model_version,
+            "placebo_incremental_revenue": None if p is None else p.att * audience,
+            "placebo_incremental_revenue_low": None if p is None else p.att_low * audience,
+            "placebo_incremental_revenue_high": None if p is None else p.att_high * audience,
         })
     return pd.DataFrame(rows)
 
@@ -165,9 +207,10 @@ def campaigns_seen_in_training(config: AppConfig, model_version: str) -> set[int
     """Campaigns whose outcomes trained, chose or calibrated the model (its MLflow run's splits)."""
     from mlflow import MlflowClient
 
-    training = config.require_training()[0]
-    version = MlflowClient().get_model_version(training.registered_model, model_version)
-    params = MlflowClient().get_run(version.run_id).data.params
+    training, _, mlflow_config = config.require_training()
+    client = MlflowClient(tracking_uri=mlflow_config.tracking_uri)
+    version = client.get_model_version(training.registered_model, model_version)
+    params = client.get_run(version.run_id).data.params
     return {int(c) for c in json.loads(params.get("campaign_splits", "{}"))}
 
 
@@ -180,10 +223,70 @@ def _ensure_features(spark: SparkSession, config: AppConfig, run_date: dt.date) 
         build_features(spark, config, run_date)
 
 
+def due_campaigns(forecast: pd.DataFrame, seen: set[int], observed_through: dt.date) -> tuple[list[int], dict[int, str]]:
+    """(campaigns whose realized effect can be compared, {skipped campaign: why})."""
+    skipped: dict[int, str] = {}
+    due = []
+    for f in forecast.itertuples(index=False):
+        if int(f.campaign_id) in seen:
+            skipped[int(f.campaign_id)] = "seen by the champion in training"
+        elif f.audience_source != "campaign_target_list":
+            skipped[int(f.campaign_id)] = "no target list: no realized effect on targeted households"
+        elif f.end_date is None or f.end_date >= observed_through:
+            skipped[int(f.campaign_id)] = f"not over by {observed_through}"
+        else:
+            due.append(int(f.campaign_id))
+    return due, skipped
+
+
+def forecast_backtest(spark: SparkSession, config: AppConfig, run_date: dt.date, model) -> tuple[str, pd.DataFrame]:
+    """The night's forecast for ``run_date`` by ``model``, appended to gold.backtest_forecast under a new run id;
+    nothing published is touched. Returns (run_id, the rows written)."""
+    from promo_roi.scoring.job import forecast_night, prepare_night
+
+    run_id = uuid.uuid4().hex
+    with stage(log, f"backtest.forecast[{run_date}]") as st:
+        night = prepare_night(spark, config, run_date, model=model)
+        scored = forecast_night(night, config, run_id)
+        rows = scored.forecast.assign(run_id=run_id, run_date=run_date, model_version=model.version,
+                                      backtested_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+        frame = delta_io.frame_of_records(spark, rows.to_dict("records"), BACKTEST_FORECAST)
+        delta_io.replace_slice(spark, frame, BACKTEST_FORECAST, config.warehouse,
+                               f"run_date = DATE'{run_date.isoformat()}' AND run_id = '{run_id}'")
+        scored.unpersist()
+        night.plans.unpersist()
+        st.rows = len(rows)
+    return run_id, rows
+
+
+def _estimate(examples: DataFrame | None, campaigns: Sequence[int], encode: Any, evaluation) -> dict[int, RealizedEffect | None]:
+    frame = examples.toPandas() if examples is not None else pd.DataFrame(columns=["campaign_id"])
+    out: dict[int, RealizedEffect | None] = {}
+    for c in campaigns:
+        part = frame[frame["campaign_id"] == c].reset_index(drop=True)
+        if part.empty or part["targeted"].astype(float).sum() == 0:
+            out[c] = None
+            continue
+        out[c] = realized_effect(part, encode, evaluation.nuisance_folds, evaluation.bootstrap_samples,
+                                 evaluation.seed)
+    return out
+
+
+def placebo_examples(bronze: Bronze, campaign_ids: Sequence[int], observed_through: dt.date,
+                     config: AppConfig) -> DataFrame | None:
+    """The realized estimator's inputs on each campaign's pre-period (moved back by its duration)."""
+    starts = bronze.campaign_descriptions.filter(F.col("campaign_id").isin(list(campaign_ids))).select(
+        "campaign_id", F.to_date("start_date").alias("start")).collect()
+    splits = [CampaignSplit(int(r.campaign_id), r.start, "backtest") for r in starts]
+    try:
+        return build_placebo_examples(bronze, splits, observed_through, config, keep=("backtest",))
+    except NotEnoughCampaignsError:
+        return None
+
+
 def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date],
              observed_through: dt.date | None = None) -> list[BacktestResult]:
-    from promo_roi.reporting.report import report_after_publication
-    from promo_roi.scoring.job import champion, published, score
+    from promo_roi.scoring.job import champion
     from promo_roi.scoring.predict import load_champion
 
     observed_through = observed_through or config.source.data_end
@@ -191,43 +294,26 @@ def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date
     if late:
         raise InputError(f"run date(s) {', '.join(map(str, late))} are not before observed_through "
                          f"{observed_through}: nothing they forecast can have happened yet")
-    _, evaluation, _ = config.require_training()
+    _, evaluation, mlflow_config = config.require_training()
     model = champion(config)
     seen = campaigns_seen_in_training(config, model.version)
     bronze = read_bronze(spark, config)
-    encode = load_champion(model.uri, config.require_training()[2].tracking_uri).feature_encoder.encode
+    encode = load_champion(model.uri, mlflow_config.tracking_uri).feature_encoder.encode
     realized: dict[int, RealizedEffect | None] = {}
+    placebo: dict[int, RealizedEffect | None] = {}
     results = []
     for run_date in sorted(set(run_dates)):
         _ensure_features(spark, config, run_date)
-        with stage(log, f"backtest.score[{run_date}]"):
-            scored = score(spark, config, run_date, report=False)
-        forecast = published(spark, CAMPAIGN_ROI_FORECAST, config).filter(
-            F.col("run_date") == F.lit(run_date)).toPandas()
-        skipped: dict[int, str] = {}
-        due = []
-        for f in forecast.itertuples(index=False):
-            if int(f.campaign_id) in seen:
-                skipped[int(f.campaign_id)] = "seen by the champion in training"
-            elif f.audience_source != "campaign_target_list":
-                skipped[int(f.campaign_id)] = "no target list: no realized effect on targeted households"
-            elif f.end_date is None or f.end_date >= observed_through:
-                skipped[int(f.campaign_id)] = f"not over by {observed_through}"
-            else:
-                due.append(int(f.campaign_id))
+        run_id, forecast = forecast_backtest(spark, config, run_date, model)
+        due, skipped = due_campaigns(forecast, seen, observed_through)
         todo = [c for c in due if c not in realized]
         if todo:
             with stage(log, f"backtest.realized[{len(todo)} campaigns]") as st:
-                examples = realized_examples(bronze, todo, observed_through, config)
-                frame = examples.toPandas() if examples is not None else pd.DataFrame(columns=["campaign_id"])
-                st.rows = len(frame)
-                for c in todo:
-                    part = frame[frame["campaign_id"] == c].reset_index(drop=True)
-                    if part.empty or part["targeted"].astype(float).sum() == 0:
-                        realized[c] = None
-                        continue
-                    realized[c] = realized_effect(part, encode, evaluation.nuisance_folds,
-                                                  evaluation.bootstrap_samples, evaluation.seed)
+                realized.update(_estimate(realized_examples(bronze, todo, observed_through, config), todo, encode,
+                                          evaluation))
+                placebo.update(_estimate(placebo_examples(bronze, todo, observed_through, config), todo, encode,
+                                         evaluation))
+                st.detail = f"placebo for {sum(placebo.get(c) is not None for c in todo)} of {len(todo)}"
         for c in due:
             if realized.get(c) is None:
                 skipped[c] = f"window not fully observed before {observed_through}"
@@ -236,7 +322,8 @@ def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date
         contact = dict(zip(plans["campaign_id"].astype(int), plans["contact_cost"].astype(float)))
         per_redemption = dict(zip(plans["campaign_id"].astype(int), plans["redemption_cost"].astype(float)))
         rows = accuracy_rows(forecast, {c: r for c, r in realized.items() if r is not None and c in due},
-                             contact, per_redemption)
+                             contact, per_redemption, {c: p for c, p in placebo.items() if p is not None},
+                             config.scoring.interval)
         with stage(log, f"backtest.forecast_accuracy[{run_date}]") as st:
             frame = _accuracy_frame(spark, rows, run_date)
             delta_io.replace_date_slice(spark, frame, FORECAST_ACCURACY, config.warehouse, "run_date", run_date)
@@ -244,8 +331,7 @@ def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date
             st.rows = len(rows)
             st.detail = (f"{len(rows)} campaigns compared; skipped "
                          + (", ".join(f"{c} ({why})" for c, why in sorted(skipped.items())) or "none"))
-        report_after_publication(spark, config, run_date, scored.run_id)
-        results.append(BacktestResult(run_date, scored.run_id, sorted(int(c) for c in rows.get("campaign_id", [])),
+        results.append(BacktestResult(run_date, run_id, sorted(int(c) for c in rows.get("campaign_id", [])),
                                       skipped, len(rows)))
     return results
 

@@ -83,16 +83,7 @@ def seed_plans_from_calendar(bronze: Bronze, run_date: dt.date, scoring: Scoring
 
 def add_new_plans(spark: SparkSession, plans: DataFrame, config: AppConfig) -> int:
     """Inserts plans whose campaign_id is not there yet; a planner's edits are never overwritten."""
-    from delta.tables import DeltaTable
-
-    delta_io.ensure_table(spark, CAMPAIGN_PLANS, config.warehouse)
-    (
-        DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, CAMPAIGN_PLANS)).alias("t")
-        .merge(delta_io.conform(plans, CAMPAIGN_PLANS).alias("s"), "t.campaign_id = s.campaign_id")
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    return delta_io.table_version(spark, CAMPAIGN_PLANS, config.warehouse)
+    return delta_io.insert_missing(spark, plans, CAMPAIGN_PLANS, config.warehouse)
 
 
 def planned_campaigns(spark: SparkSession, config: AppConfig, run_date: dt.date) -> DataFrame:

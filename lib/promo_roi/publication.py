@@ -1,0 +1,78 @@
+"""The publication protocol: readers never see half a run, and a run's history is never overwritten.
+
+A scoring run for a run date writes its rows under a new ``run_id``
+(:func:`publish`):
+
+1. each published table's ``(run_date, run_id)`` slice is written in one Delta
+   transaction (replaceWhere), beside whatever an earlier run of the same date
+   left;
+2. the run is recorded in ``gold.publication_log`` (merge on run_date) as the
+   very last step that matters: what readers see switches from the previous
+   run to this one in that one commit (the commit point of the run);
+3. rows of other runs of the same date are deleted (housekeeping; if it fails,
+   readers are still right and the next run deletes them).
+
+A run that dies before step 2 leaves readers on the last published run.
+
+The published-run rule, "rows of a published table are visible only when their
+``(run_date, run_id)`` is in gold.publication_log", lives here for Python
+readers (:func:`published`) and in the analyst views for SQL readers
+(:mod:`promo_roi.analyst_views`, which both engines render from one SELECT).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Mapping
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.analyst_views import PUBLISHED_TABLES, create_spark_views
+from promo_roi.config import AppConfig
+from promo_roi.observability import stage
+from promo_roi.tables import PUBLICATION_LOG, TableSpec
+
+log = logging.getLogger(__name__)
+
+
+def published(spark: SparkSession, spec: TableSpec, config: AppConfig) -> DataFrame:
+    """What readers see of ``spec``: rows of the runs in the publication log."""
+    if not delta_io.table_exists(spark, PUBLICATION_LOG, config.warehouse):
+        return delta_io.read_table(spark, spec, config.warehouse).limit(0)
+    runs = delta_io.read_table(spark, PUBLICATION_LOG, config.warehouse).select("run_date", "run_id")
+    return delta_io.read_table(spark, spec, config.warehouse).join(runs, ["run_date", "run_id"])
+
+
+def published_run(spark: SparkSession, config: AppConfig, run_date: dt.date) -> Any | None:
+    """The publication log's row for ``run_date`` (run_id, model_version, ...), or None."""
+    if not delta_io.table_exists(spark, PUBLICATION_LOG, config.warehouse):
+        return None
+    return delta_io.read_table(spark, PUBLICATION_LOG, config.warehouse).filter(
+        F.col("run_date") == F.lit(run_date)).first()
+
+
+def publish(spark: SparkSession, config: AppConfig, run_date: dt.date, run_id: str, model_version: str,
+            frames: Mapping[TableSpec, DataFrame]) -> dict[str, int]:
+    """Steps 1-3 of the protocol (module docstring); returns the rows written per table."""
+    predicate = f"run_date = DATE'{run_date.isoformat()}' AND run_id = '{run_id}'"
+    versions, rows = {}, {}
+    for spec in PUBLISHED_TABLES:
+        with stage(log, f"publish.{spec.name}[{run_date}]") as st:
+            versions[spec.full_name] = delta_io.replace_slice(spark, frames[spec], spec, config.warehouse, predicate)
+            rows[spec.full_name] = delta_io.read_table(spark, spec, config.warehouse).filter(
+                (F.col("run_date") == F.lit(run_date)) & (F.col("run_id") == run_id)).count()
+            st.rows = rows[spec.full_name]
+    with stage(log, f"publish.publication_log[{run_date}]"):
+        entry = spark.createDataFrame(
+            [(run_date, run_id, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), model_version, versions, rows)],
+            PUBLICATION_LOG.struct)
+        delta_io.merge_by_keys(spark, entry, PUBLICATION_LOG, config.warehouse)
+    with stage(log, f"publish.housekeeping[{run_date}]"):
+        for spec in PUBLISHED_TABLES:
+            delta_io.delete_where(spark, spec, config.warehouse,
+                                  (F.col("run_date") == F.lit(run_date)) & (F.col("run_id") != run_id))
+        create_spark_views(spark, config)
+    return rows

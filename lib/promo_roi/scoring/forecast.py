@@ -1,0 +1,145 @@
+"""From raw model outputs to calibrated household scores and per-campaign ROI forecasts.
+
+Transforms only (DataFrames or pandas in, out); the scoring job and the
+backtest both call them, so a backtest forecasts exactly what the night would
+have published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from promo_roi.causal.calibration import UpliftCalibration
+
+
+def audiences(bronze_campaigns: DataFrame, scores: DataFrame) -> DataFrame:
+    """Who a plan targets: its known target list where there is one, else every scored household."""
+    listed = bronze_campaigns.select("campaign_id", "household_id").distinct().withColumn("listed", F.lit(True))
+    has_list = listed.select("campaign_id").distinct().withColumn("has_list", F.lit(True))
+    return (
+        scores.join(F.broadcast(has_list), "campaign_id", "left")
+        .join(listed, ["campaign_id", "household_id"], "left")
+        .filter(F.col("has_list").isNull() | F.col("listed").isNotNull())
+        .withColumn("audience_source", F.when(F.col("has_list"), F.lit("campaign_target_list"))
+                    .otherwise(F.lit("all_households")))
+        .drop("listed", "has_list")
+    )
+
+
+def calibrated_uplift(calibration: UpliftCalibration) -> Column:
+    """The champion's calibrated spend uplift of a scored pair: ``a + b * uplift_spend``."""
+    return F.lit(calibration.spend.intercept) + F.lit(calibration.spend.slope) * F.col("uplift_spend")
+
+
+def calibrated_redemption(calibration: UpliftCalibration) -> Column:
+    """The calibrated probability of a redemption, kept inside [0, 1]."""
+    return F.least(F.lit(1.0), F.greatest(F.lit(0.0), F.lit(calibration.redemption.ratio) * F.col("p_redeem_t1")))
+
+
+def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gross_margin: float,
+                     run_date: dt.date, run_id: str, model_version: str):
+    """``df.transform`` factory: the network's outputs per pair -> gold.household_scores rows.
+
+    ``unit_costs``: campaign_id, contact_cost, redemption_cost (gold.campaign_plans).
+    Expected cost = contact + calibrated redemption probability x cost per redemption.
+    """
+
+    def _t(df: DataFrame) -> DataFrame:
+        return (
+            df.join(F.broadcast(unit_costs.select("campaign_id", "contact_cost", "redemption_cost")), "campaign_id")
+            .withColumn("calibrated_uplift_spend", calibrated_uplift(calibration))
+            .withColumn("calibrated_p_redeem", calibrated_redemption(calibration))
+            .select(
+                F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "campaign_id", "household_id",
+                F.col("p_redeem_t1").alias("p_redeem_targeted"), F.col("p_redeem_t0").alias("p_redeem_untargeted"),
+                F.col("coupon_product_spend_t1").alias("coupon_product_spend_targeted"),
+                F.col("coupon_product_spend_t0").alias("coupon_product_spend_untargeted"),
+                F.col("spend_t1").alias("spend_targeted"), F.col("spend_t0").alias("spend_untargeted"),
+                "uplift_redeem", "uplift_coupon_product_spend", "uplift_spend",
+                (F.col("calibrated_uplift_spend") * gross_margin).alias("incremental_gross_profit"),
+                (F.col("contact_cost") + F.col("calibrated_p_redeem") * F.col("redemption_cost")).alias("expected_cost"),
+                F.lit(model_version).alias("model_version"), "calibrated_uplift_spend", "calibrated_p_redeem",
+            )
+        )
+
+    return _t
+
+
+def campaign_totals(chosen: DataFrame) -> pd.DataFrame:
+    """Per plan over the chosen pairs (with ``audience_source``): size, sums of raw uplift and redemption
+    probability, and the same sums per MC draw."""
+    totals = chosen.groupBy("campaign_id", "audience_source").agg(
+        F.count(F.lit(1)).alias("audience"),
+        F.sum("uplift_spend").alias("sum_uplift_spend"),
+        F.sum("uplift_coupon_product_spend").alias("sum_uplift_coupon_product_spend"),
+        F.sum("p_redeem_t1").alias("sum_p_redeem"),
+    ).toPandas()
+    draws = (
+        chosen.select("campaign_id", F.posexplode(F.arrays_zip("mc_uplift_spend", "mc_uplift_coupon_product_spend",
+                                                              "mc_p_redeem")).alias("k", "d"))
+        .groupBy("campaign_id", "k")
+        .agg(F.sum("d.mc_uplift_spend").alias("spend"), F.sum("d.mc_uplift_coupon_product_spend").alias("coupon"),
+             F.sum("d.mc_p_redeem").alias("redeem"))
+        .toPandas()
+    )
+    totals["mc"] = [draws[draws["campaign_id"] == c].sort_values("k")[["spend", "coupon", "redeem"]].to_numpy()
+                    for c in totals["campaign_id"]]
+    return totals
+
+
+def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration, margin: float,
+                 interval: float) -> pd.DataFrame:
+    """Per plan: calibrated incremental revenue, gross profit, cost and ROI, with the calibration's interval.
+
+    Point: ``a * N + b * sum(tau_hat)`` for N households with raw uplifts
+    ``tau_hat`` (:mod:`promo_roi.causal.calibration`), redemptions ``r * sum(p)``.
+    Interval: the same arithmetic for every bootstrap draw ``(a_k, b_k, r_k)``
+    (with Monte Carlo dropout draw ``k mod M`` of the sums when there are M),
+    then the draws' quantiles.
+    """
+    lo, hi = (1 - interval) / 2, 1 - (1 - interval) / 2
+    cal = calibration
+    units = plans.set_index("campaign_id")
+    rows = []
+    for t in totals.itertuples(index=False):
+        n = float(t.audience)
+        contact, per_redemption = float(units.at[t.campaign_id, "contact_cost"]), float(units.at[t.campaign_id, "redemption_cost"])
+        revenue = cal.spend.intercept * n + cal.spend.slope * t.sum_uplift_spend
+        coupon_revenue = cal.coupon_product_spend.intercept * n + cal.coupon_product_spend.slope * t.sum_uplift_coupon_product_spend
+        redemptions = cal.redemption.ratio * t.sum_p_redeem
+        contact_cost, redemption_cost = n * contact, redemptions * per_redemption
+        cost = contact_cost + redemption_cost
+        mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
+        pick = mc[np.arange(cal.n_draws) % len(mc)]
+        draw_revenue = cal.spend.draws[:, 0] * n + cal.spend.draws[:, 1] * pick[:, 0]
+        draw_cost = n * contact + cal.redemption.draws * pick[:, 2] * per_redemption
+        draw_gp = margin * draw_revenue
+        draw_roi = (draw_gp - draw_cost) / draw_cost
+        gp = margin * revenue
+        rows.append({
+            "campaign_id": int(t.campaign_id), "audience": int(n), "audience_source": t.audience_source,
+            "expected_redemptions": redemptions, "incremental_revenue": revenue,
+            "incremental_coupon_product_revenue": coupon_revenue, "incremental_gross_profit": gp,
+            "contact_cost": contact_cost, "redemption_cost": redemption_cost, "cost": cost,
+            "roi": (gp - cost) / cost if cost > 0 else math.nan,
+            "roi_low": float(np.quantile(draw_roi, lo)), "roi_high": float(np.quantile(draw_roi, hi)),
+            "incremental_gross_profit_low": float(np.quantile(draw_gp, lo)),
+            "incremental_gross_profit_high": float(np.quantile(draw_gp, hi)),
+            "incremental_profit_low": float(np.quantile(draw_gp - draw_cost, lo)),
+            "incremental_profit_high": float(np.quantile(draw_gp - draw_cost, hi)),
+        })
+    out = pd.DataFrame(rows)
+    facts = plans[["campaign_id", "campaign_type", "start_date", "end_date"]]
+    return out.merge(facts, on="campaign_id", how="left")
+
+
+def interval_method(calibration: UpliftCalibration, mc_samples: int, interval: float) -> str:
+    text = (f"{interval:.0%} interval over {calibration.n_draws} two-stage bootstrap draws (held-out campaigns, "
+            f"then households) of the uplift calibration on campaigns {list(calibration.campaigns)}")
+    return text + (f", each with one of {mc_samples} shared-mask MC dropout draws" if mc_samples else "")
