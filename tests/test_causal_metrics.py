@@ -8,17 +8,19 @@ import math
 import numpy as np
 import pytest
 
-from promo_roi.causal.metrics import (
-    aipw_pseudo_outcome,
-    auuc,
+from promo_roi.causal.bootstrap import (
     bootstrap_ci,
     bootstrap_replicates,
     bootstrap_resamples,
+    paired_bootstrap_difference,
+)
+from promo_roi.causal.metrics import (
+    aipw_pseudo_outcome,
+    auuc,
     campaign_uplift_metrics,
     dr_average_effect,
     naive_difference,
     overlap_mask,
-    paired_bootstrap_difference,
     placebo_check,
     pooled_auuc,
     pooled_qini,
