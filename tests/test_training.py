@@ -172,6 +172,42 @@ def test_champion_rule(candidate, champion, refuted_ok, promoted):
     assert decide_champion(candidate, champion, refuted_ok)[0] is promoted
 
 
+@pytest.mark.parametrize("difference,low,high,refuted_ok,promoted", [
+    (0.3, 0.1, 0.5, True, True),      # better on the whole interval
+    (0.3, -0.1, 0.5, True, False),    # better on average, but inside the noise: the champion stays
+    (0.0, 0.0, 0.0, True, False),     # the same model
+    (-0.3, -0.5, -0.1, True, False),  # worse
+    (0.3, 0.1, 0.5, False, False),    # better but failed a refutation check
+])
+def test_champion_rule_on_the_paired_difference(difference, low, high, refuted_ok, promoted):
+    from promo_roi.training.registry import PairedComparison
+
+    comparison = PairedComparison(champion_metric=0.4, difference=difference, ci_low=low, ci_high=high,
+                                  share_better=0.5)
+    decided, reason = decide_champion(0.4 + difference, comparison, refuted_ok)
+    assert decided is promoted
+    if refuted_ok:
+        assert f"[{low:.6g}, {high:.6g}]" in reason
+
+
+def test_a_candidate_compared_with_itself_is_not_better(app_config):
+    """The paired comparison of identical predictions is exactly 0 on every draw, so the champion stays."""
+    import dataclasses
+
+    from promo_roi.training.evaluate import Nuisance, paired_validation_comparison
+
+    rng = np.random.default_rng(1)
+    n = 120
+    frame = pd.DataFrame({"campaign_id": np.repeat([5, 6], n // 2), "household_id": np.arange(n),
+                          "coupon_product_spend": rng.gamma(2.0, 5.0, n), "targeted": rng.integers(0, 2, n)})
+    mu = (np.full(n, 9.0), np.full(n, 11.0))
+    nuisance = Nuisance(e=np.full(n, 0.5), mu={"coupon_product_spend": mu})
+    predictions = pd.DataFrame({"uplift_coupon_product_spend": rng.normal(size=n)})
+    cfg = dataclasses.replace(app_config.evaluation, bootstrap_samples=30)
+    d = paired_validation_comparison(predictions, predictions.copy(), frame, nuisance, cfg)
+    assert (d["difference"], d["ci_low"], d["ci_high"], d["share_better"]) == (0.0, 0.0, 0.0, 0.0)
+
+
 class _ConstantUplift:
     """A real MLflow pyfunc that predicts one uplift for every row."""
 

@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from promo_roi.causal import metrics as M
+from promo_roi.causal import bootstrap, metrics
 from promo_roi.causal.calibration import UpliftCalibration, fit_uplift_calibration
 from promo_roi.causal.nuisance import TLearner, crossfit_nuisance
 from promo_roi.config import EvaluationConfig
@@ -117,7 +117,8 @@ class Nuisance:
 
     def phi(self, frame: pd.DataFrame, outcome: str) -> np.ndarray:
         mu0, mu1 = self.mu[outcome]
-        return M.aipw_pseudo_outcome(frame[outcome].astype(float), frame["targeted"].astype(float), mu0, mu1, self.e)
+        return metrics.aipw_pseudo_outcome(frame[outcome].astype(float), frame["targeted"].astype(float), mu0, mu1,
+                                           self.e)
 
 
 def fit_nuisance(frame: pd.DataFrame, X: np.ndarray, folds: int, seed: int) -> Nuisance:
@@ -156,17 +157,18 @@ def score_model(
     t = frame["targeted"].astype(bool).to_numpy()
     campaigns = frame["campaign_id"].nunique()
     households = frame["household_id"].to_numpy()
-    overlap = M.overlap_mask(nuisance.e, cfg.overlap_band)
+    overlap = metrics.overlap_mask(nuisance.e, cfg.overlap_band)
     # Factual accuracy: the prediction for the arm each household was actually in.
     targeted_rows = t
     rows.append(_row(name, split, "overall", "redeemed", "auc",
-                     M.roc_auc(frame.loc[targeted_rows, "redeemed"].astype(float), predictions.loc[targeted_rows, "p_redeem_t1"]),
+                     metrics.roc_auc(frame.loc[targeted_rows, "redeemed"].astype(float),
+                                     predictions.loc[targeted_rows, "p_redeem_t1"]),
                      n=int(targeted_rows.sum()), campaigns=campaigns))
     for outcome in ("coupon_product_spend", "spend"):
         _kind, c0, c1, _u = UPLIFT_OUTCOMES[outcome]
         factual = np.where(t, predictions[c1], predictions[c0])
         rows.append(_row(name, split, "overall", outcome, "wape",
-                         M.wape(frame[outcome].astype(float), factual), n=len(frame), campaigns=campaigns))
+                         metrics.wape(frame[outcome].astype(float), factual), n=len(frame), campaigns=campaigns))
     for outcome, (_kind, _c0, _c1, uplift) in UPLIFT_OUTCOMES.items():
         phi = nuisance.phi(frame, outcome)
         score = predictions[uplift].to_numpy(dtype=float)
@@ -174,9 +176,9 @@ def score_model(
             if mask.sum() < 2:
                 rows.append(_row(name, split, scope, outcome, "qini", math.nan, n=int(mask.sum()), campaigns=campaigns))
                 continue
-            for metric, fn in (("qini", M.qini_coefficient), ("auuc", M.auuc)):
-                point, low, high = M.bootstrap_ci(fn, (score[mask], phi[mask]), n_boot=cfg.bootstrap_samples,
-                                                  seed=cfg.seed, cluster=households[mask])
+            for metric, fn in (("qini", metrics.qini_coefficient), ("auuc", metrics.auuc)):
+                point, low, high = bootstrap.bootstrap_ci(fn, (score[mask], phi[mask]), n_boot=cfg.bootstrap_samples,
+                                                          seed=cfg.seed, cluster=households[mask])
                 rows.append(_row(name, split, scope, outcome, metric, point, low, high, int(mask.sum()), campaigns))
             rows.append(_row(name, split, scope, outcome, "mean_predicted_uplift", float(score[mask].mean()),
                              n=int(mask.sum()), campaigns=campaigns))
@@ -193,7 +195,7 @@ def curve_rows(name: str, predictions: pd.DataFrame, frame: pd.DataFrame, nuisan
     ``points`` evenly spaced numbers of targeted rows and at every decile (``round(q * n)`` rows), next to
     random targeting of as many."""
     rows = []
-    overlap = M.overlap_mask(nuisance.e, cfg.overlap_band)
+    overlap = metrics.overlap_mask(nuisance.e, cfg.overlap_band)
     for outcome, (_kind, _c0, _c1, uplift) in UPLIFT_OUTCOMES.items():
         phi = nuisance.phi(frame, outcome)
         score = predictions[uplift].to_numpy(dtype=float)
@@ -201,7 +203,7 @@ def curve_rows(name: str, predictions: pd.DataFrame, frame: pd.DataFrame, nuisan
             n = int(mask.sum())
             if n < 2:
                 continue
-            _fraction, gain = M.uplift_curve(score[mask], phi[mask])
+            _fraction, gain = metrics.uplift_curve(score[mask], phi[mask])
             spaced = np.rint(np.linspace(0, n, min(n, points) + 1))
             for k in np.unique(np.concatenate([spaced, np.rint(np.asarray(CURVE_DECILES) * n)]).astype(int)):
                 rows.append({"model_name": name, "split": split, "scope": scope, "outcome": outcome,
@@ -213,18 +215,18 @@ def curve_rows(name: str, predictions: pd.DataFrame, frame: pd.DataFrame, nuisan
 def effect_rows(frame: pd.DataFrame, nuisance: Nuisance, split: str, cfg: EvaluationConfig) -> list[dict[str, Any]]:
     """The doubly robust average effect next to the naive difference, per outcome and scope."""
     rows = []
-    overlap = M.overlap_mask(nuisance.e, cfg.overlap_band)
+    overlap = metrics.overlap_mask(nuisance.e, cfg.overlap_band)
     campaigns = frame["campaign_id"].nunique()
     for outcome in UPLIFT_OUTCOMES:
         y, t = frame[outcome].astype(float), frame["targeted"].astype(float)
         mu0, mu1 = nuisance.mu[outcome]
         for scope, mask in (("overall", None), ("overlap", overlap)):
-            eff = M.dr_average_effect(y, t, mu0, mu1, nuisance.e, mask=mask, n_boot=cfg.bootstrap_samples,
-                                      seed=cfg.seed, cluster=frame["household_id"].to_numpy())
+            eff = metrics.dr_average_effect(y, t, mu0, mu1, nuisance.e, mask=mask, n_boot=cfg.bootstrap_samples,
+                                            seed=cfg.seed, cluster=frame["household_id"].to_numpy())
             rows.append(_row("doubly_robust", split, scope, outcome, "average_effect", eff["effect"],
                              eff["ci_low"], eff["ci_high"], eff["n"], campaigns))
         rows.append(_row("naive_difference", split, "overall", outcome, "average_effect",
-                         M.naive_difference(y, t), n=len(frame), campaigns=campaigns))
+                         metrics.naive_difference(y, t), n=len(frame), campaigns=campaigns))
     return rows
 
 
@@ -235,7 +237,7 @@ def positivity_rows(frame: pd.DataFrame, propensity: np.ndarray, source: str, sp
     t = frame["targeted"].astype(float).to_numpy()
     for campaign_id in sorted(frame["campaign_id"].unique()):
         sel = (frame["campaign_id"] == campaign_id).to_numpy()
-        s = M.positivity_summary(propensity[sel], t[sel], cfg.overlap_band)
+        s = metrics.positivity_summary(propensity[sel], t[sel], cfg.overlap_band)
         clean = lambda v: None if v is None or not math.isfinite(float(v)) else float(v)  # noqa: E731
         rows.append({
             "split": split, "campaign_id": int(campaign_id), "propensity_source": source,
@@ -274,25 +276,26 @@ def refutation_rows(
         _kind, c0, c1, _u = UPLIFT_OUTCOMES[outcome]
 
         def effect(frame, pred, nuis, mask):
-            return M.dr_average_effect(frame[outcome].astype(float), frame["targeted"].astype(float),
-                                       pred[c0], pred[c1], nuis.e, mask=mask, n_boot=cfg.bootstrap_samples,
-                                       seed=cfg.seed, cluster=frame["household_id"].to_numpy())
+            return metrics.dr_average_effect(frame[outcome].astype(float), frame["targeted"].astype(float),
+                                             pred[c0], pred[c1], nuis.e, mask=mask, n_boot=cfg.bootstrap_samples,
+                                             seed=cfg.seed, cluster=frame["household_id"].to_numpy())
 
-        test_overlap = M.overlap_mask(test_nuisance.e, cfg.overlap_band)
+        test_overlap = metrics.overlap_mask(test_nuisance.e, cfg.overlap_band)
         real = effect(test, test_pred, test_nuisance, test_overlap)
-        fake = effect(placebo, placebo_pred, placebo_nuisance, M.overlap_mask(placebo_nuisance.e, cfg.overlap_band))
-        check = M.placebo_check(fake, real, cfg.placebo_tolerance)
+        fake = effect(placebo, placebo_pred, placebo_nuisance,
+                      metrics.overlap_mask(placebo_nuisance.e, cfg.overlap_band))
+        check = metrics.placebo_check(fake, real, cfg.placebo_tolerance)
         rows.append({
             "model_name": name, "check": "placebo", "outcome": outcome, "passed": bool(check["passed"]),
             "effect": fake["effect"], "ci_low": fake["ci_low"], "ci_high": fake["ci_high"],
             "reference_effect": real["effect"],
-            "naive_effect": M.naive_difference(placebo[outcome].astype(float), placebo["targeted"].astype(float)),
+            "naive_effect": metrics.naive_difference(placebo[outcome].astype(float), placebo["targeted"].astype(float)),
             "detail": check["reason"] + f" (n={fake['n']} placebo rows in overlap)",
         })
         half = household_half(test["household_id"].to_numpy(), cfg.seed)
         a = effect(test, test_pred, test_nuisance, test_overlap & half)
         b = effect(test, test_pred, test_nuisance, test_overlap & ~half)
-        check = M.stability_check(a, b, cfg.stability_z)
+        check = metrics.stability_check(a, b, cfg.stability_z)
         rows.append({
             "model_name": name, "check": "stability", "outcome": outcome, "passed": bool(check["passed"]),
             "effect": a["effect"], "ci_low": a["ci_low"], "ci_high": a["ci_high"],
@@ -316,7 +319,20 @@ def refutations_passed(rows: Sequence[Mapping[str, Any]], model: str, outcome: s
 def validation_metric(predictions: pd.DataFrame, frame: pd.DataFrame, nuisance: Nuisance) -> float:
     """The champion metric: Qini of coupon-product-spend uplift on the validation campaigns."""
     phi = nuisance.phi(frame, PRIMARY_OUTCOME)
-    return float(M.qini_coefficient(predictions[UPLIFT_OUTCOMES[PRIMARY_OUTCOME][3]].to_numpy(float), phi))
+    return float(metrics.qini_coefficient(predictions[UPLIFT_OUTCOMES[PRIMARY_OUTCOME][3]].to_numpy(float), phi))
+
+
+def paired_validation_comparison(candidate: pd.DataFrame, champion: pd.DataFrame, frame: pd.DataFrame,
+                                 nuisance: Nuisance, cfg: EvaluationConfig) -> dict[str, float]:
+    """Candidate minus champion on the champion metric, on the same validation rows and the same two-stage
+    bootstrap draws (campaigns, then households): the paired difference with its 95% interval."""
+    column = UPLIFT_OUTCOMES[PRIMARY_OUTCOME][3]
+    d = bootstrap.paired_bootstrap_difference(
+        metrics.qini_coefficient, candidate[column].to_numpy(float), champion[column].to_numpy(float),
+        nuisance.phi(frame, PRIMARY_OUTCOME), campaign=frame["campaign_id"].to_numpy(),
+        cluster=frame["household_id"].to_numpy(), n_boot=cfg.bootstrap_samples, seed=cfg.seed)
+    return {"champion_metric": d["metric_b"], "difference": d["difference"], "ci_low": d["ci_low"],
+            "ci_high": d["ci_high"], "share_better": d["share_a_better"]}
 
 
 def fit_calibration(

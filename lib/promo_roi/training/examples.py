@@ -214,6 +214,20 @@ def examples_from_exposures(
     return joined.select(*training_examples_spec(features).columns)
 
 
+def exposures_as_of(spark, config: AppConfig, as_of: dt.date) -> DataFrame:
+    """silver.campaign_exposures' slice for ``as_of``; a clear error naming the job to run when it is missing."""
+    from promo_roi import delta_io
+
+    if not delta_io.table_exists(spark, CAMPAIGN_EXPOSURES, config.warehouse):
+        raise InputError(f"{CAMPAIGN_EXPOSURES.full_name} does not exist: run jobs/build_features.py --as-of {as_of}")
+    exposures = delta_io.read_table(spark, CAMPAIGN_EXPOSURES, config.warehouse).filter(
+        F.col("as_of_date") == F.lit(as_of))
+    if exposures.limit(1).count() == 0:
+        raise InputError(f"{CAMPAIGN_EXPOSURES.full_name} has no slice for as_of_date {as_of}: "
+                         f"run jobs/build_features.py --as-of {as_of}")
+    return exposures
+
+
 def build_training_examples(
     bronze: Bronze,
     exposures: DataFrame,

@@ -41,7 +41,6 @@ from promo_roi.config import AppConfig, TrainingConfig
 from promo_roi.features import read_bronze
 from promo_roi.observability import stage
 from promo_roi.tables import (
-    CAMPAIGN_EXPOSURES,
     CATEGORICAL_COLUMNS,
     MODEL_EVALUATION,
     OUTCOME_COLUMNS,
@@ -51,10 +50,9 @@ from promo_roi.tables import (
     model_numeric_columns,
     training_examples_spec,
 )
-from promo_roi.training import evaluate as E
-from promo_roi.training.examples import build_placebo_examples, build_training_examples
+from promo_roi.training import evaluate
+from promo_roi.training.examples import build_placebo_examples, build_training_examples, exposures_as_of
 from promo_roi.training.model import FeatureEncoder, ModelSpec, fit_feature_encoder
-from promo_roi.validation import InputError
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +171,7 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
 
     training, evaluation, mlflow_config = config.require_training()
     bronze = read_bronze(spark, config)
-    if not delta_io.table_exists(spark, CAMPAIGN_EXPOSURES, config.warehouse):
-        raise InputError(f"{CAMPAIGN_EXPOSURES.full_name} does not exist: run jobs/build_features.py --as-of {as_of}")
-    exposures = delta_io.read_table(spark, CAMPAIGN_EXPOSURES, config.warehouse).filter(
-        F.col("as_of_date") == F.lit(as_of))
-    if exposures.limit(1).count() == 0:
-        raise InputError(f"{CAMPAIGN_EXPOSURES.full_name} has no slice for as_of_date {as_of}: "
-                         f"run jobs/build_features.py --as-of {as_of}")
+    exposures = exposures_as_of(spark, config, as_of)
     spec_examples = training_examples_spec(config.features)
 
     with stage(log, f"train.examples[{as_of}]") as st:
@@ -273,36 +265,39 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                 def transformer(frame: pd.DataFrame) -> pd.DataFrame:
                     return predict_frame(network, encoder, tokenizer, frame, model_spec.max_text_tokens)
 
-                baseline = E.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train_pd)
-                models = {"heuristic_pre_spend": E.heuristic_predictions, "lgbm_t_learner": baseline,
+                baseline = evaluate.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train_pd)
+                models = {"heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": baseline,
                           "transformer": transformer}
                 frames = {"validation": validation_pd, "test": test_pd, "placebo": placebo_pd}
                 nuisance = {
-                    name: E.fit_nuisance(frame, E.design_matrix(encoder.encode(frame)), evaluation.nuisance_folds,
-                                         evaluation.seed)
+                    name: evaluate.fit_nuisance(frame, evaluate.design_matrix(encoder.encode(frame)),
+                                                evaluation.nuisance_folds, evaluation.seed)
                     for name, frame in frames.items()
                 }
                 predictions = {(m, s): fn(frames[s]) for m, fn in models.items() for s in frames}
                 metric_rows, positivity, refutations, curves = [], [], [], []
                 for split in ("validation", "test"):
                     frame = frames[split]
-                    metric_rows += E.effect_rows(frame, nuisance[split], split, evaluation)
+                    metric_rows += evaluate.effect_rows(frame, nuisance[split], split, evaluation)
                     for m in models:
-                        metric_rows += E.score_model(m, predictions[(m, split)], frame, nuisance[split], split, evaluation)
-                        curves += E.curve_rows(m, predictions[(m, split)], frame, nuisance[split], split, evaluation)
-                    positivity += E.positivity_rows(frame, nuisance[split].e, "crossfit_lgbm", split, evaluation)
-                    positivity += E.positivity_rows(frame, predictions[("transformer", split)]["propensity"].to_numpy(),
-                                                    "transformer_head", split, evaluation)
+                        metric_rows += evaluate.score_model(m, predictions[(m, split)], frame, nuisance[split], split,
+                                                            evaluation)
+                        curves += evaluate.curve_rows(m, predictions[(m, split)], frame, nuisance[split], split,
+                                                      evaluation)
+                    positivity += evaluate.positivity_rows(frame, nuisance[split].e, "crossfit_lgbm", split, evaluation)
+                    positivity += evaluate.positivity_rows(frame,
+                                                           predictions[("transformer", split)]["propensity"].to_numpy(),
+                                                           "transformer_head", split, evaluation)
                 for m in models:
-                    refutations += E.refutation_rows(m, test_pd, predictions[(m, "test")], nuisance["test"],
-                                                     placebo_pd, predictions[(m, "placebo")], nuisance["placebo"],
-                                                     evaluation)
-                calibration = E.fit_calibration(
+                    refutations += evaluate.refutation_rows(m, test_pd, predictions[(m, "test")], nuisance["test"],
+                                                            placebo_pd, predictions[(m, "placebo")],
+                                                            nuisance["placebo"], evaluation)
+                calibration = evaluate.fit_calibration(
                     [predictions[("transformer", s)] for s in ("validation", "test")],
                     [frames[s] for s in ("validation", "test")], [nuisance[s] for s in ("validation", "test")],
                     evaluation)
                 save_calibration(model_dir, calibration)
-                calibration_rows = E.calibration_rows(calibration)
+                calibration_rows = evaluate.calibration_rows(calibration)
                 metric_rows += calibration_rows
                 mlflow.log_dict(calibration.to_dict(), "evaluation/calibration.json")
                 for r in calibration_rows:
@@ -324,25 +319,26 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                 mlflow.log_table(pd.DataFrame(positivity), "evaluation/positivity_diagnostics.json")
                 mlflow.log_table(pd.DataFrame(refutations), "evaluation/refutation_checks.json")
                 mlflow.log_table(pd.DataFrame(curves), "evaluation/uplift_curves.json")
-                candidate_metric = E.validation_metric(predictions[("transformer", "validation")], validation_pd,
-                                                       nuisance["validation"])
-                mlflow.log_metric(E.CHAMPION_METRIC, candidate_metric)
+                candidate_metric = evaluate.validation_metric(predictions[("transformer", "validation")],
+                                                              validation_pd, nuisance["validation"])
+                mlflow.log_metric(evaluate.CHAMPION_METRIC, candidate_metric)
                 for r in refutations:
                     log.info("refutation %s/%s on %s: %s, effect %s [%s, %s] -- %s", r["model_name"], r["check"],
                              r["outcome"], "passed" if r["passed"] else "FAILED", _fmt(r["effect"]),
                              _fmt(r["ci_low"]), _fmt(r["ci_high"]), r["detail"])
-                passed = E.refutations_passed(refutations, "transformer")
+                passed = evaluate.refutations_passed(refutations, "transformer")
                 st.rows = len(metric_rows)
-                st.detail = f"{E.CHAMPION_METRIC}={candidate_metric:.4g}, refutations passed: {passed}"
+                st.detail = f"{evaluate.CHAMPION_METRIC}={candidate_metric:.4g}, refutations passed: {passed}"
 
                 input_example = validation_pd[numeric + categorical + ["campaign_text"]].head(20)
                 version_id = registry.log_and_register(model_dir, input_example, transformer(input_example),
                                                        training.registered_model)
                 decision = registry.promote_if_better(
                     training.registered_model, training.champion_alias, version_id, candidate_metric,
-                    E.CHAMPION_METRIC,
-                    lambda champion: E.validation_metric(champion.predict(validation_pd), validation_pd,
-                                                         nuisance["validation"]),
+                    evaluate.CHAMPION_METRIC,
+                    lambda champion: registry.PairedComparison(**evaluate.paired_validation_comparison(
+                        predictions[("transformer", "validation")], champion.predict(validation_pd), validation_pd,
+                        nuisance["validation"], evaluation)),
                     passed,
                 )
             finally:

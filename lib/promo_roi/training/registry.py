@@ -11,7 +11,11 @@ The alias ``champion`` moves to a new version only when the new model beats the
 current champion on the validation metric, both computed now on the same
 validation campaigns (the champion is re-scored, never compared by a number
 logged on other data), and only when the new model passed its refutation
-checks. The comparison is logged to the run either way.
+checks. Training compares the two by their PAIRED bootstrap difference (the
+same resamples of campaigns, then households, for both): the candidate
+replaces the champion only when the whole interval of the difference is above
+0 (:class:`PairedComparison`); a difference inside the noise keeps the
+champion. The comparison is logged to the run either way.
 """
 
 from __future__ import annotations
@@ -72,6 +76,23 @@ def configure_tracking(mlflow_config: MlflowConfig, experiment: str) -> str:
     return experiment_id
 
 
+# What the pyfunc imports when it loads and predicts (promo_roi itself comes from the
+# editable install here, the --py-files zip on a cluster).
+MODEL_DISTRIBUTIONS = ("torch", "transformers", "tokenizers", "numpy", "pandas", "pyarrow", "mlflow")
+
+
+def model_requirements() -> list[str]:
+    """The pyfunc's pip requirements, pinned to the versions installed (those of requirements.lock).
+
+    Given explicitly because MLflow would otherwise infer them by loading the
+    model in a subprocess (torch, transformers and MiniLM: tens of seconds of
+    every training, and a guess instead of the lock's pins).
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_DISTRIBUTIONS]
+
+
 def log_and_register(model_dir: Path, input_example: pd.DataFrame, output_example: pd.DataFrame,
                      registered_model: str) -> str:
     """Logs the pyfunc (with signature) to the active run and registers it; returns the version."""
@@ -85,11 +106,23 @@ def log_and_register(model_dir: Path, input_example: pd.DataFrame, output_exampl
         artifacts={"model_dir": str(model_dir)},
         signature=signature,
         input_example=input_example.head(5),
+        pip_requirements=model_requirements(),
         registered_model_name=registered_model,
     )
     version = str(info.registered_model_version)
     log.info("registered %s version %s (run %s)", registered_model, version, info.run_id)
     return version
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Candidate minus champion on the same validation rows and the same bootstrap draws."""
+
+    champion_metric: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    share_better: float  # share of draws where the candidate wins
 
 
 @dataclass(frozen=True)
@@ -102,6 +135,8 @@ class ChampionDecision:
     champion_metric: float | None
     metric_name: str
     refutations_passed: bool
+    difference_ci_low: float | None = None
+    difference_ci_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,21 +144,33 @@ class ChampionDecision:
 
 def decide_champion(
     candidate_metric: float,
-    champion_metric: float | None,
+    champion: float | PairedComparison | None,
     refutations_passed: bool,
 ) -> tuple[bool, str]:
-    """Pure rule: promote when the refutations passed and the metric beats the champion's."""
+    """Pure rule: promote when the refutations passed and the candidate beats the champion.
+
+    ``champion`` is the champion's metric (the candidate must be higher) or a
+    :class:`PairedComparison` (the interval of the paired difference must lie
+    above 0); None when there is no champion yet.
+    """
     import math
 
     if not refutations_passed:
         return False, "refutation checks failed: the candidate's uplift is not trusted"
     if candidate_metric is None or math.isnan(candidate_metric):
         return False, "candidate has no validation metric"
-    if champion_metric is None or math.isnan(champion_metric):
+    if isinstance(champion, PairedComparison):
+        band = f"{champion.difference:.6g} [{champion.ci_low:.6g}, {champion.ci_high:.6g}]"
+        if math.isnan(champion.champion_metric):
+            return True, "no champion with a validation metric yet"
+        if champion.ci_low > 0:
+            return True, f"candidate - champion = {band}: better on every part of the interval"
+        return False, f"candidate - champion = {band}: not shown to be better (interval reaches 0 or below)"
+    if champion is None or math.isnan(champion):
         return True, "no champion with a validation metric yet"
-    if candidate_metric > champion_metric:
-        return True, f"candidate {candidate_metric:.6g} > champion {champion_metric:.6g}"
-    return False, f"candidate {candidate_metric:.6g} <= champion {champion_metric:.6g}"
+    if candidate_metric > champion:
+        return True, f"candidate {candidate_metric:.6g} > champion {champion:.6g}"
+    return False, f"candidate {candidate_metric:.6g} <= champion {champion:.6g}"
 
 
 def current_champion(registered_model: str, alias: str) -> str | None:
@@ -142,10 +189,11 @@ def promote_if_better(
     candidate_version: str,
     candidate_metric: float,
     metric_name: str,
-    champion_metric_fn: Callable[[Any], float],
+    champion_metric_fn: Callable[[Any], float | PairedComparison],
     refutations_passed: bool,
 ) -> ChampionDecision:
-    """Re-scores the current champion with ``champion_metric_fn(pyfunc)``, compares, moves the alias.
+    """Re-scores the current champion with ``champion_metric_fn(pyfunc)`` (its metric, or its paired
+    comparison with the candidate), decides, moves the alias.
 
     The decision is logged to the active run (params and a JSON artifact).
     """
@@ -153,15 +201,19 @@ def promote_if_better(
     from mlflow import MlflowClient
 
     champion_version = current_champion(registered_model, alias)
-    champion_metric = None
+    measured: float | PairedComparison | None = None
     if champion_version is not None and champion_version != candidate_version:
         champion = mlflow.pyfunc.load_model(f"models:/{registered_model}/{champion_version}")
-        champion_metric = float(champion_metric_fn(champion))
-    promoted, reason = decide_champion(candidate_metric, champion_metric, refutations_passed)
+        measured = champion_metric_fn(champion)
+        measured = measured if isinstance(measured, PairedComparison) else float(measured)
+    promoted, reason = decide_champion(candidate_metric, measured, refutations_passed)
     if promoted:
         MlflowClient().set_registered_model_alias(registered_model, alias, candidate_version)
+    paired = measured if isinstance(measured, PairedComparison) else None
+    champion_metric = paired.champion_metric if paired else measured
     decision = ChampionDecision(promoted, reason, candidate_version, candidate_metric, champion_version,
-                                champion_metric, metric_name, refutations_passed)
+                                champion_metric, metric_name, refutations_passed,
+                                paired.ci_low if paired else None, paired.ci_high if paired else None)
     mlflow.log_dict(decision.to_dict(), "champion_decision.json")
     mlflow.set_tags({"champion.promoted": str(promoted), "champion.reason": reason})
     if champion_metric is not None:
