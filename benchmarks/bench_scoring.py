@@ -33,7 +33,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -43,17 +42,9 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-
-def _machine() -> dict:
-    import torch
-
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()}
+from machine import describe_machine  # noqa: E402
 
 
 def replicate(frame: pd.DataFrame, n_pairs: int) -> pd.DataFrame:
@@ -88,7 +79,7 @@ def main() -> int:
     from promo_roi import delta_io
     from promo_roi.config import load_config
     from promo_roi.features import read_bronze
-    from promo_roi.scoring import inputs as I
+    from promo_roi.scoring import inputs
     from promo_roi.scoring.job import champion
     from promo_roi.scoring.predict import SCORE_SCHEMA, load_champion, score_frame, scorer
     from promo_roi.session import build_spark_session
@@ -101,8 +92,8 @@ def main() -> int:
     spark = build_spark_session(config, app_name="promo-roi-bench-scoring")
     bronze = read_bronze(spark, config)
     user_features = delta_io.read_table(spark, user_features_spec(config.features), config.warehouse)
-    plans = I.planned_campaigns(spark, config, run_date)
-    examples = I.scoring_examples(bronze, user_features, plans, run_date, config).cache()
+    plans = inputs.planned_campaigns(spark, config, run_date)
+    examples = inputs.scoring_examples(bronze, user_features, plans, run_date, config).cache()
     real = examples.toPandas()
     model = champion(config)
     tracking_uri = config.require_training()[2].tracking_uri
@@ -127,7 +118,7 @@ def main() -> int:
     spark_s = time.perf_counter() - started
 
     report = {
-        "machine": _machine(), "run_date": args.run_date, "real_pairs": len(real),
+        "machine": describe_machine(), "run_date": args.run_date, "real_pairs": len(real),
         "campaign_texts": int(real["campaign_text"].nunique()), "model_version": model.version,
         "score_frame_point": {"pairs": len(frame), "seconds": point_s, "pairs_per_s_per_core": point_rate},
         "score_frame_mc": {"pairs": len(mc_frame), "draws": args.mc, "seconds": mc_s,

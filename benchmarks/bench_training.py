@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -35,21 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe_machine  # noqa: E402
+
 MODES = ("frozen", "adapters", "top_layers", "all")
-
-
-def _machine() -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    out = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__}
-    if torch.cuda.is_available():
-        out["gpu"] = torch.cuda.get_device_name(0)
-    return out
 
 
 def export_arrays(as_of: str, out: Path, limit: int | None) -> dict:
@@ -198,7 +186,7 @@ def main() -> int:
     if args.ddp_worker:
         ddp_worker(args.from_export, args.device, args.epochs, args.batch_size)
         return 0
-    report: dict = {"machine": _machine(), "batch_size": args.batch_size, "steps": args.steps}
+    report: dict = {"machine": describe_machine(), "batch_size": args.batch_size, "steps": args.steps}
     if args.from_export is None:
         ctx = export_arrays(args.as_of, args.export, args.limit)
         report["rows"] = len(ctx["arrays"]["targeted"])

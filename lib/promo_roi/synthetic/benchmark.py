@@ -1,0 +1,143 @@
+"""One scenario of the decision benchmark, end to end, on the real nightly chain.
+
+generate the scenario (:mod:`promo_roi.synthetic`) -> ingest -> build_features
+-> train -> score, each into the scenario's own warehouse and MLflow store,
+then the published decisions and the baselines' decisions for the same night
+are held against the scenario's truth (:mod:`promo_roi.synthetic.scorecard`).
+
+The champion gate (refutation checks) may refuse the scenario's only trained
+model. The benchmark then scores with that model anyway, because the question
+is how good the model's decisions are, and it says so in the result's
+``champion_gate``; in production such a night would have published nothing.
+
+``benchmarks/bench_decisions.py`` runs several scenarios on the full data; the
+test suite runs the ``tiny`` scenario on the small fixture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from promo_roi.config import AppConfig
+from promo_roi.observability import stage
+from promo_roi.synthetic.scenarios import Scenario
+from promo_roi.validation import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    scenario: str
+    run_date: dt.date
+    rows: list[dict]  # one scorecard row per model, the champion first
+    champion_version: str
+    champion_gate: str
+    seconds: dict[str, float]
+    truth: dict  # scenario.json's content (seed, counts)
+
+
+def scenario_config(base: AppConfig, root: Path, scenario: Scenario) -> AppConfig:
+    """``base`` with every place it writes moved under ``root`` and the scenario's coupon face value as the
+    cost per redemption. A ``root`` inside the configured warehouse is refused: a benchmark never writes into
+    the main warehouse."""
+    root = root.resolve()
+    main = Path(base.warehouse.root.removeprefix("file:")).resolve()
+    if root == main or main in root.parents or root in main.parents:
+        raise InputError(f"benchmark directory {root} overlaps the configured warehouse {main}: "
+                         "give the benchmark a directory of its own")
+    training, evaluation, mlflow = base.require_training()
+    return dataclasses.replace(
+        base,
+        warehouse=dataclasses.replace(base.warehouse, root=str(root / "warehouse")),
+        source=dataclasses.replace(base.source, path=str(root / "source")),
+        training=dataclasses.replace(training, checkpoint_dir=str(root / "checkpoints"),
+                                     petastorm_cache_dir=str(root / "petastorm")),
+        mlflow=dataclasses.replace(mlflow, tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                                   artifact_root=str(root / "mlartifacts")),
+        scoring=dataclasses.replace(base.scoring, redemption_cost=scenario.face_value),
+        reports=dataclasses.replace(base.reports, root=str(root / "reports")),
+    )
+
+
+def _use_candidate_if_refused(config: AppConfig, result) -> str:
+    """The gate's verdict; when it refused and no champion exists, the candidate is made champion so that the
+    night can be scored (the result says so)."""
+    from mlflow import MlflowClient
+
+    from promo_roi.training.registry import current_champion
+
+    training, _, mlflow_config = config.require_training()
+    if result.promoted:
+        return f"promoted: {result.champion_reason}"
+    client = MlflowClient(tracking_uri=mlflow_config.tracking_uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
+    if current_champion(training.registered_model, training.champion_alias) is None:
+        client.set_registered_model_alias(training.registered_model, training.champion_alias, result.model_version)
+        return f"REFUSED ({result.champion_reason}); scored with the refused candidate for the benchmark"
+    return f"not promoted ({result.champion_reason}); the earlier champion scored"
+
+
+def _economics(spark, config: AppConfig):
+    from promo_roi import delta_io
+    from promo_roi.synthetic.scorecard import Economics
+    from promo_roi.tables import CAMPAIGN_PLANS
+
+    plans = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).select(
+        "campaign_id", "contact_cost").toPandas()
+    return Economics(config.scoring.gross_margin,
+                     dict(zip(plans["campaign_id"].astype(int), plans["contact_cost"].astype(float))))
+
+
+def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | Path, root: Path,
+                 run_date: dt.date) -> ScenarioRun:
+    """Generates ``scenario`` from ``source_dir`` under ``root``, runs the nightly chain for ``run_date`` and
+    scores the champion and the baselines against the truth."""
+    from promo_roi.features import build_features
+    from promo_roi.ingest import run_ingest
+    from promo_roi.scoring.job import champion, score
+    from promo_roi.synthetic.decisions import baseline_decisions, published_decisions
+    from promo_roi.synthetic.io import generate_benchmark
+    from promo_roi.synthetic.scorecard import scorecard
+    from promo_roi.training.pipeline import train
+
+    config = scenario_config(base, root, scenario)
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        started = time.monotonic()
+        with stage(log, f"benchmark.{name}[{scenario.name}]"):
+            out = fn()
+        seconds[name] = round(time.monotonic() - started, 1)
+        return out
+
+    info = timed("generate", lambda: generate_benchmark(source_dir, root / "source", scenario, base.source))
+    timed("ingest", lambda: run_ingest(spark, config, config.source.path))
+    timed("features", lambda: build_features(spark, config, run_date))
+    trained = timed("train", lambda: train(spark, config, run_date))
+    gate = _use_candidate_if_refused(config, trained)
+    timed("score", lambda: score(spark, config, run_date))
+    model = champion(config)
+    published = published_decisions(spark, config, run_date)
+    baselines = timed("baselines", lambda: baseline_decisions(spark, config, run_date, model.uri,
+                                                              seed=scenario.seed))
+    truth = pd.read_parquet(root / "source" / "truth_household_campaign.parquet")
+    economics = _economics(spark, config)
+    rows = []
+    for name, decisions in {f"champion (transformer v{model.version})": published, **baselines}.items():
+        rows.append({"scenario": scenario.name, **scorecard(
+            name, decisions.predicted, decisions.forecast, decisions.audience, decisions.chosen,
+            decisions.planned_cost, truth, economics, config.planning.household_cap)})
+    log.info("benchmark %s: %s", scenario.name, "; ".join(
+        f"{r['model']}: spearman {r['spearman_mean']:.3f}, wape {r['forecast_wape']:.3f}, "
+        f"coverage {r['interval_coverage']:.2f}, oracle share {r['oracle_share']:.3f}" for r in rows))
+    return ScenarioRun(scenario.name, run_date, rows, model.version, gate, seconds, info)

@@ -1,0 +1,197 @@
+"""The decisions a model makes for a run date, in one shape, for the scorecard.
+
+- :func:`published_decisions`: what the nightly scoring job published (the
+  champion): household scores, campaign forecasts and the budget plan, read
+  through the publication rule.
+- :func:`baseline_decisions`: what simple and strong baselines would decide on
+  the same night, from the same inputs, through the same machinery: each
+  baseline's uplift score is calibrated on the champion's held-out campaigns
+  (best linear predictor of the AIPW pseudo-outcome, two-stage bootstrap:
+  :func:`spend_calibration`), forecast for the same
+  audiences, and planned by the same planner with the same budget, cap and
+  expected costs as the published plan. Baselines differ from the champion
+  only in how they value a household, which is what the comparison is about.
+
+Baselines: ``heuristic_pre_spend`` (rank by pre-period coupon-product spend),
+``lgbm_t_learner`` (LightGBM two-model learner on the training campaigns) and
+``random`` (a seeded uniform score: its calibrated forecast is the held-out
+average effect times the audience).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from promo_roi.causal.calibration import LinearCalibration
+
+KEYS = ["household_id", "campaign_id"]
+BASELINES = ("heuristic_pre_spend", "lgbm_t_learner", "random")
+
+
+@dataclass(frozen=True)
+class Decisions:
+    predicted: pd.DataFrame  # household_id, campaign_id, predicted (the value the plan ranks by)
+    forecast: pd.DataFrame  # campaign_id, forecast, low, high (incremental revenue of the audience)
+    audience: pd.DataFrame  # household_id, campaign_id: whom each forecast describes
+    chosen: pd.DataFrame  # household_id, campaign_id: the plan
+    planned_cost: float  # what the plan expected to spend
+
+
+# --- pure pieces -----------------------------------------------------------------------------------
+
+
+def forecast_audience(scored: pd.DataFrame, target_lists: pd.DataFrame) -> pd.DataFrame:
+    """Whom a campaign's forecast describes: its target list among the scored households, or every
+    scored household where the campaign has no list (the scoring job's rule)."""
+    listed = target_lists[KEYS].drop_duplicates()
+    with_list = scored[scored["campaign_id"].isin(listed["campaign_id"])].merge(listed, on=KEYS)
+    without = scored[~scored["campaign_id"].isin(listed["campaign_id"])]
+    return pd.concat([with_list[KEYS], without[KEYS]], ignore_index=True).sort_values(KEYS).reset_index(drop=True)
+
+
+def calibrated_forecast(uplift: pd.DataFrame, audience: pd.DataFrame, calibration: LinearCalibration,
+                        interval: float) -> pd.DataFrame:
+    """Per campaign: ``a N + b sum(uplift)`` over its audience, and the same for every bootstrap draw
+    ``(a_k, b_k)``; the interval is the draws' central ``interval`` quantiles."""
+    lo, hi = (1 - interval) / 2, 1 - (1 - interval) / 2
+    described = audience[KEYS].merge(uplift[[*KEYS, "uplift"]], on=KEYS, how="left", validate="one_to_one")
+    totals = described.groupby("campaign_id")["uplift"].agg(["size", "sum"])
+    rows = []
+    for campaign_id, t in totals.iterrows():
+        n, total = float(t["size"]), float(t["sum"])
+        draws = calibration.draws[:, 0] * n + calibration.draws[:, 1] * total
+        rows.append({"campaign_id": int(campaign_id), "forecast": calibration.intercept * n + calibration.slope * total,
+                     "low": float(np.quantile(draws, lo)), "high": float(np.quantile(draws, hi))})
+    return pd.DataFrame(rows, columns=["campaign_id", "forecast", "low", "high"])
+
+
+def plan_by_value(pairs: pd.DataFrame, constraints) -> tuple[pd.DataFrame, float]:
+    """The project's planner on ``pairs`` (household_id, campaign_id, value, cost, redemptions):
+    (the chosen pairs, their expected cost)."""
+    from promo_roi.planning import plan_budget
+
+    plan = plan_budget(pairs[[*KEYS, "value", "cost", "redemptions"]], constraints)
+    chosen = pairs.loc[plan.selected, [*KEYS, "cost"]]
+    return chosen[KEYS].reset_index(drop=True), float(chosen["cost"].sum())
+
+
+def random_predictions(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A uniform score in every uplift column (the evaluation's prediction shape)."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(len(frame))
+    return pd.DataFrame({"propensity": np.nan, "uplift_redeem": score, "uplift_coupon_product_spend": score,
+                         "uplift_spend": score}, index=range(len(frame)))
+
+
+def spend_calibration(predictions, frames, nuisances, evaluation) -> LinearCalibration:
+    """The champion's calibration method (best linear predictor of the held-out AIPW pseudo-outcome of total
+    spend, two-stage bootstrap over campaigns then households) applied to another model's uplift."""
+    from promo_roi.causal.calibration import fit_linear
+
+    tau = np.concatenate([p["uplift_spend"].to_numpy(float) for p in predictions])
+    phi = np.concatenate([n.phi(f, "spend") for n, f in zip(nuisances, frames)])
+    campaign = np.concatenate([f["campaign_id"].to_numpy() for f in frames])
+    return fit_linear(tau, phi, campaign, evaluation.bootstrap_samples, evaluation.seed)
+
+
+def baseline_decision(name: str, uplift: np.ndarray, scoring: pd.DataFrame, calibration: LinearCalibration,
+                      audience: pd.DataFrame, published_costs: pd.DataFrame, margin: float, interval: float,
+                      constraints) -> Decisions:
+    """One baseline's decisions from its raw uplift on the scoring frame's pairs."""
+    raw = scoring[KEYS].assign(uplift=np.asarray(uplift, dtype=float))
+    predicted = raw.assign(predicted=calibration.apply(raw["uplift"]))[[*KEYS, "predicted"]]
+    pairs = predicted.merge(published_costs, on=KEYS, how="inner", validate="one_to_one")
+    pairs["value"] = margin * pairs["predicted"]
+    chosen, planned_cost = plan_by_value(pairs, constraints)
+    return Decisions(predicted, calibrated_forecast(raw, audience, calibration, interval), audience, chosen,
+                     planned_cost)
+
+
+# --- reads and models (side effects at the edge) --------------------------------------------------
+
+
+def _published_frame(spark, spec, config, run_date: dt.date, columns: list[str]) -> pd.DataFrame:
+    from pyspark.sql import functions as F
+
+    from promo_roi.publication import published
+
+    return published(spark, spec, config).filter(F.col("run_date") == F.lit(run_date)).select(*columns).toPandas()
+
+
+def published_decisions(spark, config, run_date: dt.date) -> Decisions:
+    """The champion's decisions as published for ``run_date``."""
+    from promo_roi.features import read_bronze
+    from promo_roi.tables import CAMPAIGN_ROI_FORECAST, HOUSEHOLD_SCORES, HOUSEHOLD_TARGETING
+
+    margin = config.scoring.gross_margin
+    scores = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "calibrated_uplift_spend"])
+    forecast = _published_frame(spark, CAMPAIGN_ROI_FORECAST, config, run_date, [
+        "campaign_id", "incremental_revenue", "incremental_gross_profit_low", "incremental_gross_profit_high"])
+    targeting = _published_frame(spark, HOUSEHOLD_TARGETING, config, run_date, [*KEYS, "expected_cost"])
+    lists = read_bronze(spark, config).campaigns.select(*KEYS).toPandas()
+    return Decisions(
+        predicted=scores.rename(columns={"calibrated_uplift_spend": "predicted"}),
+        forecast=pd.DataFrame({"campaign_id": forecast["campaign_id"], "forecast": forecast["incremental_revenue"],
+                               "low": forecast["incremental_gross_profit_low"] / margin,
+                               "high": forecast["incremental_gross_profit_high"] / margin}),
+        audience=forecast_audience(scores[KEYS], lists),
+        chosen=targeting[KEYS], planned_cost=float(targeting["expected_cost"].sum()),
+    )
+
+
+def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
+    """The training examples of ``run_date`` by split, as pandas frames."""
+    from pyspark.sql import functions as F
+
+    from promo_roi import delta_io
+    from promo_roi.tables import OUTCOME_COLUMNS, training_examples_spec
+
+    examples = delta_io.read_table(spark, training_examples_spec(config.features), config.warehouse).filter(
+        F.col("as_of_date") == F.lit(run_date)).toPandas()
+    for c in (*OUTCOME_COLUMNS, "targeted"):
+        examples[c] = examples[c].astype(float)
+    return {split: part.reset_index(drop=True) for split, part in examples.groupby("split")}
+
+
+def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed: int = 0) -> dict[str, Decisions]:
+    """Every baseline's decisions for ``run_date`` (the published run must exist: its costs are reused)."""
+    from promo_roi.features import read_bronze
+    from promo_roi.scoring.inputs import planned_campaigns, scoring_examples
+    from promo_roi.scoring.plan import budget_constraints
+    from promo_roi.scoring.predict import load_champion
+    from promo_roi.tables import HOUSEHOLD_SCORES, user_features_spec
+    from promo_roi.training import evaluate
+
+    _, evaluation, mlflow_config = config.require_training()
+    encode = load_champion(champion_uri, mlflow_config.tracking_uri).feature_encoder.encode
+    splits = _held_out(spark, config, run_date)
+    held = [splits[s] for s in ("validation", "test")]
+    nuisance = [evaluate.fit_nuisance(f, evaluate.design_matrix(encode(f)), evaluation.nuisance_folds, evaluation.seed)
+                for f in held]
+    t_learner = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(splits["train"])
+    models: Mapping[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+        "heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": t_learner,
+        "random": lambda frame: random_predictions(frame, seed),
+    }
+    from promo_roi import delta_io
+
+    bronze = read_bronze(spark, config)
+    plans = planned_campaigns(spark, config, run_date)
+    user_features = delta_io.read_table(spark, user_features_spec(config.features), config.warehouse)
+    scoring = scoring_examples(bronze, user_features, plans, run_date, config).toPandas()
+    costs = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "expected_cost"]).rename(
+        columns={"expected_cost": "cost"}).assign(redemptions=0.0)
+    audience = forecast_audience(scoring[KEYS], bronze.campaigns.select(*KEYS).toPandas())
+    constraints = budget_constraints(plans.toPandas(), config.planning)
+    out = {}
+    for name, model in models.items():
+        calibration = spend_calibration([model(f) for f in held], held, nuisance, evaluation)
+        out[name] = baseline_decision(name, model(scoring)["uplift_spend"].to_numpy(float), scoring, calibration,
+                                      audience, costs, config.scoring.gross_margin, config.scoring.interval,
+                                      constraints)
+    return out

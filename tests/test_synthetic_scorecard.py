@@ -1,0 +1,99 @@
+"""The decision scorecard (promo_roi.synthetic.scorecard) on hand-built truth: every expected value by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from promo_roi.synthetic.scorecard import (
+    Economics,
+    forecast_against_truth,
+    oracle_profit,
+    plan_outcome,
+    scorecard,
+    true_pair_economics,
+    uplift_rank_correlation,
+    wape,
+)
+
+# Two campaigns, four households. Truth: incremental revenue and expected redemption cost if targeted.
+TRUTH = pd.DataFrame({
+    "household_id": [1, 2, 3, 4, 1, 2, 3, 4],
+    "campaign_id": [10, 10, 10, 10, 20, 20, 20, 20],
+    "true_incremental_revenue": [100.0, 50.0, 0.0, -10.0, 20.0, 20.0, 40.0, 0.0],
+    "true_expected_redemption_cost": [1.0, 2.0, 0.0, 0.5, 0.0, 1.0, 0.0, 3.0],
+})
+ECON = Economics(gross_margin=0.5, contact_cost={10: 1.0, 20: 2.0})
+
+
+def test_true_pair_economics_counts_redemptions_as_cost():
+    out = true_pair_economics(TRUTH, ECON)
+    # value = 0.5 x revenue; cost = contact + redemption cost
+    assert out["value"].tolist() == [50.0, 25.0, 0.0, -5.0, 10.0, 10.0, 20.0, 0.0]
+    assert out["cost"].tolist() == [2.0, 3.0, 1.0, 1.5, 2.0, 3.0, 2.0, 5.0]
+    assert out["profit"].tolist() == [48.0, 22.0, -1.0, -6.5, 8.0, 7.0, 18.0, -5.0]
+
+
+def test_rank_correlation_per_campaign():
+    predicted = TRUTH[["household_id", "campaign_id"]].assign(predicted=[4.0, 3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 4.0])
+    ranks = uplift_rank_correlation(predicted, TRUTH).set_index("campaign_id")
+    assert ranks.loc[10, "spearman"] == pytest.approx(1.0)  # same order as the truth
+    # campaign 20: truth [20, 20, 40, 0] ranks (2.5, 2.5, 4, 1), predicted ranks (1, 2, 3, 4); deviations
+    # from 2.5: (0, 0, 1.5, -1.5) and (-1.5, -0.5, 0.5, 1.5): -1.5 / sqrt(4.5 x 5)
+    assert ranks.loc[20, "spearman"] == pytest.approx(-1.5 / math.sqrt(4.5 * 5.0))
+    flat = predicted.assign(predicted=1.0)
+    assert uplift_rank_correlation(flat, TRUTH)["spearman"].isna().all()
+
+
+def test_a_scored_pair_without_truth_is_an_error():
+    stray = pd.DataFrame({"household_id": [9], "campaign_id": [10], "predicted": [1.0]})
+    with pytest.raises(ValueError, match="1 scored pair\\(s\\) have no truth"):
+        uplift_rank_correlation(stray, TRUTH)
+
+
+def test_forecast_truth_is_summed_over_the_audience_it_describes():
+    forecast = pd.DataFrame({"campaign_id": [10, 20], "forecast": [120.0, 100.0], "low": [100.0, 90.0],
+                             "high": [200.0, 110.0]})
+    # Campaign 10 describes households 1, 2 (truth 150); campaign 20 households 2, 3, 4 (truth 60).
+    audience = pd.DataFrame({"household_id": [1, 2, 2, 3, 4], "campaign_id": [10, 10, 20, 20, 20]})
+    errors = forecast_against_truth(forecast, audience, TRUTH)
+    assert errors["truth"].tolist() == [150.0, 60.0]
+    assert errors["audience"].tolist() == [2, 3]
+    assert errors["error"].tolist() == [-30.0, 40.0]
+    assert errors["covered"].tolist() == [True, False]
+    assert wape(errors) == pytest.approx(70.0 / 210.0)
+
+
+def test_plan_outcome_and_the_oracle_at_the_same_cost():
+    economics = true_pair_economics(TRUTH, ECON)
+    chosen = pd.DataFrame({"household_id": [2, 4], "campaign_id": [10, 20]})
+    outcome = plan_outcome(chosen, economics)
+    assert outcome == {"pairs": 2, "households": 2, "true_value": 25.0, "true_cost": 8.0, "true_profit": 17.0}
+    # Budget 8, one campaign per household. Profitable pairs (profit, cost): h1 (48, 2) / (8, 2),
+    # h2 (22, 3) / (7, 3), h3 (18, 2). Best within cost 8: h1-10 + h2-10 + h3-20 = 88 at cost 7.
+    oracle = oracle_profit(economics, budget=8.0, household_cap=1)
+    assert oracle["true_profit"] == pytest.approx(88.0)
+    assert oracle["true_cost"] == pytest.approx(7.0)
+    # Budget 4.5: h1-10 (48, 2) + h3-20 (18, 2) = 66; h2-10 (22, 3) no longer fits.
+    assert oracle_profit(economics, budget=4.5, household_cap=1)["true_profit"] == pytest.approx(66.0)
+    # Budget 2.5: only one pair of cost 2 fits, the best is h1-10.
+    assert oracle_profit(economics, budget=2.5, household_cap=1)["true_profit"] == pytest.approx(48.0)
+
+
+def test_scorecard_row():
+    predicted = TRUTH[["household_id", "campaign_id"]].assign(predicted=[4.0, 3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 4.0])
+    forecast = pd.DataFrame({"campaign_id": [10, 20], "forecast": [150.0, 50.0], "low": [100.0, 0.0],
+                             "high": [200.0, 70.0]})
+    audience = pd.DataFrame({"household_id": [1, 2, 2, 3, 4], "campaign_id": [10, 10, 20, 20, 20]})
+    chosen = pd.DataFrame({"household_id": [2, 4], "campaign_id": [10, 20]})
+    row = scorecard("m", predicted, forecast, audience, chosen, planned_cost=5.0, truth=TRUTH, economics=ECON,
+                    household_cap=1)
+    assert row["campaigns"] == 2
+    assert row["spearman_mean"] == pytest.approx((1.0 - 1.5 / math.sqrt(4.5 * 5.0)) / 2)
+    assert row["forecast_wape"] == pytest.approx(10.0 / 210.0)  # errors 0 and -10
+    assert row["interval_coverage"] == 1.0
+    assert (row["plan_true_profit"], row["plan_true_cost"], row["plan_expected_cost"]) == (17.0, 8.0, 5.0)
+    assert row["oracle_true_profit"] == pytest.approx(88.0)
+    assert row["oracle_share"] == pytest.approx(17.0 / 88.0)
