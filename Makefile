@@ -12,7 +12,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 # spark-submit finds Spark through the python3 on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-all tables package bench-training bench-scoring bench-solver clean-warehouse
+.PHONY: setup demo test test-fast test-all tables package bench-training bench-scoring bench-solver clean-warehouse
 
 $(STAMP): requirements.lock pyproject.toml scripts/setup.sh conf/base.yaml
 	bash scripts/setup.sh
@@ -30,6 +30,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not slow"
+
+# The edit-run loop: pure units and small Spark, no end-to-end chains (tests/conftest.py marks them e2e).
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow and not e2e"
 
 test-all: $(STAMP)
 	$(VENV)/bin/python -m pytest

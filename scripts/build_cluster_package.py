@@ -69,12 +69,17 @@ def write_zip(target: Path) -> int:
     return len(files)
 
 
+# conf/ files that are not configuration profiles: the base every profile extends, and the
+# benchmark scenarios (promo_roi.synthetic) that jobs/simulate.py reads.
+NOT_PROFILES = ("base.yaml", "scenarios.yaml")
+
+
 def packages_by_profile() -> dict[str, str]:
     """spark.jvm_packages of each profile (base.yaml unless the profile overrides it)."""
     base = yaml.safe_load((REPO / "conf" / "base.yaml").read_text())
     out = {}
     for profile in sorted((REPO / "conf").glob("*.yaml")):
-        if profile.name == "base.yaml":
+        if profile.name in NOT_PROFILES:
             continue
         tree = yaml.safe_load(profile.read_text()) or {}
         packages = (tree.get("spark") or {}).get("jvm_packages") or base["spark"]["jvm_packages"]

@@ -26,16 +26,44 @@ from promo_roi.config import AppConfig, load_config
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "completejourney_small"
 
+# Settings for a few thousand rows, where every Spark job is mostly fixed cost
+# (measured on ingest + features of the fixture: about 25% less time): one
+# partition per shuffle and per Delta snapshot, no whole-stage code generation
+# (compiling generated code costs more than running it on tiny data) and no
+# adaptive re-planning. They change how, never what, Spark computes. Jobs run
+# as subprocesses get them too (``job_overrides``, the Airflow night's profile).
+SMALL_DATA_SPARK = {
+    "spark.default.parallelism": "1",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.adaptive.enabled": "false",
+}
 SESSION_OVERRIDES = (
     "spark.master=local[2]",
-    "spark.shuffle_partitions=2",
+    "spark.shuffle_partitions=1",
     "spark.driver_memory=2g",
+    *(f"spark.extra.{key}={value}" for key, value in SMALL_DATA_SPARK.items()),
 )
 
 
 def session_overrides(warehouse_root: str | Path) -> list[str]:
     """The --set overrides that reproduce the test session's settings."""
     return [*SESSION_OVERRIDES, f"warehouse.root={warehouse_root}"]
+
+
+# Fixtures that run a whole chain (ingest, features, training, scoring), jobs in subprocesses or servers:
+# a test that uses one, directly or through another fixture, is end to end (marker ``e2e``). `make
+# test-fast` leaves them out for the edit-run loop; `make test` runs everything.
+E2E_FIXTURES = frozenset({
+    "ingested", "trained", "champion", "scored", "good_ingest", "damaged_ingest", "two_warehouses", "airflow_env", "package",
+    "bare_python", "warehouse", "endpoint", "postgres", "tiny",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -143,19 +171,12 @@ def fixture_copy(fixture_source: Path, tmp_path_factory: pytest.TempPathFactory)
 TRAIN_AS_OF = dt.date(2017, 7, 1)
 
 
-@pytest.fixture(scope="session")
-def trained(spark, config_for, fixture_source, tmp_path_factory):
-    """The fixture ingested, features built as of TRAIN_AS_OF, and a tiny model trained through
-    petastorm + TorchDistributor (2 processes): (config, TrainingResult). Shared by training and scoring tests."""
-    from promo_roi.features import build_features
-    from promo_roi.ingest import run_ingest
-    from promo_roi.training.pipeline import train
-
-    base = config_for("training")
-    tmp = tmp_path_factory.mktemp("training_run")
-    training, evaluation, mlflow_config = base.require_training()
-    config = dataclasses.replace(
-        base,
+def tiny_model(config: AppConfig, tmp: Path) -> AppConfig:
+    """``config`` with a model small enough for the fixture (1 epoch, 2 processes, a 32-wide head, short
+    bootstraps) and its own MLflow store, checkpoints and petastorm cache under ``tmp``."""
+    training, evaluation, mlflow_config = config.require_training()
+    return dataclasses.replace(
+        config,
         training=dataclasses.replace(
             training, epochs=1, batch_size=64, num_processes=2, top_layers=1, hidden_dim=32,
             checkpoint_dir=str(tmp / "checkpoints"), petastorm_cache_dir=str(tmp / "petastorm"),
@@ -164,23 +185,86 @@ def trained(spark, config_for, fixture_source, tmp_path_factory):
         mlflow=dataclasses.replace(mlflow_config, tracking_uri=f"sqlite:///{tmp}/mlflow.db",
                                    artifact_root=str(tmp / "mlartifacts")),
     )
-    run_ingest(spark, config, str(fixture_source))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config(config_for, tmp_path_factory) -> Callable[[str], AppConfig]:
+    """``tiny_model_config("name")``: a config with its own warehouse, MLflow store and the tiny model."""
+
+    def _make(name: str) -> AppConfig:
+        return tiny_model(config_for(name), tmp_path_factory.mktemp(f"{name}_run"))
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def copy_warehouse(tmp_path_factory) -> Callable[[AppConfig, str], AppConfig]:
+    """``copy_warehouse(config, "name")``: a writable copy of ``config``'s warehouse and MLflow store.
+
+    Tables are read and written by path, so a directory copy isolates a test
+    that writes from every other test; the MLflow registry is copied with it
+    (its artifacts are shared, read-only: new runs get new directories).
+    Reports go under the copy.
+    """
+
+    def _copy(config: AppConfig, name: str) -> AppConfig:
+        target = tmp_path_factory.mktemp(f"copy_{name}")
+        shutil.copytree(config.warehouse.root, target / "warehouse", ignore=shutil.ignore_patterns("metastore_db"))
+        out = dataclasses.replace(config, warehouse=dataclasses.replace(config.warehouse,
+                                                                        root=str(target / "warehouse")))
+        store = Path(config.mlflow.tracking_uri.removeprefix("sqlite:///")) if config.mlflow else None
+        if store is not None and config.mlflow.tracking_uri.startswith("sqlite:///") and store.exists():
+            shutil.copy2(store, target / store.name)
+            out = dataclasses.replace(out, mlflow=dataclasses.replace(
+                config.mlflow, tracking_uri=f"sqlite:///{target / store.name}"))
+        if config.reports is not None:
+            out = dataclasses.replace(out, reports=dataclasses.replace(config.reports, root=str(target / "reports")))
+        return out
+
+    return _copy
+
+
+@pytest.fixture(scope="session")
+def ingested(spark, config_for, fixture_source):
+    """The fixture ingested once into its own warehouse: (config, {table: IngestResult}). Read-only; the
+    ingest tests and the training chain start from copies."""
+    from promo_roi.ingest import run_ingest
+
+    config = config_for("ingested")
+    return config, run_ingest(spark, config, str(fixture_source))
+
+
+@pytest.fixture(scope="session")
+def trained(spark, ingested, copy_warehouse, tmp_path_factory):
+    """The fixture ingested, features built as of TRAIN_AS_OF, and a tiny model trained through
+    petastorm + TorchDistributor (2 processes): (config, TrainingResult). Shared by training and scoring tests,
+    read-only: a test that writes works on ``copy_warehouse(config, ...)``."""
+    from promo_roi.features import build_features
+    from promo_roi.training.pipeline import train
+
+    config = tiny_model(copy_warehouse(ingested[0], "training"), tmp_path_factory.mktemp("training_run"))
     build_features(spark, config, TRAIN_AS_OF)
     result = train(spark, config, TRAIN_AS_OF)
     return config, result
 
 
-
-
 @pytest.fixture(scope="session")
 def champion(trained):
     """The tiny trained model, made champion by hand (its refutation verdict on 60 households is noise): the config."""
-    import mlflow
     from mlflow import MlflowClient
 
     config, result = trained
     training, _, mlflow_config = config.require_training()
-    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
-    MlflowClient().set_registered_model_alias(training.registered_model, training.champion_alias,
-                                              result.model_version)
+    MlflowClient(tracking_uri=mlflow_config.tracking_uri).set_registered_model_alias(
+        training.registered_model, training.champion_alias, result.model_version)
     return config
+
+
+@pytest.fixture(scope="session")
+def scored(spark, champion, copy_warehouse):
+    """The champion's warehouse with TRAIN_AS_OF scored and published once: (config, ScoringResult).
+    Read-only; a test that writes copies it."""
+    from promo_roi.scoring.job import score
+
+    config = copy_warehouse(champion, "scored")
+    return config, score(spark, config, TRAIN_AS_OF)

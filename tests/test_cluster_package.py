@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from conftest import SMALL_DATA_SPARK
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "scripts" / "build_cluster_package.py"
 RUN_DATE = "2017-07-01"
@@ -157,7 +159,8 @@ def test_spark_submit_runs_the_nightly_chain_from_the_package_outside_the_repo(
     assert workers and all(line.endswith(zip_name) for line in workers)
     assert f"warehouse {workdir / 'warehouse'}" in out
 
-    settings = ["spark.shuffle_partitions=2", "spark.driver_memory=2g"]
+    settings = ["spark.shuffle_partitions=1", "spark.driver_memory=2g",
+                *(f"spark.extra.{key}={value}" for key, value in SMALL_DATA_SPARK.items())]
     common = [arg for item in settings for arg in ("--set", item)]
     jobs = package / "jobs"
     _spark_submit(bare_python, package, jobs / "ingest.py",

@@ -150,19 +150,18 @@ def _slice(spark, spec, warehouse, as_of):
 
 
 @pytest.fixture(scope="module")
-def two_warehouses(spark, app_config, fixture_source, tmp_path_factory):
-    """The fixture ingested as it is (a) and with everything after AS_OF rewritten (b)."""
+def two_warehouses(spark, app_config, fixture_source, ingested, copy_warehouse, tmp_path_factory):
+    """The fixture ingested as it is (a: a copy of the session's ingest) and with everything after AS_OF
+    rewritten (b), features built as of AS_OF in both."""
     root = tmp_path_factory.mktemp("no_leak")
-    configs = {}
     perturbed = root / "source_b"
     _perturb_after(Path(fixture_source), perturbed, AS_OF, app_config.source.week_one_end)
-    for label, source in (("a", str(fixture_source)), ("b", str(perturbed))):
-        config = dataclasses.replace(
-            app_config, warehouse=dataclasses.replace(app_config.warehouse, root=str(root / f"wh_{label}"))
-        )
-        run_ingest(spark, config, source)
+    configs = {"a": copy_warehouse(ingested[0], "no_leak_a"),
+               "b": dataclasses.replace(app_config, warehouse=dataclasses.replace(app_config.warehouse,
+                                                                                  root=str(root / "wh_b")))}
+    run_ingest(spark, configs["b"], str(perturbed))
+    for config in configs.values():
         build_features(spark, config, AS_OF)
-        configs[label] = config
     return configs
 
 

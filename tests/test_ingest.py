@@ -124,10 +124,10 @@ def assert_quarantine_equals(spark, warehouse_root: str, expected: Counter) -> N
 # --- the shared ingest of the good fixture -------------------------------------------
 
 @pytest.fixture(scope="module")
-def good_ingest(spark, app_config, fixture_source):
-    """One ingest of the fixture into the session warehouse, shared by the module."""
-    results = run_ingest(spark, app_config, str(fixture_source))
-    return app_config, results
+def good_ingest(ingested, copy_warehouse):
+    """The session's one ingest of the fixture (conftest ``ingested``), in a copy this module may write to."""
+    config, results = ingested
+    return copy_warehouse(config, "good_ingest"), results
 
 
 def test_fixture_has_only_known_defects(fixture_source: Path) -> None:

@@ -25,6 +25,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from conftest import SMALL_DATA_SPARK
 
 from promo_roi import cli
 from promo_roi.analyst_views import ANALYST_VIEWS, plan_views
@@ -34,7 +35,8 @@ from promo_roi.tables import BUDGET_PLAN, CAMPAIGN_ROI_FORECAST, FORECAST_ACCURA
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-SPARK_SETTINGS = ("spark.master=local[2]", "spark.shuffle_partitions=2", "spark.driver_memory=1g")
+SPARK_SETTINGS = ("spark.master=local[2]", "spark.shuffle_partitions=1", "spark.driver_memory=1g",
+                  *(f"spark.extra.{key}={value}" for key, value in SMALL_DATA_SPARK.items()))
 
 
 def _env() -> dict[str, str]:
