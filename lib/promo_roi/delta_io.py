@@ -22,6 +22,7 @@ import weakref
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+import pandas as pd
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -201,7 +202,14 @@ def table_exists(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfi
 
 
 def _plain(value: Any) -> Any:
-    # numpy scalars -> Python; NaN -> null (Spark stores "no value", not a NaN to trip over).
+    # numpy scalars and pandas timestamps -> Python; NaN and NaT -> null (Spark stores "no value", not a
+    # NaN to trip over). Records often come from DataFrame.to_dict, which keeps pandas' own types.
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value).to_pydatetime()
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and value != value:

@@ -1,0 +1,64 @@
+"""delta_io, the one door to Delta: records in, slices replaced, missing rows inserted, rows deleted."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql.types import DateType, DoubleType, LongType, StringType, StructField, StructType, TimestampType
+
+from promo_roi import delta_io
+from promo_roi.tables import TableSpec
+
+SPEC = TableSpec(
+    "gold", "delta_io_test",
+    StructType([StructField("run_date", DateType()), StructField("campaign_id", LongType()),
+                StructField("label", StringType()), StructField("value", DoubleType()),
+                StructField("written_at", TimestampType())]),
+    partition_by=("run_date",), keys=("run_date", "campaign_id"),
+)
+DAY = dt.date(2017, 7, 1)
+
+
+@pytest.fixture
+def warehouse(config_for):
+    return config_for("delta_io").warehouse
+
+
+def _rows(spark, warehouse) -> list[tuple]:
+    frame = delta_io.read_table(spark, SPEC, warehouse).toPandas()
+    return sorted(frame[["campaign_id", "label", "value"]].itertuples(index=False, name=None),
+                  key=lambda r: r[0])
+
+
+def test_records_from_pandas_keep_their_values_and_lose_their_pandas_types(spark):
+    # DataFrame.to_dict keeps pandas' own types: Timestamp, NaT, numpy scalars, NaN.
+    when = dt.datetime(2026, 12, 2, 15, 59, 12, 146706)
+    records = pd.DataFrame({"run_date": [DAY, DAY], "campaign_id": np.array([8, 9], dtype="int64"),
+                            "value": [1.5, np.nan], "written_at": [pd.Timestamp(when), pd.NaT]}).to_dict("records")
+    frame = delta_io.frame_of_records(spark, records, SPEC, {"label": "x"})
+    got = [tuple(r) for r in frame.orderBy("campaign_id").collect()]
+    assert got == [(DAY, 8, "x", 1.5, when), (DAY, 9, "x", None, None)]
+
+
+def test_replace_insert_missing_and_delete(spark, warehouse):
+    first = delta_io.frame_of_records(spark, [{"run_date": DAY, "campaign_id": 8, "label": "a", "value": 1.0},
+                                              {"run_date": DAY, "campaign_id": 9, "label": "a", "value": 2.0}], SPEC)
+    delta_io.replace_slice(spark, first, SPEC, warehouse, f"run_date = DATE'{DAY.isoformat()}'")
+    assert _rows(spark, warehouse) == [(8, "a", 1.0), (9, "a", 2.0)]
+
+    # Rows whose keys exist stay as they were; only the new key goes in.
+    more = delta_io.frame_of_records(spark, [{"run_date": DAY, "campaign_id": 9, "label": "b", "value": 20.0},
+                                             {"run_date": DAY, "campaign_id": 10, "label": "b", "value": 3.0}], SPEC)
+    delta_io.insert_missing(spark, more, SPEC, warehouse)
+    assert _rows(spark, warehouse) == [(8, "a", 1.0), (9, "a", 2.0), (10, "b", 3.0)]
+
+    version = delta_io.delete_where(spark, SPEC, warehouse, "campaign_id = 9")
+    assert _rows(spark, warehouse) == [(8, "a", 1.0), (10, "b", 3.0)]
+    assert version == delta_io.table_version(spark, SPEC, warehouse)
+
+    # Replacing the slice again gives exactly the new slice (a rerun of the same date).
+    delta_io.replace_slice(spark, first, SPEC, warehouse, f"run_date = DATE'{DAY.isoformat()}'")
+    assert _rows(spark, warehouse) == [(8, "a", 1.0), (9, "a", 2.0)]
