@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                  "(%s version %d)", len(result.folds), held, result.held_out_rows, result.placebo_rows,
                  len(result.rows), ROLLING_ORIGIN_EVALUATION.full_name, version)
         for r in result.rows:
-            if r["campaign_id"] is None and r["metric"] in ("qini", "qini_minus_heuristic", "placebo_qini"):
+            if r["campaign_id"] is None and (r["metric"] in ("qini", "placebo_qini")
+                                           or r["metric"].startswith("qini_minus_")):
                 log.info("evaluate %s %s %s %s: %s [%s, %s]%s", r["model_name"], r["outcome"], r["scope"],
                          r["metric"], r["value"], r["ci_low"], r["ci_high"],
                          "" if r["share_better"] is None else f", wins in {r['share_better']:.0%} of draws")

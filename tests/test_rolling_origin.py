@@ -54,7 +54,7 @@ def test_the_paired_difference_says_who_ranks_better(evaluation_config):
     held, scores, yardstick = _case()
     placebo = Yardstick({"spend": np.zeros(len(held))}, np.full(len(held), 0.5))
     rows = pd.DataFrame(yardstick_rows(held, scores, yardstick, held, scores, placebo, evaluation_config))
-    diff = rows[(rows["metric"] == "qini_minus_heuristic") & (rows["scope"] == "overall")]
+    diff = rows[(rows["metric"] == "qini_minus_heuristic_pre_spend") & (rows["scope"] == "overall")]
     assert set(diff["model_name"]) == {"worse"}  # the heuristic is not compared with itself
     assert set(diff["outcome"]) == {"redeemed", "coupon_product_spend", "spend"}
     assert (diff["value"] < 0).all() and (diff["ci_high"] < 0).all() and (diff["share_better"] == 0).all()
@@ -64,6 +64,25 @@ def test_the_paired_difference_says_who_ranks_better(evaluation_config):
     # A placebo whose pseudo-outcome is exactly 0 gives a Qini of exactly 0 for every model.
     placebo_rows = rows[rows["metric"] == "placebo_qini"]
     assert set(placebo_rows["outcome"]) == {"spend"} and (placebo_rows["value"] == 0).all()
+
+
+def test_the_transformer_is_also_compared_with_the_strong_baseline(evaluation_config):
+    held, scores, yardstick = _case()
+    # The transformer ranks by the truth; the LightGBM baseline by noise: the transformer wins both pairings.
+    noise = np.random.default_rng(7).normal(size=len(held))
+    scores = {HEURISTIC: {o: noise for o in scores[HEURISTIC]}, "lgbm_t_learner": {o: -noise for o in scores[HEURISTIC]},
+              "transformer": scores[HEURISTIC]}
+    placebo = Yardstick({"spend": np.zeros(len(held))}, np.full(len(held), 0.5))
+    rows = pd.DataFrame(yardstick_rows(held, scores, yardstick, held, scores, placebo, evaluation_config))
+    pooled = rows[rows["campaign_id"].isna() & (rows["scope"] == "overall") & (rows["outcome"] == "spend")]
+    pairs = set(zip(pooled["model_name"], pooled["metric"]))
+    assert {m for m in pooled["metric"] if m.startswith("qini_minus")} == {"qini_minus_heuristic_pre_spend",
+                                                                         "qini_minus_lgbm_t_learner"}
+    assert pairs >= {("transformer", "qini_minus_heuristic_pre_spend"), ("transformer", "qini_minus_lgbm_t_learner"),
+                     ("lgbm_t_learner", "qini_minus_heuristic_pre_spend")}
+    assert ("lgbm_t_learner", "qini_minus_lgbm_t_learner") not in pairs
+    win = pooled[(pooled["model_name"] == "transformer") & (pooled["metric"] == "qini_minus_lgbm_t_learner")]
+    assert (win["ci_low"] > 0).all() and (win["share_better"] == 1).all()
 
 
 @pytest.fixture
@@ -96,21 +115,27 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
     settings = [*job_overrides(config.warehouse.root), f"training.epochs={training.epochs}",
                 f"training.hidden_dim={training.hidden_dim}", f"training.top_layers={training.top_layers}",
                 f"training.batch_size={training.batch_size}", f"evaluation.bootstrap_samples={evaluation.bootstrap_samples}",
-                f"evaluation.nuisance_folds={evaluation.nuisance_folds}"]
+                f"evaluation.nuisance_folds={evaluation.nuisance_folds}",
+                # As of 2017-07-01 the fixture has nine fully observed campaigns; with two training campaigns
+                # and one validation campaign ended before its start, 6, 7 and 8 can each be held out.
+                "training.min_train_campaigns=2"]
     args = ["--as-of", "2017-07-01", "--first-held-out", "4", *[a for s in settings for a in ("--set", s)]]
     job = _load_job()
     assert job.main(args) == 0
     rows = delta_io.read_table(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse).toPandas()
     assert set(rows["as_of_date"]) == {dt.date(2017, 7, 1)}
     held_out = {int(c) for c in rows["held_out_campaigns"].iloc[0].split(",")}
-    assert len(held_out) >= 2
+    # Complete Journey's calendar: three campaigns had ended when 6 (2017-04-19) and 7 (2017-04-24) started,
+    # fewer than three when 3, 4 and 5 did.
+    assert held_out == {6, 7, 8}
     pooled = rows[rows["campaign_id"].isna()]
     assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", HEURISTIC}
     per_campaign = rows[rows["campaign_id"].notna() & (rows["scope"] == "overall") & (rows["metric"] == "qini")]
     assert set(per_campaign["campaign_id"].astype(int)) == held_out
     assert per_campaign.groupby("model_name")["n_rows"].sum().nunique() == 1  # every model on the same rows
-    differences = pooled[pooled["metric"] == "qini_minus_heuristic"]
+    differences = pooled[pooled["metric"] == "qini_minus_heuristic_pre_spend"]
     assert set(differences["model_name"]) == {"transformer", "lgbm_t_learner"}
+    assert set(pooled[pooled["metric"] == "qini_minus_lgbm_t_learner"]["model_name"]) == {"transformer"}
     assert (differences["ci_low"] <= differences["ci_high"]).all()
     assert set(pooled[pooled["metric"] == "placebo_qini"]["outcome"]) <= {"coupon_product_spend", "spend"}
     # An impossible first held-out campaign is refused before any work.

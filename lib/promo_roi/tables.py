@@ -302,7 +302,8 @@ ROLLING_ORIGIN_EVALUATION = TableSpec(
         "in turn, its models trained only on campaigns that ended before it started, all judged on the same "
         "doubly robust pseudo-outcomes. Per held-out campaign (campaign_id) and pooled (campaign_id null): "
         "tie-averaged Qini and AUUC overall and in the overlap band, the placebo Qini on the pre-period, and "
-        "qini_minus_heuristic, the paired two-stage bootstrap difference of pooled Qini against the heuristic "
+        "qini_minus_<reference>, the paired two-stage bootstrap difference of pooled Qini against the heuristic "
+        "(every learned model) and against the LightGBM T-learner (the transformer) on the same resamples "
         "(95% interval, share_better = share of draws where the model wins)."
     ),
 )

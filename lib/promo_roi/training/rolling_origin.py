@@ -47,6 +47,8 @@ from promo_roi.training import evaluate
 log = logging.getLogger(__name__)
 
 HEURISTIC = "heuristic_pre_spend"
+STRONG_BASELINE = "lgbm_t_learner"
+TRANSFORMER = "transformer"
 SCOPES = ("overall", "overlap")
 Predictor = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -153,7 +155,7 @@ def fold_models(examples: pd.DataFrame, fold: Fold, fit_encoder: Callable[[Seque
     with tempfile.TemporaryDirectory(prefix=f"promo_roi_fold_{fold.held_out}_") as workdir:
         transformer = train_transformer(train, validation, encoder, texts, training, encoder_path, Path(workdir))
     t_learner = evaluate.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train)
-    return {"transformer": transformer, "lgbm_t_learner": t_learner, HEURISTIC: evaluate.heuristic_predictions}
+    return {TRANSFORMER: transformer, STRONG_BASELINE: t_learner, HEURISTIC: evaluate.heuristic_predictions}
 
 
 def _row(model: str, campaign: int | None, outcome: str, scope: str, metric: str, value: float,
@@ -162,6 +164,15 @@ def _row(model: str, campaign: int | None, outcome: str, scope: str, metric: str
     return {"model_name": model, "campaign_id": campaign, "outcome": outcome, "scope": scope, "metric": metric,
             "value": finite(value), "ci_low": finite(low), "ci_high": finite(high), "share_better": finite(share),
             "n_rows": int(n), "n_campaigns": int(campaigns)}
+
+
+def _references(model: str, models: Mapping) -> list[str]:
+    """What ``model`` is compared with on the same resamples: the heuristic for every learned model, and
+    the strong learned baseline for the transformer (the production model type, i.e. the champion's)."""
+    if model == HEURISTIC:
+        return []
+    wanted = [HEURISTIC] + ([STRONG_BASELINE] if model == TRANSFORMER else [])
+    return [reference for reference in wanted if reference in models]
 
 
 def yardstick_rows(held: pd.DataFrame, scores: Mapping[str, Mapping[str, np.ndarray]], yardstick: Yardstick,
@@ -192,9 +203,9 @@ def yardstick_rows(held: pd.DataFrame, scores: Mapping[str, Mapping[str, np.ndar
                 point, low, high = replicates.interval(model)
                 rows.append(_row(model, None, outcome, scope, "qini", point, low, high, n=int(mask.sum()),
                                  campaigns=replicates.n_campaigns))
-                if model != HEURISTIC and HEURISTIC in models:
-                    d = replicates.difference(model, HEURISTIC)
-                    rows.append(_row(model, None, outcome, scope, "qini_minus_heuristic", d["difference"],
+                for reference in _references(model, models):
+                    d = replicates.difference(model, reference)
+                    rows.append(_row(model, None, outcome, scope, f"qini_minus_{reference}", d["difference"],
                                      d["ci_low"], d["ci_high"], d["share_a_better"], int(mask.sum()),
                                      replicates.n_campaigns))
         if outcome in placebo_yardstick.phi and len(placebo_held):
