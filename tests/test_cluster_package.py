@@ -166,7 +166,7 @@ def test_spark_submit_runs_the_nightly_chain_from_the_package_outside_the_repo(
     _spark_submit(bare_python, package, jobs / "ingest.py",
                   [*common, "--set", f"source.path={fixture_source}"], workdir, delta)
     _spark_submit(bare_python, package, jobs / "build_features.py", [*common, "--as-of", RUN_DATE], workdir, delta)
-    _, _, mlflow_config = champion.require_training()
+    mlflow_config = champion.require_training().mlflow
     _spark_submit(bare_python, package, jobs / "score.py",
                   [*common, "--run-date", RUN_DATE, "--set", f"mlflow.tracking_uri={mlflow_config.tracking_uri}"],
                   workdir, delta)

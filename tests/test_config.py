@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
 from promo_roi.config import ConfigError, default_conf_dir, load_config
 

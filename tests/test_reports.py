@@ -626,7 +626,7 @@ def _mlflow_runs(config, run_id: str):
     import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(config.require_training()[2].tracking_uri)
+    mlflow.set_tracking_uri(config.require_training().mlflow.tracking_uri)
     client = MlflowClient()
     experiment = client.get_experiment_by_name(config.reports.experiment)
     return client, client.search_runs([experiment.experiment_id], filter_string=f"tags.`promo_roi.run_id` = '{run_id}'")

@@ -15,7 +15,7 @@ import importlib.resources
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import yaml
 
@@ -190,11 +190,20 @@ class AppConfig:
     planning: PlanningConfig | None = None
     reports: ReportsConfig | None = None
 
-    def require_training(self) -> tuple[TrainingConfig, EvaluationConfig, MlflowConfig]:
+    def require_training(self) -> "TrainingSections":
+        """The three sections training, evaluation and scoring need, refused by name when one is missing."""
         missing = [n for n in ("training", "evaluation", "mlflow") if getattr(self, n) is None]
         if missing:
             raise ConfigError(f"configuration section(s) {', '.join(missing)} missing")
-        return self.training, self.evaluation, self.mlflow  # type: ignore[return-value]
+        return TrainingSections(self.training, self.evaluation, self.mlflow)  # type: ignore[arg-type]
+
+
+class TrainingSections(NamedTuple):
+    """Read by name (``sections.mlflow``) or unpacked; never indexed by position."""
+
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    mlflow: MlflowConfig
 
 
 PACKAGED_CONF = "conf"  # promo_roi/conf/ inside a built artifact (scripts/build_cluster_package.py)

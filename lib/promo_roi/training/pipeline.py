@@ -10,12 +10,14 @@
    ``make_torch_dataloader`` sharded by rank, DistributedDataParallel, gloo on
    CPU or nccl on GPU, checkpoints after every epoch.
 4. The heuristic, the LightGBM T-learner and the transformer are scored on the
-   same validation and test campaigns (:mod:`promo_roi.training.evaluate`);
+   same validation and test campaigns (:mod:`promo_roi.training.held_out`, from
+   the building blocks of :mod:`promo_roi.training.evaluate`);
    metrics, positivity diagnostics, refutation checks and the uplift (DR gain)
    curves go to gold tables and MLflow.
 5. The transformer is logged as an MLflow pyfunc, registered, and becomes
-   ``champion`` only if it passed its refutation checks and beats the current
-   champion on the validation metric.
+   ``champion`` only if it passed its refutation checks and the paired
+   bootstrap interval of its difference from the current champion on the
+   validation metric lies above 0.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ from promo_roi.tables import (
 )
 from promo_roi.training import evaluate
 from promo_roi.training.examples import build_placebo_examples, build_training_examples, exposures_as_of
+from promo_roi.training.held_out import (
+    TRANSFORMER,
+    HeldOutEvaluation,
+    HeldOutFrames,
+    candidate_models,
+    evaluate_held_out,
+)
 from promo_roi.training.model import FeatureEncoder, ModelSpec, fit_feature_encoder
 
 log = logging.getLogger(__name__)
@@ -155,195 +164,208 @@ def publish_rows(spark: SparkSession, rows: list[dict[str, Any]], spec, config: 
     return delta_io.replace_date_slice(spark, df, spec, config.warehouse, "as_of_date", as_of)
 
 
-def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingResult:
-    import mlflow
-
-    from promo_roi.training import registry
-    from promo_roi.training.distributed import PetastormBatches, WorkerParams
-    from promo_roi.training.loader import make_converter
-    from promo_roi.training.model import (
-        default_encoder_path,
-        load_model_dir,
-        predict_frame,
-        save_calibration,
-        save_model_dir,
-    )
-
-    training, evaluation, mlflow_config = config.require_training()
-    bronze = read_bronze(spark, config)
-    exposures = exposures_as_of(spark, config, as_of)
-    spec_examples = training_examples_spec(config.features)
-
+def store_examples(spark: SparkSession, config: AppConfig, bronze, as_of: dt.date, training: TrainingConfig):
+    """Builds the as-of slice of silver.training_examples, replaces it, and reads it back (cached)."""
+    spec = training_examples_spec(config.features)
     with stage(log, f"train.examples[{as_of}]") as st:
-        examples, splits = build_training_examples(bronze, exposures, as_of, config, training)
-        version = delta_io.replace_date_slice(spark, examples, spec_examples, config.warehouse, "as_of_date", as_of)
-        examples = delta_io.read_table(spark, spec_examples, config.warehouse).filter(
+        examples, splits = build_training_examples(bronze, exposures_as_of(spark, config, as_of), as_of, config,
+                                                   training)
+        version = delta_io.replace_date_slice(spark, examples, spec, config.warehouse, "as_of_date", as_of)
+        examples = delta_io.read_table(spark, spec, config.warehouse).filter(
             F.col("as_of_date") == F.lit(as_of)).cache()
         counts = {r["split"]: int(r["count"]) for r in examples.groupBy("split").count().collect()}
         st.rows = sum(counts.values())
-        st.detail = f"{spec_examples.full_name} version {version}, " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+        st.detail = f"{spec.full_name} version {version}, " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+    return examples, splits, version, counts
 
-    numeric = list(model_numeric_columns(config.features))
-    categorical = list(CATEGORICAL_COLUMNS)
-    train_df = capped_train(examples, training.max_train_examples).cache()
-    n_train = train_df.count()
-    encoder = fit_feature_encoder(train_df, numeric, categorical)
-    texts = sorted(r[0] for r in examples.select("campaign_text").distinct().collect())
-    text_ids = {t: i for i, t in enumerate(texts)}
 
+def held_out_frames(train_df: DataFrame, examples: DataFrame, bronze, splits, as_of: dt.date,
+                    config: AppConfig) -> HeldOutFrames:
     with stage(log, "train.frames") as st:
-        train_pd = _to_pandas(train_df)
-        validation_pd = _to_pandas(examples.filter(F.col("split") == "validation"))
-        test_pd = _to_pandas(examples.filter(F.col("split") == "test"))
-        placebo_pd = _to_pandas(build_placebo_examples(bronze, splits, as_of, config))
-        st.rows = len(train_pd) + len(validation_pd) + len(test_pd) + len(placebo_pd)
-        st.detail = f"placebo rows {len(placebo_pd):,}"
+        frames = HeldOutFrames(
+            train=_to_pandas(train_df),
+            validation=_to_pandas(examples.filter(F.col("split") == "validation")),
+            test=_to_pandas(examples.filter(F.col("split") == "test")),
+            placebo=_to_pandas(build_placebo_examples(bronze, splits, as_of, config)),
+        )
+        st.rows = sum(frames.sizes().values())
+        st.detail = f"placebo rows {len(frames.placebo):,}"
+    return frames
 
-    use_gpu = resolve_use_gpu(training.use_gpu)
-    model_spec = ModelSpec(
-        n_numeric=len(numeric), cardinalities=encoder.cardinalities(), hidden_dim=training.hidden_dim,
+
+def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric: int) -> ModelSpec:
+    from promo_roi.training.model import default_encoder_path
+
+    return ModelSpec(
+        n_numeric=n_numeric, cardinalities=encoder.cardinalities(), hidden_dim=training.hidden_dim,
         dropout=training.dropout, finetune=training.finetune, top_layers=training.top_layers,
         adapter_dim=training.adapter_dim, max_text_tokens=training.max_text_tokens,
         encoder_path=training.encoder_path or default_encoder_path(),
     )
+
+
+def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, encoder: FeatureEncoder,
+              texts: list[str], model_spec: ModelSpec, training: TrainingConfig, use_gpu: bool, checkpoint_dir: Path,
+              tracking_uri: str, mlflow_run_id: str) -> dict[str, Any]:
+    """petastorm converter of the encoded train split -> TorchDistributor (DDP); the converter is always deleted."""
+    from promo_roi.training.distributed import PetastormBatches, WorkerParams
+    from promo_roi.training.loader import make_converter
+
+    text_ids = {t: i for i, t in enumerate(texts)}
+    with stage(log, "train.petastorm") as st:
+        encoded_train = train_df.mapInPandas(encode_for_training(encoder, text_ids), TRAINING_BATCH_SCHEMA)
+        min_row_groups = 2 * training.num_processes * training.loader_workers
+        converter = make_converter(spark, encoded_train, training.petastorm_cache_dir, min_row_groups)
+        st.rows = len(converter)
+    try:
+        params = WorkerParams(
+            model_spec=model_spec.to_dict(), texts=texts, n_train_rows=len(converter),
+            batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
+            encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
+            propensity_weight=training.propensity_weight, seed=training.seed, use_gpu=use_gpu,
+            checkpoint_path=str(checkpoint_dir / "last.pt"),
+            final_weights_path=str(checkpoint_dir / "final.pt"),
+            batch_source=PetastormBatches(converter, training.loader_workers),
+            mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id,
+            validation=encode_arrays(frames.validation, encoder, text_ids),
+            threads_per_process=max(1, (os.cpu_count() or 1) // training.num_processes),
+        )
+        with stage(log, f"train.distributed[{training.num_processes} processes, "
+                        f"{'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
+            outcome = _train_distributed(params, training, use_gpu)
+            st.rows = len(frames.train) * training.epochs
+            st.detail = (f"backend {outcome['backend']}, {outcome['steps_per_epoch']} steps/epoch, "
+                         f"best epoch {outcome['best_epoch']}")
+    finally:
+        converter.delete()
+    return outcome
+
+
+def saved_transformer(model_root: Path, checkpoint_dir: Path, model_spec: ModelSpec, encoder: FeatureEncoder):
+    """The trained weights saved as the model directory scoring loads, and a predictor from what was saved."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from promo_roi.training.model import build_network, load_model_dir, predict_frame, save_model_dir
+
+    network = build_network(model_spec)
+    network.load_state_dict(torch.load(checkpoint_dir / "final.pt", map_location="cpu", weights_only=True))
+    tokenizer = AutoTokenizer.from_pretrained(model_spec.encoder_path, local_files_only=True)
+    model_dir = save_model_dir(model_root / "model", network, model_spec, encoder, tokenizer)
+    network, encoder, tokenizer, model_spec = load_model_dir(model_dir)  # what scoring will load
+
+    def transformer(frame: pd.DataFrame) -> pd.DataFrame:
+        return predict_frame(network, encoder, tokenizer, frame, model_spec.max_text_tokens)
+
+    return model_dir, transformer
+
+
+def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, mlflow_run_id: str,
+                      result: HeldOutEvaluation) -> None:
+    """The evaluation's rows to the four gold training tables (the as-of slice) and to the MLflow run."""
+    import mlflow
+
+    mlflow.log_dict(result.calibration.to_dict(), "evaluation/calibration.json")
+    for r in evaluate.calibration_rows(result.calibration):
+        log.info("calibration %s %s: %s [%s, %s]", r["outcome"], r["metric"], _fmt(r["value"]),
+                 _fmt(r["ci_low"]), _fmt(r["ci_high"]))
+        if r["value"] is not None:
+            mlflow.log_metric(f"heldout.transformer.calibration.{r['outcome']}.{r['metric']}", r["value"])
+    extra = {"as_of_date": as_of, "mlflow_run_id": mlflow_run_id}
+    evaluated_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    publish_rows(spark, [{**r, "evaluated_at": evaluated_at} for r in result.metric_rows], MODEL_EVALUATION,
+                 config, as_of, extra)
+    publish_rows(spark, result.positivity, POSITIVITY_DIAGNOSTICS, config, as_of, extra)
+    publish_rows(spark, result.refutations, REFUTATION_CHECKS, config, as_of, extra)
+    publish_rows(spark, result.curves, UPLIFT_CURVES, config, as_of, extra)
+    for r in result.metric_rows:
+        if r["value"] is not None and r["metric"] in ("qini", "auuc", "auc", "wape", "average_effect"):
+            mlflow.log_metric(f"{r['split']}.{r['model_name']}.{r['scope']}.{r['outcome']}.{r['metric']}", r["value"])
+    mlflow.log_table(pd.DataFrame(result.metric_rows), "evaluation/model_evaluation.json")
+    mlflow.log_table(pd.DataFrame(result.positivity), "evaluation/positivity_diagnostics.json")
+    mlflow.log_table(pd.DataFrame(result.refutations), "evaluation/refutation_checks.json")
+    mlflow.log_table(pd.DataFrame(result.curves), "evaluation/uplift_curves.json")
+    for r in result.refutations:
+        log.info("refutation %s/%s on %s: %s, effect %s [%s, %s] -- %s", r["model_name"], r["check"],
+                 r["outcome"], "passed" if r["passed"] else "FAILED", _fmt(r["effect"]),
+                 _fmt(r["ci_low"]), _fmt(r["ci_high"]), r["detail"])
+
+
+def register_candidate(model_dir: Path, transformer, frames: HeldOutFrames, result: HeldOutEvaluation,
+                       columns: list[str], training: TrainingConfig, evaluation) -> tuple[str, Any, float, bool]:
+    """Logs and registers the model; the champion alias moves only on a paired win with passed refutations."""
+    import mlflow
+
+    from promo_roi.training import registry
+
+    validation = frames.validation
+    candidate_metric = evaluate.validation_metric(result.predictions[(TRANSFORMER, "validation")], validation,
+                                                  result.nuisance["validation"])
+    mlflow.log_metric(evaluate.CHAMPION_METRIC, candidate_metric)
+    passed = evaluate.refutations_passed(result.refutations, TRANSFORMER)
+    input_example = validation[columns].head(20)
+    version_id = registry.log_and_register(model_dir, input_example, transformer(input_example),
+                                           training.registered_model)
+    decision = registry.promote_if_better(
+        training.registered_model, training.champion_alias, version_id, candidate_metric, evaluate.CHAMPION_METRIC,
+        lambda champion: registry.PairedComparison(**evaluate.paired_validation_comparison(
+            result.predictions[(TRANSFORMER, "validation")], champion.predict(validation), validation,
+            result.nuisance["validation"], evaluation)),
+        passed,
+    )
+    return version_id, decision, candidate_metric, passed
+
+
+def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingResult:
+    """examples -> frames -> fine-tune (DDP) -> evaluate on held-out campaigns -> record -> register."""
+    import mlflow
+
+    from promo_roi.training import registry
+    from promo_roi.training.model import save_calibration
+
+    training, evaluation, mlflow_config = config.require_training()
+    bronze = read_bronze(spark, config)
+    examples, splits, version, counts = store_examples(spark, config, bronze, as_of, training)
+    numeric, categorical = list(model_numeric_columns(config.features)), list(CATEGORICAL_COLUMNS)
+    train_df = capped_train(examples, training.max_train_examples).cache()
+    n_train = train_df.count()
+    encoder = fit_feature_encoder(train_df, numeric, categorical)
+    texts = sorted(r[0] for r in examples.select("campaign_text").distinct().collect())
+    frames = held_out_frames(train_df, examples, bronze, splits, as_of, config)
+    use_gpu = resolve_use_gpu(training.use_gpu)
+    model_spec = model_spec_for(training, encoder, len(numeric))
     key = run_key(as_of, training, n_train, version)
     checkpoint_dir = Path(training.checkpoint_dir) / key
     experiment_id = registry.configure_tracking(mlflow_config, training.experiment)
-    cores = os.cpu_count() or 1
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{as_of}") as run:
         mlflow.log_params({
             **{f"training.{k}": v for k, v in training.__dict__.items()},
             **{f"evaluation.{k}": v for k, v in evaluation.__dict__.items()},
             "as_of_date": as_of.isoformat(), "train_rows": n_train,
-            "validation_rows": len(validation_pd), "test_rows": len(test_pd),
+            "validation_rows": len(frames.validation), "test_rows": len(frames.test),
             "campaign_splits": json.dumps({s.campaign_id: s.split for s in splits}),
             "training_examples_version": version, "use_gpu": use_gpu, "run_key": key,
         })
-        with stage(log, "train.petastorm") as st:
-            encoded_train = train_df.mapInPandas(encode_for_training(encoder, text_ids), TRAINING_BATCH_SCHEMA)
-            min_row_groups = 2 * training.num_processes * training.loader_workers
-            converter = make_converter(spark, encoded_train, training.petastorm_cache_dir, min_row_groups)
-            st.rows = len(converter)
-        try:
-            params = WorkerParams(
-                model_spec=model_spec.to_dict(), texts=texts, n_train_rows=len(converter),
-                batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
-                encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
-                propensity_weight=training.propensity_weight, seed=training.seed, use_gpu=use_gpu,
-                checkpoint_path=str(checkpoint_dir / "last.pt"),
-                final_weights_path=str(checkpoint_dir / "final.pt"),
-                batch_source=PetastormBatches(converter, training.loader_workers),
-                mlflow_tracking_uri=mlflow_config.tracking_uri, mlflow_run_id=run.info.run_id,
-                validation=encode_arrays(validation_pd, encoder, text_ids),
-                threads_per_process=max(1, cores // training.num_processes),
-            )
-            with stage(log, f"train.distributed[{training.num_processes} processes, "
-                            f"{'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
-                outcome = _train_distributed(params, training, use_gpu)
-                st.rows = n_train * training.epochs
-                st.detail = (f"backend {outcome['backend']}, {outcome['steps_per_epoch']} steps/epoch, "
-                             f"best epoch {outcome['best_epoch']}")
-            mlflow.log_param("best_epoch", outcome["best_epoch"])
-        finally:
-            converter.delete()
-
+        outcome = fine_tune(spark, train_df, frames, encoder, texts, model_spec, training, use_gpu, checkpoint_dir,
+                            mlflow_config.tracking_uri, run.info.run_id)
+        mlflow.log_param("best_epoch", outcome["best_epoch"])
         with stage(log, "train.evaluate") as st:
             model_root = Path(tempfile.mkdtemp(prefix="promo_roi_model_"))
             try:
-                import torch
-                from transformers import AutoTokenizer
-
-                from promo_roi.training.model import build_network
-
-                network = build_network(model_spec)
-                network.load_state_dict(torch.load(checkpoint_dir / "final.pt", map_location="cpu", weights_only=True))
-                tokenizer = AutoTokenizer.from_pretrained(model_spec.encoder_path, local_files_only=True)
-                model_dir = save_model_dir(model_root / "model", network, model_spec, encoder, tokenizer)
-                network, encoder, tokenizer, model_spec = load_model_dir(model_dir)  # what scoring will load
-
-                def transformer(frame: pd.DataFrame) -> pd.DataFrame:
-                    return predict_frame(network, encoder, tokenizer, frame, model_spec.max_text_tokens)
-
-                baseline = evaluate.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train_pd)
-                models = {"heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": baseline,
-                          "transformer": transformer}
-                frames = {"validation": validation_pd, "test": test_pd, "placebo": placebo_pd}
-                nuisance = {
-                    name: evaluate.fit_nuisance(frame, evaluate.design_matrix(encoder.encode(frame)),
-                                                evaluation.nuisance_folds, evaluation.seed)
-                    for name, frame in frames.items()
-                }
-                predictions = {(m, s): fn(frames[s]) for m, fn in models.items() for s in frames}
-                metric_rows, positivity, refutations, curves = [], [], [], []
-                for split in ("validation", "test"):
-                    frame = frames[split]
-                    metric_rows += evaluate.effect_rows(frame, nuisance[split], split, evaluation)
-                    for m in models:
-                        metric_rows += evaluate.score_model(m, predictions[(m, split)], frame, nuisance[split], split,
-                                                            evaluation)
-                        curves += evaluate.curve_rows(m, predictions[(m, split)], frame, nuisance[split], split,
-                                                      evaluation)
-                    positivity += evaluate.positivity_rows(frame, nuisance[split].e, "crossfit_lgbm", split, evaluation)
-                    positivity += evaluate.positivity_rows(frame,
-                                                           predictions[("transformer", split)]["propensity"].to_numpy(),
-                                                           "transformer_head", split, evaluation)
-                for m in models:
-                    refutations += evaluate.refutation_rows(m, test_pd, predictions[(m, "test")], nuisance["test"],
-                                                            placebo_pd, predictions[(m, "placebo")],
-                                                            nuisance["placebo"], evaluation)
-                calibration = evaluate.fit_calibration(
-                    [predictions[("transformer", s)] for s in ("validation", "test")],
-                    [frames[s] for s in ("validation", "test")], [nuisance[s] for s in ("validation", "test")],
+                model_dir, transformer = saved_transformer(model_root, checkpoint_dir, model_spec, encoder)
+                models = candidate_models(transformer, frames, encoder.encode, evaluation)
+                result = evaluate_held_out(models, frames, encoder.encode, evaluation)
+                save_calibration(model_dir, result.calibration)
+                record_evaluation(spark, config, as_of, run.info.run_id, result)
+                version_id, decision, candidate_metric, passed = register_candidate(
+                    model_dir, transformer, frames, result, numeric + categorical + ["campaign_text"], training,
                     evaluation)
-                save_calibration(model_dir, calibration)
-                calibration_rows = evaluate.calibration_rows(calibration)
-                metric_rows += calibration_rows
-                mlflow.log_dict(calibration.to_dict(), "evaluation/calibration.json")
-                for r in calibration_rows:
-                    log.info("calibration %s %s: %s [%s, %s]", r["outcome"], r["metric"], _fmt(r["value"]),
-                             _fmt(r["ci_low"]), _fmt(r["ci_high"]))
-                    if r["value"] is not None:
-                        mlflow.log_metric(f"heldout.transformer.calibration.{r['outcome']}.{r['metric']}", r["value"])
-                extra = {"as_of_date": as_of, "mlflow_run_id": run.info.run_id}
-                publish_rows(spark, [{**r, "evaluated_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)}
-                                     for r in metric_rows], MODEL_EVALUATION, config, as_of, extra)
-                publish_rows(spark, positivity, POSITIVITY_DIAGNOSTICS, config, as_of, extra)
-                publish_rows(spark, refutations, REFUTATION_CHECKS, config, as_of, extra)
-                publish_rows(spark, curves, UPLIFT_CURVES, config, as_of, extra)
-                for r in metric_rows:
-                    if r["value"] is not None and r["metric"] in ("qini", "auuc", "auc", "wape", "average_effect"):
-                        mlflow.log_metric(
-                            f"{r['split']}.{r['model_name']}.{r['scope']}.{r['outcome']}.{r['metric']}", r["value"])
-                mlflow.log_table(pd.DataFrame(metric_rows), "evaluation/model_evaluation.json")
-                mlflow.log_table(pd.DataFrame(positivity), "evaluation/positivity_diagnostics.json")
-                mlflow.log_table(pd.DataFrame(refutations), "evaluation/refutation_checks.json")
-                mlflow.log_table(pd.DataFrame(curves), "evaluation/uplift_curves.json")
-                candidate_metric = evaluate.validation_metric(predictions[("transformer", "validation")],
-                                                              validation_pd, nuisance["validation"])
-                mlflow.log_metric(evaluate.CHAMPION_METRIC, candidate_metric)
-                for r in refutations:
-                    log.info("refutation %s/%s on %s: %s, effect %s [%s, %s] -- %s", r["model_name"], r["check"],
-                             r["outcome"], "passed" if r["passed"] else "FAILED", _fmt(r["effect"]),
-                             _fmt(r["ci_low"]), _fmt(r["ci_high"]), r["detail"])
-                passed = evaluate.refutations_passed(refutations, "transformer")
-                st.rows = len(metric_rows)
+                st.rows = len(result.metric_rows)
                 st.detail = f"{evaluate.CHAMPION_METRIC}={candidate_metric:.4g}, refutations passed: {passed}"
-
-                input_example = validation_pd[numeric + categorical + ["campaign_text"]].head(20)
-                version_id = registry.log_and_register(model_dir, input_example, transformer(input_example),
-                                                       training.registered_model)
-                decision = registry.promote_if_better(
-                    training.registered_model, training.champion_alias, version_id, candidate_metric,
-                    evaluate.CHAMPION_METRIC,
-                    lambda champion: registry.PairedComparison(**evaluate.paired_validation_comparison(
-                        predictions[("transformer", "validation")], champion.predict(validation_pd), validation_pd,
-                        nuisance["validation"], evaluation)),
-                    passed,
-                )
             finally:
                 shutil.rmtree(model_root, ignore_errors=True)
     examples.unpersist()
     train_df.unpersist()
     return TrainingResult(run.info.run_id, version_id, decision.promoted, decision.reason,
-                          {**counts, "placebo": len(placebo_pd)}, outcome["history"])
+                          {**counts, "placebo": len(frames.placebo)}, outcome["history"])

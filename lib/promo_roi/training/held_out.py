@@ -1,0 +1,91 @@
+"""The candidate and its baselines judged on the held-out campaigns: pandas and numpy in, rows out.
+
+:func:`evaluate_held_out` is the evaluation step of ``jobs/train.py`` without
+its side effects: every model predicts every held-out frame (validation,
+test and the pre-period placebo twins), the doubly robust nuisance models are
+cross-fitted once per frame, and the metric, positivity, refutation and curve
+rows plus the transformer's calibration come back for the caller to publish
+(:mod:`promo_roi.training.pipeline` writes them to gold and MLflow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from promo_roi.config import EvaluationConfig
+from promo_roi.training import evaluate
+
+TRANSFORMER = "transformer"
+HELD_OUT_SPLITS = ("validation", "test")
+
+Predictor = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class HeldOutFrames:
+    """The pandas frames of one training run: the (capped) train split and what is held out from it."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    placebo: pd.DataFrame
+
+    def held_out(self) -> dict[str, pd.DataFrame]:
+        return {"validation": self.validation, "test": self.test, "placebo": self.placebo}
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test),
+                "placebo": len(self.placebo)}
+
+
+@dataclass(frozen=True)
+class HeldOutEvaluation:
+    predictions: dict[tuple[str, str], pd.DataFrame]   # (model, frame name) -> predictions
+    nuisance: dict[str, Any]                            # frame name -> cross-fitted nuisance models
+    metric_rows: list[dict]
+    positivity: list[dict]
+    refutations: list[dict]
+    curves: list[dict]
+    calibration: Any                                    # the transformer's calibration (evaluate.fit_calibration)
+
+
+def candidate_models(transformer: Predictor, frames: HeldOutFrames, encode: Callable,
+                     evaluation: EvaluationConfig) -> dict[str, Predictor]:
+    """The transformer beside the two baselines every run is judged against."""
+    baseline = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(frames.train)
+    return {"heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": baseline,
+            TRANSFORMER: transformer}
+
+
+def evaluate_held_out(models: Mapping[str, Predictor], frames: HeldOutFrames, encode: Callable,
+                      evaluation: EvaluationConfig) -> HeldOutEvaluation:
+    """Every model on the same held-out rows and the same nuisance models; the transformer calibrated."""
+    held = frames.held_out()
+    nuisance = {
+        name: evaluate.fit_nuisance(frame, evaluate.design_matrix(encode(frame)), evaluation.nuisance_folds,
+                                    evaluation.seed)
+        for name, frame in held.items()
+    }
+    predictions = {(m, s): predict(held[s]) for m, predict in models.items() for s in held}
+    metric_rows, positivity, refutations, curves = [], [], [], []
+    for split in HELD_OUT_SPLITS:
+        frame = held[split]
+        metric_rows += evaluate.effect_rows(frame, nuisance[split], split, evaluation)
+        for m in models:
+            metric_rows += evaluate.score_model(m, predictions[(m, split)], frame, nuisance[split], split, evaluation)
+            curves += evaluate.curve_rows(m, predictions[(m, split)], frame, nuisance[split], split, evaluation)
+        positivity += evaluate.positivity_rows(frame, nuisance[split].e, "crossfit_lgbm", split, evaluation)
+        positivity += evaluate.positivity_rows(frame, predictions[(TRANSFORMER, split)]["propensity"].to_numpy(),
+                                               "transformer_head", split, evaluation)
+    for m in models:
+        refutations += evaluate.refutation_rows(m, frames.test, predictions[(m, "test")], nuisance["test"],
+                                                frames.placebo, predictions[(m, "placebo")], nuisance["placebo"],
+                                                evaluation)
+    calibration = evaluate.fit_calibration(
+        [predictions[(TRANSFORMER, s)] for s in HELD_OUT_SPLITS], [held[s] for s in HELD_OUT_SPLITS],
+        [nuisance[s] for s in HELD_OUT_SPLITS], evaluation)
+    metric_rows += evaluate.calibration_rows(calibration)
+    return HeldOutEvaluation(predictions, nuisance, metric_rows, positivity, refutations, curves, calibration)
