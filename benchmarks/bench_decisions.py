@@ -27,6 +27,7 @@ the machine) and prints a markdown table for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -85,7 +86,10 @@ def main() -> int:
     scenarios = load_scenarios(REPO / "conf" / "scenarios.yaml")
     chosen = [select_scenario(scenarios, name.strip()) for name in args.scenarios.split(",")]
     source = args.source or default_source_dir()
-    spark = build_spark_session(base, app_name="promo-roi-bench-decisions")
+    # The session's catalog (its embedded metastore) lives under --out too: the main warehouse's
+    # metastore is never written, and a job running on the main warehouse does not lock the benchmark out.
+    catalog = dataclasses.replace(base, warehouse=dataclasses.replace(base.warehouse, root=str(out / "catalog")))
+    spark = build_spark_session(catalog, app_name="promo-roi-bench-decisions")
     runs = []
     for scenario in chosen:
         started = time.monotonic()
