@@ -20,6 +20,7 @@ from promo_roi.planning import (
     SolverSettings,
     plan_budget,
     plan_budget_spark,
+    relaxation_bound,
     select_top_k,
     solve_exact,
 )
@@ -207,6 +208,8 @@ def test_hand_computed_three_households_two_campaigns() -> None:
     exact = solve_exact(pairs, BudgetConstraints(total_budget=5.5, household_cap=1))
     assert exact.objective == pytest.approx(9.0)
     assert exact.selected.tolist() == plan.selected.tolist()
+    assert exact.lp_bound == pytest.approx(9.25, abs=1e-6)
+    assert relaxation_bound(pairs, BudgetConstraints(total_budget=5.5, household_cap=1)) == pytest.approx(9.25, abs=1e-6)
 
     # With no budget limit every household takes its most profitable pair: 5 + 3 + 2.
     unlimited = plan_budget(pairs, BudgetConstraints(total_budget=100.0, household_cap=1))

@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
-from promo_roi.planning import BudgetConstraints, solve_exact
+from promo_roi.planning import BudgetConstraints, relaxation_bound
 from promo_roi.publication import published
 from promo_roi.scoring.inputs import ScoringInputError
 from promo_roi.scoring.job import champion as champion_model
@@ -187,23 +187,24 @@ def _check_plan(pairs, targeting, plan, budget, cap, mode="fixed_budget", target
         assert r.audience == n
         assert r.expected_incremental_profit == pytest.approx(profit, abs=1e-6)
         assert r.planning_mode == mode
-    # A binding budget makes this a knapsack: proving the last 1e-9 can take HiGHS minutes, 1e-4 is enough.
-    exact = solve_exact(pairs, BudgetConstraints(total_budget=budget, household_cap=cap), mode, target_roi,
-                        time_limit=120, mip_rel_gap=1e-4)
+    # The LP relaxation bounds every plan from above. HiGHS proves the MILP's last
+    # digits only in minutes on a binding budget (a knapsack); the relaxation takes
+    # milliseconds and is the tighter yardstick below (it is at least the optimum).
+    bound = relaxation_bound(pairs, BudgetConstraints(total_budget=budget, household_cap=cap), mode, target_roi)
     floor = target_roi or 0.0
     objective = float((chosen["value"] - chosen["cost"] - floor * chosen["cost"]).sum())
-    assert exact.objective is not None and exact.mip_bound is not None, exact.status
-    assert objective <= exact.mip_bound + 1e-6
+    assert objective <= bound + 1e-6
     # With one budget and a household cap (no campaign caps here) the problem is a
     # multiple-choice knapsack: its LP optimum splits at most one household, and the
     # solver stops at the first household move that does not fit. So the most it can
-    # lose to the true optimum is one household's best K pairs. In relative terms
-    # that is 0.5% on most fixture models and 2.1% on one trained in a clean clone
-    # (38 pairs chosen, ~90 profit each), so a percentage would be the wrong test.
+    # lose to the relaxation (hence to the true optimum) is one household's best K
+    # pairs. In relative terms that is 0.5% on most fixture models and 2.1% on one
+    # trained in a clean clone (38 pairs chosen, ~90 profit each), so a percentage
+    # would be the wrong test.
     net = (pairs["value"] - pairs["cost"] - floor * pairs["cost"]).clip(lower=0)
     one_household = float(net.groupby(pairs["household_id"]).apply(lambda v: v.nlargest(cap).sum()).max())
-    assert objective >= exact.objective - one_household - 1e-6
-    return objective, exact.objective
+    assert objective >= bound - one_household - 1e-6
+    return objective, bound
 
 
 def test_budget_plan_on_the_published_scores(spark, scoring_config, first_run):

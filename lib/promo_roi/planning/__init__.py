@@ -14,7 +14,7 @@ to this file.
 
 from promo_roi.planning.api import plan_budget, plan_budget_spark
 from promo_roi.planning.choice import select_top_k
-from promo_roi.planning.exact import solve_exact
+from promo_roi.planning.exact import relaxation_bound, solve_exact
 from promo_roi.planning.plan_types import (
     PAIR_COLUMNS,
     BudgetConstraints,
@@ -39,5 +39,6 @@ __all__ = [
     "plan_budget",
     "plan_budget_spark",
     "select_top_k",
+    "relaxation_bound",
     "solve_exact",
 ]
