@@ -22,12 +22,12 @@ from PIL import Image
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
-from promo_roi.reporting import charts as C
+from promo_roi.reporting import charts
 from promo_roi.reporting import data as report_data
 from promo_roi.reporting import markup
-from promo_roi.reporting import report as R
+from promo_roi.reporting import report
 from promo_roi.reporting import sections
-from promo_roi.reporting import summaries as S
+from promo_roi.reporting import summaries
 from promo_roi.tables import (
     BUDGET_PLAN,
     CAMPAIGN_ROI_FORECAST,
@@ -99,7 +99,7 @@ class _Page(HTMLParser):
 
 def page(directory: Path) -> _Page:
     p = _Page()
-    p.feed((directory / R.REPORT_FILE).read_text(encoding="utf-8"))
+    p.feed((directory / report.REPORT_FILE).read_text(encoding="utf-8"))
     p.full_text = " ".join(" ".join(p.text).split())
     return p
 
@@ -147,13 +147,13 @@ def _forecast_rows() -> pd.DataFrame:
 
 
 def test_roi_summary_orders_by_start_and_says_where_the_interval_lies():
-    s = S.roi_summary(_forecast_rows())
+    s = summaries.roi_summary(_forecast_rows())
     assert list(s["campaign_id"]) == [1, 2, 3]
     assert list(s["incremental_profit"]) == [-56.0, 240.0, -20.0]
     assert list(s["interval_verdict"]) == ["includes 0", "above 0", "below 0"]
-    assert S.interval_verdict(None, 1.0) == "no interval"
-    assert S.interval_verdict(float("nan"), 1.0) == "no interval"
-    assert S.interval_verdict(0.0, 1.0) == "includes 0"
+    assert summaries.interval_verdict(None, 1.0) == "no interval"
+    assert summaries.interval_verdict(float("nan"), 1.0) == "no interval"
+    assert summaries.interval_verdict(0.0, 1.0) == "includes 0"
 
 
 def test_budget_summary_totals_and_the_targeting_cross_check():
@@ -174,19 +174,19 @@ def test_budget_summary_totals_and_the_targeting_cross_check():
     targeting = pd.DataFrame({"campaign_id": [1, 1, 1], "household_id": [10, 11, 12],
                               "expected_cost": [10.0, 12.0, 8.0], "expected_incremental_profit": [20.0, 4.0, 6.0],
                               "forced": [False, False, True]})
-    counts = S.targeting_counts(targeting)
+    counts = summaries.targeting_counts(targeting)
     assert counts.to_dict("records") == [{"campaign_id": 1, "households": 3, "spend": 30.0, "profit": 30.0, "forced": 1}]
-    assert S.plan_mismatches(plan, counts) == []
-    totals = S.plan_totals(plan, pairs_targeted=3, households_targeted=3)
+    assert summaries.plan_mismatches(plan, counts) == []
+    totals = summaries.plan_totals(plan, pairs_targeted=3, households_targeted=3)
     assert totals["budget_used"] == 30.0 and totals["total_budget"] == 100.0 and totals["target_roi"] is None
     assert (totals["campaigns_planned"], totals["campaigns_funded"]) == (2, 1)
     assert totals["expected_incremental_profit"] == 30.0
-    summary = S.budget_summary(plan, _forecast_rows())
+    summary = summaries.budget_summary(plan, _forecast_rows())
     assert list(summary["campaign_id"]) == [1, 2]  # both start dates known: 07-15, 08-01
     assert list(summary["funded"]) == [True, False]
     assert list(summary["campaign_type"]) == ["Type B", "Type A"]
     # One household less in the targeting list than the plan says: flagged.
-    problems = S.plan_mismatches(plan, S.targeting_counts(targeting.iloc[:2]))
+    problems = summaries.plan_mismatches(plan, summaries.targeting_counts(targeting.iloc[:2]))
     assert problems == ["campaign 1: budget_plan 3 households / 30.00, household_targeting 2 households / 22.00"]
 
 
@@ -200,12 +200,12 @@ def _curves() -> pd.DataFrame:
 
 
 def test_gain_at_deciles_reads_the_stored_points():
-    g = S.gain_at_deciles(_curves(), "transformer", "test", "overall", "spend", deciles=(0.1, 0.5, 1.0))
+    g = summaries.gain_at_deciles(_curves(), "transformer", "test", "overall", "spend", deciles=(0.1, 0.5, 1.0))
     assert g["rows_targeted"].tolist() == [1, 5, 10]
     assert g["gain"].tolist() == [3.0, 6.0, 4.0]
     assert g["random_gain"].tolist() == pytest.approx([0.4, 2.0, 4.0])
     assert g["gain_over_random"].tolist() == pytest.approx([2.6, 4.0, 0.0])
-    assert S.gain_at_deciles(_curves(), "transformer", "test", "overlap", "spend").empty
+    assert summaries.gain_at_deciles(_curves(), "transformer", "test", "overlap", "spend").empty
 
 
 def test_qini_and_calibration_summaries():
@@ -219,10 +219,10 @@ def test_qini_and_calibration_summaries():
         {"model_name": "transformer", "split": "heldout", "scope": "calibration", "outcome": "spend",
          "metric": "calibration_slope", "value": 0.3, "ci_low": 0.1, "ci_high": 0.6, "n_rows": 150, "n_campaigns": 4},
     ])
-    q = S.qini_summary(ev, "test", ["spend"])
+    q = summaries.qini_summary(ev, "test", ["spend"])
     assert q.to_dict("records") == [{"outcome": "spend", "scope": "overall", "model_name": "transformer", "qini": 0.5,
                                      "qini_low": -0.1, "qini_high": 1.0, "auuc": 2.5, "n_rows": 100}]
-    cal = S.calibration_summary(ev)
+    cal = summaries.calibration_summary(ev)
     assert cal[["metric", "value", "ci_low", "ci_high"]].to_dict("records") == [
         {"metric": "calibration_slope", "value": 0.3, "ci_low": 0.1, "ci_high": 0.6}]
 
@@ -250,7 +250,7 @@ def _accuracy_rows() -> pd.DataFrame:
 
 
 def test_accuracy_by_run_date_follows_the_analyst_view():
-    by_date = S.accuracy_by_run_date(_accuracy_rows())
+    by_date = summaries.accuracy_by_run_date(_accuracy_rows())
     assert by_date.to_dict("records") == [
         {"run_date": dt.date(2017, 6, 1), "campaigns": 1, "forecast_incremental_revenue": 60.0,
          "realized_incremental_revenue": 80.0, "mean_error": -20.0, "mean_absolute_error": 20.0, "wape": 0.25,
@@ -259,7 +259,7 @@ def test_accuracy_by_run_date_follows_the_analyst_view():
          "realized_incremental_revenue": 40.0, "mean_error": 130.0, "mean_absolute_error": 130.0,
          "wape": 260.0 / 120.0, "interval_coverage": 0.5},
     ]
-    detail = S.accuracy_summary(_accuracy_rows())
+    detail = summaries.accuracy_summary(_accuracy_rows())
     assert list(zip(detail["campaign_id"], detail["run_date"])) == [
         (5, dt.date(2017, 6, 1)), (5, dt.date(2017, 7, 1)), (6, dt.date(2017, 7, 1))]
 
@@ -290,7 +290,7 @@ def test_cell_formats_and_table_markup():
 
 
 def _png_ok(fig, path: Path) -> tuple[int, int]:
-    C.save_png(fig, path)
+    charts.save_png(fig, path)
     with Image.open(path) as im:
         im.verify()
     with Image.open(path) as im:
@@ -303,7 +303,7 @@ def _zero_line(ax) -> bool:
 
 
 def test_roi_chart_shows_each_campaign_with_its_interval_and_a_zero_line(tmp_path):
-    fig = C.roi_chart(S.roi_summary(_forecast_rows()), "90% interval")
+    fig = charts.roi_chart(summaries.roi_summary(_forecast_rows()), "90% interval")
     ax, text_ax = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["#1 (Type B)", "#2 (Type A)", "#3 (Type C)"]
     assert _zero_line(ax)
@@ -322,18 +322,18 @@ def test_roi_chart_shows_each_campaign_with_its_interval_and_a_zero_line(tmp_pat
     assert [t.get_text() for t in text_ax.texts] == ["-215%  [-300%, 100%]", "400%  [50%, 600%]", "-400%  [-500%, -100%]"]
     assert "% of cost" in ax.get_xlabel() and "90% interval" in ax.get_title(loc="left")
     width, height = _png_ok(fig, tmp_path / "roi.png")
-    assert width == int(C.WIDTH_IN * C.DPI)
+    assert width == int(charts.WIDTH_IN * charts.DPI)
 
 
 def test_roi_chart_keeps_long_campaign_lists_legible(tmp_path):
     many = pd.DataFrame([{**_forecast_rows().iloc[0].to_dict(), "campaign_id": i, "cost": float(i)} for i in range(1, 61)])
-    fig = C.roi_chart(S.roi_summary(many), max_rows=40)
+    fig = charts.roi_chart(summaries.roi_summary(many), max_rows=40)
     ax, text_ax = fig.axes
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 40 and labels[0] == "#21 (Type A)" and labels[-1] == "#60 (Type A)"  # the 40 costliest
     assert any("20 more campaigns in the table below" in t.get_text() for t in text_ax.texts)
     _w, height = _png_ok(fig, tmp_path / "many.png")
-    assert height >= 40 * C.ROW_IN * C.DPI  # a fixed height per row, not squeezed
+    assert height >= 40 * charts.ROW_IN * charts.DPI  # a fixed height per row, not squeezed
 
 
 def test_budget_chart_spend_and_households(tmp_path):
@@ -343,7 +343,7 @@ def test_budget_chart_spend_and_households(tmp_path):
         {"campaign_id": 2, "campaign_type": "Type A", "start_date": dt.date(2017, 8, 1), "budget": 0.0,
          "min_budget": None, "max_budget": None, "audience": 0},
     ])
-    fig = C.budget_chart(plan, "USD", "Budget allocation: 30.00 of 100.00 USD planned")
+    fig = charts.budget_chart(plan, "USD", "Budget allocation: 30.00 of 100.00 USD planned")
     spend_ax, people_ax = fig.axes
     assert [p.get_width() for p in spend_ax.patches] == [30.0, 0.0]
     assert [p.get_width() for p in people_ax.patches] == [3.0, 0.0]
@@ -357,7 +357,7 @@ def test_budget_chart_spend_and_households(tmp_path):
 
 
 def test_uplift_chart_champion_against_random(tmp_path):
-    fig = C.uplift_chart(_curves(), "transformer", "test", "overall", [("spend", "Total spend")], "USD",
+    fig = charts.uplift_chart(_curves(), "transformer", "test", "overall", [("spend", "Total spend")], "USD",
                          baselines=("lgbm_t_learner",))
     (ax,) = fig.axes
     lines = {line.get_label(): line for line in ax.get_lines()}
@@ -371,7 +371,7 @@ def test_uplift_chart_champion_against_random(tmp_path):
 
 
 def test_accuracy_chart_forecast_and_realized_per_row(tmp_path):
-    fig = C.accuracy_chart(S.accuracy_summary(_accuracy_rows()), "USD")
+    fig = charts.accuracy_chart(summaries.accuracy_summary(_accuracy_rows()), "USD")
     (ax,) = fig.axes
     labels = ax.get_yticklabels()
     assert [t.get_text() for t in labels] == ["#5 (Type B), run 2017-06-01", "#5 (Type B), run 2017-07-01",
@@ -393,7 +393,7 @@ def test_write_atomically_replaces_whole_and_a_failure_leaves_the_old_report(tmp
             (out / "report.html").write_text(text)
         return _fill
 
-    R.write_atomically(tmp_path, "2017-07-01", fill("first"))
+    report.write_atomically(tmp_path, "2017-07-01", fill("first"))
     (tmp_path / "2017-07-01" / "extra.png").write_text("stale")
 
     def broken(out: Path):
@@ -401,9 +401,9 @@ def test_write_atomically_replaces_whole_and_a_failure_leaves_the_old_report(tmp
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        R.write_atomically(tmp_path, "2017-07-01", broken)
+        report.write_atomically(tmp_path, "2017-07-01", broken)
     assert (tmp_path / "2017-07-01" / "report.html").read_text() == "first"
-    R.write_atomically(tmp_path, "2017-07-01", fill("second"))
+    report.write_atomically(tmp_path, "2017-07-01", fill("second"))
     assert sorted(p.name for p in (tmp_path / "2017-07-01").iterdir()) == ["report.html"]  # replaced whole
     assert (tmp_path / "2017-07-01" / "report.html").read_text() == "second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2017-07-01"]  # no temporary directories left
@@ -432,11 +432,11 @@ def reported(spark, scored, copy_warehouse):
         raise _MlflowDown("tracking server unavailable")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(R, "log_report", mlflow_down)
+        mp.setattr(report, "log_report", mlflow_down)
         scored_run = score_and_report(spark, config, RUN_DATE)
     directory = root / RUN_DATE.isoformat()
-    first = {"html": (directory / R.REPORT_FILE).read_text(),
-             "manifest": json.loads((directory / R.MANIFEST_FILE).read_text()),
+    first = {"html": (directory / report.REPORT_FILE).read_text(),
+             "manifest": json.loads((directory / report.MANIFEST_FILE).read_text()),
              "log_run_id": _log_entry(spark, config).run_id}
     ((backtested, _report),) = backtest_and_report(spark, config, [RUN_DATE])
     return config, scored_run, first, backtested
@@ -496,11 +496,11 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
             im.verify()
         with Image.open(directory / name) as im:
             assert im.format == "PNG" and im.size[0] >= 800 and im.size[1] >= 300
-    manifest = json.loads((directory / R.MANIFEST_FILE).read_text())
+    manifest = json.loads((directory / report.MANIFEST_FILE).read_text())
     # The re-rendered report is still the published run's: the backtest forecast beside it, it published nothing.
     assert manifest["run_id"] == reported[1][0].run_id == _log_entry(spark, config).run_id != backtested.run_id
     assert manifest["missing"] == {}
-    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
+    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, report.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
 
 
@@ -640,7 +640,7 @@ def test_the_scoring_run_in_mlflow_has_the_report(spark, reported):
     assert run.data.tags["promo_roi.run_date"] == RUN_DATE.isoformat()
     assert run.data.tags["promo_roi.model_version"] == _log_entry(spark, config).model_version
     assert run.info.status == "FINISHED"
-    logged = sorted(Path(a.path).name for a in client.list_artifacts(run.info.run_id, R.MLFLOW_ARTIFACT_DIR))
+    logged = sorted(Path(a.path).name for a in client.list_artifacts(run.info.run_id, report.MLFLOW_ARTIFACT_DIR))
     assert logged == sorted(os.listdir(_directory(config)))
     assert run.data.metrics["campaigns_forecast"] == len(_published(spark, CAMPAIGN_ROI_FORECAST, config))
 
@@ -650,7 +650,7 @@ def test_the_report_job_rerenders_and_replaces_the_report(spark, reported, job_o
 
     config, (scored, _), _, _ = reported
     directory = _directory(config)
-    before = json.loads((directory / R.MANIFEST_FILE).read_text())
+    before = json.loads((directory / report.MANIFEST_FILE).read_text())
     spec = importlib.util.spec_from_file_location("report_job", REPO / "jobs" / "report.py")
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
@@ -662,9 +662,9 @@ def test_the_report_job_rerenders_and_replaces_the_report(spark, reported, job_o
                  f"reports.root={config.reports.root}", f"reports.experiment={config.reports.experiment}"]:
         args += ["--set", item]
     assert job.main(args) == 0
-    after = json.loads((directory / R.MANIFEST_FILE).read_text())
+    after = json.loads((directory / report.MANIFEST_FILE).read_text())
     assert after["run_id"] == before["run_id"] and after["rendered_at"] > before["rendered_at"]
-    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), R.REPORT_FILE, R.MANIFEST_FILE])
+    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, report.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
     _client, runs = _mlflow_runs(config, scored.run_id)
     assert len(runs) == 1  # the re-render logged into the scoring run's MLflow run
@@ -677,24 +677,24 @@ def test_a_render_failure_keeps_the_publication_and_removes_a_superseded_report(
     config = reported[0]
     directory = _directory(config)
     published_run = _log_entry(spark, config).run_id
-    html_before = (directory / R.REPORT_FILE).read_text()
+    html_before = (directory / report.REPORT_FILE).read_text()
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr(R, "render_html", broken)
+    monkeypatch.setattr(report, "render_html", broken)
     # The failing render is of the run the report already shows: that complete report stays.
-    outcome = R.report_after_publication(spark, config, RUN_DATE, published_run)
+    outcome = report.report_after_publication(spark, config, RUN_DATE, published_run)
     assert "renderer crashed" in outcome.error and outcome.directory == str(directory)
-    assert (directory / R.REPORT_FILE).read_text() == html_before
+    assert (directory / report.REPORT_FILE).read_text() == html_before
     assert "The run's results ARE published" in caplog.text and "jobs/report.py --run-date 2017-07-01" in caplog.text
     # A newer run was published but its report failed: the old run's report must not pass for it.
-    outcome = R.report_after_publication(spark, config, RUN_DATE, "a-newer-run")
+    outcome = report.report_after_publication(spark, config, RUN_DATE, "a-newer-run")
     assert outcome.directory is None and not directory.exists()
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
     assert _log_entry(spark, config).run_id == published_run  # the publication is untouched
     monkeypatch.undo()
-    assert R.publish_report(spark, config, RUN_DATE).directory == str(directory)
+    assert report.publish_report(spark, config, RUN_DATE).directory == str(directory)
 
 
 def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
@@ -704,12 +704,12 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
     data = report_data.ReportData(
         run_date=RUN_DATE, run_id="run-1", published_at=dt.datetime(2017, 7, 1, 3, 0), forecast=forecast,
         model=report_data.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
-        plan=pd.DataFrame(), targeting=S.targeting_counts(pd.DataFrame()), pairs_targeted=0, households_targeted=0,
+        plan=pd.DataFrame(), targeting=summaries.targeting_counts(pd.DataFrame()), pairs_targeted=0, households_targeted=0,
         accuracy=None, evaluation=pd.DataFrame(columns=MODEL_EVALUATION.columns),
         curves=pd.DataFrame(columns=UPLIFT_CURVES.columns),
         evaluation_note="gold.model_evaluation has no rows of MLflow run abc",
         curves_note="gold.uplift_curves does not exist yet: version 4 was trained before training stored it")
-    files = R.render_report(data, "USD", tmp_path)
+    files = report.render_report(data, "USD", tmp_path)
     assert files == ["report.html", "report.json", "roi_per_campaign.png"]
     p = page(tmp_path)
     assert p.sections == ["about", "roi", "budget", "uplift", "backtest"]
@@ -718,7 +718,7 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
     assert "This run published no budget plan" in p.full_text
     assert "version 4, trained as of 2017-06-01" in p.full_text
     assert [r["campaign_id"] for r in p.tables["roi-table"]] == ["1", "2", "3"]
-    manifest = json.loads((tmp_path / R.MANIFEST_FILE).read_text())
+    manifest = json.loads((tmp_path / report.MANIFEST_FILE).read_text())
     assert set(manifest["missing"]) == {"uplift_curves", "backtest"} and manifest["charts"] == {"roi": "roi_per_campaign.png"}
 
 

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,9 @@ from promo_roi.training.held_out import (
 )
 from promo_roi.training.model import FeatureEncoder, ModelSpec, fit_feature_encoder
 
+if TYPE_CHECKING:  # registry imports MLflow: loaded only when a model is registered
+    from promo_roi.training.registry import ChampionDecision
+
 log = logging.getLogger(__name__)
 
 TRAINING_BATCH_SCHEMA = "x_num array<float>, x_cat array<bigint>, text_id int, targeted float, outcomes array<float>"
@@ -76,6 +79,15 @@ class TrainingResult:
     champion_reason: str
     counts: dict[str, int]
     history: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What register_candidate did: the new model version and the champion gate's decision on it."""
+    model_version: str
+    decision: "ChampionDecision"
+    validation_metric: float
+    refutations_passed: bool
 
 
 def encode_for_training(encoder: FeatureEncoder, text_ids: dict[str, int]):
@@ -266,7 +278,7 @@ def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, ml
     import mlflow
 
     mlflow.log_dict(result.calibration.to_dict(), "evaluation/calibration.json")
-    for r in evaluate.calibration_rows(result.calibration):
+    for r in (r for r in result.metric_rows if r["scope"] == "calibration"):
         log.info("calibration %s %s: %s [%s, %s]", r["outcome"], r["metric"], _fmt(r["value"]),
                  _fmt(r["ci_low"]), _fmt(r["ci_high"]))
         if r["value"] is not None:
@@ -292,7 +304,7 @@ def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, ml
 
 
 def register_candidate(model_dir: Path, transformer, frames: HeldOutFrames, result: HeldOutEvaluation,
-                       columns: list[str], training: TrainingConfig, evaluation) -> tuple[str, Any, float, bool]:
+                       columns: list[str], training: TrainingConfig, evaluation) -> Registration:
     """Logs and registers the model; the champion alias moves only on a paired win with passed refutations."""
     import mlflow
 
@@ -313,7 +325,7 @@ def register_candidate(model_dir: Path, transformer, frames: HeldOutFrames, resu
             result.nuisance["validation"], evaluation)),
         passed,
     )
-    return version_id, decision, candidate_metric, passed
+    return Registration(version_id, decision, candidate_metric, passed)
 
 
 def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingResult:
@@ -358,14 +370,16 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                 result = evaluate_held_out(models, frames, encoder.encode, evaluation)
                 save_calibration(model_dir, result.calibration)
                 record_evaluation(spark, config, as_of, run.info.run_id, result)
-                version_id, decision, candidate_metric, passed = register_candidate(
+                registration = register_candidate(
                     model_dir, transformer, frames, result, numeric + categorical + ["campaign_text"], training,
                     evaluation)
                 st.rows = len(result.metric_rows)
-                st.detail = f"{evaluate.CHAMPION_METRIC}={candidate_metric:.4g}, refutations passed: {passed}"
+                st.detail = (f"{evaluate.CHAMPION_METRIC}={registration.validation_metric:.4g}, "
+                             f"refutations passed: {registration.refutations_passed}")
             finally:
                 shutil.rmtree(model_root, ignore_errors=True)
     examples.unpersist()
     train_df.unpersist()
-    return TrainingResult(run.info.run_id, version_id, decision.promoted, decision.reason,
+    return TrainingResult(run.info.run_id, registration.model_version, registration.decision.promoted,
+                          registration.decision.reason,
                           {**counts, "placebo": len(frames.placebo)}, outcome["history"])
