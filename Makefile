@@ -28,12 +28,16 @@ demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/backtest.py --run-dates $(BACKTEST_DATES)
 	$(VENV)/bin/promo-roi tables
 
+# Two pytest-xdist workers; tests/conftest.py decides what shares a worker (SCHEDULE_GROUPS).
+# PYTEST_PARALLEL= runs everything in one process.
+PYTEST_PARALLEL ?= -n 2
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow"
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_PARALLEL)
 
 # The edit-run loop: pure units and small Spark, no end-to-end chains (tests/conftest.py marks them e2e).
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow and not e2e"
+	$(VENV)/bin/python -m pytest -m "not slow and not e2e" $(PYTEST_PARALLEL)
 
 test-all: $(STAMP)
 	$(VENV)/bin/python -m pytest
