@@ -79,8 +79,8 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: SCHEDULE_FIRST.get(_schedule_group(item.nodeid), len(SCHEDULE_FIRST)))
 
 
-# `make test` runs two pytest-xdist workers (the suite is mostly Spark and torch start-up and small
-# jobs: one process keeps about one of the two cores busy). A work unit runs on one worker, in file
+# `make test` runs two pytest-xdist workers. On the 2-core machine they gain ~10% (the heavy units
+# already keep both cores busy; README "Tests" has the figures), more where there are cores. A work unit runs on one worker, in file
 # order: a module (its module fixtures: an Airflow night, a benchmark scenario, a server), or a group
 # of modules that share an expensive session fixture, built once per worker that needs it. The
 # session chain (ingest -> features -> tiny training -> scoring) is ``chain``; the modules that only
@@ -91,8 +91,8 @@ SCHEDULE_GROUPS = {
     "test_rolling_origin": "chain", "test_scoring": "chain", "test_training": "chain",
     "test_ingest": "ingested", "test_features": "ingested",
 }
-# Units started first, longest first (measured on this machine: the chain ~15 min of test time, the
-# Airflow night ~8, the decision benchmark's tiny scenario ~2).
+# Units started first, longest first (serial durations on the 2-core machine, fresh clone: the chain
+# ~16 min, the Airflow night ~8.5, the decision benchmark's tiny scenario ~2).
 SCHEDULE_FIRST = {"chain": 0, "test_airflow_dag": 1, "test_decision_benchmark": 2}
 
 

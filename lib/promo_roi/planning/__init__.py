@@ -38,7 +38,7 @@ __all__ = [
     "SolverSettings",
     "plan_budget",
     "plan_budget_spark",
-    "select_top_k",
     "relaxation_bound",
+    "select_top_k",
     "solve_exact",
 ]

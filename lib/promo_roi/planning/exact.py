@@ -41,11 +41,7 @@ def solve_exact(
     import highspy
 
     started = time.monotonic()
-    frame = _validate_pairs_frame(pairs)
-    problem = _resolve_problem(constraints, mode, target_roi, np.unique(frame["campaign_id"].to_numpy()))
-    cost = frame["cost"].to_numpy()
-    objective = frame["value"].to_numpy() - cost - problem.floor * cost
-    matrix, row_lower, row_upper = _constraints(problem, frame, highspy.kHighsInf)
+    objective, matrix, row_lower, row_upper = _stated(pairs, constraints, mode, target_roi, highspy.kHighsInf)
     options = {"time_limit": float(time_limit), "mip_rel_gap": float(mip_rel_gap)}
     if threads is not None:
         options["threads"] = int(threads)
@@ -88,16 +84,24 @@ def relaxation_bound(
     """
     import highspy
 
-    frame = _validate_pairs_frame(pairs)
-    problem = _resolve_problem(constraints, mode, target_roi, np.unique(frame["campaign_id"].to_numpy()))
-    cost = frame["cost"].to_numpy()
-    objective = frame["value"].to_numpy() - cost - problem.floor * cost
-    matrix, row_lower, row_upper = _constraints(problem, frame, highspy.kHighsInf)
+    objective, matrix, row_lower, row_upper = _stated(pairs, constraints, mode, target_roi, highspy.kHighsInf)
     relaxed = _run_highs(objective, matrix, row_lower, row_upper, integer=False, options={})
     status = relaxed.getModelStatus()
     if status != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"the LP relaxation was not solved to optimality: {relaxed.modelStatusToString(status)}")
     return float(relaxed.getInfo().objective_function_value)
+
+
+def _stated(
+    pairs: pd.DataFrame, constraints: BudgetConstraints, mode: PlanningMode, target_roi: float | None, inf: float
+) -> tuple[np.ndarray, sparse.csc_matrix, np.ndarray, np.ndarray]:
+    """The problem as HiGHS takes it: objective per pair (``value - cost - target_roi * cost``), constraint
+    matrix and row bounds."""
+    frame = _validate_pairs_frame(pairs)
+    problem = _resolve_problem(constraints, mode, target_roi, np.unique(frame["campaign_id"].to_numpy()))
+    cost = frame["cost"].to_numpy()
+    objective = frame["value"].to_numpy() - cost - problem.floor * cost
+    return (objective, *_constraints(problem, frame, inf))
 
 
 def _constraints(
