@@ -289,7 +289,7 @@ def test_missing_key_is_config_error(conf_dir: Path) -> None:
         ("spark.master", "must look like section.key=value"),
         ("=1", "empty configuration key"),
         ("spark.app_name.x=1", "is not a section"),
-        ("spark.catalog=glue", "spark.catalog must be 'hive' or 'in-memory'"),
+        ("spark.catalog=glue", "spark.catalog must be one of hive, in-memory, got 'glue'"),
         ("quality=3", "section 'quality' is missing"),
     ],
 )
@@ -309,3 +309,99 @@ def test_spark_extra_keys_keep_their_dots(conf_dir: Path) -> None:
         profile="empty", conf_dir=conf_dir, overrides=["spark.extra.spark.sql.ansi.enabled=true"],
     )
     assert config.spark.extra["spark.sql.ansi.enabled"] == "true"
+
+
+# --- strict values: every bad setting refused by its full name, before any work --------------
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # A typo no longer falls back to the default.
+        ("spark.shuffle_partitons=4", r"unknown configuration key\(s\) spark.shuffle_partitons"),
+        ("sparks.master=local", r"unknown configuration key\(s\) sparks "),
+        # NaN and infinities would switch a gate off or plan an infinite budget.
+        ("quality.max_quarantine_share=nan", "quality.max_quarantine_share must be a finite number"),
+        ("quality.max_quarantine_share=.inf", "quality.max_quarantine_share must be a finite number"),
+        ("quality.max_quarantine_share_by_table.coupons=1.5", r"by_table.coupons must be within \[0, 1\]"),
+        # Wrong types are named, not a TypeError from deep inside.
+        ("spark.shuffle_partitions=null", "spark.shuffle_partitions must be set, got null"),
+        ("spark.shuffle_partitions=abc", "spark.shuffle_partitions must be a number, got 'abc'"),
+        ("spark.shuffle_partitions=2.5", "spark.shuffle_partitions must be a whole number"),
+        ("spark.shuffle_partitions=true", "spark.shuffle_partitions must be a number, got True"),
+        ("spark.shuffle_partitions=0", "spark.shuffle_partitions must be >= 1, got 0"),
+        ("source.last_week=0", "source.last_week must be >= 1"),
+        ("features.rfm_windows_weeks=[4, 0]", r"features.rfm_windows_weeks\[1\] must be >= 1, got 0"),
+        ("features.rfm_windows_weeks=[]", "features.rfm_windows_weeks must not be empty"),
+        ("features.spend_departments=GROCERY", "features.spend_departments must be a list"),
+    ],
+)
+def test_bad_values_are_refused_by_name(conf_dir: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(profile="dev", conf_dir=conf_dir, overrides=[override])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("planning.total_buget=10", r"unknown configuration key\(s\) planning.total_buget"),
+        ("planning.total_budget=abc", "planning.total_budget must be a number, got 'abc'"),
+        ("planning.total_budget=inf", "planning.total_budget must be a finite number"),
+        ("planning.total_budget=-1", "planning.total_budget must be >= 0"),
+        ("planning.target_roi=-0.5", "planning.target_roi must be >= 0, got -0.5"),
+        ("planning.target_roi=nan", "planning.target_roi must be a finite number"),
+        ("planning.price_grid=1", "planning.price_grid must be >= 2, got 1"),
+        ("planning.mode=max_profit", "planning.mode must be one of fixed_budget, target_roi"),
+        ("scoring.gross_margin=5", "scoring.gross_margin must be <= 1, got 5"),
+        ("scoring.gross_margin=0", "scoring.gross_margin must be > 0"),
+        ("scoring.max_null_share=nan", "scoring.max_null_share must be a finite number"),
+        ("scoring.contact_cost=-0.5", "scoring.contact_cost must be >= 0"),
+        ("scoring.interval=1", "scoring.interval must be < 1"),
+        ("scoring.mc_dropout_samples=1", "scoring.mc_dropout_samples must be 0 \\(off\\) or >= 2"),
+        ("training.epochs=null", "training.epochs must be set, got null"),
+        ("training.dropout=1", "training.dropout must be < 1"),
+        ("training.learning_rate=0", "training.learning_rate must be > 0"),
+        ("training.local_mode=sometimes", "training.local_mode must be true or false"),
+        ("training.max_text_tokens=1000", "training.max_text_tokens must be <= 512"),
+        ("evaluation.nuisance_folds=1", "evaluation.nuisance_folds must be >= 2"),
+        ("evaluation.bootstrap_samples=nan", "evaluation.bootstrap_samples must be a finite number"),
+        ("mlflow.tracking_uri=[a]", "mlflow.tracking_uri must be a single value"),
+        ("reports.colour=red", r"unknown configuration key\(s\) reports.colour"),
+    ],
+)
+def test_repository_settings_refuse_impossible_values(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(profile="local", overrides=[override], env={})
+
+
+def test_a_zero_redemption_cost_is_a_cost_not_unset() -> None:
+    assert load_config(profile="local", overrides=["scoring.redemption_cost=0"], env={}).scoring.redemption_cost == 0.0
+    assert load_config(profile="local", env={}).scoring.redemption_cost is None
+
+
+def test_env_spark_settings_keep_their_case(conf_dir: Path) -> None:
+    config = load_config(profile="dev", conf_dir=conf_dir, env={
+        "PROMO_ROI__SPARK__EXTRA__spark.sql.adaptive.coalescePartitions.enabled": "false",
+        "PROMO_ROI__SPARK__SHUFFLE_PARTITIONS": "6",
+    })
+    assert config.spark.extra["spark.sql.adaptive.coalescePartitions.enabled"] == "false"
+    assert config.spark.shuffle_partitions == 6
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--budget", "inf"], "planning.total_budget"), (["--target-roi", "-0.5"], "planning.target_roi"),
+    (["--target-roi", "nan"], "planning.target_roi"), (["--set", "planning.total_buget=10"], "planning.total_buget"),
+])
+def test_the_scoring_job_refuses_bad_settings_before_any_work(args: list[str], named: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """Exit 2 with the key named, and nothing written: the configuration is read before the Spark session."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("score_job", REPO_ROOT / "jobs" / "score.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    warehouse = tmp_path / "warehouse"
+    code = job.main(["--run-date", "2017-07-01", "--set", f"warehouse.root={warehouse}", *args])
+    refusal = [line for line in capsys.readouterr().err.splitlines() if "score refused its input" in line]
+    assert code == 2
+    assert len(refusal) == 1 and named in refusal[0]
+    assert not warehouse.exists()

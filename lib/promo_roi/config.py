@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import yaml
 
+from promo_roi.config_values import ConfigError, Section, refuse_unknown, to_integer, to_number, to_text
+
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
@@ -26,10 +28,6 @@ ENV_PREFIX = "PROMO_ROI__"
 PROFILE_ENV = "PROMO_ROI_PROFILE"
 CONF_DIR_ENV = "PROMO_ROI_CONF_DIR"
 DEFAULT_PROFILE = "local"
-
-
-class ConfigError(ValueError):
-    """A configuration file or override is missing, malformed or inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -280,10 +278,16 @@ def _set_path(tree: dict, dotted: str, raw_value: str) -> None:
 
 
 def _env_overrides(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``PROMO_ROI__SECTION__KEY=value`` as ``section.key``. Section and key names are lower-cased; a
+    ``spark.*`` setting under ``SPARK__EXTRA__`` keeps its case (``spark.sql.adaptive.coalescePartitions.enabled``)."""
     out = []
     for name, value in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
-            dotted = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            parts = name[len(ENV_PREFIX):].split("__")
+            if [p.lower() for p in parts[:2]] == ["spark", "extra"] and len(parts) > 2:
+                dotted = "spark.extra." + "__".join(parts[2:])
+            else:
+                dotted = ".".join(parts).lower()
             out.append((dotted, value))
     return out
 
@@ -296,86 +300,47 @@ def _resolve_path(value: str | None, root: Path) -> str | None:
     return str((root / value).resolve())
 
 
-def _date(value: Any, key: str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"{key} must be an ISO date (YYYY-MM-DD), got {value!r}") from exc
-
-
 def _spark_value(value: Any) -> str:
     # YAML reads `true` as a bool; Spark wants the string "true".
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _section(tree: Mapping, name: str) -> Mapping:
-    section = tree.get(name)
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"configuration section {name!r} is missing")
-    return section
+# Every key each section may hold (conf/base.yaml documents them); anything else is refused by name.
+KNOWN_KEYS = {
+    "spark": ("app_name", "master", "shuffle_partitions", "session_time_zone", "jvm_packages", "catalog",
+              "metastore_url", "driver_memory", "extra"),
+    "warehouse": ("root", "schemas"),
+    "source": ("path", "data_start", "data_end", "first_week", "last_week", "week_one_end"),
+    "quality": ("max_quarantine_share", "max_quarantine_share_by_table"),
+    "features": ("rfm_windows_weeks", "spend_departments"),
+    "training": tuple(TrainingConfig.__dataclass_fields__),
+    "evaluation": tuple(EvaluationConfig.__dataclass_fields__),
+    "mlflow": ("tracking_uri", "local_store", "artifact_root"),
+    "scoring": tuple(ScoringConfig.__dataclass_fields__),
+    "planning": tuple(PlanningConfig.__dataclass_fields__),
+    "reports": ("root", "experiment", "currency"),
+}
+OPTIONAL_SECTIONS = ("training", "evaluation", "mlflow", "scoring", "planning", "reports")
+SHARE = {"minimum": 0.0, "maximum": 1.0}
 
 
-def _require(section: Mapping, key: str, where: str) -> Any:
-    if key not in section:
-        raise ConfigError(f"configuration key {where}.{key} is missing")
-    return section[key]
+def _section(tree: Mapping[str, Any], name: str) -> Section:
+    return Section(tree, name, KNOWN_KEYS[name])
 
 
 def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> AppConfig:
-    """Turns a merged configuration tree into the typed :class:`AppConfig`."""
-    s = _section(tree, "spark")
-    catalog = str(_require(s, "catalog", "spark"))
-    if catalog not in ("hive", "in-memory"):
-        raise ConfigError(f"spark.catalog must be 'hive' or 'in-memory', got {catalog!r}")
-    spark = SparkConfig(
-        app_name=str(_require(s, "app_name", "spark")),
-        master=s.get("master"),
-        shuffle_partitions=int(_require(s, "shuffle_partitions", "spark")),
-        session_time_zone=str(s.get("session_time_zone", "UTC")),
-        jvm_packages=tuple(_require(s, "jvm_packages", "spark")),
-        catalog=catalog,
-        metastore_url=s.get("metastore_url"),
-        driver_memory=s.get("driver_memory"),
-        extra={str(k): _spark_value(v) for k, v in (s.get("extra") or {}).items()},
-    )
-    w = _section(tree, "warehouse")
-    warehouse = WarehouseConfig(
-        root=_resolve_path(str(_require(w, "root", "warehouse")), project_root),
-        schemas=tuple(_require(w, "schemas", "warehouse")),
-    )
-    src = _section(tree, "source")
-    source = SourceConfig(
-        path=_resolve_path(src.get("path"), project_root),
-        data_start=_date(_require(src, "data_start", "source"), "source.data_start"),
-        data_end=_date(_require(src, "data_end", "source"), "source.data_end"),
-        first_week=int(_require(src, "first_week", "source")),
-        last_week=int(_require(src, "last_week", "source")),
-        week_one_end=_date(_require(src, "week_one_end", "source"), "source.week_one_end"),
-    )
-    if source.data_end < source.data_start:
-        raise ConfigError("source.data_end is before source.data_start")
-    q = _section(tree, "quality")
-    quality = QualityConfig(
-        max_quarantine_share=float(_require(q, "max_quarantine_share", "quality")),
-        max_quarantine_share_by_table={
-            str(k): float(v) for k, v in (q.get("max_quarantine_share_by_table") or {}).items()
-        },
-    )
-    f = _section(tree, "features")
-    features = FeatureConfig(
-        rfm_windows_weeks=tuple(int(x) for x in _require(f, "rfm_windows_weeks", "features")),
-        spend_departments=tuple(str(x) for x in _require(f, "spend_departments", "features")),
-    )
+    """Turns a merged configuration tree into the typed :class:`AppConfig`; refuses unknown sections and keys,
+    values of the wrong type, NaN/Inf and values out of range, naming the key."""
+    refuse_unknown(tree, KNOWN_KEYS, "")
+    warehouse = _warehouse(tree, project_root)
     return AppConfig(
         profile=profile,
         project_root=project_root,
-        spark=spark,
+        spark=_spark(tree),
         warehouse=warehouse,
-        source=source,
-        quality=quality,
-        features=features,
+        source=_source(tree, project_root),
+        quality=_quality(tree),
+        features=_features(tree),
         raw=copy.deepcopy(dict(tree)),
         training=_training(tree, project_root),
         evaluation=_evaluation(tree),
@@ -386,23 +351,88 @@ def build_config(tree: Mapping[str, Any], profile: str, project_root: Path) -> A
     )
 
 
+def _spark(tree: Mapping[str, Any]) -> SparkConfig:
+    s = _section(tree, "spark")
+    return SparkConfig(
+        app_name=s.text("app_name"),
+        master=s.text("master", optional=True),
+        shuffle_partitions=s.integer("shuffle_partitions", minimum=1),
+        session_time_zone=str(s.raw("session_time_zone", "UTC")),
+        jvm_packages=s.items("jvm_packages", to_text, nonempty=False),
+        catalog=s.text("catalog", choices=("hive", "in-memory")),
+        metastore_url=s.text("metastore_url", optional=True),
+        driver_memory=s.text("driver_memory", optional=True),
+        extra={str(k): _spark_value(v) for k, v in s.mapping("extra").items()},
+    )
+
+
+def _warehouse(tree: Mapping[str, Any], project_root: Path) -> WarehouseConfig:
+    w = _section(tree, "warehouse")
+    return WarehouseConfig(root=_resolve_path(w.text("root"), project_root), schemas=w.items("schemas", to_text))
+
+
+def _source(tree: Mapping[str, Any], project_root: Path) -> SourceConfig:
+    src = _section(tree, "source")
+    source = SourceConfig(
+        path=_resolve_path(src.text("path", optional=True), project_root),
+        data_start=src.date("data_start"),
+        data_end=src.date("data_end"),
+        first_week=src.integer("first_week", minimum=1),
+        last_week=src.integer("last_week", minimum=1),
+        week_one_end=src.date("week_one_end"),
+    )
+    if source.data_end < source.data_start:
+        raise ConfigError("source.data_end is before source.data_start")
+    if source.last_week < source.first_week:
+        raise ConfigError(f"source.last_week ({source.last_week}) is before source.first_week ({source.first_week})")
+    return source
+
+
+def _quality(tree: Mapping[str, Any]) -> QualityConfig:
+    q = _section(tree, "quality")
+    by_table = {}
+    for table, value in q.mapping("max_quarantine_share_by_table").items():
+        key = f"quality.max_quarantine_share_by_table.{table}"
+        by_table[str(table)] = _share(to_number(value, key), key)
+    return QualityConfig(max_quarantine_share=q.number("max_quarantine_share", **SHARE),
+                         max_quarantine_share_by_table=by_table)
+
+
+def _share(value: float, key: str) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key} must be within [0, 1], got {value:g}")
+    return value
+
+
+def _positive_integer(value: Any, key: str) -> int:
+    number = to_integer(value, key)
+    if number < 1:
+        raise ConfigError(f"{key} must be >= 1, got {number}")
+    return number
+
+
+def _features(tree: Mapping[str, Any]) -> FeatureConfig:
+    f = _section(tree, "features")
+    return FeatureConfig(rfm_windows_weeks=f.items("rfm_windows_weeks", _positive_integer),
+                         spend_departments=f.items("spend_departments", to_text))
+
+
 def _scoring(tree: Mapping[str, Any]) -> ScoringConfig | None:
     if "scoring" not in tree:
         return None
     s = _section(tree, "scoring")
-    get = lambda key: _require(s, key, "scoring")  # noqa: E731
     cfg = ScoringConfig(
-        gross_margin=float(get("gross_margin")),
-        contact_cost=float(get("contact_cost")),
-        redemption_cost=None if s.get("redemption_cost") is None else float(s["redemption_cost"]),
-        mc_dropout_samples=int(get("mc_dropout_samples")),
-        interval=float(get("interval")),
-        min_households=int(get("min_households")),
-        max_null_share=float(get("max_null_share")),
+        # A share of incremental revenue: a margin above 1 would make every pair look profitable.
+        gross_margin=s.number("gross_margin", above=0.0, maximum=1.0),
+        contact_cost=s.number("contact_cost", minimum=0.0),
+        # 0 is a cost (a manufacturer-funded coupon); null: estimated from the data.
+        redemption_cost=s.number("redemption_cost", optional=True, minimum=0.0),
+        mc_dropout_samples=s.integer("mc_dropout_samples", minimum=0),
+        interval=s.number("interval", above=0.0, below=1.0),
+        min_households=s.integer("min_households", minimum=1),
+        max_null_share=s.number("max_null_share", **SHARE),
     )
-    if not 0 < cfg.interval < 1:
-        raise ConfigError(f"scoring.interval must be in (0, 1), got {cfg.interval}")
-    if cfg.mc_dropout_samples == 1 or cfg.mc_dropout_samples < 0:
+    if cfg.mc_dropout_samples == 1:
         raise ConfigError(f"scoring.mc_dropout_samples must be 0 (off) or >= 2, got {cfg.mc_dropout_samples}")
     return cfg
 
@@ -411,24 +441,17 @@ def _planning(tree: Mapping[str, Any]) -> PlanningConfig | None:
     if "planning" not in tree:
         return None
     s = _section(tree, "planning")
-    get = lambda key: _require(s, key, "planning")  # noqa: E731
-    budget = s.get("total_budget")
     cfg = PlanningConfig(
-        mode=str(get("mode")),
-        total_budget=None if budget is None else float(budget),
-        target_roi=float(get("target_roi")),
-        household_cap=int(get("household_cap")),
-        price_grid=int(get("price_grid")),
-        sample_households=int(get("sample_households")),
+        mode=s.text("mode", choices=PLANNING_MODES),
+        total_budget=s.number("total_budget", optional=True, minimum=0.0),
+        target_roi=s.number("target_roi", minimum=0.0),
+        household_cap=s.integer("household_cap", minimum=1),
+        # The price search brackets the budget price between grid points: it needs two at least.
+        price_grid=s.integer("price_grid", minimum=2),
+        sample_households=s.integer("sample_households", minimum=1),
     )
-    if cfg.mode not in PLANNING_MODES:
-        raise ConfigError(f"planning.mode must be one of {', '.join(PLANNING_MODES)}, got {cfg.mode!r}")
     if cfg.mode == "fixed_budget" and cfg.total_budget is None:
         raise ConfigError("planning.total_budget is required in fixed_budget mode")
-    if cfg.total_budget is not None and cfg.total_budget < 0:
-        raise ConfigError(f"planning.total_budget must be >= 0, got {cfg.total_budget}")
-    if cfg.household_cap < 1:
-        raise ConfigError(f"planning.household_cap must be >= 1, got {cfg.household_cap}")
     return cfg
 
 
@@ -436,63 +459,56 @@ def _training(tree: Mapping[str, Any], project_root: Path) -> TrainingConfig | N
     if "training" not in tree:
         return None
     t = _section(tree, "training")
-    get = lambda key: _require(t, key, "training")  # noqa: E731
-    finetune = str(get("finetune"))
-    if finetune not in FINETUNE_MODES:
-        raise ConfigError(f"training.finetune must be one of {', '.join(FINETUNE_MODES)}, got {finetune!r}")
-    use_gpu = str(get("use_gpu")).lower()
+    use_gpu = t.raw("use_gpu")
+    use_gpu = str(use_gpu).lower() if isinstance(use_gpu, (bool, str)) else use_gpu
     if use_gpu not in ("auto", "true", "false"):
         raise ConfigError(f"training.use_gpu must be auto, true or false, got {use_gpu!r}")
-    cfg = TrainingConfig(
-        experiment=str(get("experiment")),
-        registered_model=str(get("registered_model")),
-        champion_alias=str(get("champion_alias")),
-        validation_campaigns=int(get("validation_campaigns")),
-        test_campaigns=int(get("test_campaigns")),
-        min_train_campaigns=int(get("min_train_campaigns")),
-        encoder_path=_resolve_path(t.get("encoder_path"), project_root),
-        finetune=finetune,
-        top_layers=int(get("top_layers")),
-        adapter_dim=int(get("adapter_dim")),
-        max_text_tokens=int(get("max_text_tokens")),
-        hidden_dim=int(get("hidden_dim")),
-        dropout=float(get("dropout")),
-        epochs=int(get("epochs")),
-        batch_size=int(get("batch_size")),
-        learning_rate=float(get("learning_rate")),
-        encoder_learning_rate=float(get("encoder_learning_rate")),
-        weight_decay=float(get("weight_decay")),
-        propensity_weight=float(get("propensity_weight")),
-        num_processes=int(get("num_processes")),
-        local_mode=bool(get("local_mode")),
+    return TrainingConfig(
+        experiment=t.text("experiment"),
+        registered_model=t.text("registered_model"),
+        champion_alias=t.text("champion_alias"),
+        validation_campaigns=t.integer("validation_campaigns", minimum=1),
+        test_campaigns=t.integer("test_campaigns", minimum=1),
+        min_train_campaigns=t.integer("min_train_campaigns", minimum=1),
+        encoder_path=_resolve_path(t.text("encoder_path", optional=True), project_root),
+        finetune=t.text("finetune", choices=FINETUNE_MODES),
+        top_layers=t.integer("top_layers", minimum=0),
+        adapter_dim=t.integer("adapter_dim", minimum=1),
+        # all-MiniLM-L6-v2 has 512 positions.
+        max_text_tokens=t.integer("max_text_tokens", minimum=1, maximum=512),
+        hidden_dim=t.integer("hidden_dim", minimum=1),
+        dropout=t.number("dropout", minimum=0.0, below=1.0),
+        epochs=t.integer("epochs", minimum=1),
+        batch_size=t.integer("batch_size", minimum=1),
+        learning_rate=t.number("learning_rate", above=0.0),
+        encoder_learning_rate=t.number("encoder_learning_rate", minimum=0.0),
+        weight_decay=t.number("weight_decay", minimum=0.0),
+        propensity_weight=t.number("propensity_weight", minimum=0.0),
+        num_processes=t.integer("num_processes", minimum=1),
+        local_mode=t.boolean("local_mode"),
         use_gpu=use_gpu,
-        loader_workers=int(get("loader_workers")),
-        max_train_examples=None if t.get("max_train_examples") is None else int(t["max_train_examples"]),
-        seed=int(get("seed")),
-        checkpoint_dir=_resolve_path(str(get("checkpoint_dir")), project_root),
-        petastorm_cache_dir=_resolve_path(str(get("petastorm_cache_dir")), project_root),
+        loader_workers=t.integer("loader_workers", minimum=1),
+        max_train_examples=t.integer("max_train_examples", optional=True, minimum=1),
+        seed=t.integer("seed", minimum=0),
+        checkpoint_dir=_resolve_path(t.text("checkpoint_dir"), project_root),
+        petastorm_cache_dir=_resolve_path(t.text("petastorm_cache_dir"), project_root),
     )
-    for name in ("validation_campaigns", "test_campaigns", "min_train_campaigns", "epochs", "batch_size",
-                 "num_processes", "loader_workers"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"training.{name} must be >= 1, got {getattr(cfg, name)}")
-    return cfg
 
 
 def _evaluation(tree: Mapping[str, Any]) -> EvaluationConfig | None:
     if "evaluation" not in tree:
         return None
     e = _section(tree, "evaluation")
-    band = tuple(float(x) for x in _require(e, "overlap_band", "evaluation"))
+    band = e.items("overlap_band", to_number)
     if len(band) != 2 or not 0.0 <= band[0] < band[1] <= 1.0:
         raise ConfigError(f"evaluation.overlap_band must be [low, high] within [0, 1], got {list(band)}")
     return EvaluationConfig(
         overlap_band=(band[0], band[1]),
-        bootstrap_samples=int(_require(e, "bootstrap_samples", "evaluation")),
-        nuisance_folds=int(_require(e, "nuisance_folds", "evaluation")),
-        placebo_tolerance=float(_require(e, "placebo_tolerance", "evaluation")),
-        stability_z=float(_require(e, "stability_z", "evaluation")),
-        seed=int(_require(e, "seed", "evaluation")),
+        bootstrap_samples=e.integer("bootstrap_samples", minimum=2),
+        nuisance_folds=e.integer("nuisance_folds", minimum=2),
+        placebo_tolerance=e.number("placebo_tolerance", above=0.0),
+        stability_z=e.number("stability_z", above=0.0),
+        seed=e.integer("seed", minimum=0),
     )
 
 
@@ -500,31 +516,29 @@ def _reports(tree: Mapping[str, Any], project_root: Path, warehouse: WarehouseCo
     if "reports" not in tree:
         return None
     r = _section(tree, "reports")
-    root = r.get("root")
+    root = r.text("root", optional=True)
     if root is None:
         # Beside the warehouse the report is rendered from (warehouse/ -> reports/).
         local = warehouse.root.removeprefix("file:")
         resolved = None if "://" in local else str(Path(local).parent / "reports")
     else:
-        resolved = _resolve_path(str(root), project_root)
+        resolved = _resolve_path(root, project_root)
         if "://" in resolved:
             raise ConfigError(f"reports.root must be a local directory, got {resolved!r} "
                               "(null keeps reports in MLflow only when the warehouse is remote)")
         resolved = str(Path(resolved.removeprefix("file:")))
-    return ReportsConfig(root=resolved, experiment=str(_require(r, "experiment", "reports")),
-                         currency=str(_require(r, "currency", "reports")))
+    return ReportsConfig(root=resolved, experiment=r.text("experiment"), currency=r.text("currency"))
 
 
 def _mlflow(tree: Mapping[str, Any], project_root: Path) -> MlflowConfig | None:
     if "mlflow" not in tree:
         return None
     m = _section(tree, "mlflow")
-    uri = m.get("tracking_uri")
+    uri = m.text("tracking_uri", optional=True)
     if uri is None:
-        store = _resolve_path(str(_require(m, "local_store", "mlflow")), project_root)
+        store = _resolve_path(m.text("local_store"), project_root)
         uri = f"sqlite:///{store.removeprefix('file:')}"
-    artifact_root = _resolve_path(str(_require(m, "artifact_root", "mlflow")), project_root)
-    return MlflowConfig(tracking_uri=str(uri), artifact_root=artifact_root)
+    return MlflowConfig(tracking_uri=uri, artifact_root=_resolve_path(m.text("artifact_root"), project_root))
 
 
 def load_config(

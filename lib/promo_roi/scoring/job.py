@@ -139,7 +139,9 @@ def prepare_night(spark: SparkSession, config: AppConfig, run_date: dt.date, mod
     user_features = delta_io.read_table(spark, uf_spec, config.warehouse)
     model = model or champion(config)
     with stage(log, f"score.plans[{run_date}]") as st:
-        cost = config.scoring.redemption_cost or inputs.redemption_cost_estimate(bronze, run_date)
+        cost = config.scoring.redemption_cost  # 0 is a cost too (a manufacturer-funded coupon)
+        if cost is None:
+            cost = inputs.redemption_cost_estimate(bronze, run_date)
         inputs.add_new_plans(spark, inputs.seed_plans_from_calendar(bronze, run_date, config.scoring, cost), config)
         plans = inputs.planned_campaigns(spark, config, run_date).cache()
         st.detail = f"redemption cost {cost:.3f} per redemption for seeded plans"
