@@ -12,7 +12,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 # spark-submit finds Spark through the python3 on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-fast test-all tables package bench-training bench-scoring bench-solver clean-warehouse
+.PHONY: setup demo test test-fast test-all tables package bench-training bench-scoring bench-solver bench-examples clean-warehouse
 
 $(STAMP): requirements.lock pyproject.toml scripts/setup.sh conf/base.yaml
 	bash scripts/setup.sh
@@ -59,6 +59,10 @@ bench-scoring: $(STAMP)
 
 bench-solver: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_budget_solver.py --households 10000 100000 1000000
+
+# Needs bronze and silver.campaign_exposures as of 2018-01-01 (jobs/build_features.py --as-of 2018-01-01).
+bench-examples: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_examples.py --as-of 2018-01-01
 
 clean-warehouse:
 	rm -rf warehouse

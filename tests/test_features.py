@@ -15,7 +15,13 @@ from pyspark.sql.types import BooleanType, IntegerType, LongType, StringType, St
 
 from promo_roi import delta_io
 from promo_roi.config import FeatureConfig, SourceConfig
-from promo_roi.features import build_features, build_user_features, exposure_windows
+from promo_roi.features import (
+    build_campaign_features_on,
+    build_features,
+    build_user_features,
+    build_user_features_on,
+    exposure_windows,
+)
 from promo_roi.ingest import run_ingest
 from promo_roi.tables import SOURCE_TABLES, silver_specs
 
@@ -118,8 +124,100 @@ def test_user_features_hand_computed(spark):
     assert_approx_df_equality(got, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
 
 
-# --- the no-leak rule and reruns on the real-data fixture -----------------------------
+def test_user_features_on_several_dates_in_one_plan(spark):
+    """build_user_features_on: the state of every household on each date, each date seeing only its past."""
+    tx = _bronze(spark, "transactions", [
+        (1, 10, 10, 100, 1, 5.0, 0.0, 0.0, 0.0, 26, _ts("2017-06-30")),
+        (1, 10, 11, 200, 1, 3.0, 1.0, 0.0, 0.0, 22, _ts("2017-06-01")),
+        (1, 10, 12, 100, 1, 100.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-01")),
+        (1, 10, 13, 100, 1, 2.0, 0.0, 0.5, 0.0, 11, _ts("2017-03-15")),
+        (2, 10, 20, 100, 1, 50.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-02")),
+        (4, 10, 40, 200, 2, 4.0, 0.0, 0.0, 0.0, 1, _ts("2017-01-05")),
+    ])
+    products = _bronze(spark, "products", [
+        (100, 1, "GROCERY", "National", "SOUP", "SOUP", "10 OZ"),
+        (200, 1, "PRODUCE", "Private", "APPLES", "APPLES", None),
+    ])
+    desc = _bronze(spark, "campaign_descriptions", [
+        (7, "Type B", _ts("2017-05-01"), _ts("2017-06-01")),
+        (8, "Type B", _ts("2017-07-02"), _ts("2017-09-01")),
+    ])
+    campaigns = _bronze(spark, "campaigns", [(7, 1), (8, 1), (8, 2)])
+    redemptions = _bronze(spark, "coupon_redemptions", [
+        (1, 555, 7, _ts("2017-05-10")),
+        (1, 556, 8, _ts("2017-07-02")),
+    ])
+    demographics = _bronze(spark, "demographics", [(1, "45-54", "50-74K", None, "Married", "2", "2 Adults No Kids", "0")])
+    features = FeatureConfig(rfm_windows_weeks=(4, 13, 26), spend_departments=("GROCERY", "PRODUCE"))
+    later = dt.date(2017, 7, 3)
 
+    got = build_user_features_on(tx, products, campaigns, desc, redemptions, demographics, [later, AS_OF, later],
+                                 features).select(
+        "as_of_date", "household_id", "first_purchase_date", "days_since_last_purchase",
+        "baskets_4w", "spend_4w", "baskets_13w", "spend_13w", "baskets_26w", "spend_26w",
+        "dept_spend_grocery", "dept_spend_produce", "dept_spend_other",
+        "retail_discount_spend_share", "coupon_discount_spend_share",
+        "campaigns_targeted", "campaigns_redeemed", "coupons_redeemed", "days_since_last_redemption",
+        "has_demographics", "age",
+    )
+    expected = spark.createDataFrame(
+        [
+            # As of 2017-07-01: the 07-01 and 07-02 rows, campaign 8 and its redemption are not seen yet.
+            (AS_OF, 1, dt.date(2017, 3, 15), 1, 1, 5.0, 2, 8.0, 3, 10.0, 7.0, 3.0, 0.0, 0.3, 0.2, 1, 1, 1, 52,
+             True, "45-54"),
+            (AS_OF, 4, dt.date(2017, 1, 5), 177, 0, 0.0, 0, 0.0, 1, 4.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0, 0, 0, None,
+             False, "unknown"),
+            # As of 2017-07-03: both are seen; household 2 appears; the 4-week window starts on 06-05.
+            (later, 1, dt.date(2017, 3, 15), 2, 2, 105.0, 3, 108.0, 4, 110.0, 107.0, 3.0, 0.0, 3 / 110, 2 / 110,
+             2, 2, 2, 1, True, "45-54"),
+            (later, 2, dt.date(2017, 7, 2), 1, 1, 50.0, 1, 50.0, 1, 50.0, 50.0, 0.0, 0.0, 0.0, 0.0, 1, 0, 0, None,
+             False, "unknown"),
+            (later, 4, dt.date(2017, 1, 5), 179, 0, 0.0, 0, 0.0, 1, 4.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0, 0, 0, None,
+             False, "unknown"),
+        ],
+        got.schema,
+    )
+    assert_approx_df_equality(got, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_campaign_features_on_several_dates_in_one_plan(spark):
+    """build_campaign_features_on: status and the type's past redemption rate as of each date."""
+    desc = _bronze(spark, "campaign_descriptions", [
+        (7, "Type B", _ts("2017-05-01"), _ts("2017-06-01")),
+        (8, "Type B", _ts("2017-08-01"), _ts("2017-09-01")),
+        (9, "Type A", _ts("2017-06-20"), _ts("2017-07-10")),
+    ])
+    campaigns = _bronze(spark, "campaigns", [(7, 1), (7, 2), (8, 1), (9, 1)])
+    coupons = _bronze(spark, "coupons", [(1, 100, 7), (2, 200, 7), (3, 100, 8)])
+    products = _bronze(spark, "products", [
+        (100, 1, "GROCERY", "National", "SOUP", "SOUP", "10 OZ"),
+        (200, 1, "PRODUCE", "Private", "APPLES", "APPLES", None),
+    ])
+    redemptions = _bronze(spark, "coupon_redemptions", [
+        (1, 1, 7, _ts("2017-05-10")),
+        (1, 3, 8, _ts("2017-08-20")),  # after both dates' type history: campaign 8 has not ended
+    ])
+    later = dt.date(2017, 8, 15)
+
+    got = build_campaign_features_on(desc, campaigns, coupons, products, redemptions, [AS_OF, later], SOURCE).select(
+        "as_of_date", "campaign_id", "status", "targeted_households", "coupons", "coupon_products",
+        "coupon_departments_text", "coupon_categories_text", "type_past_campaigns", "type_past_redemption_rate",
+    )
+    expected = spark.createDataFrame(
+        [
+            (AS_OF, 7, "ended", 2, 2, 2, "grocery, produce", "apples, soup", 1, 0.5),
+            (AS_OF, 8, "planned", 1, 1, 1, "grocery", "soup", 1, 0.5),
+            (AS_OF, 9, "running", 1, 0, 0, "", "", 0, None),
+            (later, 7, "ended", 2, 2, 2, "grocery, produce", "apples, soup", 1, 0.5),
+            (later, 8, "running", 1, 1, 1, "grocery", "soup", 1, 0.5),
+            (later, 9, "ended", 1, 0, 0, "", "", 1, 0.0),
+        ],
+        got.schema,
+    )
+    assert_approx_df_equality(got, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+# --- the no-leak rule and reruns on the real-data fixture -----------------------------
 
 def _perturb_after(source_dir: Path, target_dir: Path, as_of: dt.date, week_one_end: dt.date) -> None:
     """Copies the fixture, rewriting everything dated on or after ``as_of``."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -110,6 +111,11 @@ def _days_between(later: Column, earlier: Column) -> Column:
 
 # --- silver.user_features ------------------------------------------------------
 
+def reference_dates(spark: SparkSession, dates: Sequence[dt.date]) -> DataFrame:
+    """One row per distinct date (column ``as_of_date``): the dates a point-in-time builder is evaluated on."""
+    return spark.createDataFrame([(day,) for day in sorted(set(dates))], "as_of_date date")
+
+
 def build_user_features(
     tx: DataFrame,
     products: DataFrame,
@@ -121,39 +127,37 @@ def build_user_features(
     features: FeatureConfig,
 ) -> DataFrame:
     """One row per household with a purchase before ``as_of``."""
-    tx = tx.transform(transactions_before(as_of))
-    as_of_col = F.lit(as_of)
+    return build_user_features_on(tx, products, campaigns, desc, redemptions, demographics, [as_of], features)
+
+
+def build_user_features_on(
+    tx: DataFrame,
+    products: DataFrame,
+    campaigns: DataFrame,
+    desc: DataFrame,
+    redemptions: DataFrame,
+    demographics: DataFrame,
+    dates: Sequence[dt.date],
+    features: FeatureConfig,
+) -> DataFrame:
+    """One row per (household, as-of date in ``dates``) with a purchase before that date.
+
+    One plan for every date: each row joins the dates it precedes (a small
+    broadcast), then one aggregation per (household, as_of_date). Training
+    examples need the state of every household at every campaign start, and
+    one plan per date made Spark's planning, not the data, the cost.
+    """
+    validate_presence_of_columns(tx, ["transaction_timestamp"], "transactions")
+    on = F.broadcast(reference_dates(tx.sparkSession, dates))
+    as_of_col = F.col("as_of_date")
     longest = max(features.rfm_windows_weeks)
     in_window = {w: F.col("transaction_date") >= F.date_sub(as_of_col, 7 * w) for w in features.rfm_windows_weeks}
-    lines = tx.join(F.broadcast(products.select("product_id", "department")), "product_id", "left")
-
-    aggs: list[Column] = [
-        F.min("transaction_date").alias("first_purchase_date"),
-        _days_between(as_of_col, F.max("transaction_date")).alias("days_since_last_purchase"),
-    ]
-    for w in features.rfm_windows_weeks:
-        aggs += [
-            F.countDistinct(F.when(in_window[w], F.col("basket_id"))).alias(f"baskets_{w}w"),
-            F.sum(F.when(in_window[w], F.col("sales_value")).otherwise(0.0)).alias(f"spend_{w}w"),
-        ]
-    long_window = in_window[longest]
-    for dept in features.spend_departments:
-        aggs.append(
-            F.sum(F.when(long_window & (F.col("department") == dept), F.col("sales_value")).otherwise(0.0))
-            .alias(f"dept_spend_{column_slug(dept)}")
-        )
-    listed = F.col("department").isin(list(features.spend_departments))
-    aggs += [
-        F.sum(F.when(long_window & (~listed | F.col("department").isNull()), F.col("sales_value")).otherwise(0.0))
-        .alias("dept_spend_other"),
-        F.sum(F.when(long_window & (F.col("retail_disc") > 0), F.col("sales_value")).otherwise(0.0))
-        .alias("_retail_disc_spend"),
-        F.sum(
-            F.when(long_window & ((F.col("coupon_disc") > 0) | (F.col("coupon_match_disc") > 0)), F.col("sales_value"))
-            .otherwise(0.0)
-        ).alias("_coupon_disc_spend"),
-    ]
-    households = lines.groupBy("household_id").agg(*aggs)
+    lines = (
+        with_transaction_date(tx)
+        .join(F.broadcast(products.select("product_id", "department")), "product_id", "left")
+        .join(on, F.col("transaction_date") < as_of_col)
+    )
+    households = lines.groupBy("household_id", "as_of_date").agg(*_purchase_aggregates(features, in_window, longest))
     for w in features.rfm_windows_weeks:
         households = households.withColumn(
             f"avg_basket_spend_{w}w",
@@ -168,33 +172,71 @@ def build_user_features(
         .drop("_retail_disc_spend", "_coupon_disc_spend")
     )
 
-    started = campaign_calendar(desc).filter(F.col("start_date") < as_of_col).select("campaign_id")
-    targeted = (
-        campaigns.join(F.broadcast(started), "campaign_id")
-        .groupBy("household_id")
-        .agg(F.countDistinct("campaign_id").alias("campaigns_targeted"))
-    )
-    redeemed = (
-        redemptions.transform(redemptions_before(as_of))
-        .groupBy("household_id")
-        .agg(
-            F.countDistinct("campaign_id").alias("campaigns_redeemed"),
-            F.count(F.lit(1)).alias("coupons_redeemed"),
-            _days_between(as_of_col, F.max("redemption_day")).alias("days_since_last_redemption"),
-        )
-    )
     demo = demographics.select("household_id", *DEMOGRAPHIC_COLUMNS).withColumn("has_demographics", F.lit(True))
     out = (
-        households.join(targeted, "household_id", "left")
-        .join(redeemed, "household_id", "left")
+        households.join(_campaigns_targeted(campaigns, desc, on), ["household_id", "as_of_date"], "left")
+        .join(_coupons_redeemed(redemptions, on), ["household_id", "as_of_date"], "left")
         .join(demo, "household_id", "left")
         .fillna(0, subset=["campaigns_targeted", "campaigns_redeemed", "coupons_redeemed"])
         .fillna(False, subset=["has_demographics"])
         # 1,668 of 2,469 households have no demographics: keep them, marked unknown.
         .fillna(UNKNOWN, subset=list(DEMOGRAPHIC_COLUMNS))
-        .withColumn("as_of_date", as_of_col)
     )
     return out.select(*user_features_spec(features).columns)
+
+
+def _campaigns_targeted(campaigns: DataFrame, desc: DataFrame, on: DataFrame) -> DataFrame:
+    """Per (household, as_of_date): campaigns that targeted it and started before the date."""
+    started = campaign_calendar(desc).join(on, F.col("start_date") < F.col("as_of_date"))
+    return (
+        campaigns.join(F.broadcast(started.select("campaign_id", "as_of_date")), "campaign_id")
+        .groupBy("household_id", "as_of_date")
+        .agg(F.countDistinct("campaign_id").alias("campaigns_targeted"))
+    )
+
+
+def _coupons_redeemed(redemptions: DataFrame, on: DataFrame) -> DataFrame:
+    """Per (household, as_of_date): campaigns and coupons redeemed before the date, days since the last."""
+    return (
+        redemptions.withColumn("redemption_day", F.to_date("redemption_date"))
+        .join(on, F.col("redemption_day") < F.col("as_of_date"))
+        .groupBy("household_id", "as_of_date")
+        .agg(
+            F.countDistinct("campaign_id").alias("campaigns_redeemed"),
+            F.count(F.lit(1)).alias("coupons_redeemed"),
+            _days_between(F.col("as_of_date"), F.max("redemption_day")).alias("days_since_last_redemption"),
+        )
+    )
+
+
+def _purchase_aggregates(features: FeatureConfig, in_window: dict[int, Column], longest: int) -> list[Column]:
+    """Recency, frequency and spend per window, department spend and discount spend over the longest window."""
+    aggs: list[Column] = [
+        F.min("transaction_date").alias("first_purchase_date"),
+        _days_between(F.col("as_of_date"), F.max("transaction_date")).alias("days_since_last_purchase"),
+    ]
+    for w in features.rfm_windows_weeks:
+        aggs += [
+            F.countDistinct(F.when(in_window[w], F.col("basket_id"))).alias(f"baskets_{w}w"),
+            F.sum(F.when(in_window[w], F.col("sales_value")).otherwise(0.0)).alias(f"spend_{w}w"),
+        ]
+    long_window = in_window[longest]
+    for dept in features.spend_departments:
+        aggs.append(
+            F.sum(F.when(long_window & (F.col("department") == dept), F.col("sales_value")).otherwise(0.0))
+            .alias(f"dept_spend_{column_slug(dept)}")
+        )
+    listed = F.col("department").isin(list(features.spend_departments))
+    return aggs + [
+        F.sum(F.when(long_window & (~listed | F.col("department").isNull()), F.col("sales_value")).otherwise(0.0))
+        .alias("dept_spend_other"),
+        F.sum(F.when(long_window & (F.col("retail_disc") > 0), F.col("sales_value")).otherwise(0.0))
+        .alias("_retail_disc_spend"),
+        F.sum(
+            F.when(long_window & ((F.col("coupon_disc") > 0) | (F.col("coupon_match_disc") > 0)), F.col("sales_value"))
+            .otherwise(0.0)
+        ).alias("_coupon_disc_spend"),
+    ]
 
 
 # --- silver.item_features ------------------------------------------------------
@@ -308,7 +350,21 @@ def build_campaign_features(
     source: SourceConfig,
 ) -> DataFrame:
     """One row per campaign, with what was knowable about its type before ``as_of``."""
-    as_of_col = F.lit(as_of)
+    return build_campaign_features_on(desc, campaigns, coupons, products, redemptions, [as_of], source)
+
+
+def build_campaign_features_on(
+    desc: DataFrame,
+    campaigns: DataFrame,
+    coupons: DataFrame,
+    products: DataFrame,
+    redemptions: DataFrame,
+    dates: Sequence[dt.date],
+    source: SourceConfig,
+) -> DataFrame:
+    """One row per (campaign, as-of date in ``dates``), in one plan (see :func:`build_user_features_on`)."""
+    on = F.broadcast(reference_dates(desc.sparkSession, dates))
+    as_of_col = F.col("as_of_date")
     cal = campaign_calendar(desc)
     status = (
         F.when(F.col("start_date") >= as_of_col, "planned")
@@ -331,33 +387,34 @@ def build_campaign_features(
     )
 
     # Past redemption rate of each type: redeeming targeted households / targeted
-    # households, over campaigns of that type that ended before as_of.
-    ended = cal.filter(F.col("end_date") < as_of_col).select("campaign_id", "campaign_type")
+    # households, over campaigns of that type that ended before the as-of date.
+    ended = cal.join(on, F.col("end_date") < as_of_col).select("campaign_id", "campaign_type", "as_of_date")
     redeemers = (
-        redemptions.transform(redemptions_before(as_of)).select("campaign_id", "household_id").distinct()
+        redemptions.withColumn("redemption_day", F.to_date("redemption_date"))
+        .join(on, F.col("redemption_day") < as_of_col)
+        .select("campaign_id", "household_id", "as_of_date").distinct()
         .withColumn("redeemed", F.lit(1))
     )
     type_history = (
         campaigns.join(F.broadcast(ended), "campaign_id")
-        .join(redeemers, ["campaign_id", "household_id"], "left")
-        .groupBy("campaign_type")
+        .join(redeemers, ["campaign_id", "household_id", "as_of_date"], "left")
+        .groupBy("campaign_type", "as_of_date")
         .agg(
             F.countDistinct("campaign_id").alias("type_past_campaigns"),
             (F.sum(F.coalesce("redeemed", F.lit(0))) / F.count(F.lit(1))).alias("type_past_redemption_rate"),
         )
     )
     out = (
-        cal.withColumn("status", status)
+        cal.crossJoin(on).withColumn("status", status)
         .join(targeted, "campaign_id", "left")
         .join(coupon_counts, "campaign_id", "left")
         .join(departments, "campaign_id", "left")
         .join(categories, "campaign_id", "left")
-        .join(type_history, "campaign_type", "left")
+        .join(type_history, ["campaign_type", "as_of_date"], "left")
         .fillna(0, subset=["targeted_households", "coupons", "coupon_products", "type_past_campaigns"])
         .fillna("", subset=["coupon_departments_text", "coupon_categories_text"])
         .withColumn("starts_before_data", F.col("start_date") < F.lit(source.data_start))
         .withColumn("ends_after_data", F.col("end_date") > F.lit(source.data_end))
-        .withColumn("as_of_date", as_of_col)
     )
     return out.select(*CAMPAIGN_FEATURES.columns)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from functools import reduce
 from typing import Sequence
 
 from pyspark.sql import Column, DataFrame
@@ -32,8 +31,8 @@ from promo_roi.config import AppConfig, FeatureConfig, SourceConfig, TrainingCon
 from promo_roi.features import (
     Bronze,
     build_campaign_exposures,
-    build_campaign_features,
-    build_user_features,
+    build_campaign_features_on,
+    build_user_features_on,
     campaign_calendar,
 )
 from promo_roi.tables import (
@@ -114,29 +113,19 @@ def placebo_calendar(desc: DataFrame) -> DataFrame:
     return desc.select("campaign_id", "campaign_type", shift("start_date"), shift("end_date"))
 
 
-def _union_all(frames: Sequence[DataFrame]) -> DataFrame:
-    return reduce(lambda a, b: a.unionByName(b), frames)
-
-
 def household_state_at(bronze: Bronze, dates: Sequence[dt.date], features: FeatureConfig) -> DataFrame:
     """silver.user_features rows as they were on each of ``dates`` (column ``reference_date``)."""
-    return _union_all([
-        build_user_features(
-            bronze.transactions, bronze.products, bronze.campaigns, bronze.campaign_descriptions,
-            bronze.coupon_redemptions, bronze.demographics, day, features,
-        ).withColumn("reference_date", F.lit(day))
-        for day in dates
-    ])
+    return build_user_features_on(
+        bronze.transactions, bronze.products, bronze.campaigns, bronze.campaign_descriptions,
+        bronze.coupon_redemptions, bronze.demographics, dates, features,
+    ).withColumn("reference_date", F.col("as_of_date"))
 
 
 def campaign_state_at_start(bronze: Bronze, desc: DataFrame, starts: Sequence[dt.date], source: SourceConfig) -> DataFrame:
     """silver.campaign_features of each campaign as of its own start date."""
-    return _union_all([
-        build_campaign_features(
-            desc, bronze.campaigns, bronze.coupons, bronze.products, bronze.coupon_redemptions, day, source,
-        ).filter(F.col("start_date") == F.lit(day))
-        for day in starts
-    ])
+    return build_campaign_features_on(
+        desc, bronze.campaigns, bronze.coupons, bronze.products, bronze.coupon_redemptions, starts, source,
+    ).filter(F.col("start_date") == F.col("as_of_date"))
 
 
 def concurrent_campaigns(windows: DataFrame, bronze: Bronze) -> DataFrame:
