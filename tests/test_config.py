@@ -405,3 +405,16 @@ def test_the_scoring_job_refuses_bad_settings_before_any_work(args: list[str], n
     assert code == 2
     assert len(refusal) == 1 and named in refusal[0]
     assert not warehouse.exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--profile", "nope", "tables"], "configuration file not found"),
+    (["--set", "planning.total_buget=1", "tables"], "unknown configuration key(s) planning.total_buget"),
+])
+def test_promo_roi_refuses_a_bad_configuration_in_one_line(args: list[str], message: str,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    from promo_roi import cli
+
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("promo-roi: ") and message in err and "Traceback" not in err

@@ -304,6 +304,16 @@ def test_features_refuse_a_missing_bronze(spark, app_config, tmp_path):
         build_features(spark, empty, AS_OF)
 
 
+def test_features_refuse_an_as_of_date_without_data_before_it(spark, ingested):
+    from promo_roi.validation import InputError
+
+    config, _ = ingested
+    for day in (dt.date(2016, 6, 1), config.source.data_start):
+        with pytest.raises(InputError, match=f"as-of date {day} is not after the source's first day"):
+            build_features(spark, config, day)
+    assert not (Path(config.warehouse.root) / "silver" / "user_features").exists()
+
+
 def test_tables_command_reports_rows_and_versions(spark, two_warehouses, capsys):
     from promo_roi.cli import main, table_status
 

@@ -28,6 +28,7 @@ from promo_roi.validation import (
     MissingColumnError,
     MissingTableError,
     QuarantineThresholdError,
+    VolumeError,
     WrongTypeError,
 )
 
@@ -480,6 +481,33 @@ def test_quarantine_threshold_refuses_and_writes_nothing(spark, good_ingest, fix
     assert "source table transactions" in message
     assert f"transaction_timestamp_outside_data_range: {late:,}" in message
     assert f"{baseline + late:,} of {rows + late:,} rows" in message
+    assert bronze_state(spark, config) == before
+
+
+# --- (d') volume: an empty file, a truncated export -------------------------------------
+
+def test_an_empty_source_table_is_refused_and_writes_nothing(spark, good_ingest, fixture_copy) -> None:
+    config, _ = good_ingest
+    src = fixture_copy("empty_promotions")
+    src.write("promotions", src.read("promotions").slice(0, 0))
+    before = bronze_state(spark, config)
+    with pytest.raises(VolumeError, match="source table promotions is empty: refusing to replace bronze.promotions"):
+        run_ingest(spark, config, str(src))
+    assert bronze_state(spark, config) == before
+
+
+def test_a_truncated_source_table_is_refused_against_the_previous_ingest(spark, good_ingest, fixture_copy) -> None:
+    config, results = good_ingest
+    src = fixture_copy("half_transactions")
+    tx = src.read("transactions")
+    kept = tx.num_rows // 2
+    src.write("transactions", tx.slice(0, kept))
+    previous = results["transactions"].rows_read
+    before = bronze_state(spark, config)
+    with pytest.raises(VolumeError) as info:
+        run_ingest(spark, config, str(src))
+    assert f"source table transactions: {kept:,} rows, {1 - kept / previous:.1%} fewer than the {previous:,}" \
+        in str(info.value)
     assert bronze_state(spark, config) == before
 
 

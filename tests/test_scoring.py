@@ -116,6 +116,17 @@ def test_stale_features_refused_before_any_write(spark, scoring_config, first_ru
                         for s in (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, PUBLICATION_LOG)}
 
 
+def test_a_run_date_before_the_champions_training_is_refused_before_any_write(spark, scoring_config, first_run):
+    """The champion was trained as of 2017-07-01: scoring 2017-06-01 with it would use later outcomes."""
+    config = scoring_config
+    specs = (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, PUBLICATION_LOG, CAMPAIGN_PLANS)
+    versions = {s.name: delta_io.table_version(spark, s, config.warehouse) for s in specs}
+    with pytest.raises(ScoringInputError, match=r"was trained as of 2017-07-01, after the run date 2017-06-01"):
+        score(spark, config, dt.date(2017, 6, 1))
+    assert versions == {s.name: delta_io.table_version(spark, s, config.warehouse) for s in specs}
+    assert champion_model(config).trained_as_of == RUN_DATE
+
+
 def test_a_run_killed_mid_publish_leaves_the_last_forecast(spark, scoring_config, first_run, job_overrides):
     config = scoring_config
     _, _, mlflow_config = config.require_training()

@@ -203,6 +203,30 @@ def test_promo_roi_sql_refuses_unknown_and_unavailable_names(capsys, warehouse):
     assert code == 2 and "syntax error" in err.lower()
 
 
+def test_promo_roi_sql_is_read_only(capsys, warehouse, tmp_path):
+    """Nothing but SELECT and EXPLAIN runs, and a query reads the warehouse's tables only."""
+    outside, database, secret = tmp_path / "out.csv", tmp_path / "x.db", tmp_path / "secret.csv"
+    secret.write_text("a\n1\n")
+    inside = warehouse / "gold" / "campaign_plans" / "extra.parquet"
+    for sql, message in [
+        (f"COPY (SELECT * FROM gold.campaign_plans) TO '{outside}'", "COPY statements are refused"),
+        (f"COPY (SELECT 1 AS x) TO '{inside}' (FORMAT parquet)", "COPY statements are refused"),
+        (f"SELECT 1; ATTACH '{database}'", "ATTACH statements are refused"),
+        ("SET enable_external_access = true", "SET statements are refused"),
+        ("INSTALL httpfs", "LOAD statements are refused"),
+        ("CREATE TABLE gold.copy AS SELECT * FROM gold.campaign_plans", "CREATE statements are refused"),
+        ("DELETE FROM gold.campaign_plans", "DELETE statements are refused"),
+        (f"SELECT * FROM read_csv('{secret}')", "promo-roi sql reads the warehouse's tables and views only"),
+        ("SELECT * FROM read_parquet('http://127.0.0.1:9/x.parquet')", "reads the warehouse's tables and views only"),
+    ]:
+        code, _, err = promo_roi_sql(capsys, warehouse, sql)
+        assert code == 2 and message in err, (sql, err)
+        assert "Traceback" not in err
+    assert not outside.exists() and not database.exists() and not inside.exists()
+    code, out, _ = promo_roi_sql(capsys, warehouse, "SELECT count(*) AS n FROM gold.campaign_plans")
+    assert code == 0 and out.splitlines()[2].strip() == "3"
+
+
 def test_views_over_missing_tables_are_skipped_with_the_reason(capsys, warehouse, tmp_path):
     partial = tmp_path / "warehouse"
     shutil.copytree(warehouse, partial, ignore=shutil.ignore_patterns("metastore_db"))

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from promo_roi.config import AppConfig, load_config
+from promo_roi.config import AppConfig, ConfigError, load_config
 from promo_roi.tables import TableSpec, all_specs
 
 
@@ -207,6 +207,9 @@ def run_sql(args: argparse.Namespace, config: AppConfig) -> int:
     except sql_local.SqlInputError as exc:
         print(f"promo-roi sql: {exc}", file=sys.stderr)
         return 2
+    except sql_local.SqlReadError as exc:
+        print(f"promo-roi sql: {exc}", file=sys.stderr)
+        return 1
     print_result(result, args.format)
     return 0
 
@@ -231,7 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sql.add_argument("--list", action="store_true", help="list the declared tables and views and whether each is available")
     args = parser.parse_args(argv)
 
-    config = load_config(args.profile, args.conf_dir, args.overrides, env=os.environ)
+    try:
+        config = load_config(args.profile, args.conf_dir, args.overrides, env=os.environ)
+    except ConfigError as exc:
+        print(f"promo-roi: {exc}", file=sys.stderr)
+        return 2
     specs = all_specs(config.features)
     if args.command == "sql":
         return run_sql(args, config)

@@ -73,6 +73,8 @@ class SourceConfig:
 class QualityConfig:
     max_quarantine_share: float
     max_quarantine_share_by_table: Mapping[str, float]
+    # A source table with fewer rows than the previous ingest read, by more than this share, is refused.
+    max_row_drop_share: float = 0.2
 
     def threshold_for(self, table: str) -> float:
         return self.max_quarantine_share_by_table.get(table, self.max_quarantine_share)
@@ -311,7 +313,7 @@ KNOWN_KEYS = {
               "metastore_url", "driver_memory", "extra"),
     "warehouse": ("root", "schemas"),
     "source": ("path", "data_start", "data_end", "first_week", "last_week", "week_one_end"),
-    "quality": ("max_quarantine_share", "max_quarantine_share_by_table"),
+    "quality": ("max_quarantine_share", "max_quarantine_share_by_table", "max_row_drop_share"),
     "features": ("rfm_windows_weeks", "spend_departments"),
     "training": tuple(TrainingConfig.__dataclass_fields__),
     "evaluation": tuple(EvaluationConfig.__dataclass_fields__),
@@ -395,7 +397,8 @@ def _quality(tree: Mapping[str, Any]) -> QualityConfig:
         key = f"quality.max_quarantine_share_by_table.{table}"
         by_table[str(table)] = _share(to_number(value, key), key)
     return QualityConfig(max_quarantine_share=q.number("max_quarantine_share", **SHARE),
-                         max_quarantine_share_by_table=by_table)
+                         max_quarantine_share_by_table=by_table,
+                         max_row_drop_share=q.number("max_row_drop_share", **SHARE))
 
 
 def _share(value: float, key: str) -> float:

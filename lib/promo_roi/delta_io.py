@@ -155,7 +155,8 @@ def replace_date_slice(
     return replace_slice(spark, df, spec, warehouse, f"{date_column} = DATE'{date.isoformat()}'")
 
 
-def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig, update: bool) -> int:
+def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig, update: bool,
+           update_when: str | None = None) -> int:
     if not spec.keys:
         raise ValueError(f"{spec.full_name} declares no keys to merge on")
     ensure_table(spark, spec, warehouse)
@@ -166,9 +167,17 @@ def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: Wareh
         .merge(conform(df, spec).alias("s"), condition)
     )
     if update:
-        merge = merge.whenMatchedUpdateAll()
+        merge = merge.whenMatchedUpdateAll(condition=update_when)
     merge.whenNotMatchedInsertAll().execute()
     return table_version(spark, spec, warehouse)
+
+
+def merge_forward(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig,
+                  column: str) -> int:
+    """Upserts ``df`` on the spec's keys in one commit, replacing a matched row only when the new row's
+    ``column`` is greater: a compare-and-set that only moves forward (Delta's optimistic concurrency makes
+    two concurrent merges of the same key conflict instead of both winning). Returns the new version."""
+    return _merge(spark, df, spec, warehouse, update=True, update_when=f"s.`{column}` > t.`{column}`")
 
 
 def merge_by_keys(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig) -> int:

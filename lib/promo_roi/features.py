@@ -538,7 +538,13 @@ def build_campaign_exposures(
 # --- the job -------------------------------------------------------------------
 
 def build_features(spark: SparkSession, config: AppConfig, as_of: dt.date) -> dict[str, int]:
-    """Builds the four silver tables for ``as_of`` and replaces their slice; returns row counts."""
+    """Builds the four silver tables for ``as_of`` and replaces their slice; returns row counts.
+
+    Refuses an as-of date on or before the source's first day: nothing is observed before it, and empty
+    slices would read as "no household has any history" downstream."""
+    if as_of <= config.source.data_start:
+        raise InputError(f"as-of date {as_of} is not after the source's first day {config.source.data_start} "
+                         "(source.data_start): nothing is observed before it")
     bronze = read_bronze(spark, config)
     tx = bronze.transactions
     user_spec = user_features_spec(config.features)

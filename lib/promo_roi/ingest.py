@@ -32,6 +32,7 @@ from promo_roi.validation import (
     MissingTableError,
     QuarantineThresholdError,
     ReconciliationError,
+    VolumeError,
     validate_schema,
 )
 
@@ -134,13 +135,34 @@ def check_quarantine_share(result: TableIngest, quality: QualityConfig) -> None:
         )
 
 
+def previous_rows_read(spark: SparkSession, config: AppConfig) -> dict[str, int]:
+    """Rows each source table had at the previous ingest (bronze.ingest_audit); empty before the first."""
+    if not delta_io.table_exists(spark, INGEST_AUDIT, config.warehouse):
+        return {}
+    audit = delta_io.read_table(spark, INGEST_AUDIT, config.warehouse).select("source_table", "rows_read")
+    return {r.source_table: int(r.rows_read) for r in audit.collect()}
+
+
+def check_volume(table: str, rows_read: int, previous: int | None, quality: QualityConfig) -> None:
+    """Refuses an empty source table, and one that shrank by more than ``quality.max_row_drop_share``."""
+    if rows_read == 0:
+        raise VolumeError(f"source table {table} is empty: refusing to replace bronze.{table} with nothing")
+    if previous and rows_read < previous * (1 - quality.max_row_drop_share):
+        raise VolumeError(
+            f"source table {table}: {rows_read:,} rows, {1 - rows_read / previous:.1%} fewer than the "
+            f"{previous:,} the previous ingest read (quality.max_row_drop_share "
+            f"{quality.max_row_drop_share:.0%}): a truncated export? bronze.{table} is left as it is")
+
+
 def classify_sources(
     sources: Mapping[str, DataFrame],
     source_cfg: SourceConfig,
     quality: QualityConfig,
     source_dir: str,
+    previous: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, DataFrame], dict[str, TableIngest]]:
-    """Classifies every row; returns the persisted classified frames and per-table counts."""
+    """Checks each table's volume against ``previous`` (rows read per table at the last ingest), classifies
+    every row; returns the persisted classified frames and per-table counts."""
     classified: dict[str, DataFrame] = {}
     good: dict[str, DataFrame] = {}
     results: dict[str, TableIngest] = {}
@@ -148,6 +170,7 @@ def classify_sources(
         spec = SOURCE_TABLES[table]
         with stage(log, f"ingest.classify[{table}]") as st:
             rows_read = sources[table].count()
+            check_volume(table, rows_read, (previous or {}).get(table), quality)
             rules = source_rules(table, spec.columns, spec.keys, good, source_cfg)
             frame = classify(sources[table], rules).persist(StorageLevel.MEMORY_AND_DISK)
             by_reason = {
@@ -230,7 +253,8 @@ def run_ingest(spark: SparkSession, config: AppConfig, source_dir: str | None = 
     log.info("ingest: source %s -> warehouse %s", source_dir, config.warehouse.root)
     with stage(log, "ingest.validate_sources"):
         sources = read_sources(spark, source_dir)
-    classified, results = classify_sources(sources, config.source, config.quality, source_dir)
+    classified, results = classify_sources(sources, config.source, config.quality, source_dir,
+                                           previous_rows_read(spark, config))
     try:
         write_bronze(spark, config, classified, results)
         with stage(log, "ingest.reconcile"):

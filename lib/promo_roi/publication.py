@@ -8,9 +8,16 @@ A scoring run for a run date writes its rows under a new ``run_id``
    left;
 2. the run is recorded in ``gold.publication_log`` (merge on run_date) as the
    very last step that matters: what readers see switches from the previous
-   run to this one in that one commit (the commit point of the run);
-3. rows of other runs of the same date are deleted (housekeeping; if it fails,
-   readers are still right and the next run deletes them).
+   run to this one in that one commit (the commit point of the run). The log
+   only moves forward: run ids sort by the time the run started
+   (:func:`new_run_id`), and the merge replaces the date's entry only with a
+   later run's. A run that started earlier than the one the log now holds is
+   refused (:class:`SupersededRunError`), so of two runs of one date the one
+   that started last is published, whatever order they finish in;
+3. rows of the date's runs that started before this one are deleted
+   (housekeeping; if it fails, readers are still right and the next run
+   deletes them). Rows of a run that started later are never touched: it may
+   still be publishing, and the log can no longer move back to an older run.
 
 A run that dies before step 2 leaves readers on the last published run.
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any, Mapping
 
 from pyspark.sql import DataFrame, SparkSession
@@ -34,6 +42,7 @@ from promo_roi.analyst_views import PUBLISHED_TABLES, create_spark_views
 from promo_roi.config import AppConfig
 from promo_roi.observability import stage
 from promo_roi.tables import PUBLICATION_LOG, TableSpec
+from promo_roi.validation import InputError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,18 @@ def published_run(spark: SparkSession, config: AppConfig, run_date: dt.date) -> 
         F.col("run_date") == F.lit(run_date)).first()
 
 
+class SupersededRunError(InputError):
+    """Refused: a run of the same date that started later was published while this one ran (exit 2, like
+    refused input: rerunning publishes again, as the latest run)."""
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A scoring run's id: the UTC time it started (to the microsecond), then 12 random hex digits. Ids sort
+    by start time; the ``r`` prefix sorts them after the uuid4 hex ids earlier versions wrote."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"r{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"
+
+
 def publish(spark: SparkSession, config: AppConfig, run_date: dt.date, run_id: str, model_version: str,
             frames: Mapping[TableSpec, DataFrame]) -> dict[str, int]:
     """Steps 1-3 of the protocol (module docstring); returns the rows written per table."""
@@ -69,10 +90,15 @@ def publish(spark: SparkSession, config: AppConfig, run_date: dt.date, run_id: s
         entry = spark.createDataFrame(
             [(run_date, run_id, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), model_version, versions, rows)],
             PUBLICATION_LOG.struct)
-        delta_io.merge_by_keys(spark, entry, PUBLICATION_LOG, config.warehouse)
+        delta_io.merge_forward(spark, entry, PUBLICATION_LOG, config.warehouse, "run_id")
+        logged = published_run(spark, config, run_date)
+        if logged.run_id != run_id:
+            raise SupersededRunError(
+                f"run {run_id} of {run_date} was not published: run {logged.run_id}, which started later, "
+                "was published while it ran (its rows stay until that run's or the next run's housekeeping)")
     with stage(log, f"publish.housekeeping[{run_date}]"):
         for spec in PUBLISHED_TABLES:
             delta_io.delete_where(spark, spec, config.warehouse,
-                                  (F.col("run_date") == F.lit(run_date)) & (F.col("run_id") != run_id))
+                                  (F.col("run_date") == F.lit(run_date)) & (F.col("run_id") < run_id))
         create_spark_views(spark, config)
     return rows

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from promo_roi.analyst_views import ANALYST_VIEWS, VIEW_NAMES, plan_views, view_dependencies
 from promo_roi.config import AppConfig
@@ -29,6 +29,10 @@ FILES_SCHEMA = "_promo_roi_files"
 
 class SqlInputError(ValueError):
     """The query names something that is not available, or DuckDB refused it (parse, bind, catalog)."""
+
+
+class SqlReadError(RuntimeError):
+    """A table's files could not be read (removed or damaged under the query): a failure, not bad input."""
 
 
 class TableUnreadableError(RuntimeError):
@@ -212,12 +216,15 @@ def open_catalog(config: AppConfig, names: Iterable[str] | None = None) -> Local
     specs = {s.full_name: s for s in all_specs(config.features)}
     catalog = LocalCatalog(con=con, config=config, specs=specs)
     wanted = set(specs) | set(VIEW_NAMES) if names is None else view_dependencies(names)
+    readable: list[str] = []
     for full_name, spec in specs.items():
         if full_name not in wanted:
             continue
         location = _local_location(config.warehouse.table_path(spec.schema, spec.name))
         try:
-            _register_table(con, spec, active_files(location))
+            snapshot = active_files(location)
+            _register_table(con, spec, snapshot)
+            readable += snapshot.files
         except TableNotFoundError:
             catalog.unavailable[full_name] = f"there is no Delta table at {location} yet"
             continue
@@ -239,7 +246,20 @@ def open_catalog(config: AppConfig, names: Iterable[str] | None = None) -> Local
         causes = [t for t in sorted(view_dependencies([name])) if t in catalog.unavailable]
         catalog.unavailable[name] = "; ".join(f"it reads {t}: {catalog.unavailable[t]}" for t in causes) \
             or skipped[name]
+    _lock_down(con, readable)
     return catalog
+
+
+def _lock_down(con, readable: Sequence[str]) -> None:
+    """From here on the connection reads the registered tables' data files and nothing else: no other file,
+    no network, no extension, and its settings cannot be changed back (``run_query`` also refuses every
+    statement but SELECT and EXPLAIN, so nothing is written either)."""
+    if readable:
+        con.execute("SET allowed_paths = [" + ", ".join(_literal(f) for f in readable) + "]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
 
 
 def _render_name(name: str) -> str:
@@ -287,6 +307,7 @@ def run_query(config: AppConfig, sql: str) -> QueryResult:
 
     if not sql.strip():
         raise SqlInputError("empty query")
+    _require_read_only(sql)
     catalog = open_catalog(config, referenced_names(sql, config.warehouse.schemas))
     _check_references(catalog, sql)
     try:
@@ -301,9 +322,30 @@ def run_query(config: AppConfig, sql: str) -> QueryResult:
     except (duckdb.ParserException, duckdb.BinderException, duckdb.ConversionException,
             duckdb.InvalidInputException) as exc:
         raise SqlInputError(str(exc).strip()) from exc
+    except duckdb.PermissionException as exc:
+        raise SqlInputError(f"{str(exc).strip()}: promo-roi sql reads the warehouse's tables and views only") from exc
+    except (duckdb.IOException, duckdb.HTTPException) as exc:
+        raise SqlReadError(f"reading the warehouse failed: {str(exc).strip()}") from exc
     finally:
         catalog.con.close()
     return QueryResult(columns, types, rows)
+
+
+# What an analyst's query may be: it reads the warehouse and never changes it or anything else.
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def _require_read_only(sql: str) -> None:
+    import duckdb
+
+    try:
+        statements = duckdb.connect(":memory:").extract_statements(sql)
+    except duckdb.ParserException as exc:
+        raise SqlInputError(str(exc).strip()) from exc
+    refused = sorted({s.type.name for s in statements if s.type.name not in READ_ONLY_STATEMENTS})
+    if refused:
+        raise SqlInputError(f"promo-roi sql is read-only: {', '.join(refused)} statements are refused "
+                            f"({' and '.join(READ_ONLY_STATEMENTS)} only)")
 
 
 def describe_catalog(config: AppConfig) -> list[tuple[str, str, str]]:

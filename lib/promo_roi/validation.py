@@ -42,6 +42,10 @@ class QuarantineThresholdError(InputError):
     """Too large a share of a table's rows broke a data-quality rule."""
 
 
+class VolumeError(InputError):
+    """A source table is empty, or holds far fewer rows than the previous ingest read."""
+
+
 class ReconciliationError(RuntimeError):
     """Rows read did not equal rows written plus rows quarantined."""
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ from promo_roi.causal.calibration import UpliftCalibration
 from promo_roi.config import AppConfig, ConfigError
 from promo_roi.features import Bronze, read_bronze
 from promo_roi.observability import stage
-from promo_roi.publication import publish
+from promo_roi.publication import new_run_id, publish
 from promo_roi.scoring import forecast as forecasting
 from promo_roi.scoring import inputs
 from promo_roi.scoring.plan import describe_plan, plan_night
@@ -65,6 +64,7 @@ class Champion:
     uri: str  # the version's artifact location (an alias could move while the job runs)
     version: str
     calibration: UpliftCalibration
+    trained_as_of: dt.date | None = None  # the as-of date of its training run (None: not logged)
 
 
 @dataclass(frozen=True)
@@ -93,26 +93,24 @@ class NightForecast:
 
 def champion(config: AppConfig) -> Champion:
     """The champion version, its artifacts and its uplift calibration; a clear error when unusable."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
+    from promo_roi.mlflow_io import MlflowStore
     from promo_roi.scoring.predict import load_champion
 
     training, _, mlflow_config = config.require_training()
-    client = MlflowClient(tracking_uri=mlflow_config.tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(training.registered_model, training.champion_alias)
-    except MlflowException as exc:
+    store = MlflowStore.of(mlflow_config)
+    version = store.alias_version(training.registered_model, training.champion_alias)
+    if version is None:
         raise inputs.ScoringInputError(
             f"no '{training.champion_alias}' version of {training.registered_model} in {mlflow_config.tracking_uri}: "
-            "run jobs/train.py (a model becomes champion only when it passes its refutation checks)") from exc
-    source = client.get_model_version_download_uri(training.registered_model, version.version)
+            "run jobs/train.py (a model becomes champion only when it passes its refutation checks)")
+    source = store.version_artifacts(training.registered_model, version)
     calibration = getattr(load_champion(source, mlflow_config.tracking_uri), "calibration", None)
     if calibration is None:
         raise inputs.ScoringInputError(
-            f"{training.registered_model} version {version.version} ('{training.champion_alias}') carries no uplift "
+            f"{training.registered_model} version {version} ('{training.champion_alias}') carries no uplift "
             "calibration, and its raw uplift is not an effect to forecast with: retrain with jobs/train.py")
-    return Champion(source, str(version.version), calibration)
+    as_of = store.run_params(store.version_run_id(training.registered_model, version)).get("as_of_date")
+    return Champion(source, version, calibration, dt.date.fromisoformat(as_of) if as_of else None)
 
 
 def input_versions(spark: SparkSession, config: AppConfig) -> dict[str, int]:
@@ -156,7 +154,7 @@ def forecast_night(night: Night, config: AppConfig, run_id: str) -> NightForecas
     scoring, run_date, model = config.scoring, night.run_date, night.model
     with stage(log, f"score.household_scores[{run_date}]") as st:
         examples = inputs.scoring_examples(night.bronze, night.user_features, night.plans, run_date, config)
-        tracking_uri = config.require_training()[2].tracking_uri
+        tracking_uri = config.require_training().mlflow.tracking_uri
         raw = examples.mapInPandas(scorer(model.uri, tracking_uri, scoring.mc_dropout_samples), SCORE_SCHEMA).cache()
         st.rows = raw.count()
     household_scores = raw.transform(forecasting.household_scores(
@@ -179,8 +177,17 @@ def keyed(spark: SparkSession, frame: pd.DataFrame, spec: TableSpec, keys: dict[
 
 def score(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ScoringResult:
     """Scores, forecasts, plans and publishes ``run_date`` (steps in the module docstring)."""
-    night = prepare_night(spark, config, run_date)
-    run_id = uuid.uuid4().hex
+    _require_sections(config)
+    model = champion(config)
+    trained = model.trained_as_of
+    if trained is not None and trained > run_date:
+        # Its examples include campaigns that ended after the run date: a forecast for that date would use them.
+        raise inputs.ScoringInputError(
+            f"the champion (version {model.version}) was trained as of {trained}, after the run date "
+            f"{run_date}: it has seen outcomes the night of {run_date} could not know. Publish {run_date} with a "
+            f"model trained as of {run_date} or earlier, or judge past forecasts with jobs/backtest.py")
+    night = prepare_night(spark, config, run_date, model)
+    run_id = new_run_id()
     version = night.model.version
     keys = {"run_date": run_date, "run_id": run_id, "model_version": version}
     forecast = forecast_night(night, config, run_id)

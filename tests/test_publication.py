@@ -1,0 +1,82 @@
+"""The publication protocol under two runs of one date (promo_roi.publication), on tiny inline frames.
+
+Each published table gets one row per run, keyed by (run_date, run_id); the
+interleavings of two runs are played step by step: one run's rows written
+while the other publishes, the log asked to move back to an older run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.analyst_views import PUBLISHED_TABLES
+from promo_roi.publication import SupersededRunError, new_run_id, publish, published, published_run
+from promo_roi.validation import InputError
+
+RUN_DATE = dt.date(2017, 7, 1)
+EARLIER = new_run_id(dt.datetime(2026, 12, 2, 3, 0, 0, 1, tzinfo=dt.timezone.utc))
+LATER = new_run_id(dt.datetime(2026, 12, 2, 3, 0, 0, 2, tzinfo=dt.timezone.utc))
+
+
+def _frames(spark, run_id: str) -> dict:
+    return {spec: delta_io.frame_of_records(spark, [{}], spec, {"run_date": RUN_DATE, "run_id": run_id})
+            for spec in PUBLISHED_TABLES}
+
+
+def _write_rows_only(spark, config, run_id: str) -> None:
+    """Step 1 of a run that is still publishing: its rows are in, the log does not name it yet."""
+    predicate = f"run_date = DATE'{RUN_DATE.isoformat()}' AND run_id = '{run_id}'"
+    for spec, frame in _frames(spark, run_id).items():
+        delta_io.replace_slice(spark, frame, spec, config.warehouse, predicate)
+
+
+def _runs_in(spark, config) -> dict[str, set[str]]:
+    return {spec.name: {r.run_id for r in delta_io.read_table(spark, spec, config.warehouse).filter(
+        F.col("run_date") == F.lit(RUN_DATE)).select("run_id").distinct().collect()} for spec in PUBLISHED_TABLES}
+
+
+def _visible(spark, config) -> dict[str, set[str]]:
+    return {spec.name: {r.run_id for r in published(spark, spec, config).filter(
+        F.col("run_date") == F.lit(RUN_DATE)).select("run_id").collect()} for spec in PUBLISHED_TABLES}
+
+
+def test_run_ids_sort_by_start_time_and_after_older_ids():
+    assert EARLIER < LATER
+    assert EARLIER.startswith("r20261202T030000000001-") and len(EARLIER) == 1 + 21 + 1 + 12
+    assert new_run_id() > "f" * 32  # any uuid4().hex written before run ids sorted by time
+
+
+def test_housekeeping_keeps_the_rows_of_a_later_run_still_publishing(spark, config_for):
+    """Two scorings of one date: the later-started one has written its rows when the earlier one publishes.
+    The earlier one's housekeeping must not delete them (they were lost: the log then named a run with no
+    rows); the later one then publishes and clears the earlier one."""
+    config = config_for("publication_race")
+    _write_rows_only(spark, config, LATER)
+    publish(spark, config, RUN_DATE, EARLIER, "1", _frames(spark, EARLIER))
+    assert published_run(spark, config, RUN_DATE).run_id == EARLIER
+    assert all(runs == {EARLIER, LATER} for runs in _runs_in(spark, config).values())
+    publish(spark, config, RUN_DATE, LATER, "1", _frames(spark, LATER))
+    assert published_run(spark, config, RUN_DATE).run_id == LATER
+    assert all(runs == {LATER} for runs in _runs_in(spark, config).values())
+    assert all(runs == {LATER} for runs in _visible(spark, config).values())
+
+
+def test_an_earlier_run_finishing_last_is_refused_and_changes_nothing_readers_see(spark, config_for):
+    config = config_for("publication_superseded")
+    publish(spark, config, RUN_DATE, LATER, "2", _frames(spark, LATER))
+    with pytest.raises(SupersededRunError) as refused:
+        publish(spark, config, RUN_DATE, EARLIER, "1", _frames(spark, EARLIER))
+    assert isinstance(refused.value, InputError)  # the job exits 2 with this message
+    assert f"run {EARLIER} of {RUN_DATE} was not published: run {LATER}, which started later" in str(refused.value)
+    logged = published_run(spark, config, RUN_DATE)
+    assert (logged.run_id, logged.model_version) == (LATER, "2")
+    assert all(runs == {LATER} for runs in _visible(spark, config).values())
+    # The refused run's rows wait for the next housekeeping; a new run clears both.
+    assert all(runs == {EARLIER, LATER} for runs in _runs_in(spark, config).values())
+    rerun = new_run_id()
+    publish(spark, config, RUN_DATE, rerun, "2", _frames(spark, rerun))
+    assert all(runs == {rerun} for runs in _runs_in(spark, config).values())
