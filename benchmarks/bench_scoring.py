@@ -96,7 +96,7 @@ def main() -> int:
     examples = inputs.scoring_examples(bronze, user_features, plans, run_date, config).cache()
     real = examples.toPandas()
     model = champion(config)
-    tracking_uri = config.require_training()[2].tracking_uri
+    tracking_uri = config.require_training().mlflow.tracking_uri
     inner = load_champion(model.uri, tracking_uri)
     torch.set_num_threads(1)
 

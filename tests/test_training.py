@@ -228,22 +228,54 @@ def test_alias_moves_only_to_a_better_model(tmp_path):
     import mlflow
     from mlflow import MlflowClient
 
-    from promo_roi.config import MlflowConfig
-    from promo_roi.training.registry import configure_tracking, current_champion, promote_if_better
+    from promo_roi.mlflow_io import MlflowStore
+    from promo_roi.training.registry import promote_if_better
 
-    configure_tracking(MlflowConfig(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts")), "champion-test")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    store = MlflowStore(uri, str(tmp_path / "artifacts"))
+    before = mlflow.get_tracking_uri()
     name, alias = "champion_test_model", "champion"
     frame = pd.DataFrame({"x": [1.0, 2.0]})
     metric = lambda model: float(model.predict(frame)["uplift"].mean())  # noqa: E731
     decisions = []
-    for value in (0.5, 0.2, 0.8):
-        with mlflow.start_run():
-            version = _ConstantUplift.log(value, name)
-            decisions.append(promote_if_better(name, alias, version, value, "m", metric, True))
+    with store.fluent():
+        experiment_id = store.experiment_id("champion-test")
+        for value in (0.5, 0.2, 0.8):
+            with mlflow.start_run(experiment_id=experiment_id):
+                version = _ConstantUplift.log(value, name)
+                decisions.append(promote_if_better(store, name, alias, version, value, "m", metric, True))
     assert [d.promoted for d in decisions] == [True, False, True]
     assert decisions[1].champion_metric == pytest.approx(0.5)  # the champion was re-scored
-    assert current_champion(name, alias) == "3"
-    assert str(MlflowClient().get_model_version_by_alias(name, alias).version) == "3"
+    assert store.alias_version(name, alias) == "3"
+    assert str(MlflowClient(tracking_uri=uri).get_model_version_by_alias(name, alias).version) == "3"
+    # The store pointed MLflow's fluent API at itself only inside the block.
+    assert mlflow.get_tracking_uri() == before != uri
+    assert store.alias_version(name, "no-such-alias") is None
+
+
+def test_a_training_run_replaces_only_its_own_rows_of_the_date(spark, config_for):
+    """A retrained candidate (run b) that is not promoted must leave the champion's rows (run a) in place."""
+    from promo_roi.tables import MODEL_EVALUATION
+    from promo_roi.training.pipeline import publish_rows
+
+    config = config_for("training_rows")
+    metric = {"model_name": "transformer", "scope": "validation", "outcome": "spend", "metric": "qini"}
+
+    def store(run: str, value: float) -> None:
+        publish_rows(spark, [{**metric, "value": value}], MODEL_EVALUATION, config, AS_OF,
+                     {"as_of_date": AS_OF, "mlflow_run_id": run})
+
+    def held() -> dict[str, float]:
+        rows = delta_io.read_table(spark, MODEL_EVALUATION, config.warehouse).filter(F.col("as_of_date") == AS_OF)
+        return {r.mlflow_run_id: r.value for r in rows.collect()}
+
+    store("aaa111", 0.5)
+    store("bbb222", 0.7)
+    assert held() == {"aaa111": 0.5, "bbb222": 0.7}
+    store("bbb222", 0.9)  # the same run again: its rows are replaced, not added
+    assert held() == {"aaa111": 0.5, "bbb222": 0.9}
+    with pytest.raises(ValueError, match="unexpected MLflow run id"):
+        store("x' OR '1'='1", 0.0)
 
 
 # --- end to end on the fixture -------------------------------------------------------------

@@ -280,7 +280,7 @@ MODEL_EVALUATION = TableSpec(
         ("ci_high", DoubleType()), ("n_rows", LongType()), ("n_campaigns", LongType()),
         ("evaluated_at", TimestampType()),
     ), partition_by=("as_of_date",),
-    keys=("as_of_date", "model_name", "split", "scope", "outcome", "metric"),
+    keys=("as_of_date", "mlflow_run_id", "model_name", "split", "scope", "outcome", "metric"),
     description=(
         "Heuristic, gradient-boosting T-learner and transformer scored on the same held-out campaigns: "
         "redemption AUC, spend WAPE (observed arm), uplift Qini and AUUC on doubly-robust pseudo-outcomes "
@@ -317,7 +317,7 @@ POSITIVITY_DIAGNOSTICS = TableSpec(
         ("share_untargeted_in_overlap", DoubleType()),
         ("targeted_p05", DoubleType()), ("targeted_p50", DoubleType()), ("targeted_p95", DoubleType()),
         ("untargeted_p05", DoubleType()), ("untargeted_p50", DoubleType()), ("untargeted_p95", DoubleType()),
-    ), partition_by=("as_of_date",), keys=("as_of_date", "split", "campaign_id", "propensity_source"),
+    ), partition_by=("as_of_date",), keys=("as_of_date", "mlflow_run_id", "split", "campaign_id", "propensity_source"),
     description="Per campaign: how well targeting is predictable and how many households sit where both arms are plausible.",
 )
 
@@ -327,7 +327,7 @@ REFUTATION_CHECKS = TableSpec(
         ("check", StringType()), ("outcome", StringType()), ("passed", BooleanType()),
         ("effect", DoubleType()), ("ci_low", DoubleType()), ("ci_high", DoubleType()),
         ("reference_effect", DoubleType()), ("naive_effect", DoubleType()), ("detail", StringType()),
-    ), partition_by=("as_of_date",), keys=("as_of_date", "model_name", "check", "outcome"),
+    ), partition_by=("as_of_date",), keys=("as_of_date", "mlflow_run_id", "model_name", "check", "outcome"),
     description=(
         "Placebo (a fake start one campaign length before the real one must show no effect) and stability "
         "(two random halves of the households must agree) of each model's doubly-robust uplift; a transformer "
@@ -342,7 +342,7 @@ UPLIFT_CURVES = TableSpec(
         ("point", LongType()), ("n_rows", LongType()), ("fraction_targeted", DoubleType()),
         ("gain", DoubleType()), ("random_gain", DoubleType()),
     ), partition_by=("as_of_date",),
-    keys=("as_of_date", "model_name", "split", "scope", "outcome", "point"),
+    keys=("as_of_date", "mlflow_run_id", "model_name", "split", "scope", "outcome", "point"),
     description=(
         "The doubly robust gain curves behind gold.model_evaluation's Qini: per model, held-out split, scope "
         "and outcome, targeting the `point` highest-uplift rows of `n_rows` gains `gain` (the sum of their AIPW "

@@ -93,18 +93,14 @@ def _model_info(config: AppConfig, version: str) -> ModelInfo:
     training, _, mlflow_config = config.require_training()
     info = ModelInfo(training.registered_model, version)
     try:
-        import mlflow
-        from mlflow import MlflowClient
+        from promo_roi.mlflow_io import MlflowStore
 
-        mlflow.set_tracking_uri(mlflow_config.tracking_uri)
-        client = MlflowClient()
-        mv = client.get_model_version(training.registered_model, version)
-        as_of = client.get_run(mv.run_id).data.params.get("as_of_date")
-        try:
-            champion = str(client.get_model_version_by_alias(training.registered_model, training.champion_alias).version)
-        except Exception:  # noqa: BLE001 - no alias is a fact to show, not a failure
-            champion = None
-        return ModelInfo(training.registered_model, version, mv.run_id,
+        store = MlflowStore.of(mlflow_config)
+        run_id = store.version_run_id(training.registered_model, version)
+        as_of = store.run_params(run_id).get("as_of_date")
+        # No alias is a fact to show, not a failure.
+        champion = store.alias_version(training.registered_model, training.champion_alias)
+        return ModelInfo(training.registered_model, version, run_id,
                          dt.date.fromisoformat(as_of) if as_of else None, champion)
     except Exception as exc:  # noqa: BLE001 - the report says what it could not look up
         log.warning("report: cannot look up %s version %s in MLflow: %s", training.registered_model, version, exc)
@@ -131,8 +127,8 @@ def _training_rows(spark: SparkSession, config: AppConfig, spec, model: ModelInf
     if len(rows):
         return rows, None
     others = sorted({r[0] for r in table.select("mlflow_run_id").distinct().collect()})
-    held = (f"it holds the training run(s) {', '.join(others)} as of {model.trained_as_of} instead (a later "
-            "training as of the same date replaced the slice without becoming champion)" if others
+    held = (f"it holds the training run(s) {', '.join(others)} as of {model.trained_as_of} instead (written before "
+            "each training run kept its own rows: a later training as of the same date replaced them)" if others
             else f"it has no rows as of {model.trained_as_of}")
     return rows, (f"{spec.full_name} has no rows of MLflow run {model.mlflow_run_id} (version {model.version}): "
                   f"{held}{hint}")

@@ -134,14 +134,12 @@ def write_report(data: ReportData, reports: ReportsConfig) -> Path:
 def log_report(directory: Path, data: ReportData, config: AppConfig) -> str:
     """Logs the report's files to the MLflow run of the scoring run (created on first use), tagged with the run
     date, run id and model version; returns the MLflow run id. A re-render logs into the same run."""
-    from mlflow import MlflowClient
-
-    from promo_roi.training.registry import configure_tracking
+    from promo_roi.mlflow_io import MlflowStore
 
     reports = require_reports(config)
-    mlflow_config = config.require_training()[2]
-    experiment_id = configure_tracking(mlflow_config, reports.experiment)
-    client = MlflowClient()
+    store = MlflowStore.of(config.require_training().mlflow)
+    experiment_id = store.experiment_id(reports.experiment)
+    client = store.client
     existing = client.search_runs([experiment_id], filter_string=f"tags.`promo_roi.run_id` = '{data.run_id}'",
                                   max_results=1)
     tags = {"promo_roi.run_date": data.run_date.isoformat(), "promo_roi.run_id": data.run_id,

@@ -205,12 +205,11 @@ def accuracy_rows(forecast: pd.DataFrame, realized: dict[int, RealizedEffect], c
 
 def campaigns_seen_in_training(config: AppConfig, model_version: str) -> set[int]:
     """Campaigns whose outcomes trained, chose or calibrated the model (its MLflow run's splits)."""
-    from mlflow import MlflowClient
+    from promo_roi.mlflow_io import MlflowStore
 
     training, _, mlflow_config = config.require_training()
-    client = MlflowClient(tracking_uri=mlflow_config.tracking_uri)
-    version = client.get_model_version(training.registered_model, model_version)
-    params = client.get_run(version.run_id).data.params
+    store = MlflowStore.of(mlflow_config)
+    params = store.run_params(store.version_run_id(training.registered_model, model_version))
     return {int(c) for c in json.loads(params.get("campaign_splits", "{}"))}
 
 

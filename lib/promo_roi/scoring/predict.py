@@ -49,10 +49,9 @@ def load_champion(model_uri: str, tracking_uri: str):
     server of its own, so it is told which one serves the artifacts.
     """
     if model_uri not in _MODELS:
-        import mlflow
+        from promo_roi.mlflow_io import MlflowStore
 
-        mlflow.set_tracking_uri(tracking_uri)
-        _MODELS[model_uri] = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+        _MODELS[model_uri] = MlflowStore(tracking_uri).load_model(model_uri).unwrap_python_model()
     return _MODELS[model_uri]
 
 

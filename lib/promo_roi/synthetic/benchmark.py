@@ -70,19 +70,14 @@ def scenario_config(base: AppConfig, root: Path, scenario: Scenario) -> AppConfi
 def _use_candidate_if_refused(config: AppConfig, result) -> str:
     """The gate's verdict; when it refused and no champion exists, the candidate is made champion so that the
     night can be scored (the result says so)."""
-    from mlflow import MlflowClient
-
-    from promo_roi.training.registry import current_champion
+    from promo_roi.mlflow_io import MlflowStore
 
     training, _, mlflow_config = config.require_training()
     if result.promoted:
         return f"promoted: {result.champion_reason}"
-    client = MlflowClient(tracking_uri=mlflow_config.tracking_uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
-    if current_champion(training.registered_model, training.champion_alias) is None:
-        client.set_registered_model_alias(training.registered_model, training.champion_alias, result.model_version)
+    store = MlflowStore.of(mlflow_config)
+    if store.alias_version(training.registered_model, training.champion_alias) is None:
+        store.set_alias(training.registered_model, training.champion_alias, result.model_version)
         return f"REFUSED ({result.champion_reason}); scored with the refused candidate for the benchmark"
     return f"not promoted ({result.champion_reason}); the earlier champion scored"
 

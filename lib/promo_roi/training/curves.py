@@ -52,20 +52,17 @@ def _evaluation_settings(params: dict[str, str], default: EvaluationConfig) -> E
 def backfill_uplift_curves(spark: SparkSession, config: AppConfig, model_version: str) -> int:
     """Computes and stores the uplift curves of ``model_version`` (see the module docstring); returns the rows
     written. Raises :class:`InputError` when the evaluation cannot be reproduced exactly."""
-    import mlflow
-    from mlflow import MlflowClient
-
+    from promo_roi.mlflow_io import MlflowStore
     from promo_roi.scoring.predict import load_champion
     from promo_roi.training.model import predict_frame
     from promo_roi.training.pipeline import _to_pandas, capped_train, publish_rows
 
     training, evaluation, mlflow_config = config.require_training()
-    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
-    client = MlflowClient()
-    version = client.get_model_version(training.registered_model, model_version)
-    params = client.get_run(version.run_id).data.params
+    store = MlflowStore.of(mlflow_config)
+    run_id = store.version_run_id(training.registered_model, model_version)
+    params = store.run_params(run_id)
     if "as_of_date" not in params:
-        raise InputError(f"MLflow run {version.run_id} of version {model_version} logged no as_of_date")
+        raise InputError(f"MLflow run {run_id} of version {model_version} logged no as_of_date")
     as_of = dt.date.fromisoformat(params["as_of_date"])
     cfg = _evaluation_settings(params, evaluation)
     spec = training_examples_spec(config.features)
@@ -82,15 +79,15 @@ def backfill_uplift_curves(spark: SparkSession, config: AppConfig, model_version
         raise InputError(f"{spec.full_name} as of {as_of} has {found} rows, the training run read {expected}")
 
     evaluation_rows = delta_io.read_table(spark, MODEL_EVALUATION, config.warehouse).filter(
-        (F.col("as_of_date") == F.lit(as_of)) & (F.col("mlflow_run_id") == version.run_id)
+        (F.col("as_of_date") == F.lit(as_of)) & (F.col("mlflow_run_id") == run_id)
         & (F.col("metric") == "qini")).toPandas()
     if evaluation_rows.empty:
-        raise InputError(f"{MODEL_EVALUATION.full_name} holds no Qini of run {version.run_id} as of {as_of}: "
+        raise InputError(f"{MODEL_EVALUATION.full_name} holds no Qini of run {run_id} as of {as_of}: "
                          "nothing to check recomputed curves against")
     published = {(r.model_name, r.split, r.scope, r.outcome): r.value for r in evaluation_rows.itertuples()}
 
     with stage(log, f"curves.backfill[version {model_version}, as of {as_of}]") as st:
-        source = client.get_model_version_download_uri(training.registered_model, model_version)
+        source = store.version_artifacts(training.registered_model, model_version)
         model = load_champion(source, mlflow_config.tracking_uri)
         encoder = model.feature_encoder
 
@@ -124,9 +121,9 @@ def backfill_uplift_curves(spark: SparkSession, config: AppConfig, model_version
                         if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9):
                             mismatches.append(f"{name}/{split}/{scope}/{outcome}: {got:.6g} != published {want:.6g}")
         if mismatches or checked == 0:
-            raise InputError(f"cannot reproduce the evaluation of version {model_version} (run {version.run_id}); "
+            raise InputError(f"cannot reproduce the evaluation of version {model_version} (run {run_id}); "
                              f"{checked} Qini compared, mismatches: {'; '.join(mismatches) or 'none to compare'}")
-        publish_rows(spark, rows, UPLIFT_CURVES, config, as_of, {"as_of_date": as_of, "mlflow_run_id": version.run_id})
+        publish_rows(spark, rows, UPLIFT_CURVES, config, as_of, {"as_of_date": as_of, "mlflow_run_id": run_id})
         st.rows = len(rows)
         st.detail = (f"{checked} Qini recomputed from the curves equal gold.model_evaluation's "
                      f"({tied} with tied scores not compared)")

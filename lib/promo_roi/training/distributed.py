@@ -153,6 +153,112 @@ def _save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)  # a reader never sees a half-written checkpoint
 
 
+@dataclass(frozen=True)
+class _Rank:
+    """This process's place in the process group and the device it trains on."""
+
+    rank: int
+    world: int
+    backend: str
+    device: Any
+    use_cuda: bool
+
+
+def _join_process_group(params: WorkerParams) -> _Rank:
+    import torch
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = params.use_gpu and torch.cuda.is_available()
+    backend = "nccl" if use_cuda else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    device = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    torch.set_num_threads(max(1, params.threads_per_process))
+    torch.manual_seed(params.seed)
+    return _Rank(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")), backend, device, use_cuda)
+
+
+def _optimizer(network: Any, params: WorkerParams) -> Any:
+    """AdamW with the head's learning rate and, for the unfrozen encoder layers, the encoder's."""
+    import torch
+
+    encoder_params = [p for p in network.encoder.parameters() if p.requires_grad]
+    encoder_ids = {id(p) for p in encoder_params}
+    head_params = [p for p in network.parameters() if p.requires_grad and id(p) not in encoder_ids]
+    groups = [{"params": head_params, "lr": params.learning_rate}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": params.encoder_learning_rate})
+    return torch.optim.AdamW(groups, weight_decay=params.weight_decay)
+
+
+def _train_epoch(ddp: Any, batcher: Any, batches: Iterator[dict], optimizer: Any, steps: int, epoch: int,
+                 where: _Rank, params: WorkerParams) -> dict[str, float]:
+    """One epoch of ``steps`` steps on every rank; the mean losses over all ranks' steps."""
+    import torch
+    import torch.distributed as dist
+
+    started = time.monotonic()
+    sums = torch.zeros(3, dtype=torch.float64)
+    for step in range(steps):
+        batch = _to_device(next(batches), where.device)
+        loss, parts = _forward_loss(ddp, batcher, batch, where.device, params.propensity_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums += torch.tensor([float(parts["outcome_loss"]), float(parts["propensity_loss"]), 1.0],
+                             dtype=torch.float64)
+        if where.rank == 0 and (step + 1) % params.log_every_steps == 0:
+            log.info("train epoch %d step %d/%d loss %.4f", epoch + 1, step + 1, steps, float(loss))
+    # Mean over all ranks' steps (gloo/nccl all-reduce of a tiny tensor).
+    reduced = sums.to(where.device) if where.use_cuda else sums
+    dist.all_reduce(reduced)
+    reduced = reduced.cpu()
+    seconds = time.monotonic() - started
+    return {
+        "epoch": epoch + 1,
+        "train_outcome_loss": float(reduced[0] / reduced[2]),
+        "train_propensity_loss": float(reduced[1] / reduced[2]),
+        "examples_per_second": float(reduced[2]) * params.batch_size / max(seconds, 1e-9),
+        "seconds": seconds,
+    }
+
+
+@dataclass
+class _Progress:
+    """What rank 0 carries from epoch to epoch, and checkpoints after each."""
+
+    start_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"loss": math.inf, "epoch": None})
+
+
+def _end_of_epoch(record: dict[str, float], progress: _Progress, network: Any, batcher: Any, optimizer: Any,
+                  where: _Rank, params: WorkerParams, client: Any) -> None:
+    """Rank 0: validation loss, the best epoch's weights, MLflow metrics, the checkpoint, a log line."""
+    epoch = int(record["epoch"]) - 1
+    if params.validation is not None:
+        record["validation_loss"] = _validation_loss(network, batcher, params.validation, where.device,
+                                                     params.propensity_weight)
+    progress.history.append(record)
+    # Keep the weights of the epoch with the lowest validation loss (early
+    # stopping without stopping: the schedule stays fixed for every rank).
+    current = record.get("validation_loss", -epoch)
+    if current < progress.best["loss"]:
+        progress.best = {"loss": current, "epoch": epoch + 1}
+        _save_atomic(network.state_dict(), Path(params.final_weights_path))
+    if client is not None:
+        for key, value in record.items():
+            if key != "epoch":
+                client.log_metric(params.mlflow_run_id, key, value, step=epoch + 1)
+    _save_atomic({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
+                  "epoch": epoch, "history": progress.history, "best": progress.best}, Path(params.checkpoint_path))
+    log.info("train epoch %d/%d: %s", epoch + 1, params.epochs,
+             ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+
+
 def train_worker(params: WorkerParams) -> dict[str, Any]:
     """One rank of the DDP training. Every rank returns rank 0's history and run facts."""
     import torch
@@ -165,105 +271,44 @@ def train_worker(params: WorkerParams) -> dict[str, Any]:
 
     if not logging.getLogger().handlers:  # a fresh torchrun process: its own entry point
         configure_logging("INFO")
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = params.use_gpu and torch.cuda.is_available()
-    backend = "nccl" if use_cuda else "gloo"
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    device = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    torch.set_num_threads(max(1, params.threads_per_process))
-    torch.manual_seed(params.seed)
-
+    where = _join_process_group(params)
     spec = ModelSpec(**params.model_spec)
     tokenizer = AutoTokenizer.from_pretrained(spec.encoder_path or default_encoder_path(), local_files_only=True)
     batcher = TextBatcher.from_texts(tokenizer, params.texts, spec.max_text_tokens)
-    network = build_network(spec).to(device)
+    network = build_network(spec).to(where.device)
     # Every rank loads the same checkpoint before DDP wraps the network (DDP then
     # broadcasts rank 0's weights, which are the same).
     checkpoint = Path(params.checkpoint_path)
-    state = torch.load(checkpoint, map_location=device, weights_only=False) if checkpoint.exists() else None
+    state = torch.load(checkpoint, map_location=where.device, weights_only=False) if checkpoint.exists() else None
     if state is not None:
         network.load_state_dict(state["model"])
-    ddp = DistributedDataParallel(network, device_ids=[local_rank] if use_cuda else None)
-
-    encoder_params = [p for p in network.encoder.parameters() if p.requires_grad]
-    encoder_ids = {id(p) for p in encoder_params}
-    head_params = [p for p in network.parameters() if p.requires_grad and id(p) not in encoder_ids]
-    groups = [{"params": head_params, "lr": params.learning_rate}]
-    if encoder_params:
-        groups.append({"params": encoder_params, "lr": params.encoder_learning_rate})
-    optimizer = torch.optim.AdamW(groups, weight_decay=params.weight_decay)
-
-    start_epoch, history, best = 0, [], {"loss": math.inf, "epoch": None}
+    ddp = DistributedDataParallel(network, device_ids=[where.device.index] if where.use_cuda else None)
+    optimizer = _optimizer(network, params)
+    progress = _Progress()
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, history = state["epoch"] + 1, state["history"]
-        best = state.get("best", best)
-        if rank == 0:
+        progress = _Progress(state["epoch"] + 1, state["history"], state.get("best", progress.best))
+        if where.rank == 0:
             log.info("resuming from %s after epoch %d", checkpoint, state["epoch"])
-
     client = None
-    if rank == 0 and params.mlflow_run_id and params.mlflow_tracking_uri:
-        from mlflow import MlflowClient
+    if where.rank == 0 and params.mlflow_run_id and params.mlflow_tracking_uri:
+        from promo_roi.mlflow_io import MlflowStore
 
-        client = MlflowClient(params.mlflow_tracking_uri)
+        client = MlflowStore(params.mlflow_tracking_uri).client
 
-    steps = steps_per_epoch(params.n_train_rows, world, params.batch_size)
+    steps = steps_per_epoch(params.n_train_rows, where.world, params.batch_size)
     ddp.train()
-    with params.batch_source(rank, world, params.batch_size, params.seed + 1000 * start_epoch) as batches:
-        for epoch in range(start_epoch, params.epochs):
-            started = time.monotonic()
-            sums = torch.zeros(3, dtype=torch.float64)
-            for step in range(steps):
-                batch = _to_device(next(batches), device)
-                loss, parts = _forward_loss(ddp, batcher, batch, device, params.propensity_weight)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                sums += torch.tensor([float(parts["outcome_loss"]), float(parts["propensity_loss"]), 1.0],
-                                     dtype=torch.float64)
-                if rank == 0 and (step + 1) % params.log_every_steps == 0:
-                    log.info("train epoch %d step %d/%d loss %.4f", epoch + 1, step + 1, steps, float(loss))
-            # Mean over all ranks' steps (gloo/nccl all-reduce of a tiny tensor).
-            reduced = sums.to(device) if use_cuda else sums
-            dist.all_reduce(reduced)
-            reduced = reduced.cpu()
-            seconds = time.monotonic() - started
-            record = {
-                "epoch": epoch + 1,
-                "train_outcome_loss": float(reduced[0] / reduced[2]),
-                "train_propensity_loss": float(reduced[1] / reduced[2]),
-                "examples_per_second": float(reduced[2]) * params.batch_size / max(seconds, 1e-9),
-                "seconds": seconds,
-            }
-            if rank == 0:
-                if params.validation is not None:
-                    record["validation_loss"] = _validation_loss(network, batcher, params.validation, device,
-                                                                 params.propensity_weight)
-                history.append(record)
-                # Keep the weights of the epoch with the lowest validation loss (early
-                # stopping without stopping: the schedule stays fixed for every rank).
-                current = record.get("validation_loss", -epoch)
-                if current < best["loss"]:
-                    best = {"loss": current, "epoch": epoch + 1}
-                    _save_atomic(network.state_dict(), Path(params.final_weights_path))
-                if client is not None:
-                    for key, value in record.items():
-                        if key != "epoch":
-                            client.log_metric(params.mlflow_run_id, key, value, step=epoch + 1)
-                _save_atomic({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
-                              "epoch": epoch, "history": history, "best": best}, checkpoint)
-                log.info("train epoch %d/%d: %s", epoch + 1, params.epochs,
-                         ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
+    seed = params.seed + 1000 * progress.start_epoch
+    with params.batch_source(where.rank, where.world, params.batch_size, seed) as batches:
+        for epoch in range(progress.start_epoch, params.epochs):
+            record = _train_epoch(ddp, batcher, batches, optimizer, steps, epoch, where, params)
+            if where.rank == 0:
+                _end_of_epoch(record, progress, network, batcher, optimizer, where, params, client)
             dist.barrier()
     result = [None]
-    if rank == 0:
-        result = [{"history": history, "world_size": world, "backend": backend,
-                   "device": str(device), "steps_per_epoch": steps, "best_epoch": best["epoch"]}]
+    if where.rank == 0:
+        result = [{"history": progress.history, "world_size": where.world, "backend": where.backend,
+                   "device": str(where.device), "steps_per_epoch": steps, "best_epoch": progress.best["epoch"]}]
     # In local mode TorchDistributor has every rank pickle its return value to the
     # same file, so every rank returns rank 0's result (whoever writes last wins).
     dist.broadcast_object_list(result, src=0)

@@ -41,6 +41,7 @@ from pyspark.sql import functions as F
 from promo_roi import delta_io
 from promo_roi.config import AppConfig, TrainingConfig
 from promo_roi.features import read_bronze
+from promo_roi.mlflow_io import MlflowStore
 from promo_roi.observability import stage
 from promo_roi.tables import (
     CATEGORICAL_COLUMNS,
@@ -171,9 +172,15 @@ def _train_distributed(params: Any, training: TrainingConfig, use_gpu: bool) -> 
 
 def publish_rows(spark: SparkSession, rows: list[dict[str, Any]], spec, config: AppConfig, as_of: dt.date,
                  extra: dict[str, Any]) -> int:
-    """Replaces the as_of_date slice of a gold table with ``rows`` (one Delta commit)."""
+    """Replaces one training run's rows (``extra["mlflow_run_id"]``) of the as_of_date slice of a gold table, in one
+    Delta commit. Other runs of the same date keep theirs: a retrained candidate that is not promoted must not
+    remove the champion's evaluation, refutations and curves."""
+    run_id = str(extra["mlflow_run_id"])
+    if not run_id.isalnum():  # MLflow run ids are hex; anything else has no place in a predicate
+        raise ValueError(f"unexpected MLflow run id {run_id!r}")
     df = delta_io.frame_of_records(spark, rows, spec, extra)
-    return delta_io.replace_date_slice(spark, df, spec, config.warehouse, "as_of_date", as_of)
+    predicate = f"as_of_date = DATE'{as_of.isoformat()}' AND mlflow_run_id = '{run_id}'"
+    return delta_io.replace_slice(spark, df, spec, config.warehouse, predicate)
 
 
 def store_examples(spark: SparkSession, config: AppConfig, bronze, as_of: dt.date, training: TrainingConfig):
@@ -303,9 +310,11 @@ def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, ml
                  _fmt(r["ci_low"]), _fmt(r["ci_high"]), r["detail"])
 
 
-def register_candidate(model_dir: Path, transformer, frames: HeldOutFrames, result: HeldOutEvaluation,
-                       columns: list[str], training: TrainingConfig, evaluation) -> Registration:
-    """Logs and registers the model; the champion alias moves only on a paired win with passed refutations."""
+def register_candidate(store: MlflowStore, model_dir: Path, transformer, frames: HeldOutFrames,
+                       result: HeldOutEvaluation, columns: list[str], training: TrainingConfig,
+                       evaluation) -> Registration:
+    """Logs and registers the model; the champion alias moves only on a paired win with passed refutations.
+    Inside ``store.fluent()`` and the training run."""
     import mlflow
 
     from promo_roi.training import registry
@@ -319,7 +328,7 @@ def register_candidate(model_dir: Path, transformer, frames: HeldOutFrames, resu
     version_id = registry.log_and_register(model_dir, input_example, transformer(input_example),
                                            training.registered_model)
     decision = registry.promote_if_better(
-        training.registered_model, training.champion_alias, version_id, candidate_metric, evaluate.CHAMPION_METRIC,
+        store, training.registered_model, training.champion_alias, version_id, candidate_metric, evaluate.CHAMPION_METRIC,
         lambda champion: registry.PairedComparison(**evaluate.paired_validation_comparison(
             result.predictions[(TRANSFORMER, "validation")], champion.predict(validation), validation,
             result.nuisance["validation"], evaluation)),
@@ -332,7 +341,6 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
     """examples -> frames -> fine-tune (DDP) -> evaluate on held-out campaigns -> record -> register."""
     import mlflow
 
-    from promo_roi.training import registry
     from promo_roi.training.model import save_calibration
 
     training, evaluation, mlflow_config = config.require_training()
@@ -348,9 +356,10 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
     model_spec = model_spec_for(training, encoder, len(numeric))
     key = run_key(as_of, training, n_train, version)
     checkpoint_dir = Path(training.checkpoint_dir) / key
-    experiment_id = registry.configure_tracking(mlflow_config, training.experiment)
+    store = MlflowStore.of(mlflow_config)
+    experiment_id = store.experiment_id(training.experiment)
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{as_of}") as run:
+    with store.fluent(), mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{as_of}") as run:
         mlflow.log_params({
             **{f"training.{k}": v for k, v in training.__dict__.items()},
             **{f"evaluation.{k}": v for k, v in evaluation.__dict__.items()},
@@ -371,7 +380,7 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                 save_calibration(model_dir, result.calibration)
                 record_evaluation(spark, config, as_of, run.info.run_id, result)
                 registration = register_candidate(
-                    model_dir, transformer, frames, result, numeric + categorical + ["campaign_text"], training,
+                    store, model_dir, transformer, frames, result, numeric + categorical + ["campaign_text"], training,
                     evaluation)
                 st.rows = len(result.metric_rows)
                 st.detail = (f"{evaluate.CHAMPION_METRIC}={registration.validation_metric:.4g}, "

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from promo_roi.config import MlflowConfig
+from promo_roi.mlflow_io import MlflowStore
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +58,6 @@ class HouseholdResponseModel(_PythonModel):
                              self.spec.max_text_tokens)
 
 
-def configure_tracking(mlflow_config: MlflowConfig, experiment: str) -> str:
-    """Points MLflow at the configured store and returns the experiment id (created if missing)."""
-    import mlflow
-
-    mlflow.set_tracking_uri(mlflow_config.tracking_uri)
-    existing = mlflow.get_experiment_by_name(experiment)
-    if existing is not None:
-        experiment_id = existing.experiment_id
-    else:
-        artifact_location = None
-        if mlflow_config.tracking_uri.startswith("sqlite:"):
-            Path(mlflow_config.artifact_root).mkdir(parents=True, exist_ok=True)
-            artifact_location = Path(mlflow_config.artifact_root).resolve().as_uri()
-        experiment_id = mlflow.create_experiment(experiment, artifact_location=artifact_location)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
-
-
 # What the pyfunc imports when it loads and predicts (promo_roi itself comes from the
 # editable install here, the --py-files zip on a cluster).
 MODEL_DISTRIBUTIONS = ("torch", "transformers", "tokenizers", "numpy", "pandas", "pyarrow", "mlflow")
@@ -95,7 +77,9 @@ def model_requirements() -> list[str]:
 
 def log_and_register(model_dir: Path, input_example: pd.DataFrame, output_example: pd.DataFrame,
                      registered_model: str) -> str:
-    """Logs the pyfunc (with signature) to the active run and registers it; returns the version."""
+    """Logs the pyfunc (with signature) to the active run and registers it; returns the version.
+
+    Fluent only in MLflow: call it inside ``MlflowStore.fluent()`` and the training run."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -173,17 +157,8 @@ def decide_champion(
     return False, f"candidate {candidate_metric:.6g} <= champion {champion:.6g}"
 
 
-def current_champion(registered_model: str, alias: str) -> str | None:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(MlflowClient().get_model_version_by_alias(registered_model, alias).version)
-    except MlflowException:
-        return None
-
-
 def promote_if_better(
+    store: MlflowStore,
     registered_model: str,
     alias: str,
     candidate_version: str,
@@ -195,20 +170,19 @@ def promote_if_better(
     """Re-scores the current champion with ``champion_metric_fn(pyfunc)`` (its metric, or its paired
     comparison with the candidate), decides, moves the alias.
 
-    The decision is logged to the active run (params and a JSON artifact).
+    The decision is logged to the active run (params and a JSON artifact): call it inside
+    ``store.fluent()`` and the training run.
     """
     import mlflow
-    from mlflow import MlflowClient
 
-    champion_version = current_champion(registered_model, alias)
+    champion_version = store.alias_version(registered_model, alias)
     measured: float | PairedComparison | None = None
     if champion_version is not None and champion_version != candidate_version:
-        champion = mlflow.pyfunc.load_model(f"models:/{registered_model}/{champion_version}")
-        measured = champion_metric_fn(champion)
+        measured = champion_metric_fn(store.load_version(registered_model, champion_version))
         measured = measured if isinstance(measured, PairedComparison) else float(measured)
     promoted, reason = decide_champion(candidate_metric, measured, refutations_passed)
     if promoted:
-        MlflowClient().set_registered_model_alias(registered_model, alias, candidate_version)
+        store.set_alias(registered_model, alias, candidate_version)
     paired = measured if isinstance(measured, PairedComparison) else None
     champion_metric = paired.champion_metric if paired else measured
     decision = ChampionDecision(promoted, reason, candidate_version, candidate_metric, champion_version,
