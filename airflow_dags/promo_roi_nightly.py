@@ -41,7 +41,9 @@ before D: eight weeks lets the typical 4-7 week campaign finish.
 (default `$PROMO_ROI_PROFILE` or `local`) and `conf_dir` (default
 `$PROMO_ROI_CONF_DIR` or the checkout's `conf/`) become `--profile` /
 `--conf-dir`; the Delta package for `spark-submit --packages` is read from the
-same profile when a task runs. Spark's master comes from the Airflow
+same profile when a task runs. A run's conf is checked before any task: a
+profile is a plain name (letters, digits, `_`, `-`), conf_dir an absolute
+path without `..`, train one of its modes. Spark's master comes from the Airflow
 connection `promo_roi_spark` (e.g. `AIRFLOW_CONN_PROMO_ROI_SPARK='{"conn_type":
 "spark", "host": "local[*]"}'`); `spark-submit` must be on the worker's PATH.
 
@@ -83,6 +85,8 @@ SCHEDULE = "0 3 * * *"
 TRAIN_WEEKDAY = 1  # Tuesday (Monday is 0)
 TRAIN_MODES = ("weekly", "always", "never")
 BACKTEST_LOOKBACK_DAYS = 56
+PROFILE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+CONF_DIR_PATTERN = r"^/(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./-]+$"
 ALERT_EMAILS_ENV = "PROMO_ROI_ALERT_EMAILS"
 ALERT_FROM_ENV = "PROMO_ROI_ALERT_FROM"
 
@@ -183,9 +187,11 @@ with DAG(
     default_args=DEFAULT_ARGS,
     user_defined_macros={"jvm_packages": jvm_packages},
     params={
-        "profile": Param(os.environ.get("PROMO_ROI_PROFILE") or "local", type="string",
+        # Allow-lists: a profile is a file name in conf_dir, conf_dir an absolute path without "..".
+        "profile": Param(os.environ.get("PROMO_ROI_PROFILE") or "local", type="string", pattern=PROFILE_PATTERN,
                          description="configuration profile in conf_dir (--profile)"),
         "conf_dir": Param(os.environ.get("PROMO_ROI_CONF_DIR") or str(PROJECT_ROOT / "conf"), type="string",
+                          pattern=CONF_DIR_PATTERN,
                           description="directory holding base.yaml and the profiles (--conf-dir)"),
         "train": Param("weekly", enum=list(TRAIN_MODES),
                        description="weekly: train on Tuesdays; always; never"),

@@ -251,6 +251,33 @@ def test_schedule_and_run_policy(dag):
     assert set(dag.params.keys()) >= {"profile", "conf_dir", "train", "backtest_lookback_days"}
 
 
+@pytest.mark.parametrize(("param", "value"), [
+    ("profile", "../../etc/passwd"), ("profile", "local --set x=1"), ("profile", ""),
+    ("conf_dir", "relative/conf"), ("conf_dir", "/srv/promo/../../etc"), ("conf_dir", "/srv/conf; rm -rf /"),
+    ("train", "sometimes"), ("backtest_lookback_days", 0),
+])
+def test_a_run_conf_outside_the_allow_lists_is_refused(dagbag, param, value):
+    """Params that become job arguments are checked against allow-lists before any task runs."""
+    import copy
+
+    from airflow.exceptions import ParamValidationError
+
+    params = copy.deepcopy(dagbag.dags[DAG_ID].params)
+    params.validate()  # the defaults pass
+    with pytest.raises(ParamValidationError):
+        params[param] = value
+        params.validate()
+
+
+def test_the_allowed_values_pass(dagbag, tmp_path):
+    import copy
+
+    params = copy.deepcopy(dagbag.dags[DAG_ID].params)
+    for param, value in (("profile", "airflow_e2e"), ("conf_dir", str(tmp_path / "conf")), ("train", "always")):
+        params[param] = value
+    params.validate()
+
+
 def test_every_task_retries_with_backoff_times_out_and_alerts(dag):
     module = sys.modules[dag.get_task("ingest").on_failure_callback[0].__module__]
     for task in dag.tasks:
