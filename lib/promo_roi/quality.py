@@ -47,6 +47,17 @@ def flag_when(condition: Column, reason: str) -> Transform:
     return lambda df: _flag(df, condition, reason)
 
 
+def flag_non_finite(columns: Sequence[str]) -> Transform:
+    """non_finite(<column>) for the first of ``columns`` that is NaN or infinite: a sum over it would be too."""
+
+    def _t(df: DataFrame) -> DataFrame:
+        for c in columns:
+            df = _flag(df, F.isnan(F.col(c)) | (F.abs(F.col(c)) == F.lit(float("inf"))), f"non_finite({c})")
+        return df
+
+    return _t
+
+
 def flag_date_outside(column: str, start: dt.date, end: dt.date) -> Transform:
     day = F.to_date(F.col(column))
     outside = (day < F.lit(start)) | (day > F.lit(end))
@@ -119,6 +130,7 @@ def source_rules(
         return [
             null_keys,
             flag_null_keys(["quantity", "sales_value"]),
+            flag_non_finite(["sales_value", "retail_disc", "coupon_disc", "coupon_match_disc"]),
             flag_when((F.col("quantity") <= 0) & (F.col("sales_value") > 0), "nonpositive_quantity_with_sales"),
             flag_when(F.col("sales_value") < 0, "negative_sales_value"),
             flag_date_outside("transaction_timestamp", source.data_start, source.data_end),

@@ -21,6 +21,7 @@ Backend: gloo on CPU, nccl when CUDA is used (one GPU per rank).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -277,9 +278,10 @@ def train_worker(params: WorkerParams) -> dict[str, Any]:
     batcher = TextBatcher.from_texts(tokenizer, params.texts, spec.max_text_tokens)
     network = build_network(spec).to(where.device)
     # Every rank loads the same checkpoint before DDP wraps the network (DDP then
-    # broadcasts rank 0's weights, which are the same).
+    # broadcasts rank 0's weights, which are the same). weights_only: a checkpoint is tensors, numbers,
+    # lists and dicts, and unpickling anything else from a shared directory would run its code.
     checkpoint = Path(params.checkpoint_path)
-    state = torch.load(checkpoint, map_location=where.device, weights_only=False) if checkpoint.exists() else None
+    state = torch.load(checkpoint, map_location=where.device, weights_only=True) if checkpoint.exists() else None
     if state is not None:
         network.load_state_dict(state["model"])
     ddp = DistributedDataParallel(network, device_ids=[where.device.index] if where.use_cuda else None)
@@ -312,5 +314,10 @@ def train_worker(params: WorkerParams) -> dict[str, Any]:
     # In local mode TorchDistributor has every rank pickle its return value to the
     # same file, so every rank returns rank 0's result (whoever writes last wins).
     dist.broadcast_object_list(result, src=0)
+    # DDP's reducer holds the process group: free it while the group is alive. Left to the function's
+    # return, after destroy_process_group, the reducer's release ran ~ProcessGroupGloo and that deadlocked
+    # on a gloo mutex (the rolling origin hung so, after its fifth fold, with no CPU used).
+    del ddp
+    gc.collect()
     dist.destroy_process_group()
     return result[0]
