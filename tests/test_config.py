@@ -36,6 +36,7 @@ quality:
   max_quarantine_share: 0.02
   max_quarantine_share_by_table:
     coupons: 0.06
+  max_row_drop_share: 0.2
 features:
   rfm_windows_weeks: [4, 13, 26]
   spend_departments: [GROCERY, PRODUCE]

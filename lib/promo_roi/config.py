@@ -74,7 +74,7 @@ class QualityConfig:
     max_quarantine_share: float
     max_quarantine_share_by_table: Mapping[str, float]
     # A source table with fewer rows than the previous ingest read, by more than this share, is refused.
-    max_row_drop_share: float = 0.2
+    max_row_drop_share: float
 
     def threshold_for(self, table: str) -> float:
         return self.max_quarantine_share_by_table.get(table, self.max_quarantine_share)
