@@ -78,20 +78,27 @@ def test_exposure_window_past_the_end_of_the_data(spark):
     assert row.censored is True and row.censor_reason == "ends_after_data"
 
 
-def test_user_features_hand_computed(spark):
+def _purchases(spark):
+    """Transactions and products shared by the user-feature tests. As of 2017-07-01 they show household 1's
+    lines dated before 07-01 and household 4; household 2 is first seen on 07-02."""
     tx = _bronze(spark, "transactions", [
         # household, store, basket, product, qty, sales, retail_disc, coupon_disc, match, week, ts
         (1, 10, 10, 100, 1, 5.0, 0.0, 0.0, 0.0, 26, _ts("2017-06-30")),
         (1, 10, 11, 200, 1, 3.0, 1.0, 0.0, 0.0, 22, _ts("2017-06-01")),
-        (1, 10, 12, 100, 1, 100.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-01")),  # on as_of: unseen
+        (1, 10, 12, 100, 1, 100.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-01")),
         (1, 10, 13, 100, 1, 2.0, 0.0, 0.5, 0.0, 11, _ts("2017-03-15")),
-        (2, 10, 20, 100, 1, 50.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-02")),  # first seen after as_of
+        (2, 10, 20, 100, 1, 50.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-02")),
         (4, 10, 40, 200, 2, 4.0, 0.0, 0.0, 0.0, 1, _ts("2017-01-05")),
     ])
     products = _bronze(spark, "products", [
         (100, 1, "GROCERY", "National", "SOUP", "SOUP", "10 OZ"),
         (200, 1, "PRODUCE", "Private", "APPLES", "APPLES", None),
     ])
+    return tx, products
+
+
+def test_user_features_hand_computed(spark):
+    tx, products = _purchases(spark)
     desc = _bronze(spark, "campaign_descriptions", [
         (7, "Type B", _ts("2017-05-01"), _ts("2017-06-01")),
         (8, "Type B", _ts("2017-08-01"), _ts("2017-09-01")),
@@ -126,18 +133,7 @@ def test_user_features_hand_computed(spark):
 
 def test_user_features_on_several_dates_in_one_plan(spark):
     """build_user_features_on: the state of every household on each date, each date seeing only its past."""
-    tx = _bronze(spark, "transactions", [
-        (1, 10, 10, 100, 1, 5.0, 0.0, 0.0, 0.0, 26, _ts("2017-06-30")),
-        (1, 10, 11, 200, 1, 3.0, 1.0, 0.0, 0.0, 22, _ts("2017-06-01")),
-        (1, 10, 12, 100, 1, 100.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-01")),
-        (1, 10, 13, 100, 1, 2.0, 0.0, 0.5, 0.0, 11, _ts("2017-03-15")),
-        (2, 10, 20, 100, 1, 50.0, 0.0, 0.0, 0.0, 27, _ts("2017-07-02")),
-        (4, 10, 40, 200, 2, 4.0, 0.0, 0.0, 0.0, 1, _ts("2017-01-05")),
-    ])
-    products = _bronze(spark, "products", [
-        (100, 1, "GROCERY", "National", "SOUP", "SOUP", "10 OZ"),
-        (200, 1, "PRODUCE", "Private", "APPLES", "APPLES", None),
-    ])
+    tx, products = _purchases(spark)
     desc = _bronze(spark, "campaign_descriptions", [
         (7, "Type B", _ts("2017-05-01"), _ts("2017-06-01")),
         (8, "Type B", _ts("2017-07-02"), _ts("2017-09-01")),
