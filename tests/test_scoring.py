@@ -284,3 +284,25 @@ def test_the_published_plan_is_the_planning_step_on_the_published_scores(spark, 
     assert (targeting.sort_values(key)[key].to_numpy() == published_targeting.sort_values(key)[key].to_numpy()).all()
     assert plan.sort_values("campaign_id")["budget"].to_numpy() == pytest.approx(
         published_plan.sort_values("campaign_id")["budget"].to_numpy())
+
+
+def test_unusable_plan_rows_are_refused_before_any_write(spark, scored, copy_warehouse):
+    """A planner's INSERT with a NaN cost, no coupon products or a duplicate id: refused, each named, nothing
+    scored or published (on its own copy: the rows stay in gold.campaign_plans)."""
+    config = copy_warehouse(scored[0], "plan_gate")
+    path = delta_io.table_path(config.warehouse, CAMPAIGN_PLANS)
+    planned = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).filter(F.col("campaign_id") == 13)
+    bad = (planned.withColumn("contact_cost", F.lit(float("nan")))  # a second row for 13
+           .unionByName(planned.withColumn("campaign_id", F.lit(901).cast("bigint"))
+                        .withColumn("coupon_product_ids", F.lit(None).cast("array<bigint>"))))
+    bad.write.format("delta").mode("append").save(path)  # what a planner's SQL INSERT does
+    specs = (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, PUBLICATION_LOG)
+    versions = {s.name: delta_io.table_version(spark, s, config.warehouse) for s in specs}
+    with pytest.raises(ScoringInputError) as refused:
+        score(spark, config, RUN_DATE)
+    message = str(refused.value)
+    assert "3 problem(s), nothing scored" in message
+    assert "plan 13: campaign_id appears 2 times" in message
+    assert "plan 13: contact_cost missing, NaN, infinite or negative" in message
+    assert "plan 901: coupon_product_ids missing or empty" in message
+    assert versions == {s.name: delta_io.table_version(spark, s, config.warehouse) for s in specs}

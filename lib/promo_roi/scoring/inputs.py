@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 from typing import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
@@ -87,9 +87,9 @@ def add_new_plans(spark: SparkSession, plans: DataFrame, config: AppConfig) -> i
 
 
 def planned_campaigns(spark: SparkSession, config: AppConfig, run_date: dt.date) -> DataFrame:
-    """Plans that have not started by the run date."""
+    """Plans that have not started by the run date, and those without a start date (refused by the gate)."""
     plans = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse)
-    return plans.filter(F.col("start_date") >= F.lit(run_date))
+    return plans.filter(F.col("start_date").isNull() | (F.col("start_date") >= F.lit(run_date)))
 
 
 def _as_calendar(plans: DataFrame, start: str, end: str) -> DataFrame:
@@ -175,15 +175,59 @@ def check_inputs(user_features: DataFrame, plans: DataFrame, run_date: dt.date, 
     n_plans = plans.count()
     if n_plans == 0:
         raise ScoringInputError(f"{CAMPAIGN_PLANS.full_name} holds no campaign starting on or after {run_date}")
-    broken = plans.filter(
-        (F.col("end_date") < F.col("start_date")) | F.col("contact_cost").isNull() | (F.col("contact_cost") < 0)
-        | F.col("redemption_cost").isNull() | (F.col("redemption_cost") < 0)
-        | (F.size("coupon_product_ids") == 0)).select("campaign_id").collect()
-    if broken:
+    problems = plans.transform(plan_problems).orderBy("campaign_id", "problem").collect()
+    if problems:
         raise ScoringInputError(
-            f"{CAMPAIGN_PLANS.full_name}: plan(s) {', '.join(str(r[0]) for r in broken)} have an end before the "
-            "start, a missing or negative contact/redemption cost, or no coupon products")
+            f"{CAMPAIGN_PLANS.full_name}: {len(problems)} problem(s), nothing scored: "
+            + "; ".join(f"plan {r.campaign_id}: {r.problem}" for r in problems))
     return {"households": households, "plans": n_plans}
+
+
+def _bad_amount(column: str, *, positive: bool = False) -> Column:
+    """Missing, NaN, infinite or negative (or, with ``positive``, not above 0)."""
+    value = F.col(column)
+    too_small = value <= 0 if positive else value < 0
+    return value.isNull() | F.isnan(value) | (F.abs(value) == float("inf")) | too_small
+
+
+def _bad_optional_amount(column: str) -> Column:
+    """Set, and NaN, infinite or negative (unset means "no bound")."""
+    value = F.col(column)
+    return value.isNotNull() & (F.isnan(value) | (F.abs(value) == float("inf")) | (value < 0))
+
+
+def plan_problems(plans: DataFrame) -> DataFrame:
+    """(campaign_id, problem) for every plan row the planner cannot use, one row per problem.
+
+    Each is found here, before any household is scored: a NaN cost would turn
+    every comparison off, a zero-cost plan has an infinite ROI, a duplicate
+    campaign id would be planned twice.
+    """
+    cost = F.col("contact_cost") + F.col("redemption_cost")
+    rules: list[tuple[str, Column]] = [
+        ("start_date or end_date missing", F.col("start_date").isNull() | F.col("end_date").isNull()),
+        ("end_date before start_date", F.col("end_date") < F.col("start_date")),
+        ("contact_cost missing, NaN, infinite or negative", _bad_amount("contact_cost")),
+        ("redemption_cost missing, NaN, infinite or negative", _bad_amount("redemption_cost")),
+        ("contact_cost and redemption_cost both 0 (a free campaign has no ROI)", cost == 0),
+        ("coupon_product_ids missing or empty",
+         F.col("coupon_product_ids").isNull() | (F.size("coupon_product_ids") <= 0)),
+        ("min_budget NaN, infinite or negative", _bad_optional_amount("min_budget")),
+        ("max_budget NaN, infinite or negative", _bad_optional_amount("max_budget")),
+        ("min_budget above max_budget", F.col("min_budget") > F.col("max_budget")),
+        ("coupon_inventory NaN, infinite or negative", _bad_optional_amount("coupon_inventory")),
+    ]
+    flagged = plans.select("campaign_id", F.array(*[
+        F.when(F.coalesce(rule, F.lit(False)), F.lit(text)) for text, rule in rules]).alias("problems"))
+    per_row = flagged.select("campaign_id", F.explode("problems").alias("problem")).filter(F.col("problem").isNotNull())
+    duplicates = (
+        plans.groupBy("campaign_id").count().filter(F.col("count") > 1)
+        .select("campaign_id", F.concat(F.lit("campaign_id appears "), F.col("count").cast("string"),
+                                        F.lit(" times")).alias("problem")))
+    missing_id = plans.filter(F.col("campaign_id").isNull()).select(
+        "campaign_id", F.lit("campaign_id missing").alias("problem")).limit(1)
+    return per_row.filter(F.col("campaign_id").isNotNull()).unionByName(duplicates.filter(
+        F.col("campaign_id").isNotNull())).unionByName(missing_id)
 
 
 def plan_ids(plans: DataFrame) -> Sequence[int]:
