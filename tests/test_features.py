@@ -16,6 +16,7 @@ from pyspark.sql.types import BooleanType, IntegerType, LongType, StringType, St
 from promo_roi import delta_io
 from promo_roi.config import FeatureConfig, SourceConfig
 from promo_roi.features import (
+    build_campaign_exposures,
     build_campaign_features_on,
     build_features,
     build_user_features,
@@ -76,6 +77,39 @@ def test_exposure_window_past_the_end_of_the_data(spark):
     row = exposure_windows(desc, dt.date(2018, 3, 1), SOURCE).first()
     assert (row.duration_days, row.observed_days, row.pre_observed_days) == (22, 13, 22)
     assert row.censored is True and row.censor_reason == "ends_after_data"
+
+
+def test_campaign_exposures_hand_computed(spark):
+    """As of 2017-07-01: campaign 7 (05-01..06-01, pre-period 03-30..04-30) has started, 8 has not.
+    Household 9 is on 7's target list and never shopped: it is kept, with zero spend."""
+    tx, _ = _purchases(spark)
+    desc = _bronze(spark, "campaign_descriptions", [
+        (7, "Type B", _ts("2017-05-01"), _ts("2017-06-01")),
+        (8, "Type B", _ts("2017-08-01"), _ts("2017-09-01")),
+    ])
+    campaigns = _bronze(spark, "campaigns", [(7, 1), (7, 9), (8, 11)])
+    coupons = _bronze(spark, "coupons", [(555, 200, 7), (556, 100, 8)])
+    redemptions = _bronze(spark, "coupon_redemptions", [
+        (1, 555, 7, _ts("2017-05-10")),
+        (1, 555, 7, _ts("2017-05-20")),
+        (4, 555, 7, _ts("2017-07-05")),  # after as_of: unseen
+    ])
+    got = build_campaign_exposures(tx, desc, campaigns, coupons, redemptions, AS_OF, SOURCE).select(
+        "household_id", "campaign_id", "targeted", "duration_days", "observed_days", "pre_observed_days",
+        "censored", "pre_spend", "spend", "pre_coupon_product_spend", "coupon_product_spend", "redemptions",
+        "redeemed", "as_of_date")
+    columns = ["household_id", "campaign_id", "targeted", "duration_days", "observed_days", "pre_observed_days",
+               "censored", "pre_spend", "spend", "pre_coupon_product_spend", "coupon_product_spend",
+               "redemptions", "redeemed", "as_of_date"]
+    # Household 1 spent 3.0 on product 200 (a coupon product of 7) on 06-01, the window's last day; its
+    # 03-15 line is before the pre-period. Household 2 is first seen after as_of, 11 only on 8's list.
+    expected = pd.DataFrame([
+        (1, 7, True, 32, 32, 32, False, 0.0, 3.0, 0.0, 3.0, 2, True, AS_OF),
+        (4, 7, False, 32, 32, 32, False, 0.0, 0.0, 0.0, 0.0, 0, False, AS_OF),
+        (9, 7, True, 32, 32, 32, False, 0.0, 0.0, 0.0, 0.0, 0, False, AS_OF),
+    ], columns=columns)
+    frame = got.toPandas().sort_values("household_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
 
 
 def _purchases(spark):

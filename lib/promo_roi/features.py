@@ -479,10 +479,16 @@ def build_campaign_exposures(
     as_of: dt.date,
     source: SourceConfig,
 ) -> DataFrame:
-    """Every known household x every campaign started before ``as_of``."""
+    """Every known household x every campaign started before ``as_of``.
+
+    A household is known when it bought something before ``as_of`` or is on
+    the target list of a campaign started before it: a targeted household
+    that did not shop is an observation (spend 0), not noise.
+    """
     tx = tx.transform(transactions_before(as_of))
     windows = exposure_windows(desc, as_of, source)
-    households = tx.select("household_id").distinct()
+    listed = campaigns.join(F.broadcast(windows.select("campaign_id")), "campaign_id").select("household_id")
+    households = tx.select("household_id").unionByName(listed).distinct()
     pairs = households.crossJoin(
         F.broadcast(windows.select(
             "campaign_id", "campaign_type", "start_date", "end_date", "duration_days",
