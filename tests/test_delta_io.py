@@ -62,3 +62,36 @@ def test_replace_insert_missing_and_delete(spark, warehouse):
     # Replacing the slice again gives exactly the new slice (a rerun of the same date).
     delta_io.replace_slice(spark, first, SPEC, warehouse, f"run_date = DATE'{DAY.isoformat()}'")
     assert _rows(spark, warehouse) == [(8, "a", 1.0), (9, "a", 2.0)]
+
+
+def test_compare_and_set_lets_one_of_two_concurrent_writers_win(spark, config_for):
+    """Two threads insert the same key at once with different owners: exactly one is told it won, the
+    table holds its row only; a later writer of the same key loses; an unrelated key is unaffected."""
+    import threading
+
+    warehouse = config_for("delta_cas").warehouse
+
+    def row(campaign_id: int, label: str):
+        return delta_io.frame_of_records(spark, [{"run_date": DAY, "campaign_id": campaign_id, "label": label,
+                                                  "value": 1.0}], SPEC)
+
+    delta_io.insert_missing(spark, row(1, "first"), SPEC, warehouse)  # the table exists before the race
+    results: dict[str, bool] = {}
+    barrier = threading.Barrier(2)
+
+    def writer(label: str) -> None:
+        frame = row(2, label)
+        barrier.wait()
+        results[label] = delta_io.compare_and_set(spark, frame, SPEC, warehouse, "label")
+
+    threads = [threading.Thread(target=writer, args=(label,)) for label in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [False, True]
+    winner = next(label for label, won in results.items() if won)
+    assert _rows(spark, warehouse) == [(1, "first", 1.0), (2, winner, 1.0)]
+    assert delta_io.compare_and_set(spark, row(2, "late"), SPEC, warehouse, "label") is False
+    assert delta_io.compare_and_set(spark, row(3, "new"), SPEC, warehouse, "label") is True
+    assert _rows(spark, warehouse) == [(1, "first", 1.0), (2, winner, 1.0), (3, "new", 1.0)]

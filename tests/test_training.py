@@ -253,6 +253,61 @@ def test_alias_moves_only_to_a_better_model(tmp_path):
     assert store.alias_version(name, "no-such-alias") is None
 
 
+def test_of_two_concurrent_promotions_one_wins_and_the_alias_follows_the_ledger(spark, config_for, tmp_path):
+    """Runs A and B both beat champion v1. B compares first; while it does, A is promoted (the interleaving
+    of two trainings finishing together). B's claim then finds v1 replaced: B is not promoted, A stays
+    champion in gold.model_champion and on the alias. An alias moved by hand goes back to the ledger's."""
+    import mlflow
+
+    from promo_roi.mlflow_io import MlflowStore
+    from promo_roi.tables import MODEL_CHAMPION
+    from promo_roi.training.champion_ledger import ChampionLedger
+    from promo_roi.training.registry import promote_if_better
+
+    warehouse = config_for("champion_ledger").warehouse
+    store = MlflowStore(f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "artifacts"))
+    name, alias = "ledger_test_model", "champion"
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    metric = lambda model: float(model.predict(frame)["uplift"].mean())  # noqa: E731
+
+    def ledger(run_id: str) -> ChampionLedger:
+        return ChampionLedger(spark, warehouse, name, alias, run_id)
+
+    with store.fluent():
+        experiment_id = store.experiment_id("ledger-test")
+        with mlflow.start_run(experiment_id=experiment_id) as first:
+            v1 = _ConstantUplift.log(0.1, name)
+            assert promote_if_better(store, name, alias, v1, 0.1, "m", metric, True, ledger(first.info.run_id)).promoted
+        with mlflow.start_run(experiment_id=experiment_id) as run_a:
+            v_a = _ConstantUplift.log(0.5, name)
+        with mlflow.start_run(experiment_id=experiment_id) as run_b:
+            v_b = _ConstantUplift.log(0.9, name)
+            decisions = {}
+
+            def b_compares(champion) -> float:
+                with mlflow.start_run(run_id=run_a.info.run_id, nested=True):
+                    decisions["a"] = promote_if_better(store, name, alias, v_a, 0.5, "m", metric, True,
+                                                       ledger(run_a.info.run_id))
+                return metric(champion)
+
+            decisions["b"] = promote_if_better(store, name, alias, v_b, 0.9, "m", b_compares, True,
+                                               ledger(run_b.info.run_id))
+    assert decisions["a"].promoted and decisions["a"].champion_version == v1
+    assert not decisions["b"].promoted and decisions["b"].champion_version == v1
+    assert f"another run promoted version {v_a}" in decisions["b"].reason
+    assert store.alias_version(name, alias) == v_a
+    rows = delta_io.read_table(spark, MODEL_CHAMPION, warehouse).orderBy("sequence").toPandas()
+    assert rows[["sequence", "version", "previous_version"]].values.tolist() == [[1, v1, None], [2, v_a, v1]]
+    assert rows["mlflow_run_id"].tolist() == [first.info.run_id, run_a.info.run_id]
+
+    store.set_alias(name, alias, v_b)  # moved by hand (or a run killed between claim and alias)
+    with store.fluent(), mlflow.start_run(experiment_id=experiment_id) as run_c:
+        v_c = _ConstantUplift.log(0.2, name)
+        kept = promote_if_better(store, name, alias, v_c, 0.2, "m", metric, True, ledger(run_c.info.run_id))
+    assert not kept.promoted and kept.champion_version == v_a and kept.champion_metric == pytest.approx(0.5)
+    assert store.alias_version(name, alias) == v_a
+
+
 def test_a_training_run_replaces_only_its_own_rows_of_the_date(spark, config_for):
     """A retrained candidate (run b) that is not promoted must leave the champion's rows (run a) in place."""
     from promo_roi.tables import MODEL_EVALUATION

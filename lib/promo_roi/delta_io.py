@@ -8,6 +8,8 @@ This module is the only door to Delta from Spark (the ``deltalake`` reader of
   replaces exactly that slice and never duplicates it;
 - keyed tables: ``merge_by_keys`` (the merge chain) and ``insert_missing``
   (rows whose keys are new; existing rows are never touched);
+- ``compare_and_set``: inserts one keyed row unless another writer holds the
+  key, and says who won;
 - ``delete_where``: removes the rows matching a condition.
 
 Retries never rely on txnAppId/txnVersion: a retry with new data would be
@@ -189,6 +191,32 @@ def insert_missing(spark: SparkSession, df: DataFrame, spec: TableSpec, warehous
     """Inserts the rows of ``df`` whose keys the table does not hold yet, in one commit; existing rows are
     never changed. Returns the new table version."""
     return _merge(spark, df, spec, warehouse, update=False)
+
+
+def compare_and_set(spark: SparkSession, row: DataFrame, spec: TableSpec, warehouse: WarehouseConfig,
+                    owner_column: str) -> bool:
+    """Inserts the one-row ``row`` if its key is absent; True when the table then holds it (this writer's
+    ``owner_column`` value under that key), False when another writer holds the key.
+
+    Delta's optimistic concurrency makes two concurrent inserts of one key conflict: the loser's merge fails
+    or finds the winner's row. Either way the table, re-read, says who won."""
+    wanted = row.first()
+    if wanted is None:
+        raise ValueError(f"compare_and_set on {spec.full_name} needs one row")
+    failure: Exception | None = None
+    try:
+        insert_missing(spark, row, spec, warehouse)
+    except Exception as exc:  # a Delta conflict (ConcurrentAppendException and kin) arrives through py4j
+        failure = exc
+        log.info("compare_and_set on %s: merge failed (%s); reading who holds the key", spec.full_name,
+                 str(exc).splitlines()[0][:200])
+    held = read_table(spark, spec, warehouse)
+    for key in spec.keys:
+        held = held.filter(F.col(key) == F.lit(wanted[key]))
+    owners = [r[0] for r in held.select(owner_column).collect()]
+    if not owners:  # the merge failed for another reason than a concurrent writer
+        raise failure or RuntimeError(f"compare_and_set on {spec.full_name}: nothing holds the key")
+    return owners == [wanted[owner_column]]
 
 
 def delete_where(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig, condition) -> int:

@@ -422,6 +422,20 @@ PUBLICATION_LOG = TableSpec(
 )
 
 
+MODEL_CHAMPION = TableSpec(
+    "gold", "model_champion", _struct(
+        ("registered_model", StringType()), ("alias", StringType()), ("sequence", LongType()),
+        ("version", StringType()), ("previous_version", StringType()), ("mlflow_run_id", StringType()),
+        ("reason", StringType()), ("decided_at", TimestampType()),
+    ), keys=("registered_model", "alias", "sequence"),
+    description=(
+        "Every champion promotion, in order: the latest sequence per registered model and alias is the "
+        "champion, and the MLflow alias follows it. A training run claims sequence n+1 only while n is the "
+        "champion it compared against (an insert-if-absent merge), so of two concurrent trainings one wins."
+    ),
+)
+
+
 BUDGET_PLAN = TableSpec(
     "gold", "budget_plan", _struct(
         ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
@@ -513,7 +527,7 @@ GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
 
 def all_specs(features: FeatureConfig) -> list[TableSpec]:
     return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
-            + [training_examples_spec(features), *GOLD_TRAINING_SPECS, *GOLD_SCORING_SPECS])
+            + [training_examples_spec(features), *GOLD_TRAINING_SPECS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
 
 
 def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:

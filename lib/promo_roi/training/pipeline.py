@@ -54,6 +54,7 @@ from promo_roi.tables import (
     training_examples_spec,
 )
 from promo_roi.training import evaluate
+from promo_roi.training.champion_ledger import ChampionLedger
 from promo_roi.training.examples import build_placebo_examples, build_training_examples, exposures_as_of
 from promo_roi.training.held_out import (
     TRANSFORMER,
@@ -312,7 +313,7 @@ def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, ml
 
 def register_candidate(store: MlflowStore, model_dir: Path, transformer, frames: HeldOutFrames,
                        result: HeldOutEvaluation, columns: list[str], training: TrainingConfig,
-                       evaluation) -> Registration:
+                       evaluation, ledger: ChampionLedger) -> Registration:
     """Logs and registers the model; the champion alias moves only on a paired win with passed refutations.
     Inside ``store.fluent()`` and the training run."""
     import mlflow
@@ -332,7 +333,7 @@ def register_candidate(store: MlflowStore, model_dir: Path, transformer, frames:
         lambda champion: registry.PairedComparison(**evaluate.paired_validation_comparison(
             result.predictions[(TRANSFORMER, "validation")], champion.predict(validation), validation,
             result.nuisance["validation"], evaluation)),
-        passed,
+        passed, ledger,
     )
     return Registration(version_id, decision, candidate_metric, passed)
 
@@ -381,7 +382,8 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
                 record_evaluation(spark, config, as_of, run.info.run_id, result)
                 registration = register_candidate(
                     store, model_dir, transformer, frames, result, numeric + categorical + ["campaign_text"], training,
-                    evaluation)
+                    evaluation, ChampionLedger(spark, config.warehouse, training.registered_model,
+                                               training.champion_alias, run.info.run_id))
                 st.rows = len(result.metric_rows)
                 st.detail = (f"{evaluate.CHAMPION_METRIC}={registration.validation_metric:.4g}, "
                              f"refutations passed: {registration.refutations_passed}")

@@ -15,7 +15,10 @@ checks. Training compares the two by their PAIRED bootstrap difference (the
 same resamples of campaigns, then households, for both): the candidate
 replaces the champion only when the whole interval of the difference is above
 0 (:class:`PairedComparison`); a difference inside the noise keeps the
-champion. The comparison is logged to the run either way.
+champion. The comparison is logged to the run either way. The promotion itself
+is a compare-and-set on ``gold.model_champion``
+(:mod:`promo_roi.training.champion_ledger`): of two concurrent trainings that
+both beat the old champion, one is promoted and the other says it lost.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import pandas as pd
 
@@ -157,6 +160,29 @@ def decide_champion(
     return False, f"candidate {candidate_metric:.6g} <= champion {champion:.6g}"
 
 
+class ChampionClaim(Protocol):
+    """Where the champion is recorded (:class:`promo_roi.training.champion_ledger.ChampionLedger`)."""
+
+    def current(self) -> str | None: ...
+
+    def claim(self, expected: str | None, candidate: str, reason: str) -> bool: ...
+
+
+def _recorded_champion(store: MlflowStore, registered_model: str, alias: str,
+                       ledger: ChampionClaim | None) -> str | None:
+    """The champion to compare against: the ledger's when it has one (the alias put back on it when they
+    differ), else the alias's."""
+    aliased = store.alias_version(registered_model, alias)
+    recorded = ledger.current() if ledger is not None else None
+    if recorded is None:
+        return aliased
+    if recorded != aliased:
+        log.warning("alias %s of %s points to version %s, the recorded champion is %s: moving the alias back",
+                    alias, registered_model, aliased, recorded)
+        store.set_alias(registered_model, alias, recorded)
+    return recorded
+
+
 def promote_if_better(
     store: MlflowStore,
     registered_model: str,
@@ -166,21 +192,27 @@ def promote_if_better(
     metric_name: str,
     champion_metric_fn: Callable[[Any], float | PairedComparison],
     refutations_passed: bool,
+    ledger: ChampionClaim | None = None,
 ) -> ChampionDecision:
     """Re-scores the current champion with ``champion_metric_fn(pyfunc)`` (its metric, or its paired
-    comparison with the candidate), decides, moves the alias.
+    comparison with the candidate), decides, claims the promotion in ``ledger`` (compare-and-set: lost when
+    another run promoted since this one read the champion), then moves the alias.
 
     The decision is logged to the active run (params and a JSON artifact): call it inside
     ``store.fluent()`` and the training run.
     """
     import mlflow
 
-    champion_version = store.alias_version(registered_model, alias)
+    champion_version = _recorded_champion(store, registered_model, alias, ledger)
     measured: float | PairedComparison | None = None
     if champion_version is not None and champion_version != candidate_version:
         measured = champion_metric_fn(store.load_version(registered_model, champion_version))
         measured = measured if isinstance(measured, PairedComparison) else float(measured)
     promoted, reason = decide_champion(candidate_metric, measured, refutations_passed)
+    if promoted and ledger is not None and not ledger.claim(champion_version, candidate_version, reason):
+        promoted, reason = False, (
+            f"{reason}; but another run promoted version {ledger.current()} while this one compared with "
+            f"version {champion_version}: not promoted (retrain to compare with the new champion)")
     if promoted:
         store.set_alias(registered_model, alias, candidate_version)
     paired = measured if isinstance(measured, PairedComparison) else None
