@@ -98,7 +98,7 @@ def main() -> int:
     as_of = dt.date.fromisoformat(args.as_of)
 
     from promo_roi.config import load_config
-    from promo_roi.features import read_bronze
+    from promo_roi.bronze import read_bronze
     from promo_roi.session import build_spark_session
     from promo_roi.training.examples import exposures_as_of, fully_observed
 

@@ -78,7 +78,7 @@ def main() -> int:
 
     from promo_roi import delta_io
     from promo_roi.config import load_config
-    from promo_roi.features import read_bronze
+    from promo_roi.bronze import read_bronze
     from promo_roi.scoring import inputs
     from promo_roi.scoring.job import champion
     from promo_roi.scoring.predict import SCORE_SCHEMA, load_champion, score_frame, scorer

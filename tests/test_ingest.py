@@ -584,3 +584,48 @@ def test_job_exits_2_on_threshold(spark, good_ingest, fixture_copy, clean_env, j
 
 def test_job_exits_2_on_bad_config(clean_env, fixture_source) -> None:
     assert load_job_main()(["--profile", "no-such-profile", "--source", str(fixture_source)]) == 2
+
+
+def test_readers_see_only_the_published_bronze_snapshot(spark, ingested, copy_warehouse) -> None:
+    """bronze.ingest_audit is bronze's commit point: an ingest killed after rewriting some tables, or a
+    write behind ingest's back, changes nothing downstream jobs read (check_quality reports it); an
+    audit that is missing, incomplete or mixes two ingests is refused (exit 2)."""
+    import shutil
+
+    from promo_roi import delta_io
+    from promo_roi.bronze import UnpublishedBronzeError, read_bronze
+    from promo_roi.ingest_checks import IngestAuditError, check_ingest_audit
+    from promo_roi.tables import INGEST_AUDIT, SOURCE_TABLES
+
+    config, results = ingested
+    config = copy_warehouse(config, "bronze_snapshot")
+    written = {table: result.rows_written for table, result in results.items()}
+
+    def seen() -> dict[str, int]:
+        bronze = read_bronze(spark, config)
+        return {table: getattr(bronze, table).count() for table in SOURCE_TABLES}
+
+    assert seen() == written
+    transactions, campaigns = SOURCE_TABLES["transactions"], SOURCE_TABLES["campaigns"]
+    # A killed ingest: transactions rewritten with 10 rows, then nothing more (no audit).
+    partial = delta_io.read_table(spark, transactions, config.warehouse).limit(10)
+    delta_io.overwrite_table(spark, partial.localCheckpoint(), transactions, config.warehouse)
+    # A planner's stray INSERT into a bronze table.
+    stray = delta_io.read_table(spark, campaigns, config.warehouse).limit(1)
+    stray.write.format("delta").mode("append").save(delta_io.table_path(config.warehouse, campaigns))
+    assert seen() == written
+    with pytest.raises(IngestAuditError, match="transactions is at Delta version .* something wrote to it"):
+        check_ingest_audit(spark, config)
+
+    audit = delta_io.read_table(spark, INGEST_AUDIT, config.warehouse)
+    later = audit.filter(F.col("source_table") == "coupons").withColumn(
+        "ingested_at", F.col("ingested_at") + F.expr("INTERVAL 1 HOUR"))
+    delta_io.merge_by_keys(spark, later.localCheckpoint(), INGEST_AUDIT, config.warehouse)
+    with pytest.raises(UnpublishedBronzeError, match="mixes ingests"):
+        read_bronze(spark, config)
+    delta_io.delete_where(spark, INGEST_AUDIT, config.warehouse, F.col("source_table") == "coupons")
+    with pytest.raises(UnpublishedBronzeError, match="no published version of coupons"):
+        read_bronze(spark, config)
+    shutil.rmtree(delta_io.table_path(config.warehouse, INGEST_AUDIT))
+    with pytest.raises(UnpublishedBronzeError, match="no ingest has published bronze; run jobs/ingest.py"):
+        read_bronze(spark, config)

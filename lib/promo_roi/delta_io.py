@@ -229,6 +229,11 @@ def read_table(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig)
     return spark.read.format("delta").load(table_path(warehouse, spec))
 
 
+def read_table_at(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig, version: int) -> DataFrame:
+    """The table as it was at Delta ``version`` (time travel)."""
+    return spark.read.format("delta").option("versionAsOf", int(version)).load(table_path(warehouse, spec))
+
+
 def table_version(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig) -> int:
     history = DeltaTable.forPath(spark, table_path(warehouse, spec)).history(1)
     return int(history.select("version").first()[0])

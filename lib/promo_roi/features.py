@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
+from promo_roi.bronze import read_bronze
 from promo_roi.config import AppConfig, FeatureConfig, SourceConfig
 from promo_roi.observability import stage
 from promo_roi.quality import Transform
@@ -29,7 +29,6 @@ from promo_roi.tables import (
     CAMPAIGN_FEATURES,
     DEMOGRAPHIC_COLUMNS,
     ITEM_FEATURES,
-    SOURCE_TABLES,
     column_slug,
     user_features_spec,
 )
@@ -38,27 +37,6 @@ from promo_roi.validation import InputError, validate_presence_of_columns
 log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class Bronze:
-    products: DataFrame
-    campaign_descriptions: DataFrame
-    transactions: DataFrame
-    demographics: DataFrame
-    campaigns: DataFrame
-    coupons: DataFrame
-    coupon_redemptions: DataFrame
-    promotions: DataFrame
-
-
-def read_bronze(spark: SparkSession, config: AppConfig) -> Bronze:
-    frames = {}
-    for name, spec in SOURCE_TABLES.items():
-        if not delta_io.table_exists(spark, spec, config.warehouse):
-            raise InputError(f"{spec.full_name} does not exist: run jobs/ingest.py first")
-        frames[name] = delta_io.read_table(spark, spec, config.warehouse)
-    return Bronze(**frames)
 
 
 # --- point-in-time filters ---------------------------------------------------

@@ -49,7 +49,8 @@ from promo_roi import delta_io
 from promo_roi.analyst_views import create_spark_views
 from promo_roi.causal import metrics
 from promo_roi.config import AppConfig
-from promo_roi.features import Bronze, build_campaign_exposures, build_features, campaign_calendar, read_bronze
+from promo_roi.bronze import Bronze, read_bronze
+from promo_roi.features import build_campaign_exposures, build_features, campaign_calendar
 from promo_roi.observability import stage
 from promo_roi.tables import BACKTEST_FORECAST, CAMPAIGN_PLANS, FORECAST_ACCURACY, user_features_spec
 from promo_roi.training import evaluate

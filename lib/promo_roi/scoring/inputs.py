@@ -26,8 +26,8 @@ from pyspark.sql import functions as F
 
 from promo_roi import delta_io
 from promo_roi.config import AppConfig, ScoringConfig
+from promo_roi.bronze import Bronze
 from promo_roi.features import (
-    Bronze,
     build_campaign_exposures,
     build_campaign_features,
     campaign_calendar,

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from promo_roi import delta_io
 from promo_roi.causal.calibration import UpliftCalibration
 from promo_roi.config import AppConfig, ConfigError
-from promo_roi.features import Bronze, read_bronze
+from promo_roi.bronze import Bronze, published_versions, read_bronze
 from promo_roi.observability import stage
 from promo_roi.publication import new_run_id, publish
 from promo_roi.scoring import forecast as forecasting
@@ -114,9 +114,10 @@ def champion(config: AppConfig) -> Champion:
 
 
 def input_versions(spark: SparkSession, config: AppConfig) -> dict[str, int]:
-    """Delta versions of every table the forecast read (lineage)."""
-    specs = [*SOURCE_TABLES.values(), user_features_spec(config.features), CAMPAIGN_PLANS]
-    return {s.full_name: delta_io.table_version(spark, s, config.warehouse) for s in specs}
+    """Delta versions of every table the forecast read (lineage): bronze at its published snapshot."""
+    bronze = {SOURCE_TABLES[t].full_name: v for t, v in published_versions(spark, config).items()}
+    specs = [user_features_spec(config.features), CAMPAIGN_PLANS]
+    return {**bronze, **{s.full_name: delta_io.table_version(spark, s, config.warehouse) for s in specs}}
 
 
 def _require_sections(config: AppConfig) -> None:

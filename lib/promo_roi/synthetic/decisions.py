@@ -125,7 +125,7 @@ def _published_frame(spark, spec, config, run_date: dt.date, columns: list[str])
 
 def published_decisions(spark, config, run_date: dt.date) -> Decisions:
     """The champion's decisions as published for ``run_date``."""
-    from promo_roi.features import read_bronze
+    from promo_roi.bronze import read_bronze
     from promo_roi.tables import CAMPAIGN_ROI_FORECAST, HOUSEHOLD_SCORES, HOUSEHOLD_TARGETING
 
     margin = config.scoring.gross_margin
@@ -160,7 +160,7 @@ def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
 
 def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed: int = 0) -> dict[str, Decisions]:
     """Every baseline's decisions for ``run_date`` (the published run must exist: its costs are reused)."""
-    from promo_roi.features import read_bronze
+    from promo_roi.bronze import read_bronze
     from promo_roi.scoring.inputs import planned_campaigns, scoring_examples
     from promo_roi.scoring.plan import budget_constraints
     from promo_roi.scoring.predict import load_champion

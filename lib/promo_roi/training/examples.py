@@ -28,8 +28,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from promo_roi.config import AppConfig, FeatureConfig, SourceConfig, TrainingConfig
+from promo_roi.bronze import Bronze
 from promo_roi.features import (
-    Bronze,
     build_campaign_exposures,
     build_campaign_features_on,
     build_user_features_on,

@@ -40,7 +40,7 @@ from pyspark.sql import functions as F
 
 from promo_roi import delta_io
 from promo_roi.config import AppConfig, TrainingConfig
-from promo_roi.features import read_bronze
+from promo_roi.bronze import read_bronze
 from promo_roi.mlflow_io import MlflowStore
 from promo_roi.observability import stage
 from promo_roi.tables import (

@@ -277,7 +277,7 @@ def run_rolling_origin(spark, config, as_of: dt.date, first_held_out: int = 6) -
     """Folds, models and yardstick on the warehouse's fully observed campaigns as of ``as_of``."""
     from pyspark.sql import functions as F
 
-    from promo_roi.features import read_bronze
+    from promo_roi.bronze import read_bronze
     from promo_roi.observability import stage
     from promo_roi.tables import CATEGORICAL_COLUMNS, model_numeric_columns
     from promo_roi.training.examples import build_placebo_examples
