@@ -6,8 +6,9 @@ This module is the only door to Delta from Spark (the ``deltalake`` reader of
 - whole-table snapshots: ``overwrite_table`` (mode overwrite);
 - a date's slice: ``replace_slice`` (mode overwrite + replaceWhere), so a rerun
   replaces exactly that slice and never duplicates it;
-- keyed tables: ``merge_by_keys`` (the merge chain) and ``insert_missing``
-  (rows whose keys are new; existing rows are never touched);
+- keyed tables: ``merge_by_keys`` (the merge chain), ``insert_missing``
+  (rows whose keys are new; existing rows are never touched) and
+  ``insert_or_refresh`` (new rows, and chosen columns of chosen existing rows);
 - ``compare_and_set``: inserts one keyed row unless another writer holds the
   key, and says who won;
 - ``delete_where``: removes the rows matching a condition.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import weakref
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -158,7 +159,7 @@ def replace_date_slice(
 
 
 def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig, update: bool,
-           update_when: str | None = None) -> int:
+           update_when: str | None = None, update_columns: Sequence[str] | None = None) -> int:
     if not spec.keys:
         raise ValueError(f"{spec.full_name} declares no keys to merge on")
     ensure_table(spark, spec, warehouse)
@@ -168,7 +169,9 @@ def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: Wareh
         .alias("t")
         .merge(conform(df, spec).alias("s"), condition)
     )
-    if update:
+    if update and update_columns:
+        merge = merge.whenMatchedUpdate(condition=update_when, set={c: f"s.`{c}`" for c in update_columns})
+    elif update:
         merge = merge.whenMatchedUpdateAll(condition=update_when)
     merge.whenNotMatchedInsertAll().execute()
     return table_version(spark, spec, warehouse)
@@ -217,6 +220,14 @@ def compare_and_set(spark: SparkSession, row: DataFrame, spec: TableSpec, wareho
     if not owners:  # the merge failed for another reason than a concurrent writer
         raise failure or RuntimeError(f"compare_and_set on {spec.full_name}: nothing holds the key")
     return owners == [wanted[owner_column]]
+
+
+def insert_or_refresh(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig,
+                      columns: Sequence[str], refresh_when: str) -> int:
+    """Inserts the rows of ``df`` whose keys are new and, in the same commit, sets ``columns`` of existing
+    rows from ``df`` where ``refresh_when`` (SQL over ``t``, the table, and ``s``, ``df``) holds; every other
+    column of an existing row is left alone. Returns the new table version."""
+    return _merge(spark, df, spec, warehouse, update=True, update_when=refresh_when, update_columns=columns)
 
 
 def delete_where(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig, condition) -> int:

@@ -62,6 +62,13 @@ def redemption_cost_estimate(bronze: Bronze, run_date: dt.date) -> float:
     return float(row["mean"])
 
 
+SEEDED_SOURCE = "completejourney"
+# What the night sets on the rows it seeded: the costs follow the configuration (scoring.contact_cost,
+# scoring.redemption_cost or its estimate before the run date) instead of keeping the values of the
+# night that first seeded them. A planner's row (any other source) is never changed.
+SEEDED_COST_COLUMNS = ("contact_cost", "redemption_cost")
+
+
 def seed_plans_from_calendar(bronze: Bronze, run_date: dt.date, scoring: ScoringConfig,
                              redemption_cost: float) -> DataFrame:
     """The demo's plans: Complete Journey campaigns starting on or after the run date, with their coupons."""
@@ -75,15 +82,18 @@ def seed_plans_from_calendar(bronze: Bronze, run_date: dt.date, scoring: Scoring
             F.coalesce("coupon_product_ids", F.array().cast("array<bigint>")).alias("coupon_product_ids"),
             F.lit(scoring.contact_cost).alias("contact_cost"), F.lit(redemption_cost).alias("redemption_cost"),
             F.lit(None).cast("double").alias("min_budget"), F.lit(None).cast("double").alias("max_budget"),
-            F.lit(None).cast("double").alias("coupon_inventory"), F.lit("completejourney").alias("source"),
+            F.lit(None).cast("double").alias("coupon_inventory"), F.lit(SEEDED_SOURCE).alias("source"),
             F.current_timestamp().alias("added_at"),
         )
     )
 
 
-def add_new_plans(spark: SparkSession, plans: DataFrame, config: AppConfig) -> int:
-    """Inserts plans whose campaign_id is not there yet; a planner's edits are never overwritten."""
-    return delta_io.insert_missing(spark, plans, CAMPAIGN_PLANS, config.warehouse)
+def seed_plans(spark: SparkSession, plans: DataFrame, config: AppConfig) -> int:
+    """Inserts calendar plans whose campaign_id is new and refreshes the costs of rows the night seeded,
+    in one commit; returns the table version."""
+    changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in SEEDED_COST_COLUMNS)
+    return delta_io.insert_or_refresh(spark, plans, CAMPAIGN_PLANS, config.warehouse, SEEDED_COST_COLUMNS,
+                                      f"t.source = '{SEEDED_SOURCE}' AND ({changed})")
 
 
 def planned_campaigns(spark: SparkSession, config: AppConfig, run_date: dt.date) -> DataFrame:

@@ -141,7 +141,7 @@ def prepare_night(spark: SparkSession, config: AppConfig, run_date: dt.date, mod
         cost = config.scoring.redemption_cost  # 0 is a cost too (a manufacturer-funded coupon)
         if cost is None:
             cost = inputs.redemption_cost_estimate(bronze, run_date)
-        inputs.add_new_plans(spark, inputs.seed_plans_from_calendar(bronze, run_date, config.scoring, cost), config)
+        inputs.seed_plans(spark, inputs.seed_plans_from_calendar(bronze, run_date, config.scoring, cost), config)
         plans = inputs.planned_campaigns(spark, config, run_date).cache()
         st.detail = f"redemption cost {cost:.3f} per redemption for seeded plans"
     with stage(log, f"score.quality_gates[{run_date}]") as st:

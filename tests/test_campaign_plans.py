@@ -1,10 +1,12 @@
-"""The plan gate: every unusable row of gold.campaign_plans is named before any household is scored."""
+"""gold.campaign_plans: the gate names every unusable row before any household is scored; the night's
+seeding inserts new calendar campaigns and keeps the costs of its own rows in line with the configuration."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from promo_roi.scoring.inputs import plan_problems
+from promo_roi import delta_io
+from promo_roi.scoring.inputs import plan_problems, seed_plans
 from promo_roi.tables import CAMPAIGN_PLANS
 
 START, END = dt.date(2017, 7, 12), dt.date(2017, 8, 12)
@@ -63,4 +65,36 @@ def test_every_problem_is_named_with_its_campaign(spark):
         (19, "max_budget NaN, infinite or negative"),
         (20, "campaign_id appears 2 times"),
         (None, "campaign_id missing"),
+    }
+
+
+def test_seeding_inserts_new_campaigns_and_refreshes_only_the_costs_of_seeded_rows(spark, config_for):
+    config = config_for("seed_plans")
+    added = dt.datetime(2017, 6, 1, 3, 0)
+
+    def plans(*rows):
+        return spark.createDataFrame(list(rows), CAMPAIGN_PLANS.struct)
+
+    seeded = dict(source="completejourney", added_at=added)
+    seed_plans(spark, plans(_plan(11, **seeded), _plan(12, **seeded)), config)
+    # A planner's own campaign, and a planner's budget on a seeded one (SQL INSERT and UPDATE).
+    planner = plans(_plan(101, contact_cost=0.25, redemption_cost=2.0, source="planner", added_at=added))
+    planner.write.format("delta").mode("append").save(delta_io.table_path(config.warehouse, CAMPAIGN_PLANS))
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, CAMPAIGN_PLANS)).update(
+        "campaign_id = 12", {"max_budget": "500.0"})
+    # The next night: contact cost changed in the configuration, a new calendar campaign 13, and a row for
+    # 101 that must not touch the planner's campaign.
+    later = dict(source="completejourney", added_at=dt.datetime(2017, 7, 1, 3, 0), contact_cost=0.8,
+                 redemption_cost=1.3)
+    seed_plans(spark, plans(_plan(11, **later), _plan(12, **later), _plan(13, **later), _plan(101, **later)),
+               config)
+    got = {r.campaign_id: (r.contact_cost, r.redemption_cost, r.max_budget, r.source, r.added_at)
+           for r in delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).collect()}
+    assert got == {
+        11: (0.8, 1.3, None, "completejourney", added),
+        12: (0.8, 1.3, 500.0, "completejourney", added),
+        13: (0.8, 1.3, None, "completejourney", dt.datetime(2017, 7, 1, 3, 0)),
+        101: (0.25, 2.0, None, "planner", added),
     }
