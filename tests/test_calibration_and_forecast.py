@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -60,6 +61,9 @@ def test_redemption_ratio_is_observed_over_predicted():
     cal = fit_ratio(observed, predicted, np.ones(6), n_boot=10, seed=0)
     assert cal.ratio == pytest.approx(3 / 6)
     assert cal.apply([0.4, 3.0]).tolist() == pytest.approx([0.2, 1.0])  # clipped to a probability
+    counts = fit_ratio(np.array([2, 0, 3, 1, 0, 0]), predicted, np.ones(6), n_boot=10, seed=0)  # 6 redemptions
+    assert counts.ratio == pytest.approx(1.0)
+    assert counts.expected_count([0.4, 3.0, -1.0]).tolist() == pytest.approx([0.4, 3.0, 0.0])  # a count: no cap
 
 
 def test_calibration_refuses_too_little_data_and_round_trips_through_json():
@@ -72,12 +76,22 @@ def test_calibration_refuses_too_little_data_and_round_trips_through_json():
     cal = fit_uplift_calibration(
         tau_spend=rng.normal(size=n), phi_spend=rng.normal(size=n), tau_coupon=rng.normal(size=n),
         phi_coupon=rng.normal(size=n), targeted=np.arange(n) % 2, redeemed=(np.arange(n) % 4 == 1),
-        p_redeem_targeted=np.full(n, 0.3), campaign=np.array([5] * 15 + [6] * 15), n_boot=20, seed=0)
+        p_redeem_targeted=np.full(n, 0.3), campaign=np.array([5] * 15 + [6] * 15), n_boot=20, seed=0,
+        redemptions=(np.arange(n) % 4 == 1) * 3)
     back = UpliftCalibration.from_json(cal.to_json())
     assert back.campaigns == (5, 6) and back.rows == n and back.n_draws == 20
     assert back.spend.intercept == cal.spend.intercept
     np.testing.assert_array_equal(back.coupon_product_spend.draws, cal.coupon_product_spend.draws)
     np.testing.assert_array_equal(back.redemption.draws, cal.redemption.draws)
+    np.testing.assert_array_equal(back.redemptions.draws, cal.redemptions.draws)
+    # Every redeemer redeemed 3 coupons: on the same resamples, 3 redemptions per redeemer in every draw.
+    assert cal.redemptions.ratio == pytest.approx(3 * cal.redemption.ratio)
+    np.testing.assert_allclose(cal.redemptions.draws, 3 * cal.redemption.draws)
+    # A model calibrated before the count existed loads, and refuses to give an expected count.
+    older = json.loads(cal.to_json())
+    del older["redemption_count"]
+    with pytest.raises(CalibrationError, match="no redemption-count ratio.*retrain"):
+        UpliftCalibration.from_dict(older).redemptions
 
 
 def test_dr_att_by_hand():
@@ -93,11 +107,17 @@ def test_dr_att_by_hand():
     assert np.isnan(dr_att([1.0], [0], [1.0], [0.5], n_boot=5)["effect"])
 
 
-def _calibration(a: float, b: float, ratio: float, draws: list[tuple[float, float, float]]) -> UpliftCalibration:
+def _calibration(a: float, b: float, count_ratio: float, draws: list[tuple[float, float, float]],
+                 redeemer_ratio: float | None = None) -> UpliftCalibration:
+    """Draws are (intercept, slope, redemption-count ratio); the redeemer (probability) ratio is
+    ``redeemer_ratio`` (default: half the count ratio, as if every redeemer redeemed two coupons)."""
     lin = np.array([(d[0], d[1]) for d in draws])
+    counts = np.array([d[2] for d in draws])
+    redeemer = count_ratio / 2 if redeemer_ratio is None else redeemer_ratio
     return UpliftCalibration(
         spend=LinearCalibration(a, b, lin), coupon_product_spend=LinearCalibration(0.2, 0.0, lin * 0 + [0.2, 0.0]),
-        redemption=RatioCalibration(ratio, np.array([d[2] for d in draws])), campaigns=(5, 6), rows=100)
+        redemption=RatioCalibration(redeemer, counts / 2), campaigns=(5, 6), rows=100,
+        redemption_count=RatioCalibration(count_ratio, counts))
 
 
 def test_roi_forecast_by_hand():
@@ -108,7 +128,8 @@ def test_roi_forecast_by_hand():
     })
     plans = pd.DataFrame({"campaign_id": [11], "campaign_type": ["Type B"], "start_date": [dt.date(2017, 7, 12)],
                           "end_date": [dt.date(2017, 8, 13)], "contact_cost": [0.5], "redemption_cost": [2.0]})
-    # Point: revenue 1 * 100 + 0.1 * 500 = 150, gross profit 0.3 * 150 = 45, redemptions 0.5 * 20 = 10,
+    # Point: revenue 1 * 100 + 0.1 * 500 = 150, gross profit 0.3 * 150 = 45, redemptions (the count ratio,
+    # not the redeemer ratio 0.25) 0.5 * 20 = 10,
     # cost 100 * 0.5 + 10 * 2 = 70, ROI (45 - 70) / 70.
     # Draws: (a, b, r) = (0, 0, 0.5) -> gp 0, cost 70, ROI -1; (3, 0.2, 1.0) -> revenue 400, gp 120,
     # cost 50 + 20 * 2 = 90, ROI 30 / 90.
@@ -135,7 +156,7 @@ def test_accuracy_rows_by_hand():
         "end_date": [dt.date(2017, 9, 24)], "audience": [200], "incremental_revenue": [400.0],
         "incremental_gross_profit": [120.0], "incremental_gross_profit_low": [-30.0],
         "incremental_gross_profit_high": [210.0], "roi": [0.1], "roi_low": [-0.5], "roi_high": [0.6],
-        "model_version": ["3"],
+        "model_version": ["3"], "expected_redemptions": [5.0], "cost": [110.0],
     })
     realized = {13: RealizedEffect(13, att=1.5, att_low=-0.5, att_high=3.0, naive=40.0, treated=200, redemptions=8)}
     row = accuracy_rows(forecast, realized, contact_cost={13: 0.5}, redemption_cost={13: 2.0}).iloc[0]
@@ -151,6 +172,8 @@ def test_accuracy_rows_by_hand():
     assert row["error"] == pytest.approx(100.0) and row["absolute_error"] == pytest.approx(100.0)
     assert bool(row["interval_covers_realized"]) is True
     assert row["realized_roi"] == pytest.approx((90.0 - 116.0) / 116.0)
+    assert (row["forecast_redemptions"], row["realized_redemptions"]) == (5.0, 8.0)
+    assert (row["forecast_cost"], row["realized_cost"]) == (110.0, pytest.approx(116.0))
     assert row["realized_roi_low"] == pytest.approx((-30.0 - 116.0) / 116.0)
     assert row["realized_roi_high"] == pytest.approx((180.0 - 116.0) / 116.0)
     # A campaign without a realized effect is left out.
@@ -163,7 +186,7 @@ def test_accuracy_judges_both_intervals_and_reports_the_placebo():
         "end_date": [dt.date(2017, 9, 24)], "audience": [100], "incremental_revenue": [500.0],
         "incremental_gross_profit": [150.0], "incremental_gross_profit_low": [120.0],
         "incremental_gross_profit_high": [180.0], "roi": [0.1], "roi_low": [-0.5], "roi_high": [0.6],
-        "model_version": ["3"],
+        "model_version": ["3"], "expected_redemptions": [0.0], "cost": [50.0],
     })
     realized = {13: RealizedEffect(13, att=2.0, att_low=-1.0, att_high=6.0, naive=40.0, treated=100, redemptions=0)}
     placebo = {13: RealizedEffect(13, att=0.5, att_low=-1.5, att_high=2.5, naive=9.0, treated=100, redemptions=0)}
@@ -193,20 +216,22 @@ def test_household_scores_transform_by_hand(spark):
         "uplift_redeem double, uplift_coupon_product_spend double, uplift_spend double")
     units = spark.createDataFrame([(11, 0.5, 2.0, "x"), (12, 1.0, 3.0, "y")],
                                   "campaign_id long, contact_cost double, redemption_cost double, other string")
-    cal = _calibration(4.0, 0.5, 2.0, [(4.0, 0.5, 2.0)])
+    cal = _calibration(4.0, 0.5, 2.0, [(4.0, 0.5, 2.0)], redeemer_ratio=1.5)
     rows = {r.household_id: r for r in raw.transform(
         household_scores(units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7")).collect()}
-    # Household 1: calibrated uplift 4 + 0.5 * 20 = 14, gross profit 0.3 * 14 = 4.2;
-    # redemption 2 * 0.4 = 0.8, expected cost 0.5 + 0.8 * 2 = 2.1.
+    # Household 1: calibrated uplift 4 + 0.5 * 20 = 14, gross profit 0.3 * 14 = 4.2; redemption
+    # probability 1.5 * 0.4 = 0.6, expected redemptions 2 * 0.4 = 0.8, expected cost 0.5 + 0.8 * 2 = 2.1.
     assert rows[1].calibrated_uplift_spend == pytest.approx(14.0)
     assert rows[1].incremental_gross_profit == pytest.approx(4.2)
-    assert rows[1].calibrated_p_redeem == pytest.approx(0.8)
+    assert rows[1].calibrated_p_redeem == pytest.approx(0.6)
+    assert rows[1].expected_redemptions == pytest.approx(0.8)
     assert rows[1].expected_cost == pytest.approx(2.1)
-    # Household 2: uplift 4 + 0.5 * -10 = -1, gross profit -0.3; redemption 2 * 0.9 = 1.8 capped at 1,
-    # expected cost 1 + 1 * 3 = 4.
+    # Household 2: uplift 4 + 0.5 * -10 = -1, gross profit -0.3; probability 1.5 * 0.9 = 1.35 capped at 1,
+    # expected redemptions 2 * 0.9 = 1.8 (a count, not capped), expected cost 1 + 1.8 * 3 = 6.4.
     assert rows[2].calibrated_uplift_spend == pytest.approx(-1.0)
     assert rows[2].incremental_gross_profit == pytest.approx(-0.3)
     assert rows[2].calibrated_p_redeem == pytest.approx(1.0)
-    assert rows[2].expected_cost == pytest.approx(4.0)
+    assert rows[2].expected_redemptions == pytest.approx(1.8)
+    assert rows[2].expected_cost == pytest.approx(6.4)
     assert (rows[1].run_date, rows[1].run_id, rows[1].model_version) == (dt.date(2017, 7, 1), "run-1", "7")
     assert (rows[1].p_redeem_targeted, rows[1].spend_untargeted) == (0.4, 180.0)

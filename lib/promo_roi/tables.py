@@ -381,11 +381,13 @@ HOUSEHOLD_SCORES = TableSpec(
         ("uplift_spend", DoubleType()), ("incremental_gross_profit", DoubleType()),
         ("expected_cost", DoubleType()), ("model_version", StringType()),
         ("calibrated_uplift_spend", DoubleType()), ("calibrated_p_redeem", DoubleType()),
+        ("expected_redemptions", DoubleType()),
     ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id", "household_id"),
     description=(
         "Champion-model predictions per (household, planned campaign) on the run date: the network's raw "
-        "per-arm predictions and uplifts, the calibrated uplift and redemption probability, and from them the "
-        "incremental gross profit and expected cost the budget plan uses."
+        "per-arm predictions and uplifts, the calibrated uplift, redemption probability and expected number of "
+        "redemptions, and from them the incremental gross profit and expected cost (contact + expected "
+        "redemptions x cost per redemption) the budget plan uses."
     ),
 )
 
@@ -501,13 +503,16 @@ FORECAST_ACCURACY = TableSpec(
         ("error_z", DoubleType()), ("consistent_at_90", BooleanType()),
         ("placebo_incremental_revenue", DoubleType()), ("placebo_incremental_revenue_low", DoubleType()),
         ("placebo_incremental_revenue_high", DoubleType()),
+        ("forecast_redemptions", DoubleType()), ("realized_redemptions", DoubleType()),
+        ("forecast_cost", DoubleType()), ("realized_cost", DoubleType()),
     ), partition_by=("run_date",), keys=("run_date", "campaign_id"),
     description=(
         "Backtest: per past run date and campaign that has since run to its end, the champion's backtest "
         "forecast (gold.backtest_forecast, run_id) of incremental revenue and ROI against the realized effect "
         "on the targeted households (doubly robust, the same selection correction), which is itself an "
         "estimate: whether each interval holds the other's point, whether they overlap, the error in combined "
-        "standard errors, and the same estimator on the campaign's pre-period (placebo, ~0 when unbiased)."
+        "standard errors, the same estimator on the campaign's pre-period (placebo, ~0 when unbiased), and "
+        "the forecast's redemptions and cost against those the campaign paid."
     ),
 )
 

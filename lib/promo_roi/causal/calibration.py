@@ -19,7 +19,11 @@ Fernandez-Val's BLP of the CATE, on pseudo-outcomes.)
 
 Redemptions are levels, not effects (untargeted households cannot redeem the
 campaign's coupons): the targeted head's redemption probability is scaled by
-``observed / predicted`` redemptions of the targeted held-out households.
+``observed / predicted`` redeemers of the targeted held-out households. What a
+campaign pays is per redemption, and a household that redeems redeems several
+coupons per campaign (Complete Journey: about 2.5 per redeeming household), so
+the expected NUMBER of redemptions gets its own ratio: observed redemptions
+over the predicted probability, on the same rows and bootstrap draws.
 
 Uncertainty is a two-stage bootstrap: campaigns with replacement, then
 households within each drawn campaign. With a handful of held-out campaigns
@@ -82,7 +86,12 @@ class RatioCalibration:
     draws: np.ndarray  # [n_draws]
 
     def apply(self, p: Any) -> np.ndarray:
+        """A calibrated probability (kept inside [0, 1])."""
         return np.clip(self.ratio * np.asarray(p, dtype=float), 0.0, 1.0)
+
+    def expected_count(self, p: Any) -> np.ndarray:
+        """A calibrated expected count (not bounded by 1)."""
+        return np.maximum(self.ratio * np.asarray(p, dtype=float), 0.0)
 
 
 def fit_linear(tau: Any, phi: Any, campaign: Any, n_boot: int, seed: int) -> LinearCalibration:
@@ -124,10 +133,19 @@ class UpliftCalibration:
 
     spend: LinearCalibration
     coupon_product_spend: LinearCalibration
-    redemption: RatioCalibration
+    redemption: RatioCalibration              # redeemers per predicted redemption probability
     campaigns: tuple[int, ...]
     rows: int
     method: str = METHOD
+    redemption_count: RatioCalibration | None = None  # redemptions per predicted probability (None: older model)
+
+    @property
+    def redemptions(self) -> RatioCalibration:
+        """The expected-number-of-redemptions calibration; a model trained before it existed is refused."""
+        if self.redemption_count is None:
+            raise CalibrationError("the model's calibration has no redemption-count ratio (trained before expected "
+                                   "costs counted redemptions): retrain it with jobs/train.py")
+        return self.redemption_count
 
     @property
     def n_draws(self) -> int:
@@ -141,6 +159,9 @@ class UpliftCalibration:
             "method": self.method, "campaigns": list(self.campaigns), "rows": self.rows,
             "spend": linear(self.spend), "coupon_product_spend": linear(self.coupon_product_spend),
             "redemption": {"ratio": self.redemption.ratio, "draws": self.redemption.draws.tolist()},
+            **({"redemption_count": {"ratio": self.redemption_count.ratio,
+                                     "draws": self.redemption_count.draws.tolist()}}
+               if self.redemption_count is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -152,11 +173,16 @@ class UpliftCalibration:
             return LinearCalibration(float(x["intercept"]), float(x["slope"]),
                                      np.asarray(x["draws"], dtype=float).reshape(-1, 2))
 
-        red = d["redemption"]
-        out = cls(linear(d["spend"]), linear(d["coupon_product_spend"]),
-                  RatioCalibration(float(red["ratio"]), np.asarray(red["draws"], dtype=float)),
-                  tuple(int(c) for c in d["campaigns"]), int(d["rows"]), str(d.get("method", METHOD)))
-        if not (out.spend.draws.shape[0] == out.coupon_product_spend.draws.shape[0] == out.redemption.draws.shape[0]):
+        def ratio(x: Mapping[str, Any] | None) -> RatioCalibration | None:
+            return None if x is None else RatioCalibration(float(x["ratio"]), np.asarray(x["draws"], dtype=float))
+
+        out = cls(linear(d["spend"]), linear(d["coupon_product_spend"]), ratio(d["redemption"]),
+                  tuple(int(c) for c in d["campaigns"]), int(d["rows"]), str(d.get("method", METHOD)),
+                  ratio(d.get("redemption_count")))
+        counts = {out.spend.draws.shape[0], out.coupon_product_spend.draws.shape[0], out.redemption.draws.shape[0]}
+        if out.redemption_count is not None:
+            counts.add(out.redemption_count.draws.shape[0])
+        if len(counts) != 1:
             raise CalibrationError("calibration draws differ in number between outcomes")
         return out
 
@@ -168,17 +194,19 @@ class UpliftCalibration:
 def fit_uplift_calibration(
     tau_spend: Any, phi_spend: Any, tau_coupon: Any, phi_coupon: Any,
     targeted: Any, redeemed: Any, p_redeem_targeted: Any, campaign: Any,
-    n_boot: int, seed: int,
+    n_boot: int, seed: int, redemptions: Any,
 ) -> UpliftCalibration:
-    """All three calibrations from the same held-out rows (same bootstrap seed per outcome)."""
+    """All four calibrations from the same held-out rows (same bootstrap seed per outcome, so draw k of
+    each comes from the same resample). ``redemptions``: redemptions per household (a count)."""
     camp = np.asarray(campaign)
     t = np.asarray(targeted, dtype=float) > 0.5
+    p = np.asarray(p_redeem_targeted, dtype=float)[t]
     return UpliftCalibration(
         spend=fit_linear(tau_spend, phi_spend, camp, n_boot, seed),
         coupon_product_spend=fit_linear(tau_coupon, phi_coupon, camp, n_boot, seed),
-        redemption=fit_ratio(np.asarray(redeemed, dtype=float)[t], np.asarray(p_redeem_targeted, dtype=float)[t],
-                             camp[t], n_boot, seed),
+        redemption=fit_ratio(np.asarray(redeemed, dtype=float)[t], p, camp[t], n_boot, seed),
         campaigns=tuple(sorted(int(c) for c in np.unique(camp))),
         rows=int(camp.size),
+        redemption_count=fit_ratio(np.asarray(redemptions, dtype=float)[t], p, camp[t], n_boot, seed),
     )
 

@@ -29,7 +29,9 @@ CALIBRATION_COLUMNS = (
 )
 CALIBRATION_METRICS = {"calibration_intercept": "intercept ({unit} per household)",
                        "calibration_slope": "slope (x predicted uplift)",
-                       "calibration_ratio": "ratio (observed / predicted redemptions)"}
+                       "calibration_ratio": "ratio (observed / predicted redemption probability)"}
+# The two redemption ratios: redeemers scale the probability, redemptions (several per redeemer) the cost.
+CALIBRATION_OUTCOMES = {"redeemed": "redeemers (probability)", "redemptions": "redemptions (count, for the cost)"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def _calibration(data: ReportData, cur: str) -> str:
     units = {"spend": cur, "coupon_product_spend": cur}
     calibration["metric"] = [CALIBRATION_METRICS[m].format(unit=units.get(o, "")) if m in CALIBRATION_METRICS else m
                              for o, m in zip(calibration["outcome"], calibration["metric"])]
-    calibration["outcome"] = calibration["outcome"].map(lambda o: OUTCOME_LABELS.get(o, o))
+    calibration["outcome"] = calibration["outcome"].map(lambda o: CALIBRATION_OUTCOMES.get(o, OUTCOME_LABELS.get(o, o)))
     return (
         "<p>The model's raw uplift is not used as an effect: it is calibrated on held-out campaigns as "
         "effect = intercept + slope x predicted uplift (redemptions: scaled by a ratio), fitted against doubly "

@@ -180,9 +180,9 @@ def calibration_summary(evaluation: pd.DataFrame) -> pd.DataFrame:
     """The uplift calibration the run's model carries (gold.model_evaluation, scope 'calibration'):
     coefficient, value and 95% bootstrap interval, held-out rows."""
     sel = evaluation[evaluation["scope"] == "calibration"]
-    order = {"spend": 0, "coupon_product_spend": 1, "redeemed": 2}
+    order = {"spend": 0, "coupon_product_spend": 1, "redeemed": 2, "redemptions": 3}
     out = sel[["outcome", "metric", "value", "ci_low", "ci_high", "n_rows", "n_campaigns"]].copy()
-    out["_o"] = out["outcome"].map(order).fillna(3)
+    out["_o"] = out["outcome"].map(order).fillna(4)
     return out.sort_values(["_o", "metric"]).drop(columns="_o").reset_index(drop=True)
 
 

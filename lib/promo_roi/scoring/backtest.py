@@ -122,7 +122,7 @@ def realized_effect(frame: pd.DataFrame, encode: Any, folds: int, n_boot: int, s
     return RealizedEffect(
         campaign_id=int(frame["campaign_id"].iloc[0]), att=att["effect"], att_low=att["ci_low"],
         att_high=att["ci_high"], naive=metrics.naive_difference(y, t), treated=att["n_treated"],
-        redemptions=float(frame.loc[t > 0.5, "redeemed"].astype(float).sum()),
+        redemptions=float(frame.loc[t > 0.5, "redemptions"].astype(float).sum()),  # paid per redemption
     )
 
 
@@ -197,6 +197,9 @@ def accuracy_rows(forecast: pd.DataFrame, realized: dict[int, RealizedEffect], c
             "forecast_roi": f.roi, "forecast_roi_low": f.roi_low, "forecast_roi_high": f.roi_high,
             "realized_roi": roi(realized_revenue), "realized_roi_low": roi(bounds[0]),
             "realized_roi_high": roi(bounds[1]), "estimator": ESTIMATOR, "model_version": f.model_version,
+            # What the campaign was forecast to cost against what it cost (contact + redemptions paid).
+            "forecast_redemptions": f.expected_redemptions, "realized_redemptions": r.redemptions,
+            "forecast_cost": f.cost, "realized_cost": cost,
             "placebo_incremental_revenue": None if p is None else p.att * audience,
             "placebo_incremental_revenue_low": None if p is None else p.att_low * audience,
             "placebo_incremental_revenue_high": None if p is None else p.att_high * audience,

@@ -42,12 +42,17 @@ def calibrated_redemption(calibration: UpliftCalibration) -> Column:
     return F.least(F.lit(1.0), F.greatest(F.lit(0.0), F.lit(calibration.redemption.ratio) * F.col("p_redeem_t1")))
 
 
+def expected_redemptions(calibration: UpliftCalibration) -> Column:
+    """The calibrated expected number of redemptions of a targeted pair (several coupons per household)."""
+    return F.greatest(F.lit(0.0), F.lit(calibration.redemptions.ratio) * F.col("p_redeem_t1"))
+
+
 def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gross_margin: float,
                      run_date: dt.date, run_id: str, model_version: str):
     """``df.transform`` factory: the network's outputs per pair -> gold.household_scores rows.
 
     ``unit_costs``: campaign_id, contact_cost, redemption_cost (gold.campaign_plans).
-    Expected cost = contact + calibrated redemption probability x cost per redemption.
+    Expected cost = contact + calibrated expected number of redemptions x cost per redemption.
     """
 
     def _t(df: DataFrame) -> DataFrame:
@@ -55,6 +60,7 @@ def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gros
             df.join(F.broadcast(unit_costs.select("campaign_id", "contact_cost", "redemption_cost")), "campaign_id")
             .withColumn("calibrated_uplift_spend", calibrated_uplift(calibration))
             .withColumn("calibrated_p_redeem", calibrated_redemption(calibration))
+            .withColumn("expected_redemptions", expected_redemptions(calibration))
             .select(
                 F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "campaign_id", "household_id",
                 F.col("p_redeem_t1").alias("p_redeem_targeted"), F.col("p_redeem_t0").alias("p_redeem_untargeted"),
@@ -63,8 +69,9 @@ def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gros
                 F.col("spend_t1").alias("spend_targeted"), F.col("spend_t0").alias("spend_untargeted"),
                 "uplift_redeem", "uplift_coupon_product_spend", "uplift_spend",
                 (F.col("calibrated_uplift_spend") * gross_margin).alias("incremental_gross_profit"),
-                (F.col("contact_cost") + F.col("calibrated_p_redeem") * F.col("redemption_cost")).alias("expected_cost"),
+                (F.col("contact_cost") + F.col("expected_redemptions") * F.col("redemption_cost")).alias("expected_cost"),
                 F.lit(model_version).alias("model_version"), "calibrated_uplift_spend", "calibrated_p_redeem",
+                "expected_redemptions",
             )
         )
 
@@ -98,7 +105,8 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
     """Per plan: calibrated incremental revenue, gross profit, cost and ROI, with the calibration's interval.
 
     Point: ``a * N + b * sum(tau_hat)`` for N households with raw uplifts
-    ``tau_hat`` (:mod:`promo_roi.causal.calibration`), redemptions ``r * sum(p)``.
+    ``tau_hat`` (:mod:`promo_roi.causal.calibration`), redemptions ``r * sum(p)`` with ``r`` the
+    redemption-count ratio (redemptions, not redeemers: cost is paid per redemption).
     Interval: the same arithmetic for every bootstrap draw ``(a_k, b_k, r_k)``
     (with Monte Carlo dropout draw ``k mod M`` of the sums when there are M),
     then the draws' quantiles.
@@ -112,13 +120,13 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
         contact, per_redemption = float(units.at[t.campaign_id, "contact_cost"]), float(units.at[t.campaign_id, "redemption_cost"])
         revenue = cal.spend.intercept * n + cal.spend.slope * t.sum_uplift_spend
         coupon_revenue = cal.coupon_product_spend.intercept * n + cal.coupon_product_spend.slope * t.sum_uplift_coupon_product_spend
-        redemptions = cal.redemption.ratio * t.sum_p_redeem
+        redemptions = cal.redemptions.ratio * t.sum_p_redeem
         contact_cost, redemption_cost = n * contact, redemptions * per_redemption
         cost = contact_cost + redemption_cost
         mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
         pick = mc[np.arange(cal.n_draws) % len(mc)]
         draw_revenue = cal.spend.draws[:, 0] * n + cal.spend.draws[:, 1] * pick[:, 0]
-        draw_cost = n * contact + cal.redemption.draws * pick[:, 2] * per_redemption
+        draw_cost = n * contact + cal.redemptions.draws * pick[:, 2] * per_redemption
         draw_gp = margin * draw_revenue
         draw_roi = (draw_gp - draw_cost) / draw_cost
         gp = margin * revenue

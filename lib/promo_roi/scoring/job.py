@@ -109,6 +109,10 @@ def champion(config: AppConfig) -> Champion:
         raise inputs.ScoringInputError(
             f"{training.registered_model} version {version} ('{training.champion_alias}') carries no uplift "
             "calibration, and its raw uplift is not an effect to forecast with: retrain with jobs/train.py")
+    if calibration.redemption_count is None:
+        raise inputs.ScoringInputError(
+            f"{training.registered_model} version {version} ('{training.champion_alias}') predates the expected "
+            "number of redemptions (its costs would count redeemers, not redemptions): retrain with jobs/train.py")
     as_of = store.run_params(store.version_run_id(training.registered_model, version)).get("as_of_date")
     return Champion(source, version, calibration, dt.date.fromisoformat(as_of) if as_of else None)
 

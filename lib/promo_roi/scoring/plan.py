@@ -120,7 +120,7 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
     """
     pairs = household_scores.select(
         "household_id", "campaign_id", F.col("incremental_gross_profit").alias("value"),
-        F.col("expected_cost").alias("cost"), F.col("calibrated_p_redeem").alias("redemptions"))
+        F.col("expected_cost").alias("cost"), F.col("expected_redemptions").alias("redemptions"))
     selected, summary = plan_budget_spark(
         pairs, budget_constraints(plans, planning), planning.mode,
         planning.target_roi if planning.mode == "target_roi" else None,

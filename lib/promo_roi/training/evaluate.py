@@ -352,6 +352,7 @@ def fit_calibration(
         tau_coupon=pred["uplift_coupon_product_spend"], phi_coupon=phi["coupon_product_spend"],
         targeted=frame["targeted"], redeemed=frame["redeemed"], p_redeem_targeted=pred["p_redeem_t1"],
         campaign=frame["campaign_id"].to_numpy(), n_boot=cfg.bootstrap_samples, seed=cfg.seed,
+        redemptions=frame["redemptions"],
     )
 
 
@@ -368,4 +369,8 @@ def calibration_rows(calibration: UpliftCalibration, model: str = "transformer")
     draws = calibration.redemption.draws
     rows.append(_row(model, "heldout", "calibration", "redeemed", "calibration_ratio", calibration.redemption.ratio,
                      float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)), n, campaigns))
+    counts = calibration.redemptions.draws
+    rows.append(_row(model, "heldout", "calibration", "redemptions", "calibration_ratio",
+                     calibration.redemptions.ratio, float(np.quantile(counts, 0.025)),
+                     float(np.quantile(counts, 0.975)), n, campaigns))
     return rows
