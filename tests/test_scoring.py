@@ -171,7 +171,7 @@ def _plan_outputs(spark, config):
     """(pairs the plan chose from, targeting, budget_plan) as published for RUN_DATE."""
     pairs = _published(spark, HOUSEHOLD_SCORES, config).select(
         "household_id", "campaign_id", F.col("incremental_gross_profit").alias("value"),
-        F.col("expected_cost").alias("cost"), F.col("calibrated_p_redeem").alias("redemptions"),
+        F.col("expected_cost").alias("cost"), F.col("expected_redemptions").alias("redemptions"),
     ).toPandas().sort_values(["household_id", "campaign_id"]).reset_index(drop=True)
     targeting = _published(spark, HOUSEHOLD_TARGETING, config).toPandas()
     plan = _published(spark, BUDGET_PLAN, config).toPandas()
@@ -242,7 +242,7 @@ def _what_if(spark, config, planning):
                       config.scoring.interval, RUN_DATE, log.run_id, log.model_version)
     pairs = scores.select(
         "household_id", "campaign_id", F.col("incremental_gross_profit").alias("value"),
-        F.col("expected_cost").alias("cost"), F.col("calibrated_p_redeem").alias("redemptions"),
+        F.col("expected_cost").alias("cost"), F.col("expected_redemptions").alias("redemptions"),
     ).toPandas().sort_values(["household_id", "campaign_id"]).reset_index(drop=True)
     targeting = plan.targeting.toPandas()
     plan.selected.unpersist()
