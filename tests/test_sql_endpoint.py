@@ -421,3 +421,47 @@ def test_example_tables_cover_every_view_source():
     creatable, skipped = plan_views(written)
     assert not skipped and len(creatable) == len(ANALYST_VIEWS)
     assert HOUSEHOLD_TARGETING in example_rows()
+
+
+# --- who may reach the endpoint: bind address, authentication, private run files -------------------
+
+def test_a_non_loopback_bind_needs_authentication():
+    from promo_roi.sql_endpoint import AUTH_KEY, bind_refusal
+
+    for host in ("localhost", "127.0.0.1", "::1"):
+        assert bind_refusal(host, {}) is None, host
+    for host in ("0.0.0.0", "::"):
+        assert "not a loopback address, without authentication" in bind_refusal(host, {})
+        assert "is NOSASL" in bind_refusal(host, {AUTH_KEY: "nosasl"})
+        assert bind_refusal(host, {AUTH_KEY: "LDAP"}) is None
+        assert bind_refusal(host, {AUTH_KEY: "custom"}) is None
+
+
+def test_start_refuses_an_open_bind_before_starting_anything(tmp_path, capsys):
+    from promo_roi.sql_endpoint import main
+
+    run = tmp_path / "run"
+    port = free_port()
+    assert main(["start", "--host", "0.0.0.0", "--port", str(port), "--run-dir", str(run)]) == 2
+    assert "refusing to bind the SQL endpoint to '0.0.0.0'" in capsys.readouterr().err
+    assert not list(run.iterdir())  # no pid file, no log: nothing was started
+
+
+def test_run_files_are_private(tmp_path):
+    from promo_roi.sql_endpoint import RunDirError, _private_file, run_dir
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    assert run_dir(str(shared)) == shared and (shared.stat().st_mode & 0o777) == 0o700
+    fresh = run_dir(str(tmp_path / "a" / "b"))
+    assert (fresh.stat().st_mode & 0o777) == 0o700
+    log_file = fresh / "endpoint-1.log"
+    log_file.write_text("old")
+    log_file.chmod(0o644)
+    with _private_file(log_file) as out:
+        out.write("new")
+    assert log_file.read_text() == "new" and (log_file.stat().st_mode & 0o777) == 0o600
+    (tmp_path / "link").symlink_to(shared)
+    with pytest.raises(RunDirError, match="not a directory owned by this user"):
+        run_dir(str(tmp_path / "link"))

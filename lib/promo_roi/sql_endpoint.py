@@ -60,12 +60,30 @@ def venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
+class RunDirError(RuntimeError):
+    """The run directory is not private to this user (exit 2)."""
+
+
 def run_dir(explicit: str | None = None) -> Path:
-    """Where pid and log files live (per port): --run-dir, $PROMO_ROI_SQL_ENDPOINT_DIR or a temp dir."""
-    base = explicit or os.environ.get(RUN_DIR_ENV) or str(Path(tempfile.gettempdir()) / "promo-roi-sql-endpoint")
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
+    """Where pid and log files live (per port): --run-dir, $PROMO_ROI_SQL_ENDPOINT_DIR or a directory of
+    this user's under the temp dir. Private (0700, owned by this user): the log holds the server's settings
+    and queries, and a pid file another user could write would make ``stop`` signal their process."""
+    default = Path(tempfile.gettempdir()) / f"promo-roi-sql-endpoint-{os.getuid()}"
+    path = Path(explicit or os.environ.get(RUN_DIR_ENV) or default)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if path.is_symlink() or info.st_uid != os.getuid():
+        raise RunDirError(f"run directory {path} is not a directory owned by this user: choose --run-dir")
+    if info.st_mode & 0o077:
+        path.chmod(0o700)
     return path
+
+
+def _private_file(path: Path):
+    """``path`` truncated and opened for writing, readable by this user only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w")
 
 
 def _env() -> dict[str, str]:
@@ -123,6 +141,41 @@ def endpoint_config(config: AppConfig, host: str, port: int, jars: Sequence[str]
     extra["spark.hadoop.hive.server2.thrift.bind.host"] = host
     extra.setdefault("spark.ui.enabled", "false")
     return dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=extra))
+
+
+AUTH_KEY = "spark.hadoop.hive.server2.authentication"
+# HiveServer2 modes that check who connects; NONE (the default) and NOSASL let anyone in as any user.
+AUTHENTICATED_MODES = frozenset({"LDAP", "CUSTOM", "KERBEROS", "PAM"})
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` resolves to is a loopback address (0.0.0.0 and :: are not)."""
+    import ipaddress
+
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    addresses = {info[4][0].split("%")[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def bind_refusal(host: str, extra: dict[str, str] | None) -> str | None:
+    """Why the endpoint must not bind ``host`` with these Spark settings, or None.
+
+    The Thrift server runs SQL as the server's own user, on every table of the warehouse: off the loopback
+    interface it needs HiveServer2 authentication (``spark.extra`` ``spark.hadoop.hive.server2.authentication``:
+    LDAP with its URL, CUSTOM with a password provider class, KERBEROS or PAM; TLS via
+    ``hive.server2.use.SSL`` on top). Passwords belong in those settings' files, never on the command line."""
+    if is_loopback(host):
+        return None
+    mode = str((extra or {}).get(AUTH_KEY, "NONE")).upper()
+    if mode in AUTHENTICATED_MODES:
+        return None
+    return (f"refusing to bind the SQL endpoint to {host!r}, which is not a loopback address, without "
+            f"authentication ({AUTH_KEY} is {mode}): anyone who reaches the port could read every table as "
+            f"this user. Bind localhost (the default), or set spark.extra {AUTH_KEY} to one of "
+            f"{', '.join(sorted(AUTHENTICATED_MODES))} with its settings (docs: HiveServer2 authentication)")
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -225,6 +278,10 @@ def serve(config: AppConfig, host: str, port: int) -> int:
     from promo_roi.analyst_views import create_spark_views
     from promo_roi.session import build_spark_session
 
+    refusal = bind_refusal(host, dict(config.spark.extra))
+    if refusal:
+        log.error("%s", refusal)
+        return 2
     if port_open(host, port):
         log.error("port %s:%d is already in use", host, port)
         return 1
@@ -309,6 +366,10 @@ def start(args: argparse.Namespace) -> int:
         print(f"port {args.host}:{args.port} is in use by another program; choose --port", file=sys.stderr)
         return 1
     config = load_config(args.profile, args.conf_dir, args.overrides, env=os.environ)
+    refusal = bind_refusal(args.host, dict(config.spark.extra))
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if config.spark.metastore_url is None and config.spark.catalog == "hive":
         print("note: embedded Derby metastore: jobs on this warehouse cannot run while the endpoint is up "
               "(stop it first, or use scripts/metastore_postgres.sh for a shared metastore)")
@@ -319,10 +380,11 @@ def start(args: argparse.Namespace) -> int:
         cmd += ["--conf-dir", args.conf_dir]
     for item in args.overrides:
         cmd += ["--set", item]
-    with open(log_file, "w") as out:
+    with _private_file(log_file) as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=directory, env=_env(), start_new_session=True)
-    pid_file.write_text(f"{proc.pid}\n")
+    with _private_file(pid_file) as out:
+        out.write(f"{proc.pid}\n")
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -416,7 +478,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging("INFO")
         config = load_config(args.profile, args.conf_dir, args.overrides, env=os.environ)
         return serve(config, args.host, args.port)
-    return {"start": start, "stop": stop, "status": status}[args.command](args)
+    try:
+        return {"start": start, "stop": stop, "status": status}[args.command](args)
+    except RunDirError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
