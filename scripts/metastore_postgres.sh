@@ -53,7 +53,9 @@ done
 case "$COMMAND" in start|flags) mkdir -p "$DIR" ;; esac
 DIR="$(cd "$DIR" 2>/dev/null && pwd || echo "$DIR")"
 DATA="$DIR/data"
-URL="jdbc:postgresql://127.0.0.1:$PORT/$DB?user=$DB_USER&password=$DB_PASSWORD"
+# The URL names the user only: the password reaches jobs through PROMO_ROI_METASTORE_PASSWORD, from
+# $DIR/metastore.env (0600), never through argv (ps shows it) or a file others can read.
+URL="jdbc:postgresql://127.0.0.1:$PORT/$DB?user=$DB_USER"
 
 pg_bindir() {
   local d
@@ -135,10 +137,13 @@ start_server() {
 }
 
 ensure_database() {
-  psql_super -d postgres -c "DO \$\$BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
-      CREATE ROLE \"$DB_USER\" LOGIN PASSWORD '$DB_PASSWORD';
-    END IF; END\$\$;"
+  # On stdin, not -c: the password must not appear in any process's argv.
+  psql_super -d postgres <<SQL
+DO \$\$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
+    CREATE ROLE "$DB_USER" LOGIN PASSWORD '$DB_PASSWORD';
+  END IF; END\$\$;
+SQL
   if [ -z "$(psql_super -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$DB'")" ]; then
     psql_super -d postgres -c "CREATE DATABASE \"$DB\" OWNER \"$DB_USER\""
     say "created database $DB owned by $DB_USER"
@@ -181,12 +186,19 @@ PROPS
 }
 
 print_flags() {
-  printf '%s\n' --set "spark.metastore_url=$URL" \
-    --set "spark.extra.spark.hadoop.javax.jdo.option.ConnectionDriverName=org.postgresql.Driver" > "$DIR/spark-flags"
+  (
+    umask 077
+    printf '%s\n' --set "spark.metastore_url=$URL" \
+      --set "spark.extra.spark.hadoop.javax.jdo.option.ConnectionDriverName=org.postgresql.Driver" > "$DIR/spark-flags"
+    printf 'PROMO_ROI_METASTORE_PASSWORD=%q\n' "$DB_PASSWORD" > "$DIR/metastore.env"
+  )
+  chmod 600 "$DIR/spark-flags" "$DIR/metastore.env"
   echo "Hive metastore on PostgreSQL: $URL"
   echo "Give every job and the SQL endpoint the same flags (also in $DIR/spark-flags):"
   echo "  --set 'spark.metastore_url=$URL' \\"
   echo "  --set spark.extra.spark.hadoop.javax.jdo.option.ConnectionDriverName=org.postgresql.Driver"
+  echo "and the password in their environment (from $DIR/metastore.env, readable by you only):"
+  echo "  set -a; . $DIR/metastore.env; set +a"
   echo "e.g.  mapfile -t PG < $DIR/spark-flags; scripts/sql_endpoint.sh start \"\${PG[@]}\""
 }
 

@@ -419,3 +419,23 @@ def test_promo_roi_refuses_a_bad_configuration_in_one_line(args: list[str], mess
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("promo-roi: ") and message in err and "Traceback" not in err
+
+
+def test_a_password_in_the_metastore_url_is_refused():
+    for url in ("jdbc:postgresql://db:5432/hive?user=hive&password=secret",
+                "jdbc:postgresql://db:5432/hive?user=hive&PWD=secret",
+                "jdbc:postgresql://hive:secret@db:5432/hive"):
+        with pytest.raises(ConfigError, match="spark.metastore_url holds a password.*PROMO_ROI_METASTORE_PASSWORD"):
+            load_config(None, overrides=[f"spark.metastore_url={url}"])
+    assert load_config(None, overrides=["spark.metastore_url=jdbc:postgresql://db:5432/hive?user=hive"]
+                       ).spark.metastore_url.endswith("?user=hive")
+
+
+def test_the_metastore_password_comes_from_the_environment(monkeypatch):
+    from promo_roi.session import spark_settings
+
+    config = load_config(None, overrides=["spark.metastore_url=jdbc:postgresql://db:5432/hive?user=hive"])
+    monkeypatch.delenv("PROMO_ROI_METASTORE_PASSWORD", raising=False)
+    assert "spark.hadoop.javax.jdo.option.ConnectionPassword" not in spark_settings(config)
+    monkeypatch.setenv("PROMO_ROI_METASTORE_PASSWORD", "s3cr3t")
+    assert spark_settings(config)["spark.hadoop.javax.jdo.option.ConnectionPassword"] == "s3cr3t"

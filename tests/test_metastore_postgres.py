@@ -37,7 +37,9 @@ def postgres():
         done = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
         assert done.returncode == 0, done.stdout + done.stderr
         flags = (directory / "spark-flags").read_text().splitlines()
-        yield {"dir": directory, "port": port, "flags": flags, "env": env, "start_output": done.stdout}
+        secret = dict(line.split("=", 1) for line in (directory / "metastore.env").read_text().splitlines())
+        yield {"dir": directory, "port": port, "flags": flags, "env": env, "start_output": done.stdout,
+               "secret": secret}
     finally:
         subprocess.run([SCRIPT, "stop"], env=env, cwd=REPO, timeout=120)
         shutil.rmtree(directory, ignore_errors=True)
@@ -54,10 +56,15 @@ def psql(postgres, sql: str) -> list[str]:
 def test_metastore_script_prints_the_flags_and_is_idempotent(postgres):
     flags = postgres["flags"]
     assert flags[0::2] == ["--set", "--set"]
-    assert flags[1] == (f"spark.metastore_url=jdbc:postgresql://127.0.0.1:{postgres['port']}/hive_metastore"
-                        "?user=hive&password=hive")
+    assert flags[1] == f"spark.metastore_url=jdbc:postgresql://127.0.0.1:{postgres['port']}/hive_metastore?user=hive"
     assert flags[3] == "spark.extra.spark.hadoop.javax.jdo.option.ConnectionDriverName=org.postgresql.Driver"
     assert flags[1].split("=", 1)[1] in postgres["start_output"]
+    # The password is in a file only its owner reads, to source into the environment; never in the flags
+    # (argv) or the script's output.
+    assert postgres["secret"] == {"PROMO_ROI_METASTORE_PASSWORD": "hive"}
+    for name in ("metastore.env", "spark-flags"):
+        assert (postgres["dir"] / name).stat().st_mode & 0o777 == 0o600, name
+    assert "password" not in " ".join(flags).lower() and "hive'" not in postgres["start_output"]
     # the Hive schema is created once, completely (no lazy DDL left to deadlock on)
     tables = set(psql(postgres, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
     assert {"DBS", "TBLS", "TBL_PRIVS", "TABLE_PARAMS", "SDS", "COLUMNS_V2", "SEQUENCE_TABLE"} <= tables
@@ -73,13 +80,13 @@ def test_endpoint_and_a_job_share_the_postgres_metastore_at_once(postgres, tmp_p
     port = free_port()
     endpoint = [str(REPO / "scripts" / "sql_endpoint.sh")]
     common = ["--port", str(port), "--run-dir", str(tmp_path / "endpoint_run")]
-    run_checked([*endpoint, "start", *common, *sets(warehouse), *postgres["flags"]])
+    run_checked([*endpoint, "start", *common, *sets(warehouse), *postgres["flags"]], env=postgres["secret"])
     try:
         url = f"jdbc:hive2://localhost:{port}"
         (_, before), = jdbc_query(url, ["SHOW TABLES IN gold"])
         assert before == []  # the endpoint starts on an empty warehouse
         # a second JVM, while the endpoint holds the metastore: writes, registers, creates the views
-        write_example_warehouse(warehouse, postgres["flags"])
+        write_example_warehouse(warehouse, postgres["flags"], env=postgres["secret"])
         (columns, rows), (_, tables) = jdbc_query(url, [
             "SELECT run_id, count(*) AS campaigns FROM gold.campaign_roi_forecast_published "
             "GROUP BY run_id ORDER BY run_id",

@@ -59,14 +59,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_checked(cmd: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
-    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=REPO, timeout=timeout)
+def run_checked(cmd: list[str], timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``cmd`` in the clean environment plus ``env``; fails the test with its output unless it exits 0."""
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**_env(), **(env or {})}, cwd=REPO,
+                          timeout=timeout)
     assert done.returncode == 0, f"{cmd} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     return done
 
 
-def write_example_warehouse(root: Path, extra: list[str] = ()) -> None:
-    run_checked([sys.executable, "-m", "promo_roi.sql_examples", *sets(root), *extra])
+def write_example_warehouse(root: Path, extra: list[str] = (), env: dict[str, str] | None = None) -> None:
+    run_checked([sys.executable, "-m", "promo_roi.sql_examples", *sets(root), *extra], env=env)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import importlib.resources
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
@@ -362,10 +363,23 @@ def _spark(tree: Mapping[str, Any]) -> SparkConfig:
         session_time_zone=str(s.raw("session_time_zone", "UTC")),
         jvm_packages=s.items("jvm_packages", to_text, nonempty=False),
         catalog=s.text("catalog", choices=("hive", "in-memory")),
-        metastore_url=s.text("metastore_url", optional=True),
+        metastore_url=_without_secret("spark.metastore_url", s.text("metastore_url", optional=True)),
         driver_memory=s.text("driver_memory", optional=True),
         extra={str(k): _spark_value(v) for k, v in s.mapping("extra").items()},
     )
+
+
+METASTORE_PASSWORD_ENV = "PROMO_ROI_METASTORE_PASSWORD"
+_SECRET_IN_URL = re.compile(r"(?i)(password|passwd|pwd)=|//[^/@:]+:[^/@]+@")
+
+
+def _without_secret(key: str, url: str | None) -> str | None:
+    """A connection URL may name the user, never the password: configuration travels in argv, logs and
+    files that others can read. The metastore password comes from the environment."""
+    if url is not None and _SECRET_IN_URL.search(url):
+        raise ConfigError(f"{key} holds a password: remove it from the URL and set {METASTORE_PASSWORD_ENV} in the "
+                          "environment (scripts/metastore_postgres.sh writes it to a 0600 file to source)")
+    return url
 
 
 def _warehouse(tree: Mapping[str, Any], project_root: Path) -> WarehouseConfig:

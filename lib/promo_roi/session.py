@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from promo_roi.config import AppConfig
+from promo_roi.config import METASTORE_PASSWORD_ENV, AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ def spark_settings(config: AppConfig) -> dict[str, str]:
             db = Path(config.warehouse.root.removeprefix("file:")) / "metastore_db"
             metastore_url = f"jdbc:derby:;databaseName={db};create=true"
         settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = metastore_url
+        password = os.environ.get(METASTORE_PASSWORD_ENV)
+        if password:
+            # From the environment, never argv or a config file; Spark redacts keys matching "password".
+            settings["spark.hadoop.javax.jdo.option.ConnectionPassword"] = password
         if metastore_url.startswith("jdbc:postgresql:"):
             # DataNucleus does not infer the driver from the URL (scripts/metastore_postgres.sh installs the jar).
             settings["spark.hadoop.javax.jdo.option.ConnectionDriverName"] = "org.postgresql.Driver"
