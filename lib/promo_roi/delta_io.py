@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import weakref
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,17 @@ from promo_roi.tables import TableSpec
 from promo_roi.validation import validate_presence_of_columns
 
 log = logging.getLogger(__name__)
+
+
+# Called as hook(operation, table full name) before every commit this module makes. Empty in production;
+# the fault-injection tests add one that fails at the n-th commit of a job, which is what a kill between
+# two commits leaves (each commit itself is atomic).
+BEFORE_COMMIT: list[Callable[[str, str], None]] = []
+
+
+def _before_commit(operation: str, spec: TableSpec) -> None:
+    for hook in BEFORE_COMMIT:
+        hook(operation, spec.full_name)
 
 
 def table_path(warehouse: WarehouseConfig, spec: TableSpec) -> str:
@@ -126,6 +137,7 @@ def _writer(df: DataFrame, spec: TableSpec):
 def overwrite_table(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig) -> int:
     """Replaces the whole table in one commit; returns the new table version."""
     ensure_table(spark, spec, warehouse)
+    _before_commit("overwrite", spec)
     _writer(df, spec).save(table_path(warehouse, spec))
     return table_version(spark, spec, warehouse)
 
@@ -143,6 +155,7 @@ def replace_slice(
     never spill into another date.
     """
     ensure_table(spark, spec, warehouse)
+    _before_commit("replace_slice", spec)
     _writer(df, spec).option("replaceWhere", predicate).save(table_path(warehouse, spec))
     return table_version(spark, spec, warehouse)
 
@@ -163,6 +176,7 @@ def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: Wareh
     if not spec.keys:
         raise ValueError(f"{spec.full_name} declares no keys to merge on")
     ensure_table(spark, spec, warehouse)
+    _before_commit("merge", spec)
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
     merge = (
         DeltaTable.forPath(spark, table_path(warehouse, spec))
@@ -232,6 +246,7 @@ def insert_or_refresh(spark: SparkSession, df: DataFrame, spec: TableSpec, wareh
 
 def delete_where(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig, condition) -> int:
     """Deletes the rows matching ``condition`` (a Column or SQL text) in one commit; returns the version."""
+    _before_commit("delete", spec)
     DeltaTable.forPath(spark, table_path(warehouse, spec)).delete(condition)
     return table_version(spark, spec, warehouse)
 

@@ -1,0 +1,184 @@
+"""Fault injection: a job that dies between two of its Delta commits, and two runs of one date at once.
+
+Every Delta commit goes through ``promo_roi.delta_io``, which calls its
+``BEFORE_COMMIT`` hooks first. A hook that raises at the n-th commit of a run
+leaves exactly what a kill between commits n-1 and n leaves (a commit itself
+is atomic). Each test plays every n, then checks what readers see: one
+published run per date with all of its rows, nothing of another date
+touched, and a clean rerun that ends with only its own rows. The counts each
+test checks are tallied into ``reliability.json`` under pytest's temp root
+(README "Reliability" is made from it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.analyst_views import PUBLISHED_TABLES
+from promo_roi.publication import SupersededRunError, new_run_id, publish, published, published_run
+from promo_roi.tables import INGEST_AUDIT, SOURCE_TABLES
+
+RUN_DATE = dt.date(2017, 7, 1)
+OTHER_DATE = dt.date(2017, 6, 1)
+TALLY: Counter = Counter()
+
+
+class InjectedFault(RuntimeError):
+    """The stand-in for a kill: raised before the n-th commit."""
+
+
+@contextmanager
+def fail_at(n: int):
+    """Fails the n-th Delta commit made inside the block (1-based); yields the commits seen."""
+    seen: list[tuple[str, str]] = []
+
+    def hook(operation: str, table: str) -> None:
+        seen.append((operation, table))
+        if len(seen) == n:
+            raise InjectedFault(f"injected before commit {n}: {operation} {table}")
+
+    delta_io.BEFORE_COMMIT.append(hook)
+    try:
+        yield seen
+    finally:
+        delta_io.BEFORE_COMMIT.remove(hook)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tally(tmp_path_factory):
+    """Writes what this module checked to reliability.json (README "Reliability")."""
+    yield
+    out = tmp_path_factory.getbasetemp() / "reliability.json"
+    out.write_text(json.dumps(dict(TALLY), indent=2, sort_keys=True))
+    print(f"\nreliability tally ({out}): {dict(TALLY)}")
+
+
+def _frames(spark, run_date: dt.date, run_id: str, rows: int = 2) -> dict:
+    records = [{"campaign_id": c, "household_id": c} for c in range(rows)]
+    return {spec: delta_io.frame_of_records(spark, records, spec, {"run_date": run_date, "run_id": run_id})
+            for spec in PUBLISHED_TABLES}
+
+
+def _visible(spark, config, run_date: dt.date) -> dict[str, Counter]:
+    """Per published table: rows per run_id that readers see for ``run_date``."""
+    return {spec.name: Counter(r.run_id for r in published(spark, spec, config).filter(
+        F.col("run_date") == F.lit(run_date)).select("run_id").collect()) for spec in PUBLISHED_TABLES}
+
+
+def _stored(spark, config, run_date: dt.date) -> dict[str, set[str]]:
+    return {spec.name: {r.run_id for r in delta_io.read_table(spark, spec, config.warehouse).filter(
+        F.col("run_date") == F.lit(run_date)).select("run_id").distinct().collect()} for spec in PUBLISHED_TABLES}
+
+
+def _one_whole_run(visible: dict[str, Counter], rows: int) -> str:
+    """The one run readers see, with all of its rows in every table (else the assertion says what is wrong)."""
+    runs = {run for counts in visible.values() for run in counts}
+    assert len(runs) == 1, f"readers see {len(runs)} runs: {visible}"
+    run = runs.pop()
+    assert all(counts == Counter({run: rows}) for counts in visible.values()), visible
+    return run
+
+
+def test_a_publication_killed_before_each_of_its_commits_loses_nothing(spark, config_for):
+    """Run A is published; then run k dies before its k-th commit, for every k. Readers always see one whole
+    run (A's until the log names run k, run k's after), the other date never changes, and a clean rerun
+    leaves only its own rows."""
+    config = config_for("faults_publication")
+    other_run = new_run_id()
+    publish(spark, config, OTHER_DATE, other_run, "1", _frames(spark, OTHER_DATE, other_run, rows=3))
+    other = _visible(spark, config, OTHER_DATE)
+    first = new_run_id()
+    with fail_at(0) as commits:  # never fails: counts a whole publication's commits
+        publish(spark, config, RUN_DATE, first, "1", _frames(spark, RUN_DATE, first))
+    assert len(commits) == 2 * len(PUBLISHED_TABLES) + 1  # rows, the log, housekeeping
+    log_commit = 1 + [table for _, table in commits].index("gold.publication_log")
+    expected = first
+    for k in range(1, len(commits) + 1):
+        run = new_run_id()
+        with pytest.raises(InjectedFault), fail_at(k):
+            publish(spark, config, RUN_DATE, run, "1", _frames(spark, RUN_DATE, run))
+        if k > log_commit:
+            expected = run  # the log named it before the fault: its housekeeping is what was cut short
+        assert _one_whole_run(_visible(spark, config, RUN_DATE), rows=2) == expected, f"fault at commit {k}"
+        TALLY["faults injected"] += 1
+    final = new_run_id()
+    publish(spark, config, RUN_DATE, final, "1", _frames(spark, RUN_DATE, final))
+    assert _one_whole_run(_visible(spark, config, RUN_DATE), rows=2) == final
+    assert all(runs == {final} for runs in _stored(spark, config, RUN_DATE).values())
+    assert _visible(spark, config, OTHER_DATE) == other
+    TALLY["published runs lost"] += 0
+    TALLY["rows lost"] += 0
+
+
+def test_two_publications_of_one_date_at_once_leave_one_whole_run(spark, config_for):
+    """Two runs of one date publish at the same time, twice over: whoever wins, readers see one run with all
+    of its rows; the other is refused or superseded, never mixed in."""
+    config = config_for("faults_concurrent")
+    for _round in range(2):
+        runs = sorted(new_run_id() for _ in range(2))
+        outcomes: dict[str, str] = {}
+        barrier = threading.Barrier(2)
+
+        def run_one(run_id: str) -> None:
+            frames = _frames(spark, RUN_DATE, run_id)
+            barrier.wait()
+            try:
+                publish(spark, config, RUN_DATE, run_id, "1", frames)
+                outcomes[run_id] = "published"
+            except SupersededRunError:
+                outcomes[run_id] = "superseded"
+            except Exception as exc:  # a Delta write conflict: the run failed, nothing of it is visible
+                outcomes[run_id] = f"failed: {type(exc).__name__}"
+
+        threads = [threading.Thread(target=run_one, args=(r,)) for r in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        visible = _one_whole_run(_visible(spark, config, RUN_DATE), rows=2)
+        assert outcomes[visible] == "published", outcomes
+        assert published_run(spark, config, RUN_DATE).run_id == visible
+        TALLY["concurrent runs"] += 2
+
+
+def test_an_ingest_killed_before_its_audit_leaves_downstream_on_the_last_snapshot(
+        spark, ingested, copy_warehouse, fixture_copy):
+    """An ingest of a changed source dies after rewriting all eight bronze tables, before its audit (the
+    marker): features, training and scoring still read the last complete ingest; check_quality names the
+    changed tables; the rerun publishes the new snapshot."""
+    from promo_roi.bronze import read_bronze
+    from promo_roi.ingest import run_ingest
+    from promo_roi.ingest_checks import IngestAuditError, check_ingest_audit
+
+    config, results = ingested
+    config = copy_warehouse(config, "faults_ingest")
+    source = fixture_copy("faults_ingest")
+    tx = source.read("transactions")
+    source.write("transactions", tx.slice(0, tx.num_rows - 100))  # 100 lines fewer than the last export
+
+    def transactions_seen() -> int:
+        return read_bronze(spark, config).transactions.count()
+
+    before = transactions_seen()
+    assert before == results["transactions"].rows_written
+    audit_commit = len(SOURCE_TABLES) + 2  # eight tables, the quarantine, then the audit
+    with pytest.raises(InjectedFault, match=f"commit {audit_commit}: merge {INGEST_AUDIT.full_name}"), \
+            fail_at(audit_commit) as commits:
+        run_ingest(spark, config, str(source))
+    assert len(commits) == audit_commit
+    assert transactions_seen() == before
+    with pytest.raises(IngestAuditError, match="transactions is at Delta version"):
+        check_ingest_audit(spark, config)
+    TALLY["faults injected"] += 1
+    rerun = run_ingest(spark, config, str(source))
+    assert transactions_seen() == rerun["transactions"].rows_written < before
+    check_ingest_audit(spark, config)
+    TALLY["rows lost"] += 0
