@@ -125,6 +125,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_the_best_epoch_is_chosen_on_the_validation_outcome_loss_not_the_propensity_term():
+    """Epoch 2 fits the response better and the target lists worse: the total loss would keep epoch 1."""
+    from promo_roi.training.distributed import _Progress
+
+    progress = _Progress()
+    epochs = [
+        {"epoch": 1, "validation_loss": 1.00, "validation_outcome_loss": 0.90, "validation_propensity_loss": 0.10},
+        {"epoch": 2, "validation_loss": 1.05, "validation_outcome_loss": 0.80, "validation_propensity_loss": 0.25},
+        {"epoch": 3, "validation_loss": 0.95, "validation_outcome_loss": 0.85, "validation_propensity_loss": 0.10},
+    ]
+    assert [progress.record_epoch(e) for e in epochs] == [True, True, False]
+    assert progress.best == {"loss": 0.80, "epoch": 2} and progress.history == epochs
+    without_validation = _Progress()
+    assert [without_validation.record_epoch({"epoch": e, "train_loss": 1.0}) for e in (1, 2)] == [True, True]
+    assert without_validation.best["epoch"] == 2
+
+
 def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     """Epoch 1 is checkpointed; a second start with 2 epochs trains only epoch 2."""
     from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
@@ -403,6 +420,7 @@ def test_model_registered_with_signature_and_loads_for_scoring(spark, trained):
     assert version.run_id == result.mlflow_run_id
     run = client.get_run(result.mlflow_run_id)
     assert "train_outcome_loss" in run.data.metrics and "validation_loss" in run.data.metrics
+    assert "validation_outcome_loss" in run.data.metrics and "validation_propensity_loss" in run.data.metrics
     assert run.data.params["training.num_processes"] == "2"
     model = mlflow.pyfunc.load_model(f"models:/{training.registered_model}/{result.model_version}")
     assert model.metadata.signature is not None

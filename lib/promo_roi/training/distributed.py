@@ -131,18 +131,31 @@ def _forward_loss(network: Any, batcher: Any, batch: dict[str, Any], device: Any
     return response_loss(logit, arms, batch["targeted"], batch["outcomes"].float(), propensity_weight)
 
 
-def _validation_loss(network: Any, batcher: Any, arrays: dict[str, Any], device: Any, weight: float) -> float:
+def _validation_losses(network: Any, batcher: Any, arrays: dict[str, Any], device: Any,
+                       weight: float) -> dict[str, float]:
+    """Mean validation loss, total and its outcome and propensity parts."""
     import torch
 
     network.eval()
-    total, n = 0.0, len(arrays["targeted"])
+    sums, n = {"validation_loss": 0.0, "validation_outcome_loss": 0.0, "validation_propensity_loss": 0.0}, \
+        len(arrays["targeted"])
     with torch.no_grad():
         for start in range(0, n, 4096):
             batch = _to_device({k: torch.as_tensor(v[start:start + 4096]) for k, v in arrays.items()}, device)
-            loss, _ = _forward_loss(network, batcher, batch, device, weight)
-            total += float(loss) * len(batch["targeted"])
+            loss, parts = _forward_loss(network, batcher, batch, device, weight)
+            rows = len(batch["targeted"])
+            sums["validation_loss"] += float(loss) * rows
+            sums["validation_outcome_loss"] += float(parts["outcome_loss"]) * rows
+            sums["validation_propensity_loss"] += float(parts["propensity_loss"]) * rows
     network.train()
-    return total / max(n, 1)
+    return {key: total / max(n, 1) for key, total in sums.items()}
+
+
+def stopping_loss(record: dict[str, float]) -> float | None:
+    """What picks the best epoch: the validation OUTCOME loss. The propensity term mostly tracks how each
+    validation campaign chose its target list, so an epoch that fits it better is not a better model of the
+    response; the total loss let it pick the epoch. None without a validation split."""
+    return record.get("validation_outcome_loss")
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -235,20 +248,28 @@ class _Progress:
     history: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"loss": math.inf, "epoch": None})
 
+    def record_epoch(self, record: dict[str, float]) -> bool:
+        """Adds ``record`` (its ``epoch`` 1-based) to the history; True when it is the best epoch so far
+        (lowest :func:`stopping_loss`; without a validation split, the latest)."""
+        self.history.append(record)
+        stopping = stopping_loss(record)
+        current = -record["epoch"] if stopping is None else stopping
+        if current < self.best["loss"]:
+            self.best = {"loss": current, "epoch": int(record["epoch"])}
+            return True
+        return False
+
 
 def _end_of_epoch(record: dict[str, float], progress: _Progress, network: Any, batcher: Any, optimizer: Any,
                   where: _Rank, params: WorkerParams, client: Any) -> None:
     """Rank 0: validation loss, the best epoch's weights, MLflow metrics, the checkpoint, a log line."""
     epoch = int(record["epoch"]) - 1
     if params.validation is not None:
-        record["validation_loss"] = _validation_loss(network, batcher, params.validation, where.device,
-                                                     params.propensity_weight)
-    progress.history.append(record)
-    # Keep the weights of the epoch with the lowest validation loss (early
+        record.update(_validation_losses(network, batcher, params.validation, where.device,
+                                         params.propensity_weight))
+    # Keep the weights of the epoch with the lowest validation outcome loss (early
     # stopping without stopping: the schedule stays fixed for every rank).
-    current = record.get("validation_loss", -epoch)
-    if current < progress.best["loss"]:
-        progress.best = {"loss": current, "epoch": epoch + 1}
+    if progress.record_epoch(record):
         _save_atomic(network.state_dict(), Path(params.final_weights_path))
     if client is not None:
         for key, value in record.items():
