@@ -26,6 +26,9 @@ from promo_roi.analyst_views import PUBLISHED_TABLES
 from promo_roi.publication import SupersededRunError, new_run_id, publish, published, published_run
 from promo_roi.tables import INGEST_AUDIT, SOURCE_TABLES
 
+# Whole publications and ingests, many times over: left out of `make test-fast`, in `make test`.
+pytestmark = pytest.mark.e2e
+
 RUN_DATE = dt.date(2017, 7, 1)
 OTHER_DATE = dt.date(2017, 6, 1)
 TALLY: Counter = Counter()
