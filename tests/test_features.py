@@ -330,7 +330,9 @@ def test_features_refuse_a_missing_bronze(spark, app_config, tmp_path):
     from promo_roi.validation import InputError
 
     empty = dataclasses.replace(app_config, warehouse=dataclasses.replace(app_config.warehouse, root=str(tmp_path)))
-    with pytest.raises(InputError, match="bronze.products does not exist"):
+    # No ingest has published a bronze snapshot (bronze.ingest_audit, the marker) in an empty warehouse.
+    with pytest.raises(InputError, match="bronze.ingest_audit does not exist at .*no ingest has published bronze; "
+                                         "run jobs/ingest.py first"):
         build_features(spark, empty, AS_OF)
 
 

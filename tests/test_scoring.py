@@ -294,7 +294,8 @@ def test_unusable_plan_rows_are_refused_before_any_write(spark, scored, copy_war
     planned = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).filter(F.col("campaign_id") == 13)
     bad = (planned.withColumn("contact_cost", F.lit(float("nan")))  # a second row for 13
            .unionByName(planned.withColumn("campaign_id", F.lit(901).cast("bigint"))
-                        .withColumn("coupon_product_ids", F.lit(None).cast("array<bigint>"))))
+                        .withColumn("coupon_product_ids", F.lit(None).cast("array<bigint>")))
+           .withColumn("source", F.lit("planner")))  # the night refreshes the costs of its own seeded rows
     bad.write.format("delta").mode("append").save(path)  # what a planner's SQL INSERT does
     specs = (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, PUBLICATION_LOG)
     versions = {s.name: delta_io.table_version(spark, s, config.warehouse) for s in specs}
