@@ -174,7 +174,8 @@ def test_plan_vs_budget_and_accuracy_views_compute_what_they_say(capsys, warehou
     for campaign, plan in plans.items():
         assert float(rows[campaign]["budget"]) == plan["budget"]  # not the unpublished 5000.0
         assert float(rows[campaign]["planned_roi"]) == plan["roi"]
-        assert rows[campaign]["budget_status"] == "within bounds"
+        bounded = rows[campaign]["min_budget"] or rows[campaign]["max_budget"]
+        assert rows[campaign]["budget_status"] == ("within bounds" if bounded else "no bounds set"), campaign
     code, out, err = promo_roi_sql(
         capsys, warehouse, "--format", "json", "SELECT * FROM gold.forecast_accuracy_over_time ORDER BY run_date")
     assert code == 0, err
@@ -195,6 +196,9 @@ def test_plan_vs_budget_and_accuracy_views_compute_what_they_say(capsys, warehou
 def test_promo_roi_sql_refuses_unknown_and_unavailable_names(capsys, warehouse):
     code, _, err = promo_roi_sql(capsys, warehouse, "SELECT * FROM gold.campaign_roi_forcast")
     assert code == 2 and "unknown table or view gold.campaign_roi_forcast" in err
+    assert "(did you mean gold.campaign_roi_forecast" in err  # the closest spelling
+    code, _, err = promo_roi_sql(capsys, warehouse, "SELECT * FROM silver.campaign_plans")
+    assert code == 2 and "(did you mean gold.campaign_plans?)" in err  # the same table in another schema
     code, _, err = promo_roi_sql(capsys, warehouse, "SELECT * FROM campaign_roi_forecast")
     assert code == 2 and "did you mean gold.campaign_roi_forecast" in err
     code, _, err = promo_roi_sql(capsys, warehouse, "SELECT * FROM gold.model_evaluation")  # declared, not written

@@ -118,13 +118,14 @@ PLAN_VS_BUDGET = AnalystView(
             WHEN p.min_budget IS NOT NULL AND b.budget < p.min_budget THEN 'below min_budget'
             WHEN p.max_budget IS NOT NULL AND b.budget > p.max_budget THEN 'above max_budget'
             WHEN b.budget = 0 THEN 'not funded'
+            WHEN p.min_budget IS NULL AND p.max_budget IS NULL THEN 'no bounds set'
             ELSE 'within bounds' END AS budget_status
 FROM {gold.campaign_plans} p
 LEFT JOIN {gold.latest_budget_plan} b ON b.campaign_id = p.campaign_id
 LEFT JOIN {gold.campaign_roi_forecast_published} f ON f.campaign_id = b.campaign_id AND f.run_date = b.run_date""",
     "Every planned campaign: the planner's budget bounds next to the budget the latest published plan gives it, "
     "its planned audience, profit and ROI, and the unconstrained forecast of the same run (whole audience); "
-    "budget_status says whether the budget respects the bounds.",
+    "budget_status says whether the budget respects the bounds ('no bounds set' when the plan has none).",
 )
 
 FORECAST_ACCURACY_OVER_TIME = AnalystView(
