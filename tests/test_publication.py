@@ -17,6 +17,9 @@ from promo_roi.analyst_views import PUBLISHED_TABLES
 from promo_roi.publication import SupersededRunError, new_run_id, publish, published, published_run
 from promo_roi.validation import InputError
 
+# Each test publishes several whole runs (about 40 s): in `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.e2e
+
 RUN_DATE = dt.date(2017, 7, 1)
 EARLIER = new_run_id(dt.datetime(2026, 12, 2, 3, 0, 0, 1, tzinfo=dt.timezone.utc))
 LATER = new_run_id(dt.datetime(2026, 12, 2, 3, 0, 0, 2, tzinfo=dt.timezone.utc))

@@ -270,6 +270,7 @@ def test_alias_moves_only_to_a_better_model(tmp_path):
     assert store.alias_version(name, "no-such-alias") is None
 
 
+@pytest.mark.e2e  # three MLflow models logged and two promotions played (about 40 s): not in make test-fast
 def test_of_two_concurrent_promotions_one_wins_and_the_alias_follows_the_ledger(spark, config_for, tmp_path):
     """Runs A and B both beat champion v1. B compares first; while it does, A is promoted (the interleaving
     of two trainings finishing together). B's claim then finds v1 replaced: B is not promoted, A stays
