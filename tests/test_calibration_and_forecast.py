@@ -150,6 +150,17 @@ def test_roi_forecast_by_hand():
     assert f["campaign_type"] == "Type B"
 
 
+def test_roi_forecast_of_a_plan_that_funds_nothing_is_empty_with_its_columns():
+    """No pair worth its cost (as on the semi-synthetic random_null_heavy scenario): no row, not a crash."""
+    totals = pd.DataFrame(columns=["campaign_id", "audience_source", "audience", "sum_uplift_spend",
+                                   "sum_uplift_coupon_product_spend", "sum_p_redeem", "mc"])
+    plans = pd.DataFrame({"campaign_id": [11], "campaign_type": ["Type B"], "start_date": [dt.date(2017, 7, 12)],
+                          "end_date": [dt.date(2017, 8, 13)], "contact_cost": [0.5], "redemption_cost": [2.0]})
+    f = roi_forecast(totals, plans, _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5)]), margin=0.3, interval=0.9)
+    assert f.empty
+    assert {"campaign_id", "roi", "cost", "expected_redemptions", "campaign_type", "start_date"} <= set(f.columns)
+
+
 def test_accuracy_rows_by_hand():
     forecast = pd.DataFrame({
         "run_id": ["r1"], "campaign_id": [13], "campaign_type": ["Type A"], "start_date": [dt.date(2017, 8, 8)],

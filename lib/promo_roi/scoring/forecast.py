@@ -100,6 +100,14 @@ def campaign_totals(chosen: DataFrame) -> pd.DataFrame:
     return totals
 
 
+FORECAST_COLUMNS = (
+    "campaign_id", "audience", "audience_source", "expected_redemptions", "incremental_revenue",
+    "incremental_coupon_product_revenue", "incremental_gross_profit", "contact_cost", "redemption_cost", "cost",
+    "roi", "roi_low", "roi_high", "incremental_gross_profit_low", "incremental_gross_profit_high",
+    "incremental_profit_low", "incremental_profit_high",
+)
+
+
 def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration, margin: float,
                  interval: float) -> pd.DataFrame:
     """Per plan: calibrated incremental revenue, gross profit, cost and ROI, with the calibration's interval.
@@ -142,7 +150,8 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
             "incremental_profit_low": float(np.quantile(draw_gp - draw_cost, lo)),
             "incremental_profit_high": float(np.quantile(draw_gp - draw_cost, hi)),
         })
-    out = pd.DataFrame(rows)
+    # Declared columns even without a row: a plan that funds nothing (no pair worth its cost) is a result.
+    out = pd.DataFrame(rows, columns=FORECAST_COLUMNS)
     facts = plans[["campaign_id", "campaign_type", "start_date", "end_date"]]
     return out.merge(facts, on="campaign_id", how="left")
 
