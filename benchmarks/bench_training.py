@@ -48,8 +48,8 @@ def export_arrays(as_of: str, out: Path, limit: int | None) -> dict:
     from promo_roi.config import load_config
     from promo_roi.session import build_spark_session
     from promo_roi.tables import CATEGORICAL_COLUMNS, model_numeric_columns, training_examples_spec
-    from promo_roi.training.model import ModelSpec, default_encoder_path, fit_feature_encoder
-    from promo_roi.training.pipeline import encode_arrays
+    from promo_roi.training.model import fit_feature_encoder
+    from promo_roi.training.pipeline import encode_arrays, model_spec_for
 
     config = load_config(env=os.environ)
     spark = build_spark_session(config, app_name="promo-roi-bench-training")
@@ -65,8 +65,8 @@ def export_arrays(as_of: str, out: Path, limit: int | None) -> dict:
     arrays = encode_arrays(frame, encoder, {t: i for i, t in enumerate(texts)})
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "train_arrays.npz", **arrays)
-    model_spec = ModelSpec(n_numeric=len(numeric), cardinalities=encoder.cardinalities(),
-                           encoder_path=default_encoder_path())
+    # The network jobs/train.py trains: conf's training settings (the effect head among them).
+    model_spec = model_spec_for(config.training, encoder, len(numeric))
     (out / "meta.json").write_text(json.dumps({"texts": texts, "model_spec": model_spec.to_dict(),
                                                "as_of": as_of, "rows": len(frame)}))
     return {"spark": spark, "train": train, "encoder": encoder, "texts": texts, "arrays": arrays,
@@ -100,7 +100,7 @@ def bench_steps(arrays: dict, texts: list[str], spec_dict: dict, device: str, ba
     import torch
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import ModelSpec, TextBatcher, build_network, response_loss
+    from promo_roi.training.model import LossWeights, ModelSpec, TextBatcher, build_network, response_loss
 
     torch.manual_seed(0)
     spec0 = ModelSpec(**spec_dict)
@@ -132,7 +132,8 @@ def bench_steps(arrays: dict, texts: list[str], spec_dict: dict, device: str, ba
                 started = time.perf_counter()
                 logit, arms = net(b["x_num"].float(), b["x_cat"].long(), index.to(device), ids.to(device),
                                   mask.to(device))
-                loss, _ = response_loss(logit, arms, b["targeted"], b["outcomes"].float(), 1.0)
+                loss, _ = response_loss(logit, arms, b["targeted"], b["outcomes"].float(),
+                                        LossWeights(propensity=1.0, effect_penalty=0.5))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -159,7 +160,7 @@ def ddp_worker(export: Path, device: str, epochs: int, batch_size: int) -> None:
     result = train_worker(WorkerParams(
         model_spec=meta["model_spec"], texts=meta["texts"], n_train_rows=len(arrays["targeted"]),
         batch_size=batch_size, epochs=epochs, learning_rate=2e-3, encoder_learning_rate=3e-5, weight_decay=1e-4,
-        propensity_weight=1.0, seed=7, use_gpu=device.startswith("cuda"),
+        propensity_weight=1.0, effect_penalty=0.5, seed=7, use_gpu=device.startswith("cuda"),
         checkpoint_path=str(tmp / "last.pt"), final_weights_path=str(tmp / "final.pt"),
         batch_source=ArrayBatches(arrays), threads_per_process=max(1, (os.cpu_count() or 1) // 2),
     ))

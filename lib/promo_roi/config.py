@@ -88,6 +88,7 @@ class FeatureConfig:
 
 
 FINETUNE_MODES = ("all", "top_layers", "adapters", "frozen")
+EFFECT_HEADS = ("anchored", "two_arms")  # training/model.py says what each is
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class TrainingConfig:
     encoder_learning_rate: float
     weight_decay: float
     propensity_weight: float
+    effect_head: str  # model.EFFECT_HEADS
+    effect_penalty: float
+    anchor_pseudo_count: float
     num_processes: int
     local_mode: bool
     use_gpu: str  # "auto" | "true" | "false"
@@ -501,6 +505,9 @@ def _training(tree: Mapping[str, Any], project_root: Path) -> TrainingConfig | N
         encoder_learning_rate=t.number("encoder_learning_rate", minimum=0.0),
         weight_decay=t.number("weight_decay", minimum=0.0),
         propensity_weight=t.number("propensity_weight", minimum=0.0),
+        effect_head=t.text("effect_head", choices=EFFECT_HEADS),
+        effect_penalty=t.number("effect_penalty", minimum=0.0),
+        anchor_pseudo_count=t.number("anchor_pseudo_count", above=0.0),
         num_processes=t.integer("num_processes", minimum=1),
         local_mode=t.boolean("local_mode"),
         use_gpu=use_gpu,

@@ -61,7 +61,14 @@ class WorkerParams:
     validation: dict[str, Any] | None = None
     threads_per_process: int = 1
     log_every_steps: int = 20
+    # Weight of the effect penalty (model.LossWeights): 0 leaves the effect free.
+    effect_penalty: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def loss_weights(self):
+        from promo_roi.training.model import LossWeights
+
+        return LossWeights(propensity=self.propensity_weight, effect_penalty=self.effect_penalty)
 
 
 @dataclass(frozen=True)
@@ -122,17 +129,18 @@ def _to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
     return out
 
 
-def _forward_loss(network: Any, batcher: Any, batch: dict[str, Any], device: Any, propensity_weight: float):
+def _forward_loss(network: Any, batcher: Any, batch: dict[str, Any], device: Any, weights: Any):
+    """(loss, its parts) of one batch; ``weights`` a model.LossWeights."""
     from promo_roi.training.model import response_loss
 
     index, ids, mask = batcher.select(batch["text_id"].long().cpu())
     logit, arms = network(batch["x_num"].float(), batch["x_cat"].long(), index.to(device), ids.to(device),
                           mask.to(device))
-    return response_loss(logit, arms, batch["targeted"], batch["outcomes"].float(), propensity_weight)
+    return response_loss(logit, arms, batch["targeted"], batch["outcomes"].float(), weights)
 
 
 def _validation_losses(network: Any, batcher: Any, arrays: dict[str, Any], device: Any,
-                       weight: float) -> dict[str, float]:
+                       weights: Any) -> dict[str, float]:
     """Mean validation loss, total and its outcome and propensity parts."""
     import torch
 
@@ -142,7 +150,7 @@ def _validation_losses(network: Any, batcher: Any, arrays: dict[str, Any], devic
     with torch.no_grad():
         for start in range(0, n, 4096):
             batch = _to_device({k: torch.as_tensor(v[start:start + 4096]) for k, v in arrays.items()}, device)
-            loss, parts = _forward_loss(network, batcher, batch, device, weight)
+            loss, parts = _forward_loss(network, batcher, batch, device, weights)
             rows = len(batch["targeted"])
             sums["validation_loss"] += float(loss) * rows
             sums["validation_outcome_loss"] += float(parts["outcome_loss"]) * rows
@@ -218,7 +226,7 @@ def _train_epoch(ddp: Any, batcher: Any, batches: Iterator[dict], optimizer: Any
     sums = torch.zeros(3, dtype=torch.float64)
     for step in range(steps):
         batch = _to_device(next(batches), where.device)
-        loss, parts = _forward_loss(ddp, batcher, batch, where.device, params.propensity_weight)
+        loss, parts = _forward_loss(ddp, batcher, batch, where.device, params.loss_weights())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -266,7 +274,7 @@ def _end_of_epoch(record: dict[str, float], progress: _Progress, network: Any, b
     epoch = int(record["epoch"]) - 1
     if params.validation is not None:
         record.update(_validation_losses(network, batcher, params.validation, where.device,
-                                         params.propensity_weight))
+                                         params.loss_weights()))
     # Keep the weights of the epoch with the lowest validation outcome loss (early
     # stopping without stopping: the schedule stays fixed for every rank).
     if progress.record_epoch(record):

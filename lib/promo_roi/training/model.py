@@ -1,13 +1,28 @@
 """The household-response network: MiniLM reads the campaign, an MLP reads the household.
 
-Architecture (TARNet with a DragonNet-style propensity head):
+Architecture (a shared representation with a DragonNet-style propensity head):
 
     campaign text --MiniLM (mean pooled)--> 384 --linear--> text vector
     household + pair numeric features (signed log1p, standardised) --+
     categorical features (embeddings) -------------------------------+--> shared MLP --> representation
     representation --> propensity head: P(targeted | x)
-    representation --> head for t=0, head for t=1, each: redemption logit,
-                       log expected coupon-product spend, log expected total spend
+    representation --> outcome heads: redemption logit, log expected coupon-product
+                       spend, log expected total spend, under t=0 and t=1
+
+Two parametrisations of the outcome heads (``ModelSpec.effect_head``):
+
+- ``anchored`` (the default for new models): the spend a household would have
+  without the campaign is anchored on its own pre-period,
+  ``log mu0 = log(pre-period rate / scale + k) + g(x)``, so the network learns
+  a correction to "this window like the last" (what the pre-period-spend
+  heuristic knows) instead of a level from scratch; the targeted spend is
+  ``mu1 = mu0 * exp(delta(x))`` with a small effect head whose last layer
+  starts at zero and whose square is penalised (``effect_penalty``), so the
+  uplift is 0 unless the data move it. The redemption logits stay one per arm:
+  untargeted households almost never redeem, a ratio of the two means nothing.
+- ``two_arms`` (TARNet, models trained before the anchored head): one head per
+  arm, uplift the difference of two separately fitted levels; a 10% bias in
+  either head is a large uplift, and nothing pulls it toward 0.
 
 Spend heads are trained with a Poisson deviance on the spend divided by its
 training mean, so ``exp(output) * scale`` estimates the *expected* spend (the
@@ -36,8 +51,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from promo_roi.config import EFFECT_HEADS
+
 OUTCOMES = ("redeemed", "coupon_product_spend", "spend")
 SPEND_OUTCOMES = ("coupon_product_spend", "spend")
+# The pre-period column each spend outcome's anchor reads (the equal-length window before the campaign,
+# silver.campaign_exposures), and the share of that window the data cover.
+ANCHOR_COLUMNS = {"coupon_product_spend": "pre_coupon_product_spend", "spend": "pre_spend"}
+PRE_SHARE_COLUMN = "pre_observed_share"
+# A pre-period less than a quarter observed is scaled up by 4 at most: beyond that the rate is noise.
+MIN_PRE_SHARE = 0.25
 
 
 def default_encoder_path() -> str:
@@ -133,9 +156,64 @@ class ModelSpec:
     adapter_dim: int = 16
     max_text_tokens: int = 64
     encoder_path: str | None = None
+    # Specs saved before the anchored head have neither field: they load as the two-arm network.
+    effect_head: str = "two_arms"
+    anchor: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.effect_head not in EFFECT_HEADS:
+            raise ValueError(f"effect_head must be one of {', '.join(EFFECT_HEADS)}, got {self.effect_head!r}")
+        if self.effect_head == "anchored" and self.anchor is None:
+            raise ValueError("the anchored effect head needs its anchor (see anchor_for)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def anchor_for(encoder: FeatureEncoder, pseudo_count: float) -> dict[str, Any]:
+    """Where the anchored head finds each row's pre-period outcome among the encoded numeric inputs, and how
+    to undo their encoding (signed log1p, standardised with the training split's mean and std).
+
+    The anchor of spend outcome o is ``log(pre_o / max(share, MIN_PRE_SHARE) / scale_o + pseudo_count)``, in
+    the units the spend heads are trained in (spend / its training mean): with ``pseudo_count`` 0.1 a
+    household with no pre-period spend starts at a tenth of the average, and the correction g(x) learns the
+    rest. Read from ``x_num`` inside the network, the anchor travels with the saved model and needs no input
+    beyond what every caller already passes.
+    """
+    if not pseudo_count > 0:
+        raise ValueError(f"the anchor's pseudo-count must be > 0, got {pseudo_count}")
+
+    def column(name: str) -> dict[str, Any]:
+        if name not in encoder.numeric_columns:
+            raise KeyError(f"the anchored effect head needs numeric input {name!r}, which the model does not read")
+        j = encoder.numeric_columns.index(name)
+        return {"column": name, "index": j, "mean": encoder.means[j], "std": encoder.stds[j]}
+
+    return {
+        "share": column(PRE_SHARE_COLUMN),
+        "outcomes": [{**column(ANCHOR_COLUMNS[o]), "outcome": o, "scale": encoder.spend_scale[o]}
+                     for o in SPEND_OUTCOMES],
+        "pseudo_count": float(pseudo_count),
+    }
+
+
+def _decoded(x_num, column: Mapping[str, Any]):
+    """The raw value of one encoded numeric input: the inverse of FeatureEncoder.encode's transform."""
+    import torch
+
+    signed_log = x_num[:, column["index"]] * column["std"] + column["mean"]
+    return torch.sign(signed_log) * torch.expm1(torch.abs(signed_log))
+
+
+def anchor_log_means(x_num, anchor: Mapping[str, Any]):
+    """[batch, spend outcome]: the log of each row's pre-period rate in training units, plus the pseudo-count."""
+    import torch
+
+    share = _decoded(x_num, anchor["share"]).clamp(min=MIN_PRE_SHARE, max=1.0)
+    return torch.stack([
+        torch.log(_decoded(x_num, o).clamp(min=0.0) / share / o["scale"] + anchor["pseudo_count"])
+        for o in anchor["outcomes"]
+    ], dim=1)
 
 
 def tokenize_texts(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> dict[str, Any]:
@@ -199,6 +277,10 @@ def build_network(spec: ModelSpec, encoder: Any | None = None):
     import torch
     import torch.nn as nn
 
+    def _head():
+        return nn.Sequential(nn.Linear(spec.hidden_dim, spec.hidden_dim // 2), nn.GELU(),
+                             nn.Dropout(spec.dropout), nn.Linear(spec.hidden_dim // 2, len(OUTCOMES)))
+
     class HouseholdResponseNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -214,11 +296,15 @@ def build_network(spec: ModelSpec, encoder: Any | None = None):
                 nn.Linear(spec.hidden_dim, spec.hidden_dim), nn.GELU(),
             )
             self.propensity = nn.Linear(spec.hidden_dim, 1)
-            self.arms = nn.ModuleList(
-                nn.Sequential(nn.Linear(spec.hidden_dim, spec.hidden_dim // 2), nn.GELU(),
-                              nn.Dropout(spec.dropout), nn.Linear(spec.hidden_dim // 2, len(OUTCOMES)))
-                for _ in range(2)
-            )
+            if spec.effect_head == "anchored":
+                # base: untargeted redemption logit, g per spend outcome; effect: targeted redemption
+                # logit, delta per spend outcome, starting at 0 (no effect until the data show one).
+                self.base = _head()
+                self.effect = _head()
+                nn.init.zeros_(self.effect[-1].weight)
+                nn.init.zeros_(self.effect[-1].bias)
+            else:
+                self.arms = nn.ModuleList(_head() for _ in range(2))
 
         def encode_texts(self, input_ids, attention_mask):
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -239,18 +325,39 @@ def build_network(spec: ModelSpec, encoder: Any | None = None):
             cats = [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
             h = self.representation(torch.cat([x_num, *cats, text_vectors[text_index]], dim=1))
             # [batch, arm, outcome]: both arms for every row (the uplift needs both).
-            arms = torch.stack([head(h) for head in self.arms], dim=1)
+            if spec.effect_head == "anchored":
+                base, effect = self.base(h), self.effect(h)
+                untargeted_spend = anchor_log_means(x_num, spec.anchor) + base[:, 1:]
+                arms = torch.stack([
+                    torch.cat([base[:, :1], untargeted_spend], dim=1),
+                    torch.cat([effect[:, :1], untargeted_spend + effect[:, 1:]], dim=1),
+                ], dim=1)
+            else:
+                arms = torch.stack([head(h) for head in self.arms], dim=1)
             return self.propensity(h).squeeze(1), arms
 
     return HouseholdResponseNet()
 
 
-def response_loss(propensity_logit, arms, targeted, outcomes, propensity_weight: float):
-    """Propensity BCE + the observed arm's redemption BCE and spend Poisson deviances, per arm.
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the training loss's extra terms (the outcome loss has weight 1)."""
+
+    propensity: float = 1.0
+    # Times the mean over rows of the squared log spend ratio targeted / untargeted (sum over spend outcomes).
+    effect_penalty: float = 0.0
+
+
+def response_loss(propensity_logit, arms, targeted, outcomes, weights: LossWeights):
+    """Propensity BCE + the observed arm's redemption BCE and spend Poisson deviances, per arm, + the
+    effect penalty.
 
     ``outcomes``: [batch, 3] = redeemed (0/1), coupon-product spend / scale,
     spend / scale. Both arms enter the graph (masked), so every parameter gets
-    a gradient on every step, as DistributedDataParallel requires.
+    a gradient on every step, as DistributedDataParallel requires. The penalty
+    pulls every row's spend effect ``log mu1 - log mu0`` toward 0: an effect
+    the data do not support shrinks to none. ``outcome_loss`` (what chooses
+    the epoch) leaves both extra terms out.
     """
     import torch
     import torch.nn.functional as F
@@ -269,7 +376,10 @@ def response_loss(propensity_logit, arms, targeted, outcomes, propensity_weight:
     # are ~10% of a batch and would otherwise barely move the targeted head.
     outcome_loss = ((per_arm * arm_mask).sum(0) / arm_mask.sum(0).clamp(min=1.0)).sum()
     prop = F.binary_cross_entropy_with_logits(propensity_logit, t)
-    return outcome_loss + propensity_weight * prop, {"outcome_loss": outcome_loss.detach(), "propensity_loss": prop.detach()}
+    effect = (arms[:, 1, 1:] - arms[:, 0, 1:]).pow(2).sum(1).mean()
+    loss = outcome_loss + weights.propensity * prop + weights.effect_penalty * effect
+    return loss, {"outcome_loss": outcome_loss.detach(), "propensity_loss": prop.detach(),
+                  "effect_penalty": effect.detach()}
 
 
 def predictions_frame(propensity_logit, arms, spend_scale: Mapping[str, float]) -> pd.DataFrame:

@@ -214,13 +214,15 @@ def held_out_frames(train_df: DataFrame, examples: DataFrame, bronze, splits, as
 
 
 def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric: int) -> ModelSpec:
-    from promo_roi.training.model import default_encoder_path
+    from promo_roi.training.model import anchor_for, default_encoder_path
 
+    anchored = training.effect_head == "anchored"
     return ModelSpec(
         n_numeric=n_numeric, cardinalities=encoder.cardinalities(), hidden_dim=training.hidden_dim,
         dropout=training.dropout, finetune=training.finetune, top_layers=training.top_layers,
         adapter_dim=training.adapter_dim, max_text_tokens=training.max_text_tokens,
-        encoder_path=training.encoder_path or default_encoder_path(),
+        encoder_path=training.encoder_path or default_encoder_path(), effect_head=training.effect_head,
+        anchor=anchor_for(encoder, training.anchor_pseudo_count) if anchored else None,
     )
 
 
@@ -242,8 +244,8 @@ def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, e
             model_spec=model_spec.to_dict(), texts=texts, n_train_rows=len(converter),
             batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
             encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
-            propensity_weight=training.propensity_weight, seed=training.seed, use_gpu=use_gpu,
-            checkpoint_path=str(checkpoint_dir / "last.pt"),
+            propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
+            seed=training.seed, use_gpu=use_gpu, checkpoint_path=str(checkpoint_dir / "last.pt"),
             final_weights_path=str(checkpoint_dir / "final.pt"),
             batch_source=PetastormBatches(converter, training.loader_workers),
             mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id,

@@ -28,6 +28,8 @@ same model. Results go to gold.rolling_origin_evaluation (jobs/evaluate.py).
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as dt
 import logging
 import os
@@ -111,20 +113,19 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
     from transformers import AutoTokenizer
 
     from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
-    from promo_roi.training.model import ModelSpec, build_network, predict_frame
-    from promo_roi.training.pipeline import encode_arrays
+    from promo_roi.training.model import build_network, predict_frame
+    from promo_roi.training.pipeline import encode_arrays, model_spec_for
 
     text_ids = {t: i for i, t in enumerate(texts)}
-    spec = ModelSpec(
-        n_numeric=len(encoder.numeric_columns), cardinalities=encoder.cardinalities(), hidden_dim=training.hidden_dim,
-        dropout=training.dropout, finetune=training.finetune, top_layers=training.top_layers,
-        adapter_dim=training.adapter_dim, max_text_tokens=training.max_text_tokens, encoder_path=encoder_path)
+    spec = model_spec_for(dataclasses.replace(training, encoder_path=encoder_path), encoder,
+                          len(encoder.numeric_columns))
     arrays = encode_arrays(train, encoder, text_ids)
     params = WorkerParams(
         model_spec=spec.to_dict(), texts=texts, n_train_rows=len(train), batch_size=training.batch_size,
         epochs=training.epochs, learning_rate=training.learning_rate,
         encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
-        propensity_weight=training.propensity_weight, seed=training.seed, use_gpu=False,
+        propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
+        seed=training.seed, use_gpu=False,
         checkpoint_path=str(workdir / "last.pt"), final_weights_path=str(workdir / "final.pt"),
         batch_source=ArrayBatches(arrays), validation=encode_arrays(validation, encoder, text_ids),
         threads_per_process=os.cpu_count() or 1)
