@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -318,3 +319,37 @@ def scored(spark, champion, copy_warehouse):
 
     config = copy_warehouse(champion, "scored")
     return config, score(spark, config, TRAIN_AS_OF)
+
+
+# --- published runs: what the publication tests write and read back ---------------------------
+
+def publication_frames(spark, run_date: dt.date, run_id: str, rows: int = 2) -> dict:
+    """One run's rows for every published table (``rows`` of them, ids 0..rows-1), to hand to ``publish``."""
+    from promo_roi import delta_io
+    from promo_roi.analyst_views import PUBLISHED_TABLES
+
+    records = [{"campaign_id": c, "household_id": c} for c in range(rows)]
+    return {spec: delta_io.frame_of_records(spark, records, spec, {"run_date": run_date, "run_id": run_id})
+            for spec in PUBLISHED_TABLES}
+
+
+def runs_visible(spark, config: AppConfig, run_date: dt.date) -> dict[str, Counter[str]]:
+    """Per published table: rows per run_id that readers see for ``run_date`` (through the publication log)."""
+    from pyspark.sql import functions as F
+
+    from promo_roi.analyst_views import PUBLISHED_TABLES
+    from promo_roi.publication import published
+
+    return {spec.name: Counter(r.run_id for r in published(spark, spec, config).filter(
+        F.col("run_date") == F.lit(run_date)).select("run_id").collect()) for spec in PUBLISHED_TABLES}
+
+
+def runs_stored(spark, config: AppConfig, run_date: dt.date) -> dict[str, set[str]]:
+    """Per published table: the run_ids whose rows are stored for ``run_date``, published or not."""
+    from pyspark.sql import functions as F
+
+    from promo_roi import delta_io
+    from promo_roi.analyst_views import PUBLISHED_TABLES
+
+    return {spec.name: {r.run_id for r in delta_io.read_table(spark, spec, config.warehouse).filter(
+        F.col("run_date") == F.lit(run_date)).select("run_id").distinct().collect()} for spec in PUBLISHED_TABLES}

@@ -19,11 +19,11 @@ from collections import Counter
 from contextlib import contextmanager
 
 import pytest
-from pyspark.sql import functions as F
 
+from conftest import publication_frames, runs_stored, runs_visible
 from promo_roi import delta_io
 from promo_roi.analyst_views import PUBLISHED_TABLES
-from promo_roi.publication import SupersededRunError, new_run_id, publish, published, published_run
+from promo_roi.publication import SupersededRunError, new_run_id, publish, published_run
 from promo_roi.tables import INGEST_AUDIT, SOURCE_TABLES
 
 # Whole publications and ingests, many times over: left out of `make test-fast`, in `make test`.
@@ -64,23 +64,6 @@ def tally(tmp_path_factory):
     print(f"\nreliability tally ({out}): {dict(TALLY)}")
 
 
-def _frames(spark, run_date: dt.date, run_id: str, rows: int = 2) -> dict:
-    records = [{"campaign_id": c, "household_id": c} for c in range(rows)]
-    return {spec: delta_io.frame_of_records(spark, records, spec, {"run_date": run_date, "run_id": run_id})
-            for spec in PUBLISHED_TABLES}
-
-
-def _visible(spark, config, run_date: dt.date) -> dict[str, Counter]:
-    """Per published table: rows per run_id that readers see for ``run_date``."""
-    return {spec.name: Counter(r.run_id for r in published(spark, spec, config).filter(
-        F.col("run_date") == F.lit(run_date)).select("run_id").collect()) for spec in PUBLISHED_TABLES}
-
-
-def _stored(spark, config, run_date: dt.date) -> dict[str, set[str]]:
-    return {spec.name: {r.run_id for r in delta_io.read_table(spark, spec, config.warehouse).filter(
-        F.col("run_date") == F.lit(run_date)).select("run_id").distinct().collect()} for spec in PUBLISHED_TABLES}
-
-
 def _one_whole_run(visible: dict[str, Counter], rows: int) -> str:
     """The one run readers see, with all of its rows in every table (else the assertion says what is wrong)."""
     runs = {run for counts in visible.values() for run in counts}
@@ -96,27 +79,27 @@ def test_a_publication_killed_before_each_of_its_commits_loses_nothing(spark, co
     leaves only its own rows."""
     config = config_for("faults_publication")
     other_run = new_run_id()
-    publish(spark, config, OTHER_DATE, other_run, "1", _frames(spark, OTHER_DATE, other_run, rows=3))
-    other = _visible(spark, config, OTHER_DATE)
+    publish(spark, config, OTHER_DATE, other_run, "1", publication_frames(spark, OTHER_DATE, other_run, rows=3))
+    other = runs_visible(spark, config, OTHER_DATE)
     first = new_run_id()
     with fail_at(0) as commits:  # never fails: counts a whole publication's commits
-        publish(spark, config, RUN_DATE, first, "1", _frames(spark, RUN_DATE, first))
+        publish(spark, config, RUN_DATE, first, "1", publication_frames(spark, RUN_DATE, first))
     assert len(commits) == 2 * len(PUBLISHED_TABLES) + 1  # rows, the log, housekeeping
     log_commit = 1 + [table for _, table in commits].index("gold.publication_log")
     expected = first
     for k in range(1, len(commits) + 1):
         run = new_run_id()
         with pytest.raises(InjectedFault), fail_at(k):
-            publish(spark, config, RUN_DATE, run, "1", _frames(spark, RUN_DATE, run))
+            publish(spark, config, RUN_DATE, run, "1", publication_frames(spark, RUN_DATE, run))
         if k > log_commit:
             expected = run  # the log named it before the fault: its housekeeping is what was cut short
-        assert _one_whole_run(_visible(spark, config, RUN_DATE), rows=2) == expected, f"fault at commit {k}"
+        assert _one_whole_run(runs_visible(spark, config, RUN_DATE), rows=2) == expected, f"fault at commit {k}"
         TALLY["faults injected"] += 1
     final = new_run_id()
-    publish(spark, config, RUN_DATE, final, "1", _frames(spark, RUN_DATE, final))
-    assert _one_whole_run(_visible(spark, config, RUN_DATE), rows=2) == final
-    assert all(runs == {final} for runs in _stored(spark, config, RUN_DATE).values())
-    assert _visible(spark, config, OTHER_DATE) == other
+    publish(spark, config, RUN_DATE, final, "1", publication_frames(spark, RUN_DATE, final))
+    assert _one_whole_run(runs_visible(spark, config, RUN_DATE), rows=2) == final
+    assert all(runs == {final} for runs in runs_stored(spark, config, RUN_DATE).values())
+    assert runs_visible(spark, config, OTHER_DATE) == other
     TALLY["published runs lost"] += 0
     TALLY["rows lost"] += 0
 
@@ -131,7 +114,7 @@ def test_two_publications_of_one_date_at_once_leave_one_whole_run(spark, config_
         barrier = threading.Barrier(2)
 
         def run_one(run_id: str) -> None:
-            frames = _frames(spark, RUN_DATE, run_id)
+            frames = publication_frames(spark, RUN_DATE, run_id)
             barrier.wait()
             try:
                 publish(spark, config, RUN_DATE, run_id, "1", frames)
@@ -146,7 +129,7 @@ def test_two_publications_of_one_date_at_once_leave_one_whole_run(spark, config_
             thread.start()
         for thread in threads:
             thread.join()
-        visible = _one_whole_run(_visible(spark, config, RUN_DATE), rows=2)
+        visible = _one_whole_run(runs_visible(spark, config, RUN_DATE), rows=2)
         assert outcomes[visible] == "published", outcomes
         assert published_run(spark, config, RUN_DATE).run_id == visible
         TALLY["concurrent runs"] += 2

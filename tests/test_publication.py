@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from pyspark.sql import functions as F
 
+from conftest import publication_frames, runs_stored, runs_visible
 from promo_roi import delta_io
-from promo_roi.analyst_views import PUBLISHED_TABLES
-from promo_roi.publication import SupersededRunError, new_run_id, publish, published, published_run
+from promo_roi.publication import SupersededRunError, new_run_id, publish, published_run
 from promo_roi.validation import InputError
 
 # Each test publishes several whole runs (about 40 s): in `make test`, left out of `make test-fast`.
@@ -25,26 +24,11 @@ EARLIER = new_run_id(dt.datetime(2026, 12, 2, 3, 0, 0, 1, tzinfo=dt.timezone.utc
 LATER = new_run_id(dt.datetime(2026, 12, 2, 3, 0, 0, 2, tzinfo=dt.timezone.utc))
 
 
-def _frames(spark, run_id: str) -> dict:
-    return {spec: delta_io.frame_of_records(spark, [{}], spec, {"run_date": RUN_DATE, "run_id": run_id})
-            for spec in PUBLISHED_TABLES}
-
-
 def _write_rows_only(spark, config, run_id: str) -> None:
     """Step 1 of a run that is still publishing: its rows are in, the log does not name it yet."""
     predicate = f"run_date = DATE'{RUN_DATE.isoformat()}' AND run_id = '{run_id}'"
-    for spec, frame in _frames(spark, run_id).items():
+    for spec, frame in publication_frames(spark, RUN_DATE, run_id).items():
         delta_io.replace_slice(spark, frame, spec, config.warehouse, predicate)
-
-
-def _runs_in(spark, config) -> dict[str, set[str]]:
-    return {spec.name: {r.run_id for r in delta_io.read_table(spark, spec, config.warehouse).filter(
-        F.col("run_date") == F.lit(RUN_DATE)).select("run_id").distinct().collect()} for spec in PUBLISHED_TABLES}
-
-
-def _visible(spark, config) -> dict[str, set[str]]:
-    return {spec.name: {r.run_id for r in published(spark, spec, config).filter(
-        F.col("run_date") == F.lit(RUN_DATE)).select("run_id").collect()} for spec in PUBLISHED_TABLES}
 
 
 def test_run_ids_sort_by_start_time_and_after_older_ids():
@@ -59,27 +43,27 @@ def test_housekeeping_keeps_the_rows_of_a_later_run_still_publishing(spark, conf
     rows); the later one then publishes and clears the earlier one."""
     config = config_for("publication_race")
     _write_rows_only(spark, config, LATER)
-    publish(spark, config, RUN_DATE, EARLIER, "1", _frames(spark, EARLIER))
+    publish(spark, config, RUN_DATE, EARLIER, "1", publication_frames(spark, RUN_DATE, EARLIER))
     assert published_run(spark, config, RUN_DATE).run_id == EARLIER
-    assert all(runs == {EARLIER, LATER} for runs in _runs_in(spark, config).values())
-    publish(spark, config, RUN_DATE, LATER, "1", _frames(spark, LATER))
+    assert all(runs == {EARLIER, LATER} for runs in runs_stored(spark, config, RUN_DATE).values())
+    publish(spark, config, RUN_DATE, LATER, "1", publication_frames(spark, RUN_DATE, LATER))
     assert published_run(spark, config, RUN_DATE).run_id == LATER
-    assert all(runs == {LATER} for runs in _runs_in(spark, config).values())
-    assert all(runs == {LATER} for runs in _visible(spark, config).values())
+    assert all(runs == {LATER} for runs in runs_stored(spark, config, RUN_DATE).values())
+    assert all(set(runs) == {LATER} for runs in runs_visible(spark, config, RUN_DATE).values())
 
 
 def test_an_earlier_run_finishing_last_is_refused_and_changes_nothing_readers_see(spark, config_for):
     config = config_for("publication_superseded")
-    publish(spark, config, RUN_DATE, LATER, "2", _frames(spark, LATER))
+    publish(spark, config, RUN_DATE, LATER, "2", publication_frames(spark, RUN_DATE, LATER))
     with pytest.raises(SupersededRunError) as refused:
-        publish(spark, config, RUN_DATE, EARLIER, "1", _frames(spark, EARLIER))
+        publish(spark, config, RUN_DATE, EARLIER, "1", publication_frames(spark, RUN_DATE, EARLIER))
     assert isinstance(refused.value, InputError)  # the job exits 2 with this message
     assert f"run {EARLIER} of {RUN_DATE} was not published: run {LATER}, which started later" in str(refused.value)
     logged = published_run(spark, config, RUN_DATE)
     assert (logged.run_id, logged.model_version) == (LATER, "2")
-    assert all(runs == {LATER} for runs in _visible(spark, config).values())
+    assert all(set(runs) == {LATER} for runs in runs_visible(spark, config, RUN_DATE).values())
     # The refused run's rows wait for the next housekeeping; a new run clears both.
-    assert all(runs == {EARLIER, LATER} for runs in _runs_in(spark, config).values())
+    assert all(runs == {EARLIER, LATER} for runs in runs_stored(spark, config, RUN_DATE).values())
     rerun = new_run_id()
-    publish(spark, config, RUN_DATE, rerun, "2", _frames(spark, rerun))
-    assert all(runs == {rerun} for runs in _runs_in(spark, config).values())
+    publish(spark, config, RUN_DATE, rerun, "2", publication_frames(spark, RUN_DATE, rerun))
+    assert all(runs == {rerun} for runs in runs_stored(spark, config, RUN_DATE).values())

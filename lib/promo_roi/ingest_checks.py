@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 from pyspark.sql import SparkSession
 
 from promo_roi import delta_io
+from promo_roi.bronze import read_audit
 from promo_roi.config import AppConfig
 from promo_roi.tables import INGEST_AUDIT, INGEST_ORDER, QUARANTINE, SOURCE_TABLES
 from promo_roi.validation import InputError
@@ -50,16 +51,6 @@ class TableAudit:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _audit_rows(spark: SparkSession, config: AppConfig) -> dict[str, Mapping]:
-    if not delta_io.table_exists(spark, INGEST_AUDIT, config.warehouse):
-        raise IngestAuditError(
-            f"{INGEST_AUDIT.full_name} does not exist at "
-            f"{delta_io.table_path(config.warehouse, INGEST_AUDIT)}: run jobs/ingest.py first"
-        )
-    rows = delta_io.read_table(spark, INGEST_AUDIT, config.warehouse).collect()
-    return {r["source_table"]: r.asDict() for r in rows}
 
 
 def _quarantine_counts(spark: SparkSession, config: AppConfig) -> dict[str, dict[str, int]] | None:
@@ -129,7 +120,7 @@ def check_ingest_audit(
     spark: SparkSession, config: AppConfig, tables: Sequence[str] = INGEST_ORDER
 ) -> list[TableAudit]:
     """Checks every source table against the latest ingest's audit; raises IngestAuditError naming each failure."""
-    audits = _audit_rows(spark, config)
+    audits = read_audit(spark, config)  # a missing audit table: UnpublishedBronzeError (exit 2)
     if not audits:
         raise IngestAuditError(f"{INGEST_AUDIT.full_name} is empty: run jobs/ingest.py first")
     latest = max(a["ingested_at"] for a in audits.values())

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from promo_roi import delta_io
 from promo_roi.causal.calibration import UpliftCalibration
 from promo_roi.config import AppConfig, ConfigError
-from promo_roi.bronze import Bronze, published_versions, read_bronze
+from promo_roi.bronze import Bronze, read_bronze
 from promo_roi.observability import stage
 from promo_roi.publication import new_run_id, publish
 from promo_roi.scoring import forecast as forecasting
@@ -117,11 +117,11 @@ def champion(config: AppConfig) -> Champion:
     return Champion(source, version, calibration, dt.date.fromisoformat(as_of) if as_of else None)
 
 
-def input_versions(spark: SparkSession, config: AppConfig) -> dict[str, int]:
-    """Delta versions of every table the forecast read (lineage): bronze at its published snapshot."""
-    bronze = {SOURCE_TABLES[t].full_name: v for t, v in published_versions(spark, config).items()}
+def input_versions(spark: SparkSession, config: AppConfig, bronze: Bronze) -> dict[str, int]:
+    """Delta versions of every table the forecast read (lineage): bronze at the snapshot ``bronze`` was read at."""
+    read = {SOURCE_TABLES[t].full_name: v for t, v in bronze.versions.items()}
     specs = [user_features_spec(config.features), CAMPAIGN_PLANS]
-    return {**bronze, **{s.full_name: delta_io.table_version(spark, s, config.warehouse) for s in specs}}
+    return {**read, **{s.full_name: delta_io.table_version(spark, s, config.warehouse) for s in specs}}
 
 
 def _require_sections(config: AppConfig) -> None:
@@ -151,7 +151,8 @@ def prepare_night(spark: SparkSession, config: AppConfig, run_date: dt.date, mod
     with stage(log, f"score.quality_gates[{run_date}]") as st:
         checked = inputs.check_inputs(user_features, plans, run_date, config, config.scoring)
         st.detail = ", ".join(f"{k} {v:,}" for k, v in checked.items())
-    return Night(run_date, bronze, user_features, model, plans, plans.toPandas(), input_versions(spark, config))
+    lineage = input_versions(spark, config, bronze)
+    return Night(run_date, bronze, user_features, model, plans, plans.toPandas(), lineage)
 
 
 def forecast_night(night: Night, config: AppConfig, run_id: str) -> NightForecast:
