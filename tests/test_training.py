@@ -142,6 +142,39 @@ def test_the_best_epoch_is_chosen_on_the_validation_outcome_loss_not_the_propens
     assert without_validation.best["epoch"] == 2
 
 
+def test_two_trainings_on_the_same_batches_end_with_the_same_weights(tmp_path, monkeypatch):
+    """Seeded initialisation, dropout and batch order: the trainer itself adds no randomness (the petastorm
+    order is tests/test_training_loader.py's)."""
+    import torch
+
+    from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
+
+    rng = np.random.default_rng(0)
+    n = 96
+    arrays = {
+        "x_num": rng.normal(size=(n, 3)).astype(np.float32), "x_cat": rng.integers(0, 2, (n, 1)),
+        "text_id": rng.integers(0, 2, n).astype(np.int32), "targeted": rng.integers(0, 2, n).astype(np.float32),
+        "outcomes": np.abs(rng.normal(size=(n, 3))).astype(np.float32),
+    }
+    weights = []
+    for run in ("first", "second"):
+        monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+        for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1"}.items():
+            monkeypatch.setenv(key, value)
+        train_worker(WorkerParams(
+            model_spec=ModelSpec(n_numeric=3, cardinalities=[3], hidden_dim=8, finetune="top_layers",
+                                 top_layers=1).to_dict(),
+            texts=["type a campaign.", "type b campaign."], n_train_rows=n, batch_size=32, epochs=2,
+            learning_rate=1e-3, encoder_learning_rate=1e-4, weight_decay=0.0, propensity_weight=1.0, seed=3,
+            use_gpu=False, checkpoint_path=str(tmp_path / run / "last.pt"),
+            final_weights_path=str(tmp_path / run / "final.pt"), batch_source=ArrayBatches(arrays),
+        ))
+        weights.append(torch.load(tmp_path / run / "final.pt", weights_only=True))
+    assert weights[0].keys() == weights[1].keys()
+    different = [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])]
+    assert different == []
+
+
 def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     """Epoch 1 is checkpointed; a second start with 2 epochs trains only epoch 2."""
     from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
@@ -363,6 +396,30 @@ def test_training_ran_distributed_on_two_processes(trained):
     assert len(result.history) == 1
     assert result.counts["train"] > 0 and result.counts["test"] > 0 and result.counts["placebo"] > 0
     assert all(math.isfinite(h["train_outcome_loss"]) for h in result.history)
+
+
+def test_a_second_training_of_the_same_data_evaluates_the_same(spark, trained, copy_warehouse):
+    """Trained again on a copy of the warehouse (petastorm + TorchDistributor, 2 processes), the model scores
+    the held-out campaigns exactly as the first did: every transformer metric of gold.model_evaluation is the
+    same number, so one training is the model, not one draw of it."""
+    from promo_roi.training.pipeline import train
+
+    config, first = trained
+    again = copy_warehouse(config, "training_again")
+    second = train(spark, again, AS_OF)
+
+    def transformer_metrics(run_config, run) -> dict:
+        ev = _gold(spark, MODEL_EVALUATION, run_config)
+        ev = ev[(ev["mlflow_run_id"] == run.mlflow_run_id) & (ev["model_name"] == "transformer")]
+        # NaN (a metric undefined on the fixture's few overlap households) compares by name.
+        return {(r.split, r.scope, r.outcome, r.metric): "nan" if math.isnan(r.value) else r.value
+                for r in ev.itertuples()}
+
+    expected = transformer_metrics(config, first)
+    assert len(expected) > 10
+    assert transformer_metrics(again, second) == expected
+    losses = lambda run: [{k: v for k, v in h.items() if "loss" in k} for h in run.history]  # noqa: E731
+    assert losses(second) == losses(first)
 
 
 def test_examples_split_by_time_one_row_per_key(spark, trained):

@@ -89,6 +89,10 @@ def make_converter(
     converter = make_spark_converter(
         df.repartition(partitions), parquet_row_group_size_bytes=ROW_GROUP_SIZE_BYTES
     )
+    # petastorm lists the files in directory order, which differs between two materialisations of the same
+    # DataFrame, and reads (and shards) row groups in that order: by name (part-00000, ...), the same
+    # DataFrame is read the same way every time.
+    converter.file_urls = sorted(converter.file_urls)
     row_groups = count_row_groups(converter.file_urls)
     log.info(
         "petastorm converter: %d rows, %d files, %d row groups at %s",
@@ -118,9 +122,13 @@ def iterate_shard(
     """Yields the batches (dicts of column name -> torch tensor) of one shard.
 
     Without ``shuffle_seed`` the row order is fixed (row groups in order, no
-    shuffling queue). With it, row groups and rows are shuffled, reproducibly
-    for the seed: what training uses (``num_epochs=None`` reads on forever;
+    shuffling). With it, row groups and rows are shuffled, the same way for
+    the same seed: what training uses (``num_epochs=None`` reads on forever;
     the training loop takes a fixed number of steps per epoch on every rank).
+    Rows are shuffled here, not by petastorm's shuffling queue, which draws
+    from numpy's global generator (whatever else used it changes the order);
+    with ``workers_count`` > 1 the row groups arrive in the order the threads
+    finish, so only ``workers_count=1`` reads the same order every time.
     The reader is closed when the generator is exhausted or closed; callers
     that stop early should close it (``contextlib.closing``).
     """
@@ -133,8 +141,41 @@ def iterate_shard(
         batch_size=batch_size,
         num_epochs=num_epochs,
         workers_count=workers_count,
-        shuffling_queue_capacity=4 * batch_size if shuffle else 0,
+        shuffling_queue_capacity=0,
         shuffle_row_groups=shuffle,
         seed=shuffle_seed,
     ) as dataloader:
-        yield from dataloader
+        if shuffle:
+            yield from shuffled_in_windows(dataloader, batch_size, shuffle_seed)
+        else:
+            yield from dataloader
+
+
+# Rows mix within windows of this many consecutive batches (after the row groups were shuffled).
+SHUFFLE_WINDOW_BATCHES = 4
+
+
+def shuffled_in_windows(batches: Iterator[dict[str, Any]], batch_size: int, seed: int,
+                        window_batches: int = SHUFFLE_WINDOW_BATCHES) -> Iterator[dict[str, Any]]:
+    """The rows of ``batches`` shuffled within windows of ``window_batches`` batches by a generator of their
+    own, seeded with ``seed``, and cut again into batches of ``batch_size`` (the last ones may be smaller)."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+
+    def emit(window: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        rows = {key: torch.cat([torch.as_tensor(b[key]) for b in window]) for key in window[0]}
+        order = torch.as_tensor(rng.permutation(len(next(iter(rows.values())))))
+        for start in range(0, len(order), batch_size):
+            pick = order[start:start + batch_size]
+            yield {key: values[pick] for key, values in rows.items()}
+
+    window: list[dict[str, Any]] = []
+    for batch in batches:
+        window.append(batch)
+        if len(window) == window_batches:
+            yield from emit(window)
+            window = []
+    if window:
+        yield from emit(window)

@@ -154,11 +154,16 @@ def _to_pandas(df: DataFrame) -> pd.DataFrame:
 
 
 def capped_train(examples: DataFrame, cap: int | None) -> DataFrame:
-    """The train split, deterministically cut to ``cap`` rows (tiny configurations)."""
+    """The train split, deterministically cut to ``cap`` rows (tiny configurations), hash-partitioned by key.
+
+    By key, every partition holds the same rows however the examples table's files happen to be laid out,
+    so the petastorm materialisation (loader.make_converter) and with it the training order are the same on
+    every run of the same data.
+    """
     train = examples.filter(F.col("split") == "train")
-    if cap is None:
-        return train
-    return train.orderBy(F.xxhash64("household_id", "campaign_id"), "household_id", "campaign_id").limit(cap)
+    if cap is not None:
+        train = train.orderBy(F.xxhash64("household_id", "campaign_id"), "household_id", "campaign_id").limit(cap)
+    return train.repartition("household_id", "campaign_id")
 
 
 def _train_distributed(params: Any, training: TrainingConfig, use_gpu: bool) -> dict[str, Any]:
