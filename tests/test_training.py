@@ -175,6 +175,21 @@ def test_two_trainings_on_the_same_batches_end_with_the_same_weights(tmp_path, m
     assert different == []
 
 
+def test_held_out_rows_come_in_key_order_whatever_the_stored_order(spark):
+    """The evaluation draws its folds and resamples by row position: the same rows stored in another order
+    give the same frame."""
+    from promo_roi.training.pipeline import _to_pandas
+
+    rows = [(8, 2, 1.0, True), (7, 9, 0.0, False), (8, 1, 3.0, False), (7, 3, 2.0, True)]
+    schema = "campaign_id long, household_id long, spend double, targeted boolean"
+    one = _to_pandas(spark.createDataFrame(rows, schema))
+    other = _to_pandas(spark.createDataFrame(list(reversed(rows)), schema).repartition(3))
+    expected = pd.DataFrame({"campaign_id": [7, 7, 8, 8], "household_id": [3, 9, 1, 2],
+                             "spend": [2.0, 0.0, 3.0, 1.0], "targeted": [1.0, 0.0, 0.0, 1.0]})
+    pd.testing.assert_frame_equal(one, expected)
+    pd.testing.assert_frame_equal(other, expected)
+
+
 def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     """Epoch 1 is checkpointed; a second start with 2 epochs trains only epoch 2."""
     from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker

@@ -146,10 +146,15 @@ def run_key(as_of: dt.date, training: TrainingConfig, n_rows: int, examples_vers
 
 
 def _to_pandas(df: DataFrame) -> pd.DataFrame:
+    """Collected and ordered by (campaign, household): the evaluation's folds and bootstrap resamples are drawn
+    by row position, so the order must not depend on how the examples table's files happen to be laid out."""
     frame = df.toPandas()
     for c in OUTCOME_COLUMNS + ("targeted",):
         if c in frame.columns:
             frame[c] = frame[c].astype(float)
+    keys = [c for c in ("campaign_id", "household_id") if c in frame.columns]
+    if keys:
+        frame = frame.sort_values(keys, kind="stable")
     return frame.reset_index(drop=True)
 
 
