@@ -353,3 +353,33 @@ def runs_stored(spark, config: AppConfig, run_date: dt.date) -> dict[str, set[st
 
     return {spec.name: {r.run_id for r in delta_io.read_table(spark, spec, config.warehouse).filter(
         F.col("run_date") == F.lit(run_date)).select("run_id").distinct().collect()} for spec in PUBLISHED_TABLES}
+
+
+# --- one training process without Spark: what the trainer tests share -----------------------------
+
+def free_port() -> int:
+    """A TCP port free on loopback now (a server or a process group binds it next)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def join_as_single_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of rank 0 of a one-process group on a fresh port, as torchrun would set it."""
+    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(key, value)
+
+
+def random_training_arrays(n: int, seed: int = 0) -> dict:
+    """Encoded training arrays of ``n`` random rows (3 numeric inputs, 1 categorical, 2 campaign texts)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        "x_num": rng.normal(size=(n, 3)).astype(np.float32), "x_cat": rng.integers(0, 2, (n, 1)),
+        "text_id": rng.integers(0, 2, n).astype(np.int32), "targeted": rng.integers(0, 2, n).astype(np.float32),
+        "outcomes": np.abs(rng.normal(size=(n, 3))).astype(np.float32),
+    }

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import socket
 
 import numpy as np
 import pytest
 
+from conftest import join_as_single_rank
 from promo_roi.training.model import FeatureEncoder, LossWeights, ModelSpec, anchor_for
 
 # pre_spend, pre_coupon_product_spend, pre_observed_share and one other household feature.
@@ -115,12 +115,6 @@ def test_the_effect_penalty_is_the_mean_squared_log_effect_and_stays_out_of_the_
     assert float(held_parts["outcome_loss"]) == float(free_parts["outcome_loss"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _synthetic(effect: float, n: int, seed: int) -> tuple[dict, FeatureEncoder]:
     """Households whose window spend is Poisson around their pre-period rate, times exp(effect) if targeted;
     targeting prefers the bigger spenders (selection on the pre-period, as in the real campaigns)."""
@@ -163,9 +157,7 @@ def test_training_recovers_a_known_multiplicative_effect(tmp_path, monkeypatch, 
     from promo_roi.training.model import build_network
 
     arrays, encoder = _synthetic(effect, n=2000, seed=11)
-    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(_free_port())}.items():
-        monkeypatch.setenv(key, value)
+    join_as_single_rank(monkeypatch)
     spec = _spec(encoder)
     params = WorkerParams(
         model_spec=spec.to_dict(), texts=["type a campaign."], n_train_rows=2000, batch_size=128, epochs=6,

@@ -17,7 +17,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_DATA_SPARK
+from conftest import SMALL_DATA_SPARK, free_port
 
 from promo_roi import cli
 from promo_roi.analyst_views import ANALYST_VIEWS, plan_views
@@ -51,12 +50,6 @@ def sets(root: Path) -> list[str]:
     for item in (*SPARK_SETTINGS, f"warehouse.root={root}"):
         out += ["--set", item]
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_checked(cmd: list[str], timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import socket
 
 import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from conftest import free_port, join_as_single_rank, random_training_arrays
 from promo_roi import delta_io
 from promo_roi.tables import (
     MODEL_EVALUATION,
@@ -119,12 +119,6 @@ def test_finetune_modes_choose_what_trains(mode, trainable_encoder):
         assert all(".adapter" in n or ".dense.1." in n for n in enc)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_best_epoch_is_chosen_on_the_validation_outcome_loss_not_the_propensity_term():
     """Epoch 2 fits the response better and the target lists worse: the total loss would keep epoch 1."""
     from promo_roi.training.distributed import _Progress
@@ -149,18 +143,11 @@ def test_two_trainings_on_the_same_batches_end_with_the_same_weights(tmp_path, m
 
     from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
 
-    rng = np.random.default_rng(0)
     n = 96
-    arrays = {
-        "x_num": rng.normal(size=(n, 3)).astype(np.float32), "x_cat": rng.integers(0, 2, (n, 1)),
-        "text_id": rng.integers(0, 2, n).astype(np.int32), "targeted": rng.integers(0, 2, n).astype(np.float32),
-        "outcomes": np.abs(rng.normal(size=(n, 3))).astype(np.float32),
-    }
+    arrays = random_training_arrays(n)
     weights = []
     for run in ("first", "second"):
-        monkeypatch.setenv("MASTER_PORT", str(_free_port()))
-        for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1"}.items():
-            monkeypatch.setenv(key, value)
+        join_as_single_rank(monkeypatch)
         train_worker(WorkerParams(
             model_spec=ModelSpec(n_numeric=3, cardinalities=[3], hidden_dim=8, finetune="top_layers",
                                  top_layers=1).to_dict(),
@@ -194,17 +181,10 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     """Epoch 1 is checkpointed; a second start with 2 epochs trains only epoch 2."""
     from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
 
-    rng = np.random.default_rng(0)
     n = 64
-    arrays = {
-        "x_num": rng.normal(size=(n, 3)).astype(np.float32), "x_cat": rng.integers(0, 2, (n, 1)),
-        "text_id": rng.integers(0, 2, n).astype(np.int32), "targeted": rng.integers(0, 2, n).astype(np.float32),
-        "outcomes": np.abs(rng.normal(size=(n, 3))).astype(np.float32),
-    }
+    arrays = random_training_arrays(n)
     arrays["outcomes"][:, 0] = arrays["outcomes"][:, 0] > 0.7
-    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(_free_port())}.items():
-        monkeypatch.setenv(key, value)
+    join_as_single_rank(monkeypatch)
     params = WorkerParams(
         model_spec=ModelSpec(n_numeric=3, cardinalities=[3], hidden_dim=8, finetune="frozen").to_dict(),
         texts=["type a campaign.", "type b campaign."], n_train_rows=n, batch_size=32, epochs=1,
@@ -215,7 +195,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     first = train_worker(params)
     assert [h["epoch"] for h in first["history"]] == [1]
     assert (tmp_path / "last.pt").exists() and (tmp_path / "final.pt").exists()
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
     second = train_worker(dataclasses.replace(params, epochs=2))
     assert [h["epoch"] for h in second["history"]] == [1, 2]
     # Epoch 1 came from the checkpoint, not from training it again.
