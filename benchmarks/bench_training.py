@@ -67,8 +67,10 @@ def export_arrays(as_of: str, out: Path, limit: int | None) -> dict:
     np.savez(out / "train_arrays.npz", **arrays)
     # The network jobs/train.py trains: conf's training settings (the effect head among them).
     model_spec = model_spec_for(config.training, encoder, len(numeric))
+    loss_weights = {"propensity": config.training.propensity_weight,
+                    "effect_penalty": config.training.effect_penalty}
     (out / "meta.json").write_text(json.dumps({"texts": texts, "model_spec": model_spec.to_dict(),
-                                               "as_of": as_of, "rows": len(frame)}))
+                                               "loss_weights": loss_weights, "as_of": as_of, "rows": len(frame)}))
     return {"spark": spark, "train": train, "encoder": encoder, "texts": texts, "arrays": arrays,
             "config": config}
 
@@ -95,7 +97,7 @@ def bench_loader(spark, train_df, encoder, texts, cache_dir: str, batch_size: in
 
 
 def bench_steps(arrays: dict, texts: list[str], spec_dict: dict, device: str, batch_size: int, steps: int,
-                modes=MODES) -> dict:
+                modes=MODES, loss_weights: dict | None = None) -> dict:
     """Forward+backward+step rate per fine-tuning mode, distinct-text vs per-row text encoding."""
     import torch
     from transformers import AutoTokenizer
@@ -103,6 +105,8 @@ def bench_steps(arrays: dict, texts: list[str], spec_dict: dict, device: str, ba
     from promo_roi.training.model import LossWeights, ModelSpec, TextBatcher, build_network, response_loss
 
     torch.manual_seed(0)
+    # conf's loss weights (an export written before they were recorded: propensity 1, no effect penalty).
+    weights = LossWeights(**(loss_weights or {}))
     spec0 = ModelSpec(**spec_dict)
     tokenizer = AutoTokenizer.from_pretrained(spec0.encoder_path, local_files_only=True)
     batcher = TextBatcher.from_texts(tokenizer, texts, spec0.max_text_tokens)
@@ -132,8 +136,7 @@ def bench_steps(arrays: dict, texts: list[str], spec_dict: dict, device: str, ba
                 started = time.perf_counter()
                 logit, arms = net(b["x_num"].float(), b["x_cat"].long(), index.to(device), ids.to(device),
                                   mask.to(device))
-                loss, _ = response_loss(logit, arms, b["targeted"], b["outcomes"].float(),
-                                        LossWeights(propensity=1.0, effect_penalty=0.5))
+                loss, _ = response_loss(logit, arms, b["targeted"], b["outcomes"].float(), weights)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -148,6 +151,12 @@ def bench_steps(arrays: dict, texts: list[str], spec_dict: dict, device: str, ba
     return out
 
 
+def _worker_loss_weights(meta: dict) -> dict:
+    """WorkerParams' loss weights from an export (one written before they were recorded: 1 and 0)."""
+    weights = meta.get("loss_weights") or {}
+    return {"propensity_weight": weights.get("propensity", 1.0), "effect_penalty": weights.get("effect_penalty", 0.0)}
+
+
 def ddp_worker(export: Path, device: str, epochs: int, batch_size: int) -> None:
     """Entry point under torchrun: the train_worker of jobs/train.py on the exported arrays."""
     import tempfile
@@ -160,7 +169,7 @@ def ddp_worker(export: Path, device: str, epochs: int, batch_size: int) -> None:
     result = train_worker(WorkerParams(
         model_spec=meta["model_spec"], texts=meta["texts"], n_train_rows=len(arrays["targeted"]),
         batch_size=batch_size, epochs=epochs, learning_rate=2e-3, encoder_learning_rate=3e-5, weight_decay=1e-4,
-        propensity_weight=1.0, effect_penalty=0.5, seed=7, use_gpu=device.startswith("cuda"),
+        **_worker_loss_weights(meta), seed=7, use_gpu=device.startswith("cuda"),
         checkpoint_path=str(tmp / "last.pt"), final_weights_path=str(tmp / "final.pt"),
         batch_source=ArrayBatches(arrays), threads_per_process=max(1, (os.cpu_count() or 1) // 2),
     ))
@@ -196,14 +205,14 @@ def main() -> int:
                                         args.batch_size)
         meta = json.loads((args.export / "meta.json").read_text())
         report["model_step"] = bench_steps(ctx["arrays"], ctx["texts"], meta["model_spec"], "cpu",
-                                           args.batch_size, args.steps, modes)
+                                           args.batch_size, args.steps, modes, meta.get("loss_weights"))
         ctx["spark"].stop()
     else:
         meta = json.loads((args.from_export / "meta.json").read_text())
         arrays = dict(np.load(args.from_export / "train_arrays.npz"))
         report["rows"] = len(arrays["targeted"])
         report["model_step"] = bench_steps(arrays, meta["texts"], meta["model_spec"], args.device,
-                                           args.batch_size, args.steps, modes)
+                                           args.batch_size, args.steps, modes, meta.get("loss_weights"))
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={args.ddp_processes}", __file__, "--ddp-worker",
                    "--from-export", str(args.from_export), "--device", args.device,

@@ -11,7 +11,8 @@ Architecture (a shared representation with a DragonNet-style propensity head):
 
 Two parametrisations of the outcome heads (``ModelSpec.effect_head``):
 
-- ``anchored`` (the default for new models): the spend a household would have
+- ``anchored`` (an option, ``training.effect_head``; conf/base.yaml says why it is not the default): the
+  spend a household would have
   without the campaign is anchored on its own pre-period,
   ``log mu0 = log(pre-period rate / scale + k) + g(x)``, so the network learns
   a correction to "this window like the last" (what the pre-period-spend
@@ -20,7 +21,7 @@ Two parametrisations of the outcome heads (``ModelSpec.effect_head``):
   starts at zero and whose square is penalised (``effect_penalty``), so the
   uplift is 0 unless the data move it. The redemption logits stay one per arm:
   untargeted households almost never redeem, a ratio of the two means nothing.
-- ``two_arms`` (TARNet, models trained before the anchored head): one head per
+- ``two_arms`` (TARNet, the default and every model trained before the anchored head): one head per
   arm, uplift the difference of two separately fitted levels; a 10% bias in
   either head is a large uplift, and nothing pulls it toward 0.
 
