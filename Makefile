@@ -46,7 +46,7 @@ test-all: $(STAMP)
 tables: $(STAMP)
 	$(VENV)/bin/promo-roi tables
 
-# What a cluster needs (README "Submitting to a cluster"): dist/promo-roi-<version>/
+# What a cluster needs (docs/cluster.md): dist/promo-roi-<version>/
 # with the promo_roi zip for --py-files, the job files, conf/ and the lock.
 package: $(STAMP)
 	$(VENV)/bin/python scripts/build_cluster_package.py
@@ -78,9 +78,9 @@ airflow-night: $(STAMP)
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow db migrate
 	$(AIRFLOW_ENV) $(VENV)/bin/airflow dags test promo_roi_nightly $(NIGHT)
 
-# SQL for analysts (README "SQL for analysts"): the JDBC/ODBC endpoint on localhost:SQL_PORT
+# SQL for analysts (docs/sql.md): the JDBC/ODBC endpoint on localhost:SQL_PORT
 # over the jobs' catalog, the shared PostgreSQL metastore, and the small example warehouse
-# that the README's example queries run on.
+# that the example queries in docs/sql.md run on.
 SQL_PORT ?= 10000
 .PHONY: sql-endpoint sql-endpoint-stop metastore-postgres sql-example
 sql-endpoint: $(STAMP)

@@ -9,7 +9,7 @@ writes ``dist/promo-roi-<version>/``:
   (Spark puts .py/.zip/.egg files on the driver's and every executor's Python
   path; it does not install wheels). Pure Python; the third-party libraries
   (pyspark, torch, ...) come from the cluster's Python environment, e.g. a
-  packed one passed with ``--archives`` (README "Submitting to a cluster").
+  packed one passed with ``--archives`` (docs/cluster.md, "Submitting to a cluster").
 * ``jobs/``: the job files, the applications spark-submit runs.
 * ``conf/``: a copy of the configuration, to edit and pass with ``--conf-dir``.
 * ``requirements.lock``: the pinned dependency closure to build that environment.

@@ -47,7 +47,7 @@ spark.pyspark.python             $ROOT/.venv/bin/python
 spark.pyspark.driver.python      $ROOT/.venv/bin/python
 CONF
 # The PostgreSQL JDBC driver on Spark's class path, for the shared metastore
-# (scripts/metastore_postgres.sh; README "SQL for analysts"): the metastore
+# (scripts/metastore_postgres.sh; docs/sql.md, "SQL for analysts"): the metastore
 # client loads it through DriverManager, which does not see --packages jars.
 PATH="$ROOT/.venv/bin:$PATH" bash scripts/metastore_postgres.sh driver || \
   echo "[setup] could not fetch the PostgreSQL JDBC driver; scripts/metastore_postgres.sh start will retry"

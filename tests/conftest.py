@@ -81,7 +81,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 # `make test` runs two pytest-xdist workers. On the 2-core machine they gain ~10% (the heavy units
-# already keep both cores busy; README "Tests" has the figures), more where there are cores. A work unit runs on one worker, in file
+# already keep both cores busy; docs/tests.md has the figures), more where there are cores. A work unit runs on one worker, in file
 # order: a module (its module fixtures: an Airflow night, a benchmark scenario, a server), or a group
 # of modules that share an expensive session fixture, built once per worker that needs it. The
 # session chain (ingest -> features -> tiny training -> scoring) is ``chain``; the modules that only

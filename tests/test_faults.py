@@ -7,7 +7,7 @@ is atomic). Each test plays every n, then checks what readers see: one
 published run per date with all of its rows, nothing of another date
 touched, and a clean rerun that ends with only its own rows. The counts each
 test checks are tallied into ``reliability.json`` under pytest's temp root
-(README "Reliability" is made from it).
+(docs/reliability.md is made from it).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def fail_at(n: int):
 
 @pytest.fixture(scope="module", autouse=True)
 def tally(tmp_path_factory):
-    """Writes what this module checked to reliability.json (README "Reliability")."""
+    """Writes what this module checked to reliability.json (docs/reliability.md)."""
     yield
     out = tmp_path_factory.getbasetemp() / "reliability.json"
     out.write_text(json.dumps(dict(TALLY), indent=2, sort_keys=True))

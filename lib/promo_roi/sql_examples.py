@@ -1,4 +1,4 @@
-"""A small, fixed example of the gold tables, for the README's SQL examples and their tests.
+"""A small, fixed example of the gold tables, for the SQL examples in docs/sql.md and their tests.
 
     python -m promo_roi.sql_examples --set warehouse.root=/tmp/promo-roi-sql-example
 
@@ -8,8 +8,8 @@ a handful of rows with the declared schemas: three planned campaigns (13 and
 published scoring runs (2017-07-01 and 2017-08-01) and one run of 2017-08-01
 that died before its publication-log entry (its rows are in the tables, the
 views must not show them), a budget plan for 2017-08-01, and a backtest of two
-earlier run dates. Then it creates the analyst views. The README's example
-outputs are what ``promo-roi sql`` answers on this warehouse; a test checks
+earlier run dates. Then it creates the analyst views. The example
+outputs in docs/sql.md are what ``promo-roi sql`` answers on this warehouse; a test checks
 them, through ``promo-roi sql`` and through the SQL endpoint.
 
 It refuses a warehouse that already holds gold tables it did not write.

@@ -12,7 +12,7 @@ is one coherent alternative network and summing its predictions over a
 campaign's households gives one draw of the campaign's totals. (Independent
 masks per row would average out over thousands of households and report an
 interval that is far too narrow.) It measures the model's uncertainty only,
-not the residual selection the placebo shows (README). The draws perturb the
+not the residual selection the placebo shows (docs/tables.md). The draws perturb the
 layers after the text encoder (the cached text vectors are the point ones).
 They are off by default (``scoring.mc_dropout_samples: 0``): the forecast's
 interval comes from the calibration's bootstrap, which is the larger
