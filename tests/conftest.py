@@ -51,9 +51,12 @@ SESSION_OVERRIDES = (
 # Every job, server and Airflow task the tests start is a JVM that lives a minute or two on a few
 # thousand rows: its own JIT compiler's optimising tier (C2) costs more CPU than it saves (measured on
 # jobs/ingest.py over the fixture: ~95 s of CPU with C2, ~68 s with C1 only, the same wall time when
-# alone), and on two cores two test workers share that CPU. spark-submit passes SPARK_SUBMIT_OPTS to
-# the driver JVM. The test session's own JVM lives for the whole run and keeps C2 (see ``spark``).
-SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+# alone), and on two cores two test workers share that CPU. With C1 only the JVM reserves a 48 MB code
+# cache, which a Spark + Delta job fills in about 30 s; the JVM then switches its compiler off and runs
+# the rest interpreted ("CodeCache is full. Compiler has been disabled"): jobs/ingest.py over the fixture
+# took 59 s of CPU that way, 44 s with room for the compiled code. spark-submit passes SPARK_SUBMIT_OPTS
+# to the driver JVM. The test session's own JVM lives for the whole run and keeps C2 (see ``spark``).
+SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
     part for part in (os.environ.get("SPARK_SUBMIT_OPTS", ""), SHORT_JVM_OPTIONS) if part)
 
