@@ -55,7 +55,7 @@ SESSION_OVERRIDES = (
 # cache, which a Spark + Delta job fills in about 30 s; the JVM then switches its compiler off and runs
 # the rest interpreted ("CodeCache is full. Compiler has been disabled"): jobs/ingest.py over the fixture
 # took 59 s of CPU that way, 44 s with room for the compiled code. spark-submit passes SPARK_SUBMIT_OPTS
-# to the driver JVM. The test session's own JVM lives for the whole run and keeps C2 (see ``spark``).
+# to the driver JVM, the test session's own included (see ``spark``).
 SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
     part for part in (os.environ.get("SPARK_SUBMIT_OPTS", ""), SHORT_JVM_OPTIONS) if part)
@@ -135,9 +135,9 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
 def spark(app_config: AppConfig):
     from promo_roi.session import build_spark_session
 
-    with pytest.MonkeyPatch.context() as mp:  # this JVM runs all session long: full JIT
-        mp.delenv("SPARK_SUBMIT_OPTS", raising=False)
-        session = build_spark_session(app_config, app_name="promo-roi-tests")
+    # SHORT_JVM_OPTIONS too: on a few thousand rows, C2's compilations cost more CPU than they save even
+    # over the whole run (docs/tests.md).
+    session = build_spark_session(app_config, app_name="promo-roi-tests")
     yield session
     session.stop()
 
