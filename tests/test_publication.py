@@ -67,3 +67,14 @@ def test_an_earlier_run_finishing_last_is_refused_and_changes_nothing_readers_se
     rerun = new_run_id()
     publish(spark, config, RUN_DATE, rerun, "2", publication_frames(spark, RUN_DATE, rerun))
     assert all(runs == {rerun} for runs in runs_stored(spark, config, RUN_DATE).values())
+
+
+def test_the_analysts_views_follow_the_warehouse_published_last(spark, config_for):
+    """The catalog's views are created once per session and statement, and again when the statement changes:
+    after each of three publications (to warehouse A, B, then A again) they show that publication's run."""
+    first, second = config_for("views_a"), config_for("views_b")
+    for config in (first, second, first):
+        run_id = new_run_id()
+        publish(spark, config, RUN_DATE, run_id, "1", publication_frames(spark, RUN_DATE, run_id))
+        shown = {r.run_id for r in spark.table("gold.campaign_roi_forecast_published").select("run_id").collect()}
+        assert shown == {run_id}
