@@ -27,6 +27,9 @@ demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/score.py --run-date $(AS_OF)
 	$(SPARK_SUBMIT) jobs/backtest.py --run-dates $(BACKTEST_DATES)
 	$(VENV)/bin/promo-roi tables
+	@# Where the embedded default puts it (reports.root: null -> reports/ beside warehouse/).
+	@if [ -f reports/$(AS_OF)/report.html ]; then echo "[demo] the night's report: $(CURDIR)/reports/$(AS_OF)/report.html"; \
+	else echo "[demo] no reports/$(AS_OF)/report.html: reports.root in conf/ says where reports go"; fi
 
 # Two pytest-xdist workers; tests/conftest.py decides what shares a worker (SCHEDULE_GROUPS).
 # PYTEST_PARALLEL= runs everything in one process.
