@@ -27,9 +27,12 @@ demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/score.py --run-date $(AS_OF)
 	$(SPARK_SUBMIT) jobs/backtest.py --run-dates $(BACKTEST_DATES)
 	$(VENV)/bin/promo-roi tables
-	@# Where the embedded default puts it (reports.root: null -> reports/ beside warehouse/).
-	@if [ -f reports/$(AS_OF)/report.html ]; then echo "[demo] the night's report: $(CURDIR)/reports/$(AS_OF)/report.html"; \
-	else echo "[demo] no reports/$(AS_OF)/report.html: reports.root in conf/ says where reports go"; fi
+	@# Where the jobs put it: the configuration decides (reports.root), as for the jobs above.
+	@$(VENV)/bin/python -c "import os, sys; from pathlib import Path; from promo_roi.config import load_config; \
+	reports = load_config(env=os.environ).reports; \
+	path = Path(reports.root, sys.argv[1], 'report.html') if reports and reports.root else None; \
+	print(f'[demo] the report of the night: {path}' if path and path.is_file() \
+	      else f'[demo] no report file for {sys.argv[1]}: reports.root in conf/ says where reports go')" $(AS_OF)
 
 # Two pytest-xdist workers; tests/conftest.py decides what shares a worker (SCHEDULE_GROUPS).
 # PYTEST_PARALLEL= runs everything in one process.
