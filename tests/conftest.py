@@ -49,13 +49,13 @@ SESSION_OVERRIDES = (
 
 
 # Every job, server and Airflow task the tests start is a JVM that lives a minute or two on a few
-# thousand rows: its own JIT compiler's optimising tier (C2) costs more CPU than it saves (measured on
-# jobs/ingest.py over the fixture: ~95 s of CPU with C2, ~68 s with C1 only, the same wall time when
-# alone), and on two cores two test workers share that CPU. With C1 only the JVM reserves a 48 MB code
-# cache, which a Spark + Delta job fills in about 30 s; the JVM then switches its compiler off and runs
-# the rest interpreted ("CodeCache is full. Compiler has been disabled"): jobs/ingest.py over the fixture
-# took 59 s of CPU that way, 44 s with room for the compiled code. spark-submit passes SPARK_SUBMIT_OPTS
-# to the driver JVM, the test session's own included (see ``spark``).
+# thousand rows: its own JIT compiler's optimising tier (C2) costs more CPU than it saves, and on two
+# cores two test workers share that CPU. With C1 only the JVM reserves a 48 MB code cache, which a
+# Spark + Delta job fills in about 30 s; the JVM then switches its compiler off and runs the rest
+# interpreted ("CodeCache is full. Compiler has been disabled"), hence the larger cache. jobs/ingest.py
+# over the fixture, alone, one run each (docs/tests.md): 95.9 s of CPU with C2, 58.7 s with C1 only,
+# 44.0 s with these options. spark-submit passes SPARK_SUBMIT_OPTS to the driver JVM, the test
+# session's own included (see ``spark``).
 SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
     part for part in (os.environ.get("SPARK_SUBMIT_OPTS", ""), SHORT_JVM_OPTIONS) if part)

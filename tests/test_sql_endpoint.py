@@ -377,8 +377,8 @@ def test_thrift_endpoint_reports_an_unknown_table(endpoint):
 
 # --- the examples in docs/sql.md ------------------------------------------------------------------------
 
-def readme_examples() -> list[tuple[str, str]]:
-    """The checked example queries of the SQL doc (moved there from the README; the tests keep their names)."""
+def sql_doc_examples() -> list[tuple[str, str]]:
+    """The checked example queries of docs/sql.md: (query, expected output) pairs."""
     text = SQL_DOC.read_text()
     section = text.split("\n## Example queries\n", 1)[1].split("\n## ", 1)[0]
     found = re.findall(r"<!-- sql-example -->\n```sql\n(.*?)```\n\n```text\n(.*?)```", section, re.S)
@@ -397,15 +397,15 @@ def parse_table(text: str) -> tuple[list[str], list[list[str]]]:
     return cut(lines[0]), [cut(line) for line in lines[2:] if not re.fullmatch(r"\(\d+ rows?\)", line)]
 
 
-def test_readme_examples_match_promo_roi_sql(capsys, warehouse):
-    for sql, expected in readme_examples():
+def test_sql_doc_examples_match_promo_roi_sql(capsys, warehouse):
+    for sql, expected in sql_doc_examples():
         code, out, err = promo_roi_sql(capsys, warehouse, sql)
         assert code == 0, err
         assert out == expected, f"docs/sql.md example changed:\n{sql}\n--- docs/sql.md\n{expected}\n--- promo-roi sql\n{out}"
 
 
-def test_readme_examples_match_the_sql_endpoint(endpoint):
-    examples = readme_examples()
+def test_sql_doc_examples_match_the_sql_endpoint(endpoint):
+    examples = sql_doc_examples()
     results = jdbc_query(endpoint, [sql for sql, _ in examples])
     for (sql, expected), (columns, rows) in zip(examples, results):
         want_columns, want_rows = parse_table(expected)
