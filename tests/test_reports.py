@@ -594,7 +594,8 @@ def test_uplift_tables_are_the_champions_stored_curves_and_evaluation(spark, rep
         assert number(r["n_rows"]) == q.n_rows
     calibration = p.tables["calibration-table"]
     stored = evaluation[evaluation["scope"] == "calibration"]
-    assert len(calibration) == len(stored) == 6  # intercept and slope per spend outcome, two redemption ratios
+    # Intercept, slope and between-campaign sd per spend outcome; two redemption ratios and the count's sd.
+    assert len(calibration) == len(stored) == 9
     assert sorted(number(r["value"]) for r in calibration) == pytest.approx(sorted(stored["value"]), abs=0.00005)
 
 

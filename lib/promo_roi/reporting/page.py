@@ -29,7 +29,12 @@ CALIBRATION_COLUMNS = (
 )
 CALIBRATION_METRICS = {"calibration_intercept": "intercept ({unit} per household)",
                        "calibration_slope": "slope (x predicted uplift)",
-                       "calibration_ratio": "ratio (observed / predicted redemption probability)"}
+                       "calibration_ratio": "ratio (observed / predicted redemption probability)",
+                       # A new campaign's own deviation from the line (DerSimonian-Laird; in every interval).
+                       "between_campaign_sd": "between-campaign sd ({unit} per household)"}
+# The redemption ratio's campaign effect is on the log scale.
+LOG_SCALE_UNIT = "log of the ratio"
+
 # The two redemption ratios: redeemers scale the probability, redemptions (several per redeemer) the cost.
 CALIBRATION_OUTCOMES = {"redeemed": "redeemers (probability)", "redemptions": "redemptions (count, for the cost)"}
 
@@ -65,7 +70,7 @@ def _calibration(data: ReportData, cur: str) -> str:
         return (f'<div class="notice">The calibration coefficients are not in gold.model_evaluation for this '
                 f"model: {html.escape(data.evaluation_note or 'no rows')}. The forecast still used the calibration "
                 "stored with the model, described above.</div>")
-    units = {"spend": cur, "coupon_product_spend": cur}
+    units = {"spend": cur, "coupon_product_spend": cur, "redemptions": LOG_SCALE_UNIT, "redeemed": LOG_SCALE_UNIT}
     calibration["metric"] = [CALIBRATION_METRICS[m].format(unit=units.get(o, "")) if m in CALIBRATION_METRICS else m
                              for o, m in zip(calibration["outcome"], calibration["metric"])]
     calibration["outcome"] = calibration["outcome"].map(lambda o: CALIBRATION_OUTCOMES.get(o, OUTCOME_LABELS.get(o, o)))
@@ -73,7 +78,9 @@ def _calibration(data: ReportData, cur: str) -> str:
         "<p>The model's raw uplift is not used as an effect: it is calibrated on held-out campaigns as "
         "effect = intercept + slope x predicted uplift (redemptions: scaled by a ratio), fitted against doubly "
         "robust effects. A slope near 0 means little of the predicted variation between households is real; the "
-        "forecast then rests mostly on the intercept, the average effect seen on the held-out campaigns.</p>"
+        "forecast then rests mostly on the intercept, the average effect seen on the held-out campaigns. The "
+        "between-campaign sd is how far a new campaign's own level is estimated to lie from that average; every "
+        "forecast interval includes it.</p>"
         + html_table(calibration, CALIBRATION_COLUMNS, "calibration-table",
                      caption="Uplift calibration of this model (gold.model_evaluation, 95% bootstrap "
                              "intervals: campaigns, then households)"))

@@ -115,9 +115,9 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
     Point: ``a * N + b * sum(tau_hat)`` for N households with raw uplifts
     ``tau_hat`` (:mod:`promo_roi.causal.calibration`), redemptions ``r * sum(p)`` with ``r`` the
     redemption-count ratio (redemptions, not redeemers: cost is paid per redemption).
-    Interval: the same arithmetic for every bootstrap draw ``(a_k, b_k, r_k)``
-    (with Monte Carlo dropout draw ``k mod M`` of the sums when there are M),
-    then the draws' quantiles.
+    Interval: the same arithmetic for every bootstrap draw ``(a_k, b_k, r_k)``, each with the
+    new campaign's own deviation (``a_k + u_k``, ``r_k exp(v_k)``: the calibration's campaign effects)
+    and with Monte Carlo dropout draw ``k mod M`` of the sums when there are M, then the draws' quantiles.
     """
     lo, hi = (1 - interval) / 2, 1 - (1 - interval) / 2
     cal = calibration
@@ -126,15 +126,15 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
     for t in totals.itertuples(index=False):
         n = float(t.audience)
         contact, per_redemption = float(units.at[t.campaign_id, "contact_cost"]), float(units.at[t.campaign_id, "redemption_cost"])
-        revenue = cal.spend.intercept * n + cal.spend.slope * t.sum_uplift_spend
-        coupon_revenue = cal.coupon_product_spend.intercept * n + cal.coupon_product_spend.slope * t.sum_uplift_coupon_product_spend
+        revenue = cal.spend.total(n, t.sum_uplift_spend)
+        coupon_revenue = cal.coupon_product_spend.total(n, t.sum_uplift_coupon_product_spend)
         redemptions = cal.redemptions.ratio * t.sum_p_redeem
         contact_cost, redemption_cost = n * contact, redemptions * per_redemption
         cost = contact_cost + redemption_cost
         mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
         pick = mc[np.arange(cal.n_draws) % len(mc)]
-        draw_revenue = cal.spend.draws[:, 0] * n + cal.spend.draws[:, 1] * pick[:, 0]
-        draw_cost = n * contact + cal.redemptions.draws * pick[:, 2] * per_redemption
+        draw_revenue = cal.spend.total_draws(n, pick[:, 0])
+        draw_cost = n * contact + cal.redemptions.ratio_draws() * pick[:, 2] * per_redemption
         draw_gp = margin * draw_revenue
         draw_roi = (draw_gp - draw_cost) / draw_cost
         gp = margin * revenue
@@ -159,4 +159,10 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
 def interval_method(calibration: UpliftCalibration, mc_samples: int, interval: float) -> str:
     text = (f"{interval:.0%} interval over {calibration.n_draws} two-stage bootstrap draws (held-out campaigns, "
             f"then households) of the uplift calibration on campaigns {list(calibration.campaigns)}")
+    if calibration.has_campaign_effects:
+        text += (f", each with a new campaign's own deviation (between-campaign sd "
+                 f"{calibration.spend.between_campaign_sd:.3g} of spend per household, "
+                 f"{calibration.redemptions.between_campaign_sd:.3g} on the log redemption ratio)")
+    else:
+        text += ", without a new campaign's own deviation (the model was calibrated before it was estimated)"
     return text + (f", each with one of {mc_samples} shared-mask MC dropout draws" if mc_samples else "")

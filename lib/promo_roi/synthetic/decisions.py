@@ -57,15 +57,16 @@ def forecast_audience(scored: pd.DataFrame, target_lists: pd.DataFrame) -> pd.Da
 def calibrated_forecast(uplift: pd.DataFrame, audience: pd.DataFrame, calibration: LinearCalibration,
                         interval: float) -> pd.DataFrame:
     """Per campaign: ``a N + b sum(uplift)`` over its audience, and the same for every bootstrap draw
-    ``(a_k, b_k)``; the interval is the draws' central ``interval`` quantiles."""
+    ``(a_k, b_k)`` with the new campaign's deviation ``u_k``; the interval is the draws' central
+    ``interval`` quantiles."""
     lo, hi = (1 - interval) / 2, 1 - (1 - interval) / 2
     described = audience[KEYS].merge(uplift[[*KEYS, "uplift"]], on=KEYS, how="left", validate="one_to_one")
     totals = described.groupby("campaign_id")["uplift"].agg(["size", "sum"])
     rows = []
     for campaign_id, t in totals.iterrows():
         n, total = float(t["size"]), float(t["sum"])
-        draws = calibration.draws[:, 0] * n + calibration.draws[:, 1] * total
-        rows.append({"campaign_id": int(campaign_id), "forecast": calibration.intercept * n + calibration.slope * total,
+        draws = calibration.total_draws(n, total)
+        rows.append({"campaign_id": int(campaign_id), "forecast": calibration.total(n, total),
                      "low": float(np.quantile(draws, lo)), "high": float(np.quantile(draws, hi))})
     return pd.DataFrame(rows, columns=["campaign_id", "forecast", "low", "high"])
 
@@ -90,7 +91,8 @@ def random_predictions(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 def spend_calibration(predictions, frames, nuisances, evaluation) -> LinearCalibration:
     """The champion's calibration method (best linear predictor of the held-out AIPW pseudo-outcome of total
-    spend, two-stage bootstrap over campaigns then households) applied to another model's uplift."""
+    spend, two-stage bootstrap over campaigns then households, the campaign effect) applied to another
+    model's uplift."""
     from promo_roi.causal.calibration import fit_linear
 
     tau = np.concatenate([p["uplift_spend"].to_numpy(float) for p in predictions])

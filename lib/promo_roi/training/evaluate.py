@@ -357,7 +357,8 @@ def fit_calibration(
 
 
 def calibration_rows(calibration: UpliftCalibration, model: str = "transformer") -> list[dict[str, Any]]:
-    """gold.model_evaluation rows: the calibration's coefficients with 95% bootstrap intervals."""
+    """gold.model_evaluation rows: the calibration's coefficients with 95% bootstrap intervals, and the
+    between-campaign sd of each level (spend per household; the log of the redemption ratio)."""
     rows = []
     n, campaigns = calibration.rows, len(calibration.campaigns)
     for outcome, linear in (("spend", calibration.spend), ("coupon_product_spend", calibration.coupon_product_spend)):
@@ -366,6 +367,8 @@ def calibration_rows(calibration: UpliftCalibration, model: str = "transformer")
                          *interval["intercept"], n, campaigns))
         rows.append(_row(model, "heldout", "calibration", outcome, "calibration_slope", linear.slope,
                          *interval["slope"], n, campaigns))
+        rows.append(_row(model, "heldout", "calibration", outcome, "between_campaign_sd",
+                         linear.between_campaign_sd, n=n, campaigns=campaigns))
     draws = calibration.redemption.draws
     rows.append(_row(model, "heldout", "calibration", "redeemed", "calibration_ratio", calibration.redemption.ratio,
                      float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)), n, campaigns))
@@ -373,4 +376,6 @@ def calibration_rows(calibration: UpliftCalibration, model: str = "transformer")
     rows.append(_row(model, "heldout", "calibration", "redemptions", "calibration_ratio",
                      calibration.redemptions.ratio, float(np.quantile(counts, 0.025)),
                      float(np.quantile(counts, 0.975)), n, campaigns))
+    rows.append(_row(model, "heldout", "calibration", "redemptions", "between_campaign_sd",
+                     calibration.redemptions.between_campaign_sd, n=n, campaigns=campaigns))
     return rows
