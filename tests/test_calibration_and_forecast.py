@@ -22,7 +22,8 @@ from promo_roi.causal.calibration import (
 )
 from promo_roi.causal.metrics import dr_att
 from promo_roi.scoring.backtest import RealizedEffect, accuracy_rows
-from promo_roi.scoring.forecast import interval_method, roi_forecast
+from promo_roi.scoring.forecast import interval_method, roi_forecast, roi_quantiles
+from promo_roi.scoring.plan import campaigns_at_risk
 
 
 def test_linear_calibration_recovers_an_exact_line_in_every_draw():
@@ -253,6 +254,28 @@ def test_roi_forecast_draws_carry_the_new_campaigns_own_deviation():
     assert back.redemptions.between_campaign_sd == 0.7 and back.has_campaign_effects
     assert "own deviation (between-campaign sd 1 of spend" in interval_method(cal, 0, 0.9)
     assert "without a new campaign's own deviation" in interval_method(line, 0, 0.9)
+
+
+def test_the_risk_quantile_of_roi_and_the_campaigns_it_leaves_out():
+    totals = pd.DataFrame({
+        "campaign_id": [11, 12], "audience_source": ["budget_plan"] * 2, "audience": [100, 10],
+        "sum_uplift_spend": [500.0, 0.0], "sum_uplift_coupon_product_spend": [50.0, 0.0],
+        "sum_p_redeem": [20.0, 2.0], "mc": [np.zeros((0, 3)), np.zeros((0, 3))],
+    })
+    plans = pd.DataFrame({"campaign_id": [11, 12], "campaign_type": ["Type B"] * 2,
+                          "start_date": [dt.date(2017, 7, 12)] * 2, "end_date": [dt.date(2017, 8, 13)] * 2,
+                          "contact_cost": [0.5, 0.5], "redemption_cost": [2.0, 2.0]})
+    cal = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
+    # Campaign 11, as in test_roi_forecast_by_hand: ROI -1 and 30 / 90 in the two draws; the 0.25
+    # quantile lies a quarter of the way: -1 + 0.25 * (1 + 1 / 3).
+    # Campaign 12: revenue 0 and 30, gp 0 and 9; cost 5 + 0.5 * 2 * 2 = 7 and 5 + 1 * 2 * 2 = 9: ROI -1 and 0.
+    quantiles = roi_quantiles(totals, plans, cal, margin=0.3, quantile=0.25)
+    assert quantiles == pytest.approx({11: -1.0 + 0.25 * (4.0 / 3.0), 12: -1.0 + 0.25 * 1.0})
+    # Below the bar and not committed by a minimum budget: left out.
+    assert campaigns_at_risk(quantiles, 0.0, committed=set()) == pytest.approx(quantiles)
+    assert campaigns_at_risk(quantiles, 0.0, committed={12}) == pytest.approx({11: quantiles[11]})
+    assert campaigns_at_risk(quantiles, -0.7, committed=set()) == pytest.approx({12: quantiles[12]})
+    assert campaigns_at_risk({13: math.nan}, 0.0, committed=set()) == {}
 
 
 def test_roi_forecast_of_a_plan_that_funds_nothing_is_empty_with_its_columns():

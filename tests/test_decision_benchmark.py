@@ -36,10 +36,18 @@ def tiny(spark, tiny_model_config, fixture_source, tmp_path_factory):
 
 
 def test_every_model_is_scored_on_the_same_night(tiny):
-    _, _, run = tiny
+    base, _, run = tiny
     models = [r["model"] for r in run.rows]
-    assert models == [f"champion (transformer v{run.champion_version})", "heuristic_pre_spend", "lgbm_t_learner",
-                      "random"]
+    # Each model twice: the plan on expected profit, and the risk-aware plan (planning.risk_quantile 0.1).
+    names = [f"champion (transformer v{run.champion_version})", "heuristic_pre_spend", "lgbm_t_learner", "random"]
+    assert models == [m for name in names for m in (name, f"{name} + risk q=0.1")]
+    by_model = {r["model"]: r for r in run.rows}
+    for name in names:
+        # Same predictions and forecasts, another plan: only the plan's figures may differ.
+        expected, risky = by_model[name], by_model[f"{name} + risk q=0.1"]
+        for figure in ("spearman_mean", "forecast_wape", "interval_coverage"):
+            assert risky[figure] == pytest.approx(expected[figure], nan_ok=True)
+        assert risky["plan_expected_cost"] <= base.planning.total_budget * (1 + 1e-9)
     assert run.champion_gate.startswith(("promoted", "REFUSED"))
     for row in run.rows:
         assert row["scenario"] == "tiny" and row["campaigns"] == len(PLANNED)
@@ -84,5 +92,5 @@ def test_the_benchmark_never_writes_into_the_main_warehouse(tiny, app_config):
 
 def test_stage_seconds_are_recorded(tiny):
     _, _, run = tiny
-    assert set(run.seconds) == {"generate", "ingest", "features", "train", "score", "baselines"}
+    assert set(run.seconds) == {"generate", "ingest", "features", "train", "score", "risk_plan", "baselines"}
     assert all(s >= 0 and not math.isnan(s) for s in run.seconds.values())

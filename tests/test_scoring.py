@@ -228,6 +228,8 @@ def test_budget_plan_on_the_published_scores(spark, scoring_config, first_run):
     assert len(active) and (active["roi_low"] <= active["roi_high"]).all()
     assert (active["expected_incremental_profit_low"] <= active["expected_incremental_profit_high"]).all()
     assert plan.loc[plan["audience"] == 0, "roi_low"].isna().all()
+    # planning.risk: expected (the default): no risk figures (tests/test_risk_plan.py has the other mode).
+    assert plan["risk_quantile_roi"].isna().all() and plan["excluded_by_risk"].isna().all()
 
 
 def _what_if(spark, config, planning):

@@ -147,6 +147,8 @@ class ScoringConfig:
 
 
 PLANNING_MODES = ("fixed_budget", "target_roi")
+# expected: fund on expected profit; quantile: fund a campaign only where its risk_quantile of ROI clears the bar.
+PLANNING_RISKS = ("expected", "quantile")
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class PlanningConfig:
     household_cap: int
     price_grid: int
     sample_households: int
+    risk: str = "expected"
+    risk_quantile: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -470,6 +474,8 @@ def _planning(tree: Mapping[str, Any]) -> PlanningConfig | None:
         # The price search brackets the budget price between grid points: it needs two at least.
         price_grid=s.integer("price_grid", minimum=2),
         sample_households=s.integer("sample_households", minimum=1),
+        risk=s.text("risk", choices=PLANNING_RISKS),
+        risk_quantile=s.number("risk_quantile", above=0.0, below=0.5),
     )
     if cfg.mode == "fixed_budget" and cfg.total_budget is None:
         raise ConfigError("planning.total_budget is required in fixed_budget mode")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,17 @@ FORECAST_COLUMNS = (
 )
 
 
+def _draws(t: Any, contact: float, per_redemption: float, calibration: UpliftCalibration,
+           margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """(gross profit, cost) of one plan row of :func:`campaign_totals` in every calibration draw."""
+    n = float(t.audience)
+    mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
+    pick = mc[np.arange(calibration.n_draws) % len(mc)]
+    draw_revenue = calibration.spend.total_draws(n, pick[:, 0])
+    draw_cost = n * contact + calibration.redemptions.ratio_draws() * pick[:, 2] * per_redemption
+    return margin * draw_revenue, draw_cost
+
+
 def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration, margin: float,
                  interval: float) -> pd.DataFrame:
     """Per plan: calibrated incremental revenue, gross profit, cost and ROI, with the calibration's interval.
@@ -131,11 +143,7 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
         redemptions = cal.redemptions.ratio * t.sum_p_redeem
         contact_cost, redemption_cost = n * contact, redemptions * per_redemption
         cost = contact_cost + redemption_cost
-        mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
-        pick = mc[np.arange(cal.n_draws) % len(mc)]
-        draw_revenue = cal.spend.total_draws(n, pick[:, 0])
-        draw_cost = n * contact + cal.redemptions.ratio_draws() * pick[:, 2] * per_redemption
-        draw_gp = margin * draw_revenue
+        draw_gp, draw_cost = _draws(t, contact, per_redemption, cal, margin)
         draw_roi = (draw_gp - draw_cost) / draw_cost
         gp = margin * revenue
         rows.append({
@@ -154,6 +162,19 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
     out = pd.DataFrame(rows, columns=FORECAST_COLUMNS)
     facts = plans[["campaign_id", "campaign_type", "start_date", "end_date"]]
     return out.merge(facts, on="campaign_id", how="left")
+
+
+def roi_quantiles(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration, margin: float,
+                  quantile: float) -> dict[int, float]:
+    """Per plan row of :func:`campaign_totals`: the ``quantile`` of its ROI over the calibration draws (the
+    same draws as :func:`roi_forecast`'s interval)."""
+    units = plans.set_index("campaign_id")
+    out = {}
+    for t in totals.itertuples(index=False):
+        draw_gp, draw_cost = _draws(t, float(units.at[t.campaign_id, "contact_cost"]),
+                                    float(units.at[t.campaign_id, "redemption_cost"]), calibration, margin)
+        out[int(t.campaign_id)] = float(np.quantile((draw_gp - draw_cost) / draw_cost, quantile))
+    return out
 
 
 def interval_method(calibration: UpliftCalibration, mc_samples: int, interval: float) -> str:

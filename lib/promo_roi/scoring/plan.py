@@ -8,6 +8,7 @@ target-ROI mode) is the same call on the published scores.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,11 @@ from pyspark.sql import functions as F
 from promo_roi.causal.calibration import UpliftCalibration
 from promo_roi.config import PlanningConfig
 from promo_roi.planning import BudgetConstraints, PlanSummary, SolverSettings, plan_budget_spark
-from promo_roi.scoring.forecast import campaign_totals, roi_forecast
+from promo_roi.scoring.forecast import campaign_totals, roi_forecast, roi_quantiles
 from promo_roi.scoring.inputs import ScoringInputError
 from promo_roi.tables import CAMPAIGN_PLANS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,13 @@ def budget_constraints(plans: pd.DataFrame, planning: PlanningConfig) -> BudgetC
 
 
 def plan_rows(summary: PlanSummary, selected: DataFrame, plans: pd.DataFrame, margin: float,
-              plan_forecast: pd.DataFrame) -> pd.DataFrame:
+              plan_forecast: pd.DataFrame, risk_roi: dict[int, float] | None = None,
+              excluded: set[int] = frozenset()) -> pd.DataFrame:
     """gold.budget_plan rows (without run keys): one per planned campaign, those the plan leaves out included.
 
     ``plan_forecast``: :func:`promo_roi.scoring.forecast.roi_forecast` over the chosen pairs, for the intervals.
+    ``risk_roi``: with ``planning.risk: quantile``, each judged campaign's ROI at the risk quantile (for a
+    campaign left out, when it was left out); ``excluded``: the campaigns the risk rule left out.
     """
     revenue = {int(r["campaign_id"]): float(r["gp"]) / margin if margin > 0 else math.nan
                for r in selected.groupBy("campaign_id").agg(F.sum("value").alias("gp")).collect()}
@@ -82,6 +88,8 @@ def plan_rows(summary: PlanSummary, selected: DataFrame, plans: pd.DataFrame, ma
             "forced_households": c.forced_pairs if c else 0,
             "min_budget_shortfall": c.min_budget_shortfall if c else 0.0,
             "plan_budget_used": summary.budget_used, "plan_dual_bound": summary.dual_bound, "plan_gap": summary.gap,
+            "risk_quantile_roi": None if risk_roi is None else risk_roi.get(int(plan.campaign_id)),
+            "excluded_by_risk": None if risk_roi is None else int(plan.campaign_id) in excluded,
             **band,
         })
     return pd.DataFrame(rows)
@@ -109,6 +117,20 @@ def raw_outputs(household_scores: DataFrame) -> DataFrame:
         empty.alias("mc_uplift_spend"), empty.alias("mc_uplift_coupon_product_spend"), empty.alias("mc_p_redeem"))
 
 
+def risk_bar(planning: PlanningConfig) -> float:
+    """The ROI a campaign's risk quantile must reach: the target in target_roi mode, else break-even."""
+    return planning.target_roi if planning.mode == "target_roi" else 0.0
+
+
+def campaigns_at_risk(quantiles: dict[int, float], bar: float, committed: set[int]) -> dict[int, float]:
+    """The funded campaigns whose ROI at the risk quantile falls below ``bar`` (campaign -> that ROI).
+
+    A campaign with a planner's minimum budget (``committed``) keeps its households: a minimum is a
+    commitment the risk rule does not overrule. A NaN quantile (no cost) is not a risk.
+    """
+    return {c: q for c, q in quantiles.items() if c not in committed and q < bar}
+
+
 def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: PlanningConfig,
                calibration: UpliftCalibration, margin: float, interval: float, run_date: dt.date, run_id: str,
                model_version: str, raw_scores: DataFrame | None = None) -> NightPlan:
@@ -117,19 +139,39 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
     The plan's ROI interval is the forecast's arithmetic over the households it
     chose, on ``raw_scores`` (the scorer's outputs with their MC dropout draws);
     without them (a what-if on published scores) on :func:`raw_outputs`.
+
+    ``planning.risk: quantile``: a funded campaign whose ROI at ``planning.risk_quantile`` over the
+    forecast draws of its chosen households falls below :func:`risk_bar` loses its households, and the
+    budget is planned again without it, until every funded campaign clears the bar.
     """
     pairs = household_scores.select(
         "household_id", "campaign_id", F.col("incremental_gross_profit").alias("value"),
         F.col("expected_cost").alias("cost"), F.col("expected_redemptions").alias("redemptions"))
-    selected, summary = plan_budget_spark(
-        pairs, budget_constraints(plans, planning), planning.mode,
-        planning.target_roi if planning.mode == "target_roi" else None,
-        SolverSettings(price_grid=planning.price_grid, sample_households=planning.sample_households))
+    constraints = budget_constraints(plans, planning)
     raw = raw_scores if raw_scores is not None else raw_outputs(household_scores)
-    chosen = raw.join(selected.select("household_id", "campaign_id"), ["household_id", "campaign_id"])
-    plan_forecast = roi_forecast(campaign_totals(chosen.withColumn("audience_source", F.lit("budget_plan"))),
-                                 plans, calibration, margin, interval)
-    budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast)
+    excluded: dict[int, float] = {}
+    while True:
+        selected, summary = plan_budget_spark(
+            pairs.filter(~F.col("campaign_id").isin(list(excluded))), constraints, planning.mode,
+            planning.target_roi if planning.mode == "target_roi" else None,
+            SolverSettings(price_grid=planning.price_grid, sample_households=planning.sample_households))
+        chosen = raw.join(selected.select("household_id", "campaign_id"), ["household_id", "campaign_id"])
+        totals = campaign_totals(chosen.withColumn("audience_source", F.lit("budget_plan")))
+        if planning.risk != "quantile":
+            quantiles = None
+            break
+        quantiles = roi_quantiles(totals, plans, calibration, margin, planning.risk_quantile)
+        at_risk = campaigns_at_risk(quantiles, risk_bar(planning), set(constraints.campaign_min_budget))
+        if not at_risk:
+            break
+        log.info("plan: campaign(s) %s left out, ROI at the %g quantile %s below %g; planning again",
+                 sorted(at_risk), planning.risk_quantile, [round(q, 3) for q in at_risk.values()],
+                 risk_bar(planning))
+        excluded.update(at_risk)
+        selected.unpersist()
+    plan_forecast = roi_forecast(totals, plans, calibration, margin, interval)
+    risk = None if quantiles is None else {**quantiles, **excluded}
+    budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast, risk, set(excluded))
     return NightPlan(budget_plan, targeting_rows(selected, run_date, run_id, model_version), selected, summary)
 
 

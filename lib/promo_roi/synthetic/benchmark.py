@@ -100,7 +100,11 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     from promo_roi.features import build_features
     from promo_roi.ingest import run_ingest
     from promo_roi.scoring.job import champion, score
-    from promo_roi.synthetic.decisions import baseline_decisions, published_decisions
+    from promo_roi.synthetic.decisions import (
+        baseline_decisions,
+        published_decisions,
+        risk_aware_published_decisions,
+    )
     from promo_roi.synthetic.io import generate_benchmark
     from promo_roi.synthetic.scorecard import scorecard
     from promo_roi.training.pipeline import train
@@ -123,12 +127,20 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     timed("score", lambda: score(spark, config, run_date))
     model = champion(config)
     published = published_decisions(spark, config, run_date)
+    champion_name = f"champion (transformer v{model.version})"
+    decided = {champion_name: published}
+    # The published plan is on expected profit; the risk-aware plan (planning.risk: quantile) is judged beside
+    # it, for the champion and every baseline, at the configured quantile.
+    risk_quantile = config.planning.risk_quantile if config.planning.risk == "expected" else None
+    if risk_quantile is not None:
+        decided[f"{champion_name} + risk q={risk_quantile:g}"] = timed("risk_plan", lambda: (
+            risk_aware_published_decisions(spark, config, run_date, published, risk_quantile)))
     baselines = timed("baselines", lambda: baseline_decisions(spark, config, run_date, model.uri,
-                                                              seed=scenario.seed))
+                                                              seed=scenario.seed, risk_quantile=risk_quantile))
     truth = pd.read_parquet(root / "source" / "truth_household_campaign.parquet")
     economics = _economics(spark, config)
     rows = []
-    for name, decisions in {f"champion (transformer v{model.version})": published, **baselines}.items():
+    for name, decisions in {**decided, **baselines}.items():
         rows.append({"scenario": scenario.name, **scorecard(
             name, decisions.predicted, decisions.forecast, decisions.audience, decisions.chosen,
             decisions.planned_cost, truth, economics, config.planning.household_cap)})

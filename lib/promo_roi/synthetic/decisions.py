@@ -81,6 +81,28 @@ def plan_by_value(pairs: pd.DataFrame, constraints) -> tuple[pd.DataFrame, float
     return chosen[KEYS].reset_index(drop=True), float(chosen["cost"].sum())
 
 
+def risk_aware_plan(pairs: pd.DataFrame, uplift: pd.DataFrame, calibration: LinearCalibration, margin: float,
+                    constraints, quantile: float, bar: float = 0.0) -> tuple[pd.DataFrame, float]:
+    """:func:`plan_by_value`, then ``planning.risk: quantile``'s rule (:func:`promo_roi.scoring.plan.plan_night`)
+    for a baseline: a campaign whose chosen pairs' ROI at ``quantile`` of the calibration draws (gross profit
+    ``margin * (a_k + u_k) n + b_k sum(uplift)`` against their expected cost) is below ``bar`` is left out and
+    the rest planned again."""
+    from promo_roi.scoring.plan import campaigns_at_risk
+
+    excluded: set[int] = set()
+    while True:
+        chosen, planned_cost = plan_by_value(pairs[~pairs["campaign_id"].isin(excluded)], constraints)
+        per = (chosen.merge(uplift[[*KEYS, "uplift"]], on=KEYS).merge(pairs[[*KEYS, "cost"]], on=KEYS)
+               .groupby("campaign_id").agg(n=("uplift", "size"), uplift=("uplift", "sum"), cost=("cost", "sum")))
+        quantiles = {int(c): float(np.quantile((margin * calibration.total_draws(r.n, r.uplift) - r.cost) / r.cost,
+                                               quantile))
+                     for c, r in per.iterrows() if r.cost > 0}
+        at_risk = campaigns_at_risk(quantiles, bar, set(constraints.campaign_min_budget))
+        if not at_risk:
+            return chosen, planned_cost
+        excluded |= set(at_risk)
+
+
 def random_predictions(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     """A uniform score in every uplift column (the evaluation's prediction shape)."""
     rng = np.random.default_rng(seed)
@@ -103,13 +125,17 @@ def spend_calibration(predictions, frames, nuisances, evaluation) -> LinearCalib
 
 def baseline_decision(name: str, uplift: np.ndarray, scoring: pd.DataFrame, calibration: LinearCalibration,
                       audience: pd.DataFrame, published_costs: pd.DataFrame, margin: float, interval: float,
-                      constraints) -> Decisions:
-    """One baseline's decisions from its raw uplift on the scoring frame's pairs."""
+                      constraints, risk_quantile: float | None = None) -> Decisions:
+    """One baseline's decisions from its raw uplift on the scoring frame's pairs; with ``risk_quantile``, its
+    plan is :func:`risk_aware_plan`'s."""
     raw = scoring[KEYS].assign(uplift=np.asarray(uplift, dtype=float))
     predicted = raw.assign(predicted=calibration.apply(raw["uplift"]))[[*KEYS, "predicted"]]
     pairs = predicted.merge(published_costs, on=KEYS, how="inner", validate="one_to_one")
     pairs["value"] = margin * pairs["predicted"]
-    chosen, planned_cost = plan_by_value(pairs, constraints)
+    if risk_quantile is None:
+        chosen, planned_cost = plan_by_value(pairs, constraints)
+    else:
+        chosen, planned_cost = risk_aware_plan(pairs, raw, calibration, margin, constraints, risk_quantile)
     return Decisions(predicted, calibrated_forecast(raw, audience, calibration, interval), audience, chosen,
                      planned_cost)
 
@@ -146,6 +172,31 @@ def published_decisions(spark, config, run_date: dt.date) -> Decisions:
     )
 
 
+def risk_aware_published_decisions(spark, config, run_date: dt.date, published: Decisions,
+                                   quantile: float) -> Decisions:
+    """The champion's decisions with the plan the night would have published under ``planning.risk: quantile``:
+    the planning step (:func:`promo_roi.scoring.plan.plan_night`) on the published scores."""
+    import dataclasses
+
+    from pyspark.sql import functions as F
+
+    from promo_roi.publication import published as published_rows
+    from promo_roi.scoring.inputs import planned_campaigns
+    from promo_roi.scoring.job import champion
+    from promo_roi.scoring.plan import plan_night
+    from promo_roi.tables import HOUSEHOLD_SCORES
+
+    scores = published_rows(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(run_date))
+    planning = dataclasses.replace(config.planning, risk="quantile", risk_quantile=quantile)
+    model = champion(config)
+    night = plan_night(scores, planned_campaigns(spark, config, run_date).toPandas(), planning, model.calibration,
+                       config.scoring.gross_margin, config.scoring.interval, run_date, "risk-what-if",
+                       str(model.version))
+    targeting = night.targeting.select(*KEYS, "expected_cost").toPandas()
+    night.selected.unpersist()
+    return dataclasses.replace(published, chosen=targeting[KEYS], planned_cost=float(targeting["expected_cost"].sum()))
+
+
 def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
     """The training examples of ``run_date`` by split, as pandas frames."""
     from pyspark.sql import functions as F
@@ -160,8 +211,10 @@ def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
     return {split: part.reset_index(drop=True) for split, part in examples.groupby("split")}
 
 
-def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed: int = 0) -> dict[str, Decisions]:
-    """Every baseline's decisions for ``run_date`` (the published run must exist: its costs are reused)."""
+def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed: int = 0,
+                       risk_quantile: float | None = None) -> dict[str, Decisions]:
+    """Every baseline's decisions for ``run_date`` (the published run must exist: its costs are reused); with
+    ``risk_quantile``, each baseline a second time with the risk-aware plan."""
     from promo_roi.bronze import read_bronze
     from promo_roi.scoring.inputs import planned_campaigns, scoring_examples
     from promo_roi.scoring.plan import budget_constraints
@@ -193,7 +246,10 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     out = {}
     for name, model in models.items():
         calibration = spend_calibration([model(f) for f in held], held, nuisance, evaluation)
-        out[name] = baseline_decision(name, model(scoring)["uplift_spend"].to_numpy(float), scoring, calibration,
-                                      audience, costs, config.scoring.gross_margin, config.scoring.interval,
-                                      constraints)
+        uplift = model(scoring)["uplift_spend"].to_numpy(float)
+        for label, quantile in ((name, None), *([(f"{name} + risk q={risk_quantile:g}", risk_quantile)]
+                                                if risk_quantile is not None else [])):
+            out[label] = baseline_decision(label, uplift, scoring, calibration, audience, costs,
+                                           config.scoring.gross_margin, config.scoring.interval, constraints,
+                                           quantile)
     return out
