@@ -723,6 +723,49 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
     assert set(manifest["missing"]) == {"uplift_curves", "backtest"} and manifest["charts"] == {"roi": "roi_per_campaign.png"}
 
 
+def test_a_risk_aware_plan_says_what_the_rule_left_out(tmp_path):
+    risk = {"risk_quantile": 0.1, "target_roi": None}
+    plan = pd.DataFrame([
+        {"campaign_id": 1, "planning_mode": "fixed_budget", "total_budget": 100.0, "household_cap": 2,
+         "budget": 30.0, "min_budget": None, "max_budget": None, "audience": 3, "expected_redemptions": 1.5,
+         "expected_incremental_revenue": 200.0, "expected_incremental_profit": 30.0,
+         "expected_incremental_profit_low": 5.0, "expected_incremental_profit_high": 60.0, "roi": 1.0,
+         "roi_low": 0.2, "roi_high": 2.0, "marginal_roi": 0.4, "forced_households": 0, "min_budget_shortfall": 0.0,
+         "plan_budget_used": 30.0, "plan_gap": 0.0, **risk, "risk_quantile_roi": 0.31, "excluded_by_risk": False},
+        {"campaign_id": 2, "planning_mode": "fixed_budget", "total_budget": 100.0, "household_cap": 2,
+         "budget": 0.0, "min_budget": None, "max_budget": None, "audience": 0, "expected_redemptions": 0.0,
+         "expected_incremental_revenue": 0.0, "expected_incremental_profit": 0.0,
+         "expected_incremental_profit_low": None, "expected_incremental_profit_high": None, "roi": None,
+         "roi_low": None, "roi_high": None, "marginal_roi": None, "forced_households": 0, "min_budget_shortfall": 0.0,
+         "plan_budget_used": 30.0, "plan_gap": 0.0, **risk, "risk_quantile_roi": -0.75, "excluded_by_risk": True},
+    ])
+    targeting = pd.DataFrame({"campaign_id": [1, 1, 1], "household_id": [10, 11, 12],
+                              "expected_cost": [10.0, 12.0, 8.0], "expected_incremental_profit": [20.0, 4.0, 6.0],
+                              "forced": [False, False, False]})
+    data = report_data.ReportData(
+        run_date=RUN_DATE, run_id="run-1", published_at=dt.datetime(2017, 7, 1, 3, 0), forecast=_forecast_rows(),
+        model=report_data.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
+        plan=plan, targeting=summaries.targeting_counts(targeting), pairs_targeted=3, households_targeted=3,
+        accuracy=None, evaluation=pd.DataFrame(columns=MODEL_EVALUATION.columns),
+        curves=pd.DataFrame(columns=UPLIFT_CURVES.columns), evaluation_note="none", curves_note="none")
+    report.render_report(data, "USD", tmp_path)
+    p = page(tmp_path)
+    rows = {r["campaign_id"]: r for r in p.tables["budget-table"] if r["campaign_id"] in ("1", "2")}
+    assert rows["1"]["risk_quantile_roi"] == "31.0%" and rows["1"]["risk_verdict"] == "clears the bar"
+    assert rows["2"]["risk_quantile_roi"] == "-75.0%" and rows["2"]["risk_verdict"] == "left out"
+    assert ("Risk-aware plan. A campaign keeps its households only where its ROI at the 10.0% quantile"
+            in p.full_text)
+    assert "reaches break-even" in p.full_text
+    assert "It left out campaign 2: a chance above 10.0% of falling short of it." in p.full_text
+    # A plan on expected profit has neither the columns nor the paragraph.
+    expected = plan.assign(risk_quantile=None, risk_quantile_roi=None, excluded_by_risk=None)
+    (tmp_path / "expected").mkdir()
+    report.render_report(dataclasses.replace(data, plan=expected), "USD", tmp_path / "expected")
+    q = page(tmp_path / "expected")
+    assert "risk_verdict" not in q.tables["budget-table"][0] and "Risk-aware plan" not in q.full_text
+    assert "or a risk judgement (the plan is on expected profit, planning.risk: expected) in this plan" in q.full_text
+
+
 def test_backfill_reproduces_the_curves_training_stored(spark, reported):
     from delta.tables import DeltaTable
 

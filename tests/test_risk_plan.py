@@ -66,13 +66,14 @@ def _plan(spark, planning):
 def test_expected_profit_funds_every_campaign_and_reports_no_risk(spark):
     plan, chosen = _plan(spark, EXPECTED)
     assert chosen == {1: [1, 2, 3, 4], 2: [1, 2, 3, 4], 3: [1, 2, 3, 4]}
-    assert plan["risk_quantile_roi"].isna().all() and plan["excluded_by_risk"].isna().all()
+    assert plan[["risk_quantile", "risk_quantile_roi", "excluded_by_risk"]].isna().all().all()
 
 
 def test_the_risk_rule_leaves_out_the_campaign_likely_to_lose_and_keeps_a_commitment(spark):
     plan, chosen = _plan(spark, RISKY)
     assert chosen == {1: [1, 2, 3, 4], 3: [1, 2, 3, 4]}
     assert plan["excluded_by_risk"].tolist() == [False, True, False]
+    assert (plan["risk_quantile"] == 0.1).all()
     assert plan["risk_quantile_roi"].tolist() == pytest.approx([3.15, -0.75, -0.75])
     assert plan.loc[2, "audience"] == 0 and plan.loc[2, "budget"] == 0.0
     assert plan.loc[1, "budget"] == pytest.approx(4.0) and plan.loc[3, "budget"] == pytest.approx(4.0)

@@ -229,7 +229,7 @@ def test_budget_plan_on_the_published_scores(spark, scoring_config, first_run):
     assert (active["expected_incremental_profit_low"] <= active["expected_incremental_profit_high"]).all()
     assert plan.loc[plan["audience"] == 0, "roi_low"].isna().all()
     # planning.risk: expected (the default): no risk figures (tests/test_risk_plan.py has the other mode).
-    assert plan["risk_quantile_roi"].isna().all() and plan["excluded_by_risk"].isna().all()
+    assert plan[["risk_quantile", "risk_quantile_roi", "excluded_by_risk"]].isna().all().all()
 
 
 def _what_if(spark, config, planning):

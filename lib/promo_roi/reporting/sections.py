@@ -69,9 +69,11 @@ BUDGET_COLUMNS = (
     Column("expected_incremental_profit_high", "Profit high ({cur})", "money"),
     Column("roi", "ROI", "pct"), Column("roi_low", "ROI low", "pct"), Column("roi_high", "ROI high", "pct"),
     Column("marginal_roi", "Marginal ROI", "pct"), Column("forced_households", "Forced households", "int"),
+    Column("risk_quantile_roi", "ROI at the risk quantile", "pct"), Column("risk_verdict", "Risk rule"),
 )
 COLUMN_NOTES = {"min_budget": "a minimum budget", "max_budget": "a maximum budget",
-                "forced_households": "households forced in to meet a minimum budget"}
+                "forced_households": "households forced in to meet a minimum budget",
+                "risk_quantile_roi": "a risk judgement (the plan is on expected profit, planning.risk: expected)"}
 QINI_COLUMNS = (
     Column("outcome", "Outcome"), Column("scope", "Households"), Column("model_name", "Model"),
     Column("qini", "Qini per household", "num"), Column("qini_low", "95% low", "num"),
@@ -154,6 +156,23 @@ def _plan_text(totals: dict[str, Any], cur: str) -> str:
         f"is the return of the last households admitted: where it stays above 0 more budget would still pay.</p>")
 
 
+def _risk_text(plan: pd.DataFrame) -> str:
+    """What the risk rule (planning.risk: quantile) decided, or nothing for a plan on expected profit."""
+    if "risk_quantile" not in plan.columns or plan["risk_quantile"].isna().all():
+        return ""
+    quantile = float(plan["risk_quantile"].dropna().iloc[0])
+    bar = plan["target_roi"].dropna()
+    bar_text = f"the target ROI ({format_value(float(bar.iloc[0]), 'pct')})" if len(bar) else "break-even"
+    left = sorted(int(c) for c in plan.loc[plan["excluded_by_risk"].fillna(False).astype(bool), "campaign_id"])
+    chance = format_value(quantile, "pct")
+    left_text = (f"It left out campaign{'s' if len(left) > 1 else ''} {', '.join(map(str, left))}: a chance above "
+                 f"{chance} of falling short of it." if left else "It left no campaign out.")
+    return (f"<p><b>Risk-aware plan.</b> A campaign keeps its households only where its ROI at the {chance} "
+            f"quantile of the forecast draws (the interval's draws, over the households chosen) reaches {bar_text}; "
+            f"a campaign below it loses its households and the budget is planned again without it. "
+            f"{html.escape(left_text)}</p>")
+
+
 def _budget_table(data: ReportData, summary: pd.DataFrame, cur: str, agrees: bool) -> str:
     """The plan's table with a total row; bound and forced columns no campaign uses are left out (and said so)."""
     foot = {"budget": summary["budget"].fillna(0).sum(), "audience": summary["audience"].fillna(0).sum(),
@@ -163,12 +182,14 @@ def _budget_table(data: ReportData, summary: pd.DataFrame, cur: str, agrees: boo
     # Columns that say nothing for this plan (no planner set a bound, nobody forced in) are left out.
     unused = [c for c in ("min_budget", "max_budget") if summary[c].isna().all()]
     unused += ["forced_households"] if summary["forced_households"].fillna(0).eq(0).all() else []
+    unused += ["risk_quantile_roi"] if summary["risk_quantile_roi"].isna().all() else []
     parts = []
     if unused:
         notes = [COLUMN_NOTES[c] for c in unused]
         listed = notes[0] if len(notes) == 1 else ", ".join(notes[:-1]) + " or " + notes[-1]
         parts.append(f"<p>No campaign has {listed} in this plan; those columns are left out.</p>")
-    columns = [c for c in BUDGET_COLUMNS if c.key not in unused]
+    hidden = unused + (["risk_verdict"] if "risk_quantile_roi" in unused else [])
+    columns = [c for c in BUDGET_COLUMNS if c.key not in hidden]
     parts.append(html_table(summary, with_currency(columns, cur), "budget-table",
                             caption=f"Budget plan, run {data.run_date} (gold.budget_plan"
                                     + ("; gold.household_targeting lists the same households and spend" if agrees
@@ -183,7 +204,7 @@ def section_budget(data: ReportData, cur: str) -> Section:
         return Section(head + '<div class="notice">This run published no budget plan.</div></section>')
     summary = summaries.budget_summary(data.plan, data.forecast)
     totals = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
-    parts = [head, _plan_text(totals, cur)]
+    parts = [head, _plan_text(totals, cur), _risk_text(data.plan)]
     problems = summaries.plan_mismatches(data.plan, data.targeting)
     if problems:
         parts.append('<div class="warning"><b>gold.budget_plan and gold.household_targeting disagree</b> for this '

@@ -63,12 +63,14 @@ def targeting_counts(targeting: pd.DataFrame) -> pd.DataFrame:
 def budget_summary(plan: pd.DataFrame, forecast: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per planned campaign (gold.budget_plan): the budget the plan spends on it, its bounds, households,
     expected incremental profit and ROI with intervals; campaign type and dates from the forecast when given."""
-    out = plan[[
+    out = plan.reindex(columns=[
         "campaign_id", "budget", "min_budget", "max_budget", "audience", "expected_redemptions",
         "expected_incremental_revenue", "expected_incremental_profit", "expected_incremental_profit_low",
         "expected_incremental_profit_high", "roi", "roi_low", "roi_high", "marginal_roi", "forced_households",
-        "min_budget_shortfall",
-    ]].copy()
+        "min_budget_shortfall", "risk_quantile_roi", "excluded_by_risk",  # risk columns: null on older plans
+    ]).copy()
+    out["risk_verdict"] = [None if pd.isna(e) else ("left out" if e else "clears the bar")
+                           for e in out["excluded_by_risk"]]
     if forecast is not None and len(forecast):
         facts = forecast[["campaign_id", "campaign_type", "start_date"]].drop_duplicates("campaign_id")
         out = out.merge(facts, on="campaign_id", how="left")

@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class RiskJudgement:
+    """What ``planning.risk: quantile`` decided: the quantile, each judged campaign's ROI at it (for one left
+    out, when it was left out) and the campaigns it left out."""
+
+    quantile: float
+    roi: dict[int, float]
+    excluded: frozenset[int]
+
+
+@dataclass(frozen=True)
 class NightPlan:
     budget_plan: pd.DataFrame  # gold.budget_plan rows without run keys
     targeting: DataFrame  # gold.household_targeting rows, from ``selected``
@@ -52,13 +62,11 @@ def budget_constraints(plans: pd.DataFrame, planning: PlanningConfig) -> BudgetC
 
 
 def plan_rows(summary: PlanSummary, selected: DataFrame, plans: pd.DataFrame, margin: float,
-              plan_forecast: pd.DataFrame, risk_roi: dict[int, float] | None = None,
-              excluded: set[int] = frozenset()) -> pd.DataFrame:
+              plan_forecast: pd.DataFrame, risk: RiskJudgement | None = None) -> pd.DataFrame:
     """gold.budget_plan rows (without run keys): one per planned campaign, those the plan leaves out included.
 
     ``plan_forecast``: :func:`promo_roi.scoring.forecast.roi_forecast` over the chosen pairs, for the intervals.
-    ``risk_roi``: with ``planning.risk: quantile``, each judged campaign's ROI at the risk quantile (for a
-    campaign left out, when it was left out); ``excluded``: the campaigns the risk rule left out.
+    ``risk``: what ``planning.risk: quantile`` decided (None on a plan on expected profit).
     """
     revenue = {int(r["campaign_id"]): float(r["gp"]) / margin if margin > 0 else math.nan
                for r in selected.groupBy("campaign_id").agg(F.sum("value").alias("gp")).collect()}
@@ -88,8 +96,9 @@ def plan_rows(summary: PlanSummary, selected: DataFrame, plans: pd.DataFrame, ma
             "forced_households": c.forced_pairs if c else 0,
             "min_budget_shortfall": c.min_budget_shortfall if c else 0.0,
             "plan_budget_used": summary.budget_used, "plan_dual_bound": summary.dual_bound, "plan_gap": summary.gap,
-            "risk_quantile_roi": None if risk_roi is None else risk_roi.get(int(plan.campaign_id)),
-            "excluded_by_risk": None if risk_roi is None else int(plan.campaign_id) in excluded,
+            "risk_quantile": None if risk is None else risk.quantile,
+            "risk_quantile_roi": None if risk is None else risk.roi.get(int(plan.campaign_id)),
+            "excluded_by_risk": None if risk is None else int(plan.campaign_id) in risk.excluded,
             **band,
         })
     return pd.DataFrame(rows)
@@ -170,8 +179,9 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
         excluded.update(at_risk)
         selected.unpersist()
     plan_forecast = roi_forecast(totals, plans, calibration, margin, interval)
-    risk = None if quantiles is None else {**quantiles, **excluded}
-    budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast, risk, set(excluded))
+    risk = None if quantiles is None else RiskJudgement(planning.risk_quantile, {**quantiles, **excluded},
+                                                        frozenset(excluded))
+    budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast, risk)
     return NightPlan(budget_plan, targeting_rows(selected, run_date, run_id, model_version), selected, summary)
 
 
