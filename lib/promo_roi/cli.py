@@ -4,6 +4,7 @@
     promo-roi history TABLE       the Delta history of one table (e.g. bronze.transactions)
     promo-roi sql "SELECT ..."    SQL over the tables and the analyst views (DuckDB, no JVM)
     promo-roi sql --list          the declared tables and views, and why any is unavailable
+    promo-roi describe [NAME]     what each table and view holds; with NAME, every column described
 
 Reads the Delta logs with the ``deltalake`` package, so it answers in a
 second on a laptop; row counts come from the per-file statistics Delta keeps.
@@ -25,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from promo_roi import catalogue
 from promo_roi.config import AppConfig, ConfigError, load_config
 from promo_roi.tables import TableSpec, all_specs
 
@@ -214,6 +216,33 @@ def run_sql(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+def run_describe(args: argparse.Namespace, config: AppConfig, specs: Sequence[TableSpec]) -> int:
+    from promo_roi.analyst_views import ANALYST_VIEWS
+
+    if not args.name:
+        if args.format == "json":
+            print(json.dumps([{"name": s.full_name, "kind": "table", "description": s.description} for s in specs]
+                             + [{"name": v.full_name, "kind": "view", "description": v.description}
+                                for v in ANALYST_VIEWS], indent=1))
+        else:
+            print(catalogue.overview(specs, ANALYST_VIEWS))
+        return 0
+    try:
+        found = catalogue.find(args.name, specs, ANALYST_VIEWS)
+    except catalogue.UnknownNameError as exc:
+        print(f"promo-roi describe: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(found, TableSpec):
+        location = config.warehouse.table_path(found.schema, found.name)
+        text = (json.dumps(catalogue.table_record(found, location), indent=1) if args.format == "json"
+                else catalogue.describe_table(found, location))
+    else:
+        text = (json.dumps(catalogue.view_record(found), indent=1) if args.format == "json"
+                else catalogue.describe_view(found))
+    print(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="promo-roi", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile")
@@ -232,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sql.add_argument("-f", "--file", help="read the SQL from this file ('-': stdin)")
     sql.add_argument("--format", choices=SQL_FORMATS, default="table", help="output format (default: table)")
     sql.add_argument("--list", action="store_true", help="list the declared tables and views and whether each is available")
+    describe = sub.add_parser(
+        "describe", help="what a table or view holds, column by column (no NAME: every table and view)")
+    describe.add_argument("name", nargs="?", help="schema.table or schema.view, e.g. gold.budget_plan")
+    describe.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
 
     try:
@@ -242,15 +275,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     specs = all_specs(config.features)
     if args.command == "sql":
         return run_sql(args, config)
+    if args.command == "describe":
+        return run_describe(args, config, specs)
     if args.command == "tables":
         print(f"warehouse: {config.warehouse.root}")
         print_tables([table_status(s, config) for s in specs])
         return 0
-    matches = [s for s in specs if s.full_name == args.table]
-    if not matches:
-        print(f"unknown table {args.table!r}; known: {', '.join(s.full_name for s in specs)}", file=sys.stderr)
+    try:
+        found = catalogue.find(args.table, specs, ())
+    except catalogue.UnknownNameError as exc:
+        print(f"promo-roi history: {exc}", file=sys.stderr)
         return 2
-    print_history(matches[0], config, args.limit)
+    print_history(found, config, args.limit)
     return 0
 
 

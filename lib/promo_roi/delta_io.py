@@ -101,12 +101,15 @@ class SchemaMismatchError(RuntimeError):
 
 
 def _add_declared_columns(spark: SparkSession, spec: TableSpec, path: str) -> None:
-    """Adds declared columns the table lacks (a nullable addition is a safe migration).
+    """Adds declared columns the table lacks (a nullable addition is a safe migration), with their
+    descriptions as comments, and brings the other columns' comments in line with the declaration.
 
     A column on disk that is no longer declared, or one whose type changed, is
     an error naming them: dropping or retyping data is a decision for a person.
     """
-    current = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
+    stored = spark.read.format("delta").load(path).schema.fields
+    current = {f.name: f.dataType for f in stored}
+    comments = {f.name: f.metadata.get("comment") for f in stored}
     declared = {f.name: f.dataType for f in spec.struct.fields}
     stale = sorted(set(current) - set(declared))
     retyped = sorted(c for c in current if c in declared and current[c] != declared[c])
@@ -119,9 +122,30 @@ def _add_declared_columns(spark: SparkSession, spec: TableSpec, path: str) -> No
         )
     missing = [f for f in spec.struct.fields if f.name not in current]
     if missing:
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}{_comment_clause(f)}" for f in missing)
         spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
         log.info("%s: added declared column(s) %s", spec.full_name, ", ".join(f.name for f in missing))
+    _describe_columns(spark, spec, path, comments)
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _comment_clause(field) -> str:
+    comment = field.metadata.get("comment")
+    return f" COMMENT {_sql_text(comment)}" if comment else ""
+
+
+def _describe_columns(spark: SparkSession, spec: TableSpec, path: str, comments: dict[str, str | None]) -> None:
+    """Sets the declared description as the comment of each column whose stored comment differs (a table
+    created before the catalogue had descriptions, or one whose description changed): once per change."""
+    stale = [f for f in spec.struct.fields
+             if f.name in comments and f.metadata.get("comment") and comments[f.name] != f.metadata["comment"]]
+    for f in stale:
+        spark.sql(f"ALTER TABLE delta.`{path}` ALTER COLUMN `{f.name}` COMMENT {_sql_text(f.metadata['comment'])}")
+    if stale:
+        log.info("%s: described %d column(s)", spec.full_name, len(stale))
 
 
 def conform(df: DataFrame, spec: TableSpec) -> DataFrame:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from promo_roi.analyst_views import ANALYST_VIEWS, VIEW_NAMES, plan_views, view_dependencies
+from promo_roi.catalogue import close_names
 from promo_roi.config import AppConfig
 from promo_roi.tables import TableSpec, all_specs
 
@@ -275,20 +276,10 @@ def _check_references(catalog: LocalCatalog, sql: str) -> None:
         if name in catalog.unavailable:
             kind = "view" if name in VIEW_NAMES else "table"
             raise SqlInputError(f"{kind} {name} is not available: {catalog.unavailable[name]}")
-        close = _close_names(name, set(catalog.specs) | set(VIEW_NAMES))
+        close = close_names(name, set(catalog.specs) | set(VIEW_NAMES))
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise SqlInputError(
             f"unknown table or view {name}{hint}; `promo-roi sql --list` shows the declared tables and views")
-
-
-def _close_names(name: str, declared: set[str]) -> list[str]:
-    """Declared names a misspelled or wrongly qualified ``schema.table`` may have meant: the same table in
-    another schema, else the closest spellings."""
-    import difflib
-
-    short = name.split(".", 1)[-1]
-    same_table = sorted(n for n in declared if n.split(".", 1)[1] == short)
-    return same_table or difflib.get_close_matches(name, sorted(declared), n=3, cutoff=0.8)
 
 
 def _catalog_hint(catalog: LocalCatalog, message: str) -> str:
