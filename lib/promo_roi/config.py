@@ -147,8 +147,7 @@ class ScoringConfig:
 
 
 PLANNING_MODES = ("fixed_budget", "target_roi")
-# expected: fund on expected profit; quantile: fund a campaign only where its risk_quantile of ROI clears the bar.
-PLANNING_RISKS = ("expected", "quantile")
+PLANNING_RISKS = ("expected", "quantile")  # conf/base.yaml planning.risk says what each does
 
 
 @dataclass(frozen=True)
