@@ -8,7 +8,8 @@ deviation u = -2, -1, 1, 2 per household:
   3, 3.5, 4.5, 5; at the 0.1 quantile 3 + 0.3 * 0.5 = 3.15: funded.
 - campaign 2, raw uplift 2.2: ROI 0.5u + 0.1 = -0.9, -0.4, 0.6, 1.1; at 0.1: -0.9 + 0.3 * 0.5 = -0.75,
   below break-even: left out, although its expected profit (0.1 per pair) is positive.
-- campaign 3, as campaign 2 but with a planner's minimum budget of 2: a commitment, kept.
+- campaign 3, as campaign 2 but with a planner's minimum budget of 2: a commitment, kept (campaign 2's
+  minimum of 0 is none).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _plans() -> pd.DataFrame:
     return pd.DataFrame({
         "campaign_id": [1, 2, 3], "campaign_type": ["TypeA"] * 3, "start_date": [dt.date(2017, 7, 12)] * 3,
         "end_date": [dt.date(2017, 8, 12)] * 3, "contact_cost": [1.0] * 3, "redemption_cost": [0.0] * 3,
-        "min_budget": [None, None, 2.0], "max_budget": [None] * 3, "coupon_inventory": [None] * 3,
+        # Campaign 2's minimum of 0 commits nothing: the rule may still leave it out.
+        "min_budget": [None, 0.0, 2.0], "max_budget": [None] * 3, "coupon_inventory": [None] * 3,
     })
 
 

@@ -131,6 +131,11 @@ def risk_bar(planning: PlanningConfig) -> float:
     return planning.target_roi if planning.mode == "target_roi" else 0.0
 
 
+def committed_campaigns(constraints: BudgetConstraints) -> set[int]:
+    """Campaigns a planner committed a positive minimum budget to (a minimum of 0 commits nothing)."""
+    return {c for c, minimum in constraints.campaign_min_budget.items() if minimum > 0}
+
+
 def campaigns_at_risk(quantiles: dict[int, float], bar: float, committed: set[int]) -> dict[int, float]:
     """The funded campaigns whose ROI at the risk quantile falls below ``bar`` (campaign -> that ROI).
 
@@ -170,7 +175,7 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
             quantiles = None
             break
         quantiles = roi_quantiles(totals, plans, calibration, margin, planning.risk_quantile)
-        at_risk = campaigns_at_risk(quantiles, risk_bar(planning), set(constraints.campaign_min_budget))
+        at_risk = campaigns_at_risk(quantiles, risk_bar(planning), committed_campaigns(constraints))
         if not at_risk:
             break
         log.info("plan: campaign(s) %s left out, ROI at the %g quantile %s below %g; planning again",

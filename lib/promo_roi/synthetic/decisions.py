@@ -87,7 +87,7 @@ def risk_aware_plan(pairs: pd.DataFrame, uplift: pd.DataFrame, calibration: Line
     for a baseline: a campaign whose chosen pairs' ROI at ``quantile`` of the calibration draws (gross profit
     ``margin * (a_k + u_k) n + b_k sum(uplift)`` against their expected cost) is below ``bar`` is left out and
     the rest planned again."""
-    from promo_roi.scoring.plan import campaigns_at_risk
+    from promo_roi.scoring.plan import campaigns_at_risk, committed_campaigns
 
     excluded: set[int] = set()
     while True:
@@ -97,7 +97,7 @@ def risk_aware_plan(pairs: pd.DataFrame, uplift: pd.DataFrame, calibration: Line
         quantiles = {int(c): float(np.quantile((margin * calibration.total_draws(r.n, r.uplift) - r.cost) / r.cost,
                                                quantile))
                      for c, r in per.iterrows() if r.cost > 0}
-        at_risk = campaigns_at_risk(quantiles, bar, set(constraints.campaign_min_budget))
+        at_risk = campaigns_at_risk(quantiles, bar, committed_campaigns(constraints))
         if not at_risk:
             return chosen, planned_cost
         excluded |= set(at_risk)
