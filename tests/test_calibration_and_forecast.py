@@ -194,14 +194,26 @@ def _calibration(a: float, b: float, count_ratio: float, draws: list[tuple[float
         redemption_count=RatioCalibration(count_ratio, counts))
 
 
+def _totals(*campaigns: tuple[int, int, float, float, float], source: str = "campaign_target_list") -> pd.DataFrame:
+    """campaign_totals rows without MC dropout draws, one per (campaign_id, audience, sum of spend uplift,
+    sum of coupon-product uplift, sum of redemption probability); none: the empty frame with its columns."""
+    return pd.DataFrame(
+        [(c, source, n, spend, coupon, redeem, np.zeros((0, 3))) for c, n, spend, coupon, redeem in campaigns],
+        columns=["campaign_id", "audience_source", "audience", "sum_uplift_spend", "sum_uplift_coupon_product_spend",
+                 "sum_p_redeem", "mc"])
+
+
+def _plans(*campaign_ids: int) -> pd.DataFrame:
+    """gold.campaign_plans rows: Type B, 2017-07-12 to 2017-08-13, contact 0.5, 2.0 per redemption."""
+    n = len(campaign_ids)
+    return pd.DataFrame({"campaign_id": list(campaign_ids), "campaign_type": ["Type B"] * n,
+                         "start_date": [dt.date(2017, 7, 12)] * n, "end_date": [dt.date(2017, 8, 13)] * n,
+                         "contact_cost": [0.5] * n, "redemption_cost": [2.0] * n})
+
+
 def test_roi_forecast_by_hand():
-    totals = pd.DataFrame({
-        "campaign_id": [11], "audience_source": ["campaign_target_list"], "audience": [100],
-        "sum_uplift_spend": [500.0], "sum_uplift_coupon_product_spend": [50.0], "sum_p_redeem": [20.0],
-        "mc": [np.zeros((0, 3))],
-    })
-    plans = pd.DataFrame({"campaign_id": [11], "campaign_type": ["Type B"], "start_date": [dt.date(2017, 7, 12)],
-                          "end_date": [dt.date(2017, 8, 13)], "contact_cost": [0.5], "redemption_cost": [2.0]})
+    totals = _totals((11, 100, 500.0, 50.0, 20.0))
+    plans = _plans(11)
     # Point: revenue 1 * 100 + 0.1 * 500 = 150, gross profit 0.3 * 150 = 45, redemptions (the count ratio,
     # not the redeemer ratio 0.25) 0.5 * 20 = 10,
     # cost 100 * 0.5 + 10 * 2 = 70, ROI (45 - 70) / 70.
@@ -225,13 +237,8 @@ def test_roi_forecast_by_hand():
 
 
 def test_roi_forecast_draws_carry_the_new_campaigns_own_deviation():
-    totals = pd.DataFrame({
-        "campaign_id": [11], "audience_source": ["campaign_target_list"], "audience": [100],
-        "sum_uplift_spend": [500.0], "sum_uplift_coupon_product_spend": [50.0], "sum_p_redeem": [20.0],
-        "mc": [np.zeros((0, 3))],
-    })
-    plans = pd.DataFrame({"campaign_id": [11], "campaign_type": ["Type B"], "start_date": [dt.date(2017, 7, 12)],
-                          "end_date": [dt.date(2017, 8, 13)], "contact_cost": [0.5], "redemption_cost": [2.0]})
+    totals = _totals((11, 100, 500.0, 50.0, 20.0))
+    plans = _plans(11)
     line = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
     # Draw 1: level 0 + 1 per household, ratio 0.5 x e^0; draw 2: level 3 - 1, ratio 1.0 x e^(log 1.5).
     cal = UpliftCalibration(
@@ -257,14 +264,8 @@ def test_roi_forecast_draws_carry_the_new_campaigns_own_deviation():
 
 
 def test_the_risk_quantile_of_roi_and_the_campaigns_it_leaves_out():
-    totals = pd.DataFrame({
-        "campaign_id": [11, 12], "audience_source": ["budget_plan"] * 2, "audience": [100, 10],
-        "sum_uplift_spend": [500.0, 0.0], "sum_uplift_coupon_product_spend": [50.0, 0.0],
-        "sum_p_redeem": [20.0, 2.0], "mc": [np.zeros((0, 3)), np.zeros((0, 3))],
-    })
-    plans = pd.DataFrame({"campaign_id": [11, 12], "campaign_type": ["Type B"] * 2,
-                          "start_date": [dt.date(2017, 7, 12)] * 2, "end_date": [dt.date(2017, 8, 13)] * 2,
-                          "contact_cost": [0.5, 0.5], "redemption_cost": [2.0, 2.0]})
+    totals = _totals((11, 100, 500.0, 50.0, 20.0), (12, 10, 0.0, 0.0, 2.0), source="budget_plan")
+    plans = _plans(11, 12)
     cal = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
     # Campaign 11, as in test_roi_forecast_by_hand: ROI -1 and 30 / 90 in the two draws; the 0.25
     # quantile lies a quarter of the way: -1 + 0.25 * (1 + 1 / 3).
@@ -280,10 +281,8 @@ def test_the_risk_quantile_of_roi_and_the_campaigns_it_leaves_out():
 
 def test_roi_forecast_of_a_plan_that_funds_nothing_is_empty_with_its_columns():
     """No pair worth its cost (as on the semi-synthetic random_null_heavy scenario): no row, not a crash."""
-    totals = pd.DataFrame(columns=["campaign_id", "audience_source", "audience", "sum_uplift_spend",
-                                   "sum_uplift_coupon_product_spend", "sum_p_redeem", "mc"])
-    plans = pd.DataFrame({"campaign_id": [11], "campaign_type": ["Type B"], "start_date": [dt.date(2017, 7, 12)],
-                          "end_date": [dt.date(2017, 8, 13)], "contact_cost": [0.5], "redemption_cost": [2.0]})
+    totals = _totals()
+    plans = _plans(11)
     f = roi_forecast(totals, plans, _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5)]), margin=0.3, interval=0.9)
     assert f.empty
     assert {"campaign_id", "roi", "cost", "expected_redemptions", "campaign_type", "start_date"} <= set(f.columns)
