@@ -134,7 +134,7 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     risk_quantile = config.planning.risk_quantile if config.planning.risk == "expected" else None
     if risk_quantile is not None:
         decided[f"{champion_name} + risk q={risk_quantile:g}"] = timed("risk_plan", lambda: (
-            risk_aware_published_decisions(spark, config, run_date, published, risk_quantile)))
+            risk_aware_published_decisions(spark, config, run_date, published, risk_quantile, model)))
     baselines = timed("baselines", lambda: baseline_decisions(spark, config, run_date, model.uri,
                                                               seed=scenario.seed, risk_quantile=risk_quantile))
     truth = pd.read_parquet(root / "source" / "truth_household_campaign.parquet")

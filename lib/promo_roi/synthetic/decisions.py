@@ -172,23 +172,22 @@ def published_decisions(spark, config, run_date: dt.date) -> Decisions:
     )
 
 
-def risk_aware_published_decisions(spark, config, run_date: dt.date, published: Decisions,
-                                   quantile: float) -> Decisions:
+def risk_aware_published_decisions(spark, config, run_date: dt.date, published: Decisions, quantile: float,
+                                   model) -> Decisions:
     """The champion's decisions with the plan the night would have published under ``planning.risk: quantile``:
-    the planning step (:func:`promo_roi.scoring.plan.plan_night`) on the published scores."""
+    the planning step (:func:`promo_roi.scoring.plan.plan_night`) on the published scores. ``model``: the
+    champion that scored them (:func:`promo_roi.scoring.job.champion`, already loaded by the caller)."""
     import dataclasses
 
     from pyspark.sql import functions as F
 
     from promo_roi.publication import published as published_rows
     from promo_roi.scoring.inputs import planned_campaigns
-    from promo_roi.scoring.job import champion
     from promo_roi.scoring.plan import plan_night
     from promo_roi.tables import HOUSEHOLD_SCORES
 
     scores = published_rows(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(run_date))
     planning = dataclasses.replace(config.planning, risk="quantile", risk_quantile=quantile)
-    model = champion(config)
     night = plan_night(scores, planned_campaigns(spark, config, run_date).toPandas(), planning, model.calibration,
                        config.scoring.gross_margin, config.scoring.interval, run_date, "risk-what-if",
                        str(model.version))
