@@ -37,6 +37,14 @@ a skipped one).
 compares those forecasts with what happened for the campaigns that ended on or
 before D: eight weeks lets the typical 4-7 week campaign finish.
 
+**Deployment**: `PROMO_ROI_HOME` (default: the checkout this file lives in)
+holds `jobs/` and `conf/`: a checkout, whose Python has promo_roi installed,
+or an unpacked cluster package (`make package`, docs/cluster.md), whose
+`promo_roi-<version>.zip` every task passes to `spark-submit --py-files` so
+that the driver and the executors import promo_roi from it. Which Python runs
+the jobs is Spark's setting (`spark.pyspark.python` in `$SPARK_CONF_DIR`'s
+spark-defaults.conf), as for any spark-submit.
+
 **Configuration** comes from `conf/` like every job's: params `profile`
 (default `$PROMO_ROI_PROFILE` or `local`) and `conf_dir` (default
 `$PROMO_ROI_CONF_DIR` or the checkout's `conf/`) become `--profile` /
@@ -123,6 +131,17 @@ def jvm_packages(conf_dir: str, profile: str) -> str:
     return ",".join(packages)
 
 
+def promo_roi_py_files() -> str:
+    """The promo_roi zip when PROMO_ROI_HOME is an unpacked cluster package (``make package``), for
+    ``spark-submit --py-files``; "" for a checkout, whose Python has promo_roi installed. Read when a task
+    renders, never at parse time."""
+    zips = sorted(PROJECT_ROOT.glob("promo_roi-*.zip"))
+    if len(zips) > 1:
+        raise ValueError(f"{PROJECT_ROOT} holds {len(zips)} promo_roi zips ({', '.join(z.name for z in zips)}); "
+                         "a cluster package holds one: point PROMO_ROI_HOME at one package")
+    return str(zips[0]) if zips else ""
+
+
 def alert_on_failure(context) -> None:
     """Failure callback: an ALERT line in the task log, and an e-mail when PROMO_ROI_ALERT_EMAILS is set."""
     ti = context["ti"]
@@ -169,6 +188,7 @@ def spark_job(task_id: str, job: str, *date_args: str, **kwargs) -> SparkSubmitO
         name=f"promo-roi-{task_id}-{{{{ ds }}}}",
         conn_id=SPARK_CONN_ID,
         packages="{{ jvm_packages(params.conf_dir, params.profile) }}",
+        py_files="{{ promo_roi_py_files() }}",
         application_args=[*CONF_ARGS, *date_args],
         execution_timeout=TIMEOUTS[task_id],
         **kwargs,
@@ -185,7 +205,7 @@ with DAG(
     catchup=True,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    user_defined_macros={"jvm_packages": jvm_packages},
+    user_defined_macros={"jvm_packages": jvm_packages, "promo_roi_py_files": promo_roi_py_files},
     params={
         # Allow-lists: a profile is a file name in conf_dir, conf_dir an absolute path without "..".
         "profile": Param(os.environ.get("PROMO_ROI_PROFILE") or "local", type="string", pattern=PROFILE_PATTERN,

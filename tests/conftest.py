@@ -70,8 +70,8 @@ def session_overrides(warehouse_root: str | Path) -> list[str]:
 # a test that uses one, directly or through another fixture, is end to end (marker ``e2e``). `make
 # test-fast` leaves them out for the edit-run loop; `make test` runs everything.
 E2E_FIXTURES = frozenset({
-    "ingested", "trained", "champion", "scored", "good_ingest", "damaged_ingest", "two_warehouses", "airflow_env", "package",
-    "bare_python", "warehouse", "endpoint", "postgres", "tiny",
+    "ingested", "trained", "champion", "scored", "good_ingest", "damaged_ingest", "two_warehouses", "airflow_env",
+    "cluster_package", "bare_python", "warehouse", "endpoint", "postgres", "tiny",
 })
 
 
@@ -91,7 +91,7 @@ def pytest_collection_modifyitems(config, items):
 # need the ingested fixture are ``ingested`` (a second worker ingests again in ~40 s). Modules that
 # are not listed are their own unit.
 SCHEDULE_GROUPS = {
-    "test_backtest": "chain", "test_cluster_package": "chain", "test_reports": "chain",
+    "test_backtest": "chain", "test_reports": "chain",
     "test_rolling_origin": "chain", "test_scoring": "chain", "test_training": "chain",
     "test_ingest": "ingested", "test_features": "ingested", "test_faults": "ingested",
 }
@@ -386,3 +386,46 @@ def random_training_arrays(n: int, seed: int = 0) -> dict:
         "text_id": rng.integers(0, 2, n).astype(np.int32), "targeted": rng.integers(0, 2, n).astype(np.float32),
         "outcomes": np.abs(rng.normal(size=(n, 3))).astype(np.float32),
     }
+
+
+# --- the cluster package: what the cluster test and the Airflow night submit -------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_VERSION = "0.1.0"
+
+
+def build_cluster_package(out: Path) -> Path:
+    """``scripts/build_cluster_package.py --out out``, run from ``out``: the package directory."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, str(REPO / "scripts" / "build_cluster_package.py"), "--out", str(out)],
+                   check=True, capture_output=True, text=True, cwd=str(out))
+    return out / f"promo-roi-{PACKAGE_VERSION}"
+
+
+@pytest.fixture(scope="session")
+def cluster_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cluster package built into a directory outside the repository (read-only)."""
+    return build_cluster_package(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python with every dependency importable and promo_roi not, as on a cluster's nodes.
+
+    A .pth line puts the venv's site-packages on the path as a plain directory:
+    its packages import, but its own .pth files (the editable install of
+    promo_roi among them) are not run.
+    """
+    import site
+    import subprocess
+    import venv
+
+    env_dir = tmp_path_factory.mktemp("bare_env")
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    target = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    Path(target, "promo_roi_deps.pth").write_text("".join(f"{p}\n" for p in site.getsitepackages()))
+    return python

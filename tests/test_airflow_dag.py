@@ -9,7 +9,10 @@
 - one night runs end to end with ``dag.test()``: every task a real
   ``spark-submit`` of its job (connection ``local[2]``) on the small fixture,
   with a tiny training configuration given as a conf profile through the DAG's
-  params, and its tables are read back.
+  params, and its tables are read back. The night runs as on a cluster: from
+  the cluster package (``PROMO_ROI_HOME``), outside the repository, each job
+  with the package's zip on ``--py-files`` and a Python that has the
+  dependencies but not promo_roi (named in ``$SPARK_CONF_DIR``).
 
 Airflow gets a temporary AIRFLOW_HOME with a sqlite metadata database, set in
 the environment by the module fixture before Airflow is first imported (its
@@ -28,13 +31,14 @@ import socketserver
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import SMALL_DATA_SPARK
+from conftest import PACKAGE_VERSION, SMALL_DATA_SPARK
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_FOLDER = REPO / "airflow_dags"
@@ -304,6 +308,7 @@ def test_spark_tasks_submit_their_job_with_conf_and_the_templated_run_date(dag):
         assert args[:4] == ["--profile", "{{ params.profile }}", "--conf-dir", "{{ params.conf_dir }}"], task_id
         assert not any(re.search(r"\d{4}-\d{2}-\d{2}", a) for a in args), f"{task_id}: a literal date in {args}"
         assert "jvm_packages(params.conf_dir, params.profile)" in task.packages
+        assert task.py_files == "{{ promo_roi_py_files() }}", task_id
     assert dag.get_task("ingest").application_args[4:] == []
     assert dag.get_task("check_quality").application_args[4:] == []
     assert dag.get_task("build_features").application_args[4:] == ["--as-of", "{{ ds }}"]
@@ -311,6 +316,19 @@ def test_spark_tasks_submit_their_job_with_conf_and_the_templated_run_date(dag):
     assert dag.get_task("score").application_args[4:] == ["--run-date", "{{ ds }}"]
     assert dag.get_task("backtest").application_args[4:] == [
         "--run-dates", "{{ macros.ds_add(ds, -params.backtest_lookback_days) }}", "--observed-through", "{{ ds }}"]
+
+
+def test_py_files_name_the_zip_of_a_cluster_package_and_nothing_for_a_checkout(dag, tmp_path, monkeypatch):
+    module = sys.modules[dag.get_task("ingest").on_failure_callback[0].__module__]
+    assert module.PROJECT_ROOT == REPO and module.promo_roi_py_files() == ""  # the checkout: promo_roi installed
+    package = tmp_path / "promo-roi-0.1.0"
+    package.mkdir()
+    (package / "promo_roi-0.1.0.zip").write_bytes(b"")
+    monkeypatch.setattr(module, "PROJECT_ROOT", package)
+    assert module.promo_roi_py_files() == str(package / "promo_roi-0.1.0.zip")
+    (package / "promo_roi-0.2.0.zip").write_bytes(b"")
+    with pytest.raises(ValueError, match="holds 2 promo_roi zips"):
+        module.promo_roi_py_files()
 
 
 def test_training_is_weekly_on_tuesdays(dag):
@@ -357,6 +375,8 @@ def test_an_off_day_skips_training_and_still_scores(airflow_env):
 @dataclass
 class Night:
     root: Path
+    package: Path
+    spark_conf_dir: Path
     conf_dir: Path
     warehouse: Path
     mlflow_db: Path
@@ -391,19 +411,39 @@ def _e2e_profile(root: Path) -> dict:
     }
 
 
+@contextmanager
+def _deployed(package: Path, spark_conf_dir: Path, workdir: Path):
+    """What an Airflow worker beside a cluster has: PROMO_ROI_HOME at the unpacked package, Spark's
+    configuration naming the cluster's Python, and a working directory of its own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROMO_ROI_HOME", str(package))
+        mp.setenv("SPARK_CONF_DIR", str(spark_conf_dir))
+        mp.chdir(workdir)
+        yield
+
+
 @pytest.fixture(scope="module")
-def night(airflow_env, tmp_path_factory) -> Night:
+def night(airflow_env, cluster_package, bare_python, tmp_path_factory) -> Night:
     import time
 
     root = tmp_path_factory.mktemp("nightly")
+    assert REPO not in root.parents and REPO not in cluster_package.parents
     conf_dir = root / "conf"
     conf_dir.mkdir()
-    shutil.copy(REPO / "conf" / "base.yaml", conf_dir / "base.yaml")
+    shutil.copy(cluster_package / "conf" / "base.yaml", conf_dir / "base.yaml")
     (conf_dir / "airflow_e2e.yaml").write_text(yaml.safe_dump(_e2e_profile(root), sort_keys=False))
-    dag = _load_dag(airflow_env)
-    started = time.monotonic()
-    dr, tis = _run(dag, RUN_DATE, run_conf={"profile": "airflow_e2e", "conf_dir": str(conf_dir)})
-    return Night(root, conf_dir, root / "warehouse", root / "mlflow.db", dr, tis, time.monotonic() - started)
+    # The cluster's spark-defaults.conf: its Python (the venv's spark-defaults, which names the venv's, is
+    # not read: SPARK_CONF_DIR replaces it).
+    spark_conf_dir = root / "spark-conf"
+    spark_conf_dir.mkdir()
+    (spark_conf_dir / "spark-defaults.conf").write_text(
+        f"spark.pyspark.python {bare_python}\nspark.pyspark.driver.python {bare_python}\n")
+    with _deployed(cluster_package, spark_conf_dir, root):
+        dag = _load_dag(airflow_env)
+        started = time.monotonic()
+        dr, tis = _run(dag, RUN_DATE, run_conf={"profile": "airflow_e2e", "conf_dir": str(conf_dir)})
+    return Night(root, cluster_package, spark_conf_dir, conf_dir, root / "warehouse", root / "mlflow.db", dr, tis,
+                 time.monotonic() - started)
 
 
 def test_one_night_runs_end_to_end(night):
@@ -433,6 +473,8 @@ def test_each_job_got_the_conf_profile_and_the_run_date(night):
         rendered = RenderedTaskInstanceFields.get_templated_fields(night.tis[task_id])
         assert rendered is not None, f"{task_id} was never rendered"
         assert rendered["application_args"] == args, task_id
+        assert rendered["application"] == str(night.package / "jobs" / f"{SPARK_TASKS[task_id]}.py")
+        assert rendered["py_files"] == str(night.package / f"promo_roi-{PACKAGE_VERSION}.zip")
         assert rendered["name"] == f"promo-roi-{task_id}-{RUN_DATE.isoformat()}"
         assert rendered["packages"] == "io.delta:delta-spark_2.13:4.0.0"
 
@@ -471,6 +513,16 @@ def test_the_night_left_its_tables_and_a_champion(night):
     audit = _delta(night, "bronze", "ingest_audit", "source_table", "rows_read", "rows_written",
                    "rows_quarantined")
     assert len(audit) == 8 and (audit.rows_read == audit.rows_written + audit.rows_quarantined).all()
+    # Every source row is in bronze or in the quarantine (counted here from the source and Delta files).
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    quarantine = _delta(night, "bronze", "quarantine", "source_table")
+    for source in sorted(FIXTURE.glob("*.parquet")):
+        table = source.stem
+        bronze = DeltaTable(str(night.warehouse / "bronze" / table))
+        written = sum(pq.read_metadata(path).num_rows for path in bronze.file_uris())
+        assert written + (quarantine.source_table == table).sum() == pq.read_metadata(source).num_rows, table
     for table, column in (("user_features", "as_of_date"), ("campaign_exposures", "as_of_date"),
                           ("training_examples", "as_of_date")):
         df = _delta(night, "silver", table, column)
@@ -510,11 +562,12 @@ def test_check_quality_stops_a_night_whose_bronze_changed_after_ingest(airflow_e
 
     path = str(night.warehouse / "bronze" / "campaigns")
     write_deltalake(path, DeltaTable(path).to_pyarrow_table().slice(0, 1), mode="append")
-    dag = _load_dag(airflow_env)
     sent_before = len(airflow_env.smtp.messages)
     # Another night reads the same warehouse; its ingest is marked done so the change stays.
-    dr, tis = _run(dag, dt.date(2017, 7, 6), mark_success_pattern="ingest",
-                   run_conf={"profile": "airflow_e2e", "conf_dir": str(night.conf_dir)})
+    with _deployed(night.package, night.spark_conf_dir, night.root):
+        dag = _load_dag(airflow_env)
+        dr, tis = _run(dag, dt.date(2017, 7, 6), mark_success_pattern="ingest",
+                       run_conf={"profile": "airflow_e2e", "conf_dir": str(night.conf_dir)})
     states = _states(tis)
     assert states["check_quality"] == "failed", states
     assert {states[t] for t in ("build_features", "choose_training", "train", "skip_training", "score",

@@ -2,63 +2,29 @@
 
 The jobs are submitted the way a cluster runs them: from a directory outside
 the repository, with a Python that has the dependencies but not promo_roi
-(the venv's site-packages without its editable-install hook), the package
-zip on ``--py-files``, the Delta coordinates on ``--packages`` and the conf/
-that travels inside the zip. Local master; the nightly chain ingest ->
-build_features -> score runs on the small fixture against the test champion.
+(the venv's site-packages without its editable-install hook, ``bare_python``
+in conftest.py), the package zip on ``--py-files`` and the conf/ that travels
+inside the zip. Here: what the package holds, and that the driver, its Python
+workers and the configuration all come from it. The whole nightly chain runs
+from the package in the Airflow night (tests/test_airflow_dag.py), whose every
+task submits the package's job with its zip.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import site
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
-import pyarrow.parquet as pq
-import pytest
 import yaml
 
-from conftest import SMALL_DATA_SPARK
+from conftest import PACKAGE_VERSION as VERSION
+from conftest import build_cluster_package
 
 REPO = Path(__file__).resolve().parents[1]
-BUILD = REPO / "scripts" / "build_cluster_package.py"
-RUN_DATE = "2017-07-01"
-# Complete Journey campaigns starting on or after 2017-07-01 (campaign_descriptions).
-PLANNED = {11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}
-VERSION = "0.1.0"
-
-
-def _build(out: Path) -> Path:
-    subprocess.run([sys.executable, str(BUILD), "--out", str(out)], check=True, capture_output=True, text=True,
-                   cwd=str(out))
-    return out / f"promo-roi-{VERSION}"
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _build(tmp_path_factory.mktemp("dist"))
-
-
-@pytest.fixture(scope="module")
-def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Python with every dependency importable and promo_roi not.
-
-    A .pth line puts the venv's site-packages on the path as a plain directory:
-    its packages import, but its own .pth files (the editable install of
-    promo_roi among them) are not run.
-    """
-    env_dir = tmp_path_factory.mktemp("bare_env")
-    venv.EnvBuilder(with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
-    target = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    Path(target, "promo_roi_deps.pth").write_text("".join(f"{p}\n" for p in site.getsitepackages()))
-    return python
 
 
 def _submit_env(python: Path) -> dict[str, str]:
@@ -70,8 +36,8 @@ def _submit_env(python: Path) -> dict[str, str]:
     return env
 
 
-def _spark_submit(python: Path, package: Path, application: Path, args: list[str], cwd: Path,
-                  packages: str | None = None) -> subprocess.CompletedProcess:
+def _spark_submit(python: Path, package: Path, application: Path, args: list[str],
+                  cwd: Path) -> subprocess.CompletedProcess:
     spark_submit = Path(sys.executable).parent / "spark-submit"
     cmd = [
         str(spark_submit), "--master", "local[2]",
@@ -79,8 +45,6 @@ def _spark_submit(python: Path, package: Path, application: Path, args: list[str
         "--conf", f"spark.pyspark.python={python}", "--conf", f"spark.pyspark.driver.python={python}",
         "--py-files", str(package / f"promo_roi-{VERSION}.zip"),
     ]
-    if packages:
-        cmd += ["--packages", packages]
     done = subprocess.run([*cmd, str(application), *args], capture_output=True, text=True, cwd=str(cwd),
                           env=_submit_env(python), timeout=900)
     assert done.returncode == 0, f"{application.name} exited {done.returncode}:\n{done.stderr[-4000:]}"
@@ -91,7 +55,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_the_package_holds_the_code_and_its_conf_and_builds_reproducibly(package: Path, tmp_path: Path) -> None:
+def test_the_package_holds_the_code_and_its_conf_and_builds_reproducibly(cluster_package: Path,
+                                                                         tmp_path: Path) -> None:
+    package = cluster_package
     archive = package / f"promo_roi-{VERSION}.zip"
     with zipfile.ZipFile(archive) as zf:
         names = set(zf.namelist())
@@ -111,7 +77,7 @@ def test_the_package_holds_the_code_and_its_conf_and_builds_reproducibly(package
         digest, name = line.split("  ", 1)
         assert _sha256(package / name) == digest, name
     # Same sources, same bytes: a rebuild elsewhere gives the same archive.
-    again = _build(tmp_path)
+    again = build_cluster_package(tmp_path)
     assert _sha256(again / archive.name) == _sha256(archive)
 
 
@@ -142,13 +108,12 @@ print("warehouse", load_config(env={}).warehouse.root)
 '''
 
 
-def test_spark_submit_runs_the_nightly_chain_from_the_package_outside_the_repo(
-    package: Path, bare_python: Path, champion, fixture_source: Path, tmp_path_factory: pytest.TempPathFactory,
+def test_spark_submit_imports_promo_roi_and_its_conf_from_the_package_outside_the_repo(
+    cluster_package: Path, bare_python: Path, tmp_path_factory,
 ) -> None:
+    package = cluster_package
     workdir = tmp_path_factory.mktemp("cluster_run")
     assert REPO not in workdir.parents and REPO not in package.parents
-    delta = dict(line.split("\t") for line in (package / "spark-submit-packages.txt").read_text().splitlines())["local"]
-
     # The driver and the Python workers import promo_roi from the zip, and the
     # configuration comes from inside it (relative paths: the working directory).
     (workdir / "probe.py").write_text(PROBE)
@@ -158,35 +123,3 @@ def test_spark_submit_runs_the_nightly_chain_from_the_package_outside_the_repo(
     workers = [line for line in out if line.startswith("worker")]
     assert workers and all(line.endswith(zip_name) for line in workers)
     assert f"warehouse {workdir / 'warehouse'}" in out
-
-    settings = ["spark.shuffle_partitions=1", "spark.driver_memory=2g",
-                *(f"spark.extra.{key}={value}" for key, value in SMALL_DATA_SPARK.items())]
-    common = [arg for item in settings for arg in ("--set", item)]
-    jobs = package / "jobs"
-    _spark_submit(bare_python, package, jobs / "ingest.py",
-                  [*common, "--set", f"source.path={fixture_source}"], workdir, delta)
-    _spark_submit(bare_python, package, jobs / "build_features.py", [*common, "--as-of", RUN_DATE], workdir, delta)
-    mlflow_config = champion.require_training().mlflow
-    _spark_submit(bare_python, package, jobs / "score.py",
-                  [*common, "--run-date", RUN_DATE, "--set", f"mlflow.tracking_uri={mlflow_config.tracking_uri}"],
-                  workdir, delta)
-
-    import deltalake
-
-    warehouse = workdir / "warehouse"
-    # Every source row is in bronze or in quarantine (counted here from the parquet files).
-    quarantine = deltalake.DeltaTable(str(warehouse / "bronze" / "quarantine"))
-    quarantined = {}
-    for path in quarantine.file_uris():
-        table = next(part.split("=", 1)[1] for part in Path(path).parts if part.startswith("source_table="))
-        quarantined[table] = quarantined.get(table, 0) + pq.read_metadata(path).num_rows
-    for source in sorted(fixture_source.glob("*.parquet")):
-        table = source.stem
-        bronze = deltalake.DeltaTable(str(warehouse / "bronze" / table))
-        written = sum(pq.read_metadata(p).num_rows for p in bronze.file_uris())
-        assert written + quarantined.get(table, 0) == pq.read_metadata(source).num_rows, table
-    forecast = deltalake.DeltaTable(str(warehouse / "gold" / "campaign_roi_forecast"))
-    campaigns = set()
-    for path in forecast.file_uris():
-        campaigns |= set(pq.read_table(path, columns=["campaign_id"]).column("campaign_id").to_pylist())
-    assert campaigns == PLANNED
