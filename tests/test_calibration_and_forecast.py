@@ -22,7 +22,13 @@ from promo_roi.causal.calibration import (
 )
 from promo_roi.causal.metrics import dr_att
 from promo_roi.scoring.backtest import RealizedEffect, accuracy_rows
-from promo_roi.scoring.forecast import interval_method, roi_forecast, roi_quantiles
+from promo_roi.scoring.forecast import (
+    interval_method,
+    plan_profit_draws,
+    plan_profit_interval,
+    roi_forecast,
+    roi_quantiles,
+)
 from promo_roi.scoring.plan import campaigns_at_risk
 
 
@@ -277,6 +283,39 @@ def test_the_risk_quantile_of_roi_and_the_campaigns_it_leaves_out():
     assert campaigns_at_risk(quantiles, 0.0, committed={12}) == pytest.approx({11: quantiles[11]})
     assert campaigns_at_risk(quantiles, -0.7, committed=set()) == pytest.approx({12: quantiles[12]})
     assert campaigns_at_risk({13: math.nan}, 0.0, committed=set()) == {}
+
+
+def test_the_plans_profit_shares_the_line_and_sums_campaigns_that_deviate_independently():
+    totals = _totals((11, 100, 500.0, 50.0, 20.0), (12, 10, 0.0, 0.0, 2.0), source="budget_plan")
+    plans = _plans(11, 12)
+    cal = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
+    # No campaign effect: draw by draw the sum of the campaigns' profits (test_the_risk_quantile_of_roi_...):
+    # draw 1: (0 - 70) + (0 - 7) = -77; draw 2: (120 - 90) + (9 - 9) = 30.
+    np.testing.assert_allclose(plan_profit_draws(totals, plans, cal, margin=0.3), [-77.0, 30.0])
+    assert plan_profit_interval(totals, plans, cal, 0.3, 0.999) == pytest.approx((-77.0, 30.0), abs=0.2)
+    assert list(plan_profit_draws(_totals(), plans, cal, margin=0.3)) == [0.0, 0.0]  # funds nothing: 0
+
+    # With a campaign effect: 40 campaigns of one household each, a fixed line (level 1, no slope, no
+    # redemptions) and 4,000 stored deviations of sd 2. Gross profit per campaign 0.3 * (1 + u), contact 0.5.
+    rng = np.random.default_rng(7)
+    effects = rng.normal(0.0, 2.0, 4000)
+    k = len(effects)
+    flat = UpliftCalibration(
+        spend=LinearCalibration(1.0, 0.0, np.tile([1.0, 0.0], (k, 1)), 2.0, effects),
+        coupon_product_spend=LinearCalibration(0.0, 0.0, np.zeros((k, 2))),
+        redemption=RatioCalibration(0.0, np.zeros(k)), campaigns=(5, 6), rows=100,
+        redemption_count=RatioCalibration(0.0, np.zeros(k), 0.0, np.zeros(k)))
+    many = _totals(*[(c, 1, 0.0, 0.0, 0.0) for c in range(100, 140)], source="budget_plan")
+    total = plan_profit_draws(many, _plans(*range(100, 140)), flat, margin=0.3)
+    # The mean is the line's: every campaign uses every stored deviation once.
+    assert total.mean() == pytest.approx(40 * (0.3 * (1.0 + effects.mean()) - 0.5))
+    # Independent deviations: variance 40 x 0.3^2 x var(u), not the 40^2 x of campaigns that all deviate together.
+    ratio = total.var() / (40 * 0.09 * effects.var())
+    assert 0.8 < ratio < 1.25, ratio
+    # A campaign alone has the distribution of its own interval (the stored deviations); the total is reproducible.
+    alone = plan_profit_draws(many.iloc[:1], _plans(100), flat, margin=0.3)
+    np.testing.assert_allclose(np.sort(alone), np.sort(0.3 * (1.0 + effects) - 0.5))
+    np.testing.assert_array_equal(total, plan_profit_draws(many, _plans(*range(100, 140)), flat, margin=0.3))
 
 
 def test_roi_forecast_of_a_plan_that_funds_nothing_is_empty_with_its_columns():

@@ -483,7 +483,7 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
     config, _, _, backtested = reported
     directory = _directory(config)
     p = page(directory)
-    assert p.sections == ["about", "roi", "budget", "uplift", "backtest"]
+    assert p.sections == ["recommendation", "about", "roi", "budget", "uplift", "backtest"]
     version = _log_entry(spark, config).model_version
     assert f"run of {RUN_DATE}" in p.full_text and f"version {version}" in p.full_text
     assert "Calibration used" in p.full_text and "bootstrap draws" in p.full_text
@@ -713,10 +713,11 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
     files = report.render_report(data, "USD", tmp_path)
     assert files == ["report.html", "report.json", "roi_per_campaign.png"]
     p = page(tmp_path)
-    assert p.sections == ["about", "roi", "budget", "uplift", "backtest"]
+    assert p.sections == ["recommendation", "about", "roi", "budget", "uplift", "backtest"]
     assert "No uplift curves stored for this model. gold.uplift_curves does not exist yet" in p.full_text
     assert "No backtest yet. gold.forecast_accuracy does not exist yet" in p.full_text
     assert "This run published no budget plan" in p.full_text
+    assert "No budget plan was published for this run: there is no recommendation." in p.full_text
     assert "version 4, trained as of 2017-06-01" in p.full_text
     assert [r["campaign_id"] for r in p.tables["roi-table"]] == ["1", "2", "3"]
     manifest = json.loads((tmp_path / report.MANIFEST_FILE).read_text())
@@ -757,6 +758,10 @@ def test_a_risk_aware_plan_says_what_the_rule_left_out(tmp_path):
             in p.full_text)
     assert "reaches break-even" in p.full_text
     assert "It left out campaign 2: a chance above 10.0% of falling short of it." in p.full_text
+    # First on the page, the recommendation says the same (no whole-plan interval on these rows).
+    assert "Fund campaign 1 (1 of 2 planned) with 30.00 USD of the 100.00 USD budget, targeting 3 households" in p.full_text
+    assert "Left out by the risk rule : campaign 2, whose ROI at the 10.0% quantile falls short." in p.full_text
+    assert "Budget left unspent : 70.00 USD of it" in p.full_text
     # A plan on expected profit has neither the columns nor the paragraph.
     expected = plan.assign(risk_quantile=None, risk_quantile_roi=None, excluded_by_risk=None)
     (tmp_path / "expected").mkdir()
@@ -764,6 +769,93 @@ def test_a_risk_aware_plan_says_what_the_rule_left_out(tmp_path):
     q = page(tmp_path / "expected")
     assert "risk_verdict" not in q.tables["budget-table"][0] and "Risk-aware plan" not in q.full_text
     assert "or a risk judgement (the plan is on expected profit, planning.risk: expected) in this plan" in q.full_text
+
+
+def _plan_row(campaign_id: int, **values) -> dict:
+    base = {"campaign_id": campaign_id, "planning_mode": "fixed_budget", "total_budget": 100.0, "target_roi": None,
+            "household_cap": 2, "budget": 0.0, "min_budget": None, "max_budget": None, "audience": 0,
+            "expected_redemptions": 0.0, "expected_incremental_revenue": 0.0, "expected_incremental_profit": 0.0,
+            "expected_incremental_profit_low": None, "expected_incremental_profit_high": None, "roi": None,
+            "roi_low": None, "roi_high": None, "marginal_roi": None, "forced_households": 0,
+            "min_budget_shortfall": 0.0, "plan_budget_used": 100.0, "plan_gap": 0.0, "risk_quantile": None,
+            "risk_quantile_roi": None, "excluded_by_risk": None, "plan_profit_low": -20.0, "plan_profit_high": 80.0}
+    return {**base, **values}
+
+
+def test_the_recommendation_comes_first_with_the_plans_interval_and_what_to_watch(tmp_path):
+    plan = pd.DataFrame([
+        _plan_row(1, budget=60.0, audience=3, expected_incremental_profit=20.0, roi=0.33, marginal_roi=0.4),
+        _plan_row(2, budget=40.0, audience=2, expected_incremental_profit=10.0, roi=0.25, marginal_roi=0.1),
+        _plan_row(3),
+    ])
+    targeting = pd.DataFrame({"campaign_id": [1, 1, 1, 2, 2], "household_id": [10, 11, 12, 10, 13],
+                              "expected_cost": [20.0, 20.0, 20.0, 20.0, 20.0],
+                              "expected_incremental_profit": [10.0, 5.0, 5.0, 5.0, 5.0], "forced": [False] * 5})
+    forecast = _forecast_rows().assign(
+        interval_method="90% interval over 200 two-stage bootstrap draws (held-out campaigns, then households)")
+    data = report_data.ReportData(
+        run_date=RUN_DATE, run_id="run-1", published_at=dt.datetime(2017, 7, 1, 3, 0), forecast=forecast,
+        model=report_data.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
+        plan=plan, targeting=summaries.targeting_counts(targeting), pairs_targeted=5, households_targeted=4,
+        accuracy=_accuracy_rows(), evaluation=pd.DataFrame(columns=MODEL_EVALUATION.columns),
+        curves=pd.DataFrame(columns=UPLIFT_CURVES.columns), evaluation_note="none", curves_note="none")
+    report.render_report(data, "USD", tmp_path)
+    p = page(tmp_path)
+    assert p.sections[0] == "recommendation"
+    first = p.full_text[p.full_text.index("Recommendation Fund"):p.full_text.index("campaigns forecast")]
+    assert ("Fund campaigns 1 and 2 (2 of 3 planned) with 100.00 USD of the 100.00 USD budget, targeting 4 "
+            "households (5 household x campaign pairs).") in first
+    assert ("Expected incremental profit: 30.00 USD (90% interval -20.00 USD to 80.00 USD): the interval includes "
+            "a loss") in first
+    # The backtest rows up to the run date: 1 of 3 covered; WAPE (20 + 240 + 20) / (80 + 40 + 80) = 140%.
+    assert "past forecasts' intervals covered 1 of 3 of the realized effects; their forecasts were off by 140.0%" in first
+    assert "the last households it admitted still return up to 40.0% (marginal ROI). Consider raising the budget." in first
+    assert "Left out by the risk rule" not in first
+    assert "Since the previous run : no earlier published run to compare with." in first
+    # The KPI tile carries the same interval.
+    assert "expected incremental profit, USD (90% interval -20.00 to 80.00)" in p.full_text
+
+    # A plan that leaves budget unspent, with no interval stored (published before it existed), no backtest.
+    older = plan.assign(plan_profit_low=None, plan_profit_high=None, plan_budget_used=70.0,
+                        budget=[40.0, 30.0, 0.0])
+    (tmp_path / "older").mkdir()
+    report.render_report(dataclasses.replace(data, plan=older, accuracy=None), "USD", tmp_path / "older")
+    q = page(tmp_path / "older").full_text
+    assert "with 70.00 USD of the 100.00 USD budget" in q
+    assert "30.00 USD of it, because no other household is expected to return its cost." in q
+    assert "Expected incremental profit: 30.00 USD (no interval for the whole plan" in q
+    assert "nothing yet says how close these forecasts come to what happens" in q
+    assert "Consider raising the budget" not in q
+
+    # Night over night: the previous published run funded campaigns 1 and 3 with another model.
+    previous = report_data.PreviousRun(dt.date(2017, 6, 30), "run-0", "3", pd.DataFrame([
+        _plan_row(1, budget=50.0, audience=2, expected_incremental_profit=10.0, plan_budget_used=80.0),
+        _plan_row(3, budget=30.0, audience=1, expected_incremental_profit=-2.0, plan_budget_used=80.0)]))
+    (tmp_path / "nightly").mkdir()
+    report.render_report(dataclasses.replace(data, previous=previous), "USD", tmp_path / "nightly")
+    n = page(tmp_path / "nightly").full_text
+    assert ("Since the previous run (2017-06-30, model version 3 → 4): newly funded campaign 2; no longer funded "
+            "campaign 3; planned spend 80.00 USD → 100.00 USD; expected incremental profit 8.00 USD → 30.00 USD.") in n
+    same = dataclasses.replace(previous, model_version="4", plan=plan)
+    report.render_report(dataclasses.replace(data, previous=same), "USD", tmp_path / "nightly")
+    assert ("(2017-06-30, same model version 4): the same campaigns funded; planned spend 100.00 USD → 100.00 USD"
+            in page(tmp_path / "nightly").full_text)
+
+    # Nothing funded.
+    (tmp_path / "none").mkdir()
+    nothing = pd.DataFrame([_plan_row(1, plan_budget_used=0.0, plan_profit_low=0.0, plan_profit_high=0.0),
+                            _plan_row(2, plan_budget_used=0.0, plan_profit_low=0.0, plan_profit_high=0.0)])
+    report.render_report(dataclasses.replace(data, plan=nothing, targeting=summaries.targeting_counts(pd.DataFrame()),
+                                             pairs_targeted=0, households_targeted=0), "USD", tmp_path / "none")
+    r = page(tmp_path / "none").full_text
+    assert "Fund no campaign this run (2 planned): under this plan's rules no household's expected" in r
+    assert "the plan is expected to lose money" not in r
+    risky = nothing.assign(risk_quantile=0.1, excluded_by_risk=[True, False])
+    report.render_report(dataclasses.replace(data, plan=risky, targeting=summaries.targeting_counts(pd.DataFrame()),
+                                             pairs_targeted=0, households_targeted=0), "USD", tmp_path / "none")
+    r = page(tmp_path / "none").full_text
+    assert "Fund no campaign this run (2 planned): the risk rule left out every campaign that expected profit" in r
+    assert "Left out by the risk rule : campaign 1, whose ROI at the 10.0% quantile falls short." in r
 
 
 def test_backfill_reproduces_the_curves_training_stored(spark, reported):

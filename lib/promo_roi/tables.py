@@ -467,12 +467,13 @@ BUDGET_PLAN = TableSpec(
         ("model_version", StringType()), ("roi_low", DoubleType()), ("roi_high", DoubleType()),
         ("expected_incremental_profit_low", DoubleType()), ("expected_incremental_profit_high", DoubleType()),
         ("risk_quantile", DoubleType()), ("risk_quantile_roi", DoubleType()), ("excluded_by_risk", BooleanType()),
+        ("plan_profit_low", DoubleType()), ("plan_profit_high", DoubleType()),
     ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id"),
     description=(
         "Per run date and planned campaign: the budget the plan gives it, the audience, expected incremental "
         "profit (calibrated incremental gross profit - cost), ROI with the forecast's interval over the chosen "
         "households, and the marginal ROI of the last households admitted; the plan's mode, total budget, caps "
-        "and certified optimality gap. With planning.risk = quantile: the quantile, each campaign's ROI at it "
+        "and certified optimality gap, and the interval of the whole plan's profit. With planning.risk = quantile: the quantile, each campaign's ROI at it "
         "and whether the risk rule left it out (all null with planning.risk = expected)."
     ),
 )

@@ -126,8 +126,8 @@ def _campaign_log_ratio_variance(observed: np.ndarray, predicted: np.ndarray,
 
 # The z_k streams of the campaign effects, seeded apart from the resamples (which use ``seed`` itself):
 # both spend outcomes share one (a campaign that lifts spend lifts its coupon products' spend), both
-# redemption ratios another.
-LEVEL_STREAM, REDEMPTION_STREAM = 1, 2
+# redemption ratios another; a third orders them per campaign in sums over a plan's campaigns.
+LEVEL_STREAM, REDEMPTION_STREAM, PLAN_TOTAL_STREAM = 1, 2, 3
 
 
 def _campaign_effects(variance_and_campaigns: tuple[float, int], n: int, seed: int,
@@ -138,6 +138,25 @@ def _campaign_effects(variance_and_campaigns: tuple[float, int], n: int, seed: i
     if sd == 0.0 or campaigns < 2:
         return 0.0, np.zeros(n)
     return sd, sd * np.random.default_rng([seed, stream]).standard_t(campaigns - 1, n)
+
+
+def campaign_effect_order(n_draws: int, campaign_id: int) -> np.ndarray:
+    """A permutation of the draws keyed by ``campaign_id``: campaign c's own deviation in draw k is the
+    stored deviation ``u[order_c[k]]``.
+
+    The stored deviations are one sample of a new campaign's level; every campaign taken alone uses them in
+    stored order (its interval). Summed over the campaigns of a plan, they must not move together: the
+    random-effects model has each campaign deviate independently of the others, while the bootstrap line
+    ``(a_k, b_k)`` is shared. Each campaign's own order gives it the same distribution, paired with the
+    shared line independently of the other campaigns (the deviations were drawn independently of the line).
+    """
+    return np.random.default_rng([PLAN_TOTAL_STREAM, int(campaign_id)]).permutation(n_draws)
+
+
+def _ordered(effects: np.ndarray | None, order: np.ndarray | None) -> np.ndarray | float:
+    if effects is None:
+        return 0.0
+    return effects if order is None else effects[order]
 
 
 def two_stage_indices(campaign: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -163,10 +182,12 @@ class LinearCalibration:
         """The calibrated effect summed over ``households`` whose raw uplifts sum to ``uplift_sum``."""
         return self.intercept * households + self.slope * uplift_sum
 
-    def total_draws(self, households: float, uplift_sums: Any) -> np.ndarray:
+    def total_draws(self, households: float, uplift_sums: Any, effect_order: np.ndarray | None = None) -> np.ndarray:
         """:meth:`total` in every draw k: the bootstrap line ``(a_k, b_k)`` plus the new campaign's level
-        ``u_k`` per household. ``uplift_sums``: one sum, or one per draw (Monte Carlo dropout)."""
-        effects = self.campaign_effects if self.campaign_effects is not None else 0.0
+        ``u_k`` per household. ``uplift_sums``: one sum, or one per draw (Monte Carlo dropout).
+        ``effect_order``: a permutation of the draws giving this campaign its own ``u`` (see
+        :func:`campaign_effect_order`), for sums over campaigns whose deviations are independent."""
+        effects = _ordered(self.campaign_effects, effect_order)
         return (self.draws[:, 0] + effects) * households + self.draws[:, 1] * np.asarray(uplift_sums, dtype=float)
 
     def interval(self, level: float) -> dict[str, tuple[float, float]]:
@@ -182,9 +203,10 @@ class RatioCalibration:
     between_campaign_sd: float = 0.0           # sd of a new campaign's log ratio
     campaign_effects: np.ndarray | None = None  # [n_draws]: sd * z_k on the log scale; None: older model
 
-    def ratio_draws(self) -> np.ndarray:
-        """The ratio in every draw k: the bootstrap's, times the new campaign's ``exp(u_k)``."""
-        return self.draws * (np.exp(self.campaign_effects) if self.campaign_effects is not None else 1.0)
+    def ratio_draws(self, effect_order: np.ndarray | None = None) -> np.ndarray:
+        """The ratio in every draw k: the bootstrap's, times the new campaign's ``exp(u_k)`` (``effect_order``:
+        as for :meth:`LinearCalibration.total_draws`)."""
+        return self.draws * np.exp(_ordered(self.campaign_effects, effect_order))
 
     def apply(self, p: Any) -> np.ndarray:
         """A calibrated probability (kept inside [0, 1])."""

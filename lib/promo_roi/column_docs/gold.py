@@ -347,6 +347,12 @@ TABLES: dict[str, dict[str, str]] = {
             "True when the risk rule left the campaign out (ROI at the quantile below 0, or target_roi); null with "
             "planning.risk = expected."
         ),
+        "plan_profit_low": (
+            "Lower end of the 90% interval of the whole plan's expected incremental profit, all campaigns together "
+            "(the calibration line shared, each campaign's own deviation independent); same on every row of the run; "
+            "null for runs published before it existed."
+        ),
+        "plan_profit_high": "Upper end of the same interval of the whole plan's expected incremental profit.",
     },
     "gold.household_targeting": {
         "campaign_id": "Campaign of a pair the plan targets.",

@@ -3,7 +3,7 @@
 :func:`load_report_data` reads what readers see for one run date: the
 published rows of gold.campaign_roi_forecast, gold.budget_plan and
 gold.household_targeting (the ``*_published`` rule: runs in
-gold.publication_log), gold.forecast_accuracy for every backtested run date
+gold.publication_log), the plan of the previous published run date, gold.forecast_accuracy for every backtested run date
 up to it, and, for the run's model version (its MLflow training run), the
 uplift calibration and Qini from gold.model_evaluation and the DR gain curves
 from gold.uplift_curves. :func:`backfill_curves` stores the curves of a model
@@ -58,6 +58,16 @@ class ModelInfo:
     lookup_error: str | None = None
 
 
+@dataclass(frozen=True)
+class PreviousRun:
+    """The published run of the latest run date before the report's: what the night-over-night lines compare."""
+
+    run_date: dt.date
+    run_id: str
+    model_version: str
+    plan: pd.DataFrame  # its published gold.budget_plan rows
+
+
 @dataclass
 class ReportData:
     run_date: dt.date
@@ -75,6 +85,7 @@ class ReportData:
     evaluation_note: str | None = None  # why evaluation/curves are missing
     curves_note: str | None = None
     table_versions: dict[str, int] = field(default_factory=dict)
+    previous: PreviousRun | None = None  # None: no earlier published run
 
     @property
     def interval_method(self) -> str | None:
@@ -145,6 +156,16 @@ def _publication_entry(spark: SparkSession, config: AppConfig, run_date: dt.date
     return entry
 
 
+def _previous_run(spark: SparkSession, config: AppConfig, run_date: dt.date) -> PreviousRun | None:
+    """The latest published run before ``run_date`` and its plan, or None."""
+    entry = (delta_io.read_table(spark, PUBLICATION_LOG, config.warehouse)
+             .filter(F.col("run_date") < F.lit(run_date)).orderBy(F.col("run_date").desc()).first())
+    if entry is None:
+        return None
+    plan = published(spark, BUDGET_PLAN, config).filter(F.col("run_date") == F.lit(entry.run_date)).toPandas()
+    return PreviousRun(entry.run_date, entry.run_id, str(entry.model_version), plan)
+
+
 def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ReportData:
     """Everything the report shows for ``run_date``, read from the published gold tables."""
     entry = _publication_entry(spark, config, run_date)
@@ -172,6 +193,7 @@ def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) 
         forecast=forecast, plan=plan, targeting=counts, pairs_targeted=int(totals["pairs"]),
         households_targeted=int(totals["households"]), accuracy=accuracy, evaluation=evaluation,
         curves=curves, evaluation_note=evaluation_note, curves_note=curves_note, table_versions=versions,
+        previous=_previous_run(spark, config, run_date),
     )
 
 

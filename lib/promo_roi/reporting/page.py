@@ -1,8 +1,8 @@
 """The report page: :func:`render_html` turns a :class:`~promo_roi.reporting.data.ReportData` into the HTML
 text of report.html and the charts it shows, writing nothing.
 
-The page is the header (KPI tiles, how to read the numbers, the run and its
-model's calibration), then the sections of :mod:`promo_roi.reporting.sections`.
+The page is the recommendation (:mod:`promo_roi.reporting.headline`), the header
+(KPI tiles, how to read the numbers, the run and its model's calibration), then the sections of :mod:`promo_roi.reporting.sections`.
 Its style sheet is ``report.css`` beside this module, inlined so that the
 page stays one self-contained file.
 """
@@ -18,6 +18,7 @@ import pandas as pd
 
 from promo_roi.reporting import summaries
 from promo_roi.reporting.data import ReportData
+from promo_roi.reporting.headline import recommendation_html
 from promo_roi.reporting.markup import Column, format_value, html_table, kpi
 from promo_roi.reporting.sections import OUTCOME_LABELS, SECTIONS, Chart
 
@@ -128,7 +129,11 @@ def _kpis(data: ReportData, cur: str) -> str:
             kpi(f"{totals['campaigns_funded']:,}", "campaigns the plan funds"),
             kpi(f"{format_value(totals['budget_used'], 'money')}", f"planned spend, {cur}"),
             kpi(f"{format_value(totals['expected_incremental_profit'], 'money')}",
-                f"expected incremental profit, {cur} (point forecast; see intervals)"),
+                f"expected incremental profit, {cur}" + (
+                    f" ({data.interval_label} {format_value(totals['profit_low'], 'money')} to "
+                    f"{format_value(totals['profit_high'], 'money')})"
+                    if totals["profit_low"] is not None and totals["profit_high"] is not None
+                    else " (point forecast; see intervals)")),
             kpi(f"{totals['households_targeted']:,}", "households targeted"),
         ]
     if data.accuracy is not None and len(data.accuracy):
@@ -154,8 +159,9 @@ def render_html(data: ReportData, currency: str, rendered_at: dt.datetime) -> Pa
 <h1>Promotion ROI report: run of {e(str(data.run_date))}</h1>
 <div class="subtitle">Model {e(data.model.registered_model)} version {e(data.model.version)} &middot; published
 {e(format_value(data.published_at, 'datetime'))} UTC &middot; amounts in {e(currency)}</div>
-<nav><a href="#about">About this run</a><a href="#roi">1. ROI per campaign</a><a href="#budget">2. Budget
+<nav><a href="#recommendation">Recommendation</a><a href="#about">About this run</a><a href="#roi">1. ROI per campaign</a><a href="#budget">2. Budget
 allocation</a><a href="#uplift">3. Uplift curves</a><a href="#backtest">4. Forecast vs realized</a></nav>
+{recommendation_html(data, currency)}
 {_kpis(data, currency)}
 {_reading_note(data)}
 {_about(data, currency)}

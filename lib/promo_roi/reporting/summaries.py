@@ -99,6 +99,9 @@ def plan_totals(plan: pd.DataFrame, pairs_targeted: int, households_targeted: in
         "household_cap": value("household_cap"),
         "budget_used": value("plan_budget_used"),
         "plan_gap": value("plan_gap"),
+        # The whole plan's profit interval (null on runs published before it was computed).
+        "profit_low": value("plan_profit_low"),
+        "profit_high": value("plan_profit_high"),
         "campaigns_planned": int(len(plan)),
         "campaigns_funded": int((plan["audience"].fillna(0) > 0).sum()) if len(plan) else 0,
         "expected_incremental_profit": float(plan["expected_incremental_profit"].fillna(0).sum()) if len(plan) else 0.0,

@@ -16,7 +16,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from promo_roi.causal.calibration import UpliftCalibration
+from promo_roi.causal.calibration import UpliftCalibration, campaign_effect_order
 
 
 def audiences(bronze_campaigns: DataFrame, scores: DataFrame) -> DataFrame:
@@ -110,14 +110,42 @@ FORECAST_COLUMNS = (
 
 
 def _draws(t: Any, contact: float, per_redemption: float, calibration: UpliftCalibration,
-           margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """(gross profit, cost) of one plan row of :func:`campaign_totals` in every calibration draw."""
+           margin: float, own_deviation: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(gross profit, cost) of one plan row of :func:`campaign_totals` in every calibration draw.
+
+    ``own_deviation``: the campaign's deviation draws in its own order (:func:`campaign_effect_order`), for
+    sums over campaigns; a campaign alone uses the stored order."""
     n = float(t.audience)
     mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
     pick = mc[np.arange(calibration.n_draws) % len(mc)]
-    draw_revenue = calibration.spend.total_draws(n, pick[:, 0])
-    draw_cost = n * contact + calibration.redemptions.ratio_draws() * pick[:, 2] * per_redemption
+    order = campaign_effect_order(calibration.n_draws, t.campaign_id) if own_deviation else None
+    draw_revenue = calibration.spend.total_draws(n, pick[:, 0], order)
+    draw_cost = n * contact + calibration.redemptions.ratio_draws(order) * pick[:, 2] * per_redemption
     return margin * draw_revenue, draw_cost
+
+
+def plan_profit_draws(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration,
+                      margin: float) -> np.ndarray:
+    """The incremental profit of the whole plan (every row of :func:`campaign_totals`) in every calibration
+    draw: the bootstrap line shared by all campaigns, each campaign's own deviation independent of the
+    others' (a sum of campaigns that all deviated together would be far wider than the plan's real risk).
+    A plan that funds nothing has a profit of 0 in every draw."""
+    units = plans.set_index("campaign_id")
+    total = np.zeros(calibration.n_draws)
+    for t in totals.itertuples(index=False):
+        draw_gp, draw_cost = _draws(t, float(units.at[t.campaign_id, "contact_cost"]),
+                                    float(units.at[t.campaign_id, "redemption_cost"]), calibration, margin,
+                                    own_deviation=True)
+        total += draw_gp - draw_cost
+    return total
+
+
+def plan_profit_interval(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration,
+                         margin: float, interval: float) -> tuple[float, float]:
+    """The ``interval`` band of :func:`plan_profit_draws` (equal tails)."""
+    draws = plan_profit_draws(totals, plans, calibration, margin)
+    lo, hi = (1 - interval) / 2, 1 - (1 - interval) / 2
+    return float(np.quantile(draws, lo)), float(np.quantile(draws, hi))
 
 
 def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration, margin: float,

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from promo_roi.causal.calibration import UpliftCalibration
 from promo_roi.config import PlanningConfig
 from promo_roi.planning import BudgetConstraints, PlanSummary, SolverSettings, plan_budget_spark
-from promo_roi.scoring.forecast import campaign_totals, roi_forecast, roi_quantiles
+from promo_roi.scoring.forecast import campaign_totals, plan_profit_interval, roi_forecast, roi_quantiles
 from promo_roi.scoring.inputs import ScoringInputError
 from promo_roi.tables import CAMPAIGN_PLANS
 
@@ -62,12 +62,15 @@ def budget_constraints(plans: pd.DataFrame, planning: PlanningConfig) -> BudgetC
 
 
 def plan_rows(summary: PlanSummary, selected: DataFrame, plans: pd.DataFrame, margin: float,
-              plan_forecast: pd.DataFrame, risk: RiskJudgement | None = None) -> pd.DataFrame:
+              plan_forecast: pd.DataFrame, risk: RiskJudgement | None = None,
+              profit_interval: tuple[float, float] | None = None) -> pd.DataFrame:
     """gold.budget_plan rows (without run keys): one per planned campaign, those the plan leaves out included.
 
     ``plan_forecast``: :func:`promo_roi.scoring.forecast.roi_forecast` over the chosen pairs, for the intervals.
     ``risk``: what ``planning.risk: quantile`` decided (None on a plan on expected profit).
+    ``profit_interval``: the whole plan's profit interval (:func:`promo_roi.scoring.forecast.plan_profit_interval`).
     """
+    low, high = profit_interval if profit_interval is not None else (None, None)
     revenue = {int(r["campaign_id"]): float(r["gp"]) / margin if margin > 0 else math.nan
                for r in selected.groupBy("campaign_id").agg(F.sum("value").alias("gp")).collect()}
     by_id = {c.campaign_id: c for c in summary.campaigns}
@@ -99,6 +102,7 @@ def plan_rows(summary: PlanSummary, selected: DataFrame, plans: pd.DataFrame, ma
             "risk_quantile": None if risk is None else risk.quantile,
             "risk_quantile_roi": None if risk is None else risk.roi.get(int(plan.campaign_id)),
             "excluded_by_risk": None if risk is None else int(plan.campaign_id) in risk.excluded,
+            "plan_profit_low": low, "plan_profit_high": high,
             **band,
         })
     return pd.DataFrame(rows)
@@ -186,7 +190,8 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
     plan_forecast = roi_forecast(totals, plans, calibration, margin, interval)
     risk = None if quantiles is None else RiskJudgement(planning.risk_quantile, {**quantiles, **excluded},
                                                         frozenset(excluded))
-    budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast, risk)
+    profit_interval = plan_profit_interval(totals, plans, calibration, margin, interval)
+    budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast, risk, profit_interval)
     return NightPlan(budget_plan, targeting_rows(selected, run_date, run_id, model_version), selected, summary)
 
 
