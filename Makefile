@@ -31,7 +31,7 @@ demo: $(STAMP)
 	@$(VENV)/bin/python -c "import os, sys; from pathlib import Path; from promo_roi.config import load_config; \
 	reports = load_config(env=os.environ).reports; \
 	path = Path(reports.root, sys.argv[1], 'report.html') if reports and reports.root else None; \
-	print(f'[demo] the report of the night: {path}' if path and path.is_file() \
+	print(f'[demo] the report of the night: {path} (every run: {path.parent.parent / "index.html"})' if path and path.is_file() \
 	      else f'[demo] no report file for {sys.argv[1]}: reports.root in conf/ says where reports go')" $(AS_OF)
 
 # Two pytest-xdist workers; tests/conftest.py decides what shares a worker (SCHEDULE_GROUPS).

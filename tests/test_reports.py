@@ -502,6 +502,10 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
     assert manifest["missing"] == {}
     assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, report.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
+    # The index of reports beside it lists this run and links its report.
+    runs = _index_rows((directory.parent / "index.html").read_text())
+    assert [(r["run_date"], r["run_id"]) for r in runs] == [(RUN_DATE.isoformat(), manifest["run_id"])]
+    assert manifest["summary"]["campaigns_forecast"] == len(_published(spark, CAMPAIGN_ROI_FORECAST, config))
 
 
 def test_roi_table_is_the_published_forecast(spark, reported):
@@ -693,9 +697,11 @@ def test_a_render_failure_keeps_the_publication_and_removes_a_superseded_report(
     outcome = report.report_after_publication(spark, config, RUN_DATE, "a-newer-run")
     assert outcome.directory is None and not directory.exists()
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
+    assert _index_rows((directory.parent / "index.html").read_text()) == []  # nor does the index link it
     assert _log_entry(spark, config).run_id == published_run  # the publication is untouched
     monkeypatch.undo()
     assert report.publish_report(spark, config, RUN_DATE).directory == str(directory)
+    assert [r["run_date"] for r in _index_rows((directory.parent / "index.html").read_text())] == [str(RUN_DATE)]
 
 
 def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
@@ -856,6 +862,56 @@ def test_the_recommendation_comes_first_with_the_plans_interval_and_what_to_watc
     r = page(tmp_path / "none").full_text
     assert "Fund no campaign this run (2 planned): the risk rule left out every campaign that expected profit" in r
     assert "Left out by the risk rule : campaign 1, whose ROI at the 10.0% quantile falls short." in r
+
+
+def _index_rows(text: str) -> list[dict[str, str]]:
+    parsed = _Page()
+    parsed.feed(text)
+    return parsed.tables["runs"]
+
+
+def test_the_index_lists_every_report_newest_first(tmp_path):
+    from promo_roi.reporting import index
+
+    def manifest(run_date: str, run_id: str, version: str, summary: dict | None = None) -> dict:
+        return {"run_date": run_date, "run_id": run_id, "model_version": version,
+                **({"summary": summary} if summary is not None else {})}
+
+    root = tmp_path / "reports"
+    for name, content in (
+        ("2017-07-01", manifest("2017-07-01", "r-1", "3")),  # rendered before manifests had a summary
+        ("2017-07-08", manifest("2017-07-08", "r-<2>", "4", {
+            "campaigns_forecast": 13, "campaigns_funded_ids": [12, 14], "budget_used": 61.82,
+            "total_budget": 2000.0, "expected_incremental_profit": 1815.0, "profit_low": -9954.29,
+            "profit_high": 6797.21})),
+        ("2017-07-15", manifest("2017-07-15", "r-3", "4", {
+            "campaigns_forecast": 12, "campaigns_funded_ids": [], "budget_used": 0.0, "total_budget": 2000.0,
+            "expected_incremental_profit": 0.0, "profit_low": 0.0, "profit_high": 0.0})),
+    ):
+        (root / name).mkdir(parents=True)
+        (root / name / report.MANIFEST_FILE).write_text(json.dumps(content))
+    (root / "2017-07-22").mkdir()  # no manifest (a render in progress elsewhere): not listed
+    (root / ".2017-07-29.tmp-abc").mkdir()  # a hidden render directory: not listed
+    (root / ".2017-07-29.tmp-abc" / report.MANIFEST_FILE).write_text(json.dumps(manifest("2017-07-29", "x", "5")))
+    (root / ".index.html.tmp-dead").write_text("left by a killed writer")
+
+    written = index.write_index(root, "USD", report.REPORT_FILE, report.MANIFEST_FILE)
+    assert written == root / "index.html" and not list(root.glob(".index.html.tmp-*"))
+    text = written.read_text()
+    rows = _index_rows(text)
+    assert [r["run_date"] for r in rows] == ["2017-07-15", "2017-07-08", "2017-07-01"]
+    assert rows[1] == {"run_date": "2017-07-08", "model_version": "4", "campaigns_forecast": "13",
+                       "campaigns_funded": "12, 14", "budget_used": "61.82", "total_budget": "2,000.00",
+                       "expected_incremental_profit": "1,815.00", "profit_interval": "-9,954.29 to 6,797.21",
+                       "run_id": "r-<2>"}
+    assert rows[0]["campaigns_funded"] == "none" and rows[0]["profit_interval"] == "0.00 to 0.00"
+    assert rows[2] == {"run_date": "2017-07-01", "model_version": "3", "campaigns_forecast": "n/a",
+                       "campaigns_funded": "n/a", "budget_used": "n/a", "total_budget": "n/a",
+                       "expected_incremental_profit": "n/a", "profit_interval": "n/a", "run_id": "r-1"}
+    assert '<a href="2017-07-08/report.html">2017-07-08</a>' in text and "r-&lt;2&gt;" in text
+    assert "3 published runs, newest first" in " ".join(text.split())
+    empty = index.index_html([], "USD", report.REPORT_FILE, dt.datetime(2017, 7, 1, 3, 0))
+    assert "No run report yet." in empty and "0 published runs" in " ".join(empty.split())
 
 
 def test_backfill_reproduces_the_curves_training_stored(spark, reported):

@@ -43,6 +43,7 @@ from promo_roi.config import AppConfig, ConfigError, ReportsConfig
 from promo_roi.observability import stage
 from promo_roi.reporting import charts, summaries
 from promo_roi.reporting.data import ReportData, load_report_data
+from promo_roi.reporting.index import write_index
 from promo_roi.reporting.markup import is_missing
 from promo_roi.reporting.page import render_html
 
@@ -80,6 +81,20 @@ def _missing_parts(data: ReportData) -> dict[str, str]:
     return {k: v for k, v in reasons if v}
 
 
+def _summary(data: ReportData) -> dict[str, Any]:
+    """The run in a few figures, for the index of reports (index.html)."""
+    out: dict[str, Any] = {"campaigns_forecast": len(data.forecast)}
+    if len(data.plan):
+        totals = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
+        out.update({
+            "campaigns_funded_ids": sorted(int(c) for c in data.plan.loc[data.plan["audience"].fillna(0) > 0,
+                                                                          "campaign_id"]),
+            **{key: None if is_missing(totals[key]) else float(totals[key])
+               for key in ("budget_used", "total_budget", "expected_incremental_profit", "profit_low", "profit_high")},
+        })
+    return out
+
+
 def render_report(data: ReportData, currency: str, out: Path) -> list[str]:
     """report.html, its charts and report.json (the manifest) in ``out``; returns the file names."""
     rendered_at = dt.datetime.now(dt.timezone.utc)
@@ -91,7 +106,7 @@ def render_report(data: ReportData, currency: str, out: Path) -> list[str]:
         "run_date": data.run_date.isoformat(), "run_id": data.run_id, "model_version": data.model.version,
         "registered_model": data.model.registered_model, "model_mlflow_run_id": data.model.mlflow_run_id,
         "rendered_at": rendered_at.isoformat(), "charts": {chart.key: chart.file_name for chart in page.charts},
-        "missing": _missing_parts(data), "table_versions": data.table_versions,
+        "missing": _missing_parts(data), "table_versions": data.table_versions, "summary": _summary(data),
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
     return sorted(p.name for p in out.iterdir())
@@ -125,10 +140,13 @@ def write_atomically(root: Path, name: str, fill: Callable[[Path], Any]) -> Path
 
 
 def write_report(data: ReportData, reports: ReportsConfig) -> Path:
-    """Renders the report to ``<reports.root>/<run_date>/``, replacing the date's previous report whole."""
+    """Renders the report to ``<reports.root>/<run_date>/``, replacing the date's previous report whole, and
+    rewrites ``<reports.root>/index.html`` (:mod:`promo_roi.reporting.index`)."""
     assert reports.root is not None
-    return write_atomically(Path(reports.root), data.run_date.isoformat(),
-                            lambda out: render_report(data, reports.currency, out))
+    directory = write_atomically(Path(reports.root), data.run_date.isoformat(),
+                                 lambda out: render_report(data, reports.currency, out))
+    write_index(Path(reports.root), reports.currency, REPORT_FILE, MANIFEST_FILE)
+    return directory
 
 
 def log_report(directory: Path, data: ReportData, config: AppConfig) -> str:
@@ -218,6 +236,11 @@ def report_after_publication(spark: SparkSession, config: AppConfig, run_date: d
         if directory is not None and directory.exists() and not written:
             shutil.rmtree(directory, ignore_errors=True)
             log.error("report[%s]: removed %s, the report of an earlier run of this date", run_date, directory)
+            try:  # the index must not link the removed report
+                write_index(directory.parent, config.reports.currency, REPORT_FILE, MANIFEST_FILE)
+            except OSError as index_error:
+                log.error("report[%s]: could not rewrite %s: %s", run_date, directory.parent / "index.html",
+                          index_error)
         log.error("report[%s]: FAILED (%s: %s). The run's results ARE published (run %s); %s. Re-render with: "
                   "spark-submit jobs/report.py --run-date %s", run_date, type(exc).__name__, exc, run_id,
                   f"the local report {directory} is complete" if written else "no local report for this date",
