@@ -820,6 +820,21 @@ def test_the_recommendation_comes_first_with_the_plans_interval_and_what_to_watc
     assert "Since the previous run : no earlier published run to compare with." in first
     # The KPI tile carries the same interval.
     assert "expected incremental profit, USD (90% interval -20.00 to 80.00)" in p.full_text
+    assert "Expected profit against spend" not in p.full_text  # no curve in this data
+
+    # With the curve: the peak in the recommendation and in the budget section, and its chart.
+    curve = pd.DataFrame({"budget": [50.0, 100.0, None], "spend": [50.0, 100.0, 150.0],
+                          "profit": [20.0, 30.0, 45.0], "point": ["grid", "grid", "peak"]})
+    (tmp_path / "curve").mkdir()
+    files = report.render_report(dataclasses.replace(data, budget_curve=curve), "USD", tmp_path / "curve")
+    assert "spend_profit_curve.png" in files
+    c = page(tmp_path / "curve")
+    assert ("Consider raising the budget. The most profit the forecasts allow is 45.00 USD (about 15.00 USD more) at "
+            "a spend of 150.00 USD.") in c.full_text
+    assert ("The night's scored pairs planned again at 2 budgets up to the peak, with the same caps and campaign "
+            "bounds") in c.full_text
+    assert "Spending up to 150.00 USD would add about 15.00 USD of expected profit." in c.full_text
+    assert "spend_profit_curve.png" in c.images
 
     # A plan that leaves budget unspent, with no interval stored (published before it existed), no backtest.
     older = plan.assign(plan_profit_low=None, plan_profit_high=None, plan_budget_used=70.0,
@@ -862,6 +877,30 @@ def test_the_recommendation_comes_first_with_the_plans_interval_and_what_to_watc
     r = page(tmp_path / "none").full_text
     assert "Fund no campaign this run (2 planned): the risk rule left out every campaign that expected profit" in r
     assert "Left out by the risk rule : campaign 1, whose ROI at the 10.0% quantile falls short." in r
+
+
+def test_the_spend_profit_curve_replans_the_pairs_at_each_budget():
+    from promo_roi.reporting import budget_curve
+
+    # One campaign, three households, one campaign each: profits 8, 3 and -1 at a cost of 2 each.
+    pairs = pd.DataFrame({"household_id": [1, 2, 3], "campaign_id": [7, 7, 7], "value": [10.0, 5.0, 1.0],
+                          "cost": [2.0, 2.0, 2.0], "redemptions": [0.5, 0.5, 0.5]})
+    plan = pd.DataFrame([_plan_row(7, total_budget=3.0, household_cap=1, coupon_inventory=None)])
+    curve = budget_curve.spend_profit_curve(pairs, plan, points=5)
+    # The peak funds every pair that pays for itself: households 1 and 2, spend 4, profit 11. Between 0 and 4 the
+    # inner budgets 0.8, 1.6, 2.4, 3.2 afford nothing, nothing, household 1, household 1.
+    assert curve["budget"].iloc[:4].tolist() == pytest.approx([0.8, 1.6, 2.4, 3.2])
+    assert pd.isna(curve["budget"].iloc[4])
+    assert curve[["spend", "profit", "point"]].to_dict("list") == {
+        "spend": [0.0, 0.0, 2.0, 2.0, 4.0], "profit": [0.0, 0.0, 8.0, 8.0, 11.0],
+        "point": ["grid", "grid", "grid", "grid", "peak"]}
+    bounded = pd.DataFrame([_plan_row(7, total_budget=3.0, household_cap=2, min_budget=1.0, max_budget=5.0,
+                                      coupon_inventory=40.0), _plan_row(8, household_cap=2)])
+    constraints = budget_curve.constraints_of(bounded)
+    assert (constraints.total_budget, constraints.household_cap) == (3.0, 2)
+    assert (dict(constraints.campaign_min_budget), dict(constraints.campaign_max_budget),
+            dict(constraints.campaign_inventory)) == ({7: 1.0}, {7: 5.0}, {7: 40.0})
+    assert budget_curve.spend_profit_curve(pairs.iloc[:0], plan).empty
 
 
 def _index_rows(text: str) -> list[dict[str, str]]:

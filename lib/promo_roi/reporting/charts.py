@@ -163,6 +163,34 @@ def budget_chart(summary: pd.DataFrame, currency: str, title: str = "", max_rows
     return fig
 
 
+def spend_profit_chart(curve: pd.DataFrame, chosen_spend: float, chosen_profit: float, currency: str) -> Figure:
+    """Expected incremental profit against spend (:func:`~promo_roi.reporting.budget_curve.spend_profit_curve`),
+    the night's plan marked, and the peak past which more spend loses money."""
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(0, min_height=4.2)
+        ax = fig.add_subplot(1, 1, 1)
+        points = curve.sort_values("spend", kind="stable")
+        ax.plot(points["spend"], points["profit"], marker="o", color=FORECAST_COLOR, label="plan at each budget")
+        peak = curve[curve["point"] == "peak"]
+        if len(peak):
+            spend, profit = float(peak["spend"].iloc[0]), float(peak["profit"].iloc[0])
+            ax.axvline(spend, color="#5a5a5a", linestyle="--", linewidth=1)
+            ax.annotate(f"most profit: {profit:,.0f} at a spend of {spend:,.0f}\n(past it, more spend loses money)",
+                        xy=(spend, profit), xytext=(-10, -46), textcoords="offset points", ha="right", fontsize=9.5,
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+        ax.scatter([chosen_spend], [chosen_profit], marker="*", s=260, color=REALIZED_COLOR, zorder=3,
+                   label="tonight's plan")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xlabel(f"planned spend (contact + expected redemption cost), {currency}")
+        ax.set_ylabel(f"expected incremental profit, {currency}")
+        ax.xaxis.set_major_formatter(_thousands())
+        ax.yaxis.set_major_formatter(_thousands())
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", frameon=False)
+        ax.set_title("Expected profit against spend: the same pairs planned at other budgets", loc="left")
+    return fig
+
+
 def uplift_chart(curves: pd.DataFrame, champion: str, split: str, scope: str,
                  outcomes: Sequence[tuple[str, str]], currency: str,
                  baselines: Sequence[str] = ("heuristic_pre_spend", "lgbm_t_learner")) -> Figure:

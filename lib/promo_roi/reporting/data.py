@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
 from promo_roi.config import AppConfig
 from promo_roi.publication import published, published_run
+from promo_roi.reporting.budget_curve import spend_profit_curve
 from promo_roi.tables import (
     BUDGET_PLAN,
     CAMPAIGN_ROI_FORECAST,
     FORECAST_ACCURACY,
+    HOUSEHOLD_SCORES,
     HOUSEHOLD_TARGETING,
     MODEL_EVALUATION,
     PUBLICATION_LOG,
@@ -86,6 +88,7 @@ class ReportData:
     curves_note: str | None = None
     table_versions: dict[str, int] = field(default_factory=dict)
     previous: PreviousRun | None = None  # None: no earlier published run
+    budget_curve: pd.DataFrame | None = None  # budget_curve.spend_profit_curve of the run's pairs; None: none
 
     @property
     def interval_method(self) -> str | None:
@@ -156,6 +159,21 @@ def _publication_entry(spark: SparkSession, config: AppConfig, run_date: dt.date
     return entry
 
 
+def _budget_curve(scores: DataFrame, plan: pd.DataFrame, run_date: dt.date) -> pd.DataFrame | None:
+    """The run's scored pairs replanned over budgets (:mod:`promo_roi.reporting.budget_curve`); None without a
+    plan, or when the planner refuses (logged: the report goes on without the curve)."""
+    if plan.empty:
+        return None
+    pairs = scores.select("household_id", "campaign_id", F.col("incremental_gross_profit").alias("value"),
+                          F.col("expected_cost").alias("cost"),
+                          F.col("expected_redemptions").alias("redemptions")).toPandas()
+    try:
+        return spend_profit_curve(pairs, plan)
+    except ValueError as exc:
+        log.warning("report[%s]: no spend-profit curve: %s", run_date, exc)
+        return None
+
+
 def _previous_run(spark: SparkSession, config: AppConfig, run_date: dt.date) -> PreviousRun | None:
     """The latest published run before ``run_date`` and its plan, or None."""
     entry = (delta_io.read_table(spark, PUBLICATION_LOG, config.warehouse)
@@ -183,6 +201,7 @@ def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) 
     if delta_io.table_exists(spark, FORECAST_ACCURACY, config.warehouse):
         accuracy = delta_io.read_table(spark, FORECAST_ACCURACY, config.warehouse).filter(
             F.col("run_date") <= F.lit(run_date)).toPandas()
+    curve = _budget_curve(published(spark, HOUSEHOLD_SCORES, config).filter(on_date), plan, run_date)
     model = _model_info(config, str(entry.model_version))
     evaluation, evaluation_note = _training_rows(spark, config, MODEL_EVALUATION, model)
     curves, curves_note = _training_rows(spark, config, UPLIFT_CURVES, model, BACKFILL_HINT)
@@ -193,7 +212,7 @@ def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) 
         forecast=forecast, plan=plan, targeting=counts, pairs_targeted=int(totals["pairs"]),
         households_targeted=int(totals["households"]), accuracy=accuracy, evaluation=evaluation,
         curves=curves, evaluation_note=evaluation_note, curves_note=curves_note, table_versions=versions,
-        previous=_previous_run(spark, config, run_date),
+        previous=_previous_run(spark, config, run_date), budget_curve=curve,
     )
 
 

@@ -84,7 +84,16 @@ def _backtest_watch(accuracy: pd.DataFrame | None) -> str:
             "Read every figure here with that record in mind.")
 
 
-def _budget_watch(totals: dict[str, Any], plan: pd.DataFrame, cur: str) -> str | None:
+def _peak_text(curve: pd.DataFrame | None, profit: float, cur: str) -> str:
+    if curve is None or curve.empty:
+        return ""
+    peak = curve[curve["point"] == "peak"].iloc[0]
+    return (f" The most profit the forecasts allow is {_money(peak['profit'], cur)} (about "
+            f"{_money(float(peak['profit']) - profit, cur)} more) at a spend of {_money(peak['spend'], cur)}.")
+
+
+def _budget_watch(totals: dict[str, Any], plan: pd.DataFrame, cur: str,
+                  curve: pd.DataFrame | None = None) -> str | None:
     total, used = totals["total_budget"], totals["budget_used"]
     if total is None or is_missing(used):
         return None
@@ -93,7 +102,8 @@ def _budget_watch(totals: dict[str, Any], plan: pd.DataFrame, cur: str) -> str |
     if used >= BUDGET_BINDING_SHARE * total and len(marginal) and float(marginal.max()) > bar:
         return (f"<b>More budget would still pay</b>: the plan spends the whole budget and the last households it "
                 f"admitted still return up to {format_value(float(marginal.max()), 'pct')} (marginal ROI). "
-                "Consider raising the budget.")
+                "Consider raising the budget."
+                + _peak_text(curve, float(totals["expected_incremental_profit"]), cur))
     if used < BUDGET_BINDING_SHARE * total:
         return (f"<b>Budget left unspent</b>: {_money(total - used, cur)} of it, because no other household is "
                 "expected to return its cost.")
@@ -141,7 +151,8 @@ def recommendation_html(data: ReportData, cur: str) -> str:
                 "The forecasts per campaign are below.</p>"
                 + f"<ul class=\"watch\"><li>{_backtest_watch(data.accuracy)}</li></ul></section>")
     totals = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
-    watch = [_backtest_watch(data.accuracy), _budget_watch(totals, data.plan, cur), _risk_watch(data.plan),
+    watch = [_backtest_watch(data.accuracy), _budget_watch(totals, data.plan, cur, data.budget_curve),
+             _risk_watch(data.plan),
              _previous_watch(data.previous, data.plan, data.model.version, cur)]
     return (head + f'<p class="decision">{_decision(totals, data.plan, cur)}</p>'
             + f'<p class="decision">{_profit(totals, data.interval_label, cur)}</p>'

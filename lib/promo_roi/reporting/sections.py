@@ -22,6 +22,7 @@ from promo_roi.reporting.markup import Column, figure_html, format_value, html_t
 CHART_FILES = {
     "roi": "roi_per_campaign.png",
     "budget": "budget_allocation.png",
+    "curve": "spend_profit_curve.png",
     "uplift": "uplift_curves.png",
     "backtest": "forecast_vs_realized.png",
 }
@@ -198,6 +199,28 @@ def _budget_table(data: ReportData, summary: pd.DataFrame, cur: str, agrees: boo
     return "".join(parts)
 
 
+def _curve_part(data: ReportData, totals: dict[str, Any], cur: str) -> tuple[str, Chart | None]:
+    """The spend-profit curve's paragraph and chart (nothing when the report has no curve)."""
+    curve = data.budget_curve
+    if curve is None or curve.empty:
+        return "", None
+    peak = curve[curve["point"] == "peak"].iloc[0]
+    spend, profit = float(totals["budget_used"] or 0.0), float(totals["expected_incremental_profit"])
+    chart = Chart("curve", charts.spend_profit_chart(curve, spend, profit, cur))
+    more = float(peak["profit"]) - profit
+    verdict = (f"Spending up to {_money(peak['spend'], cur)} would add about {_money(more, cur)} of expected profit."
+               if more > 0.005 * max(abs(profit), 1.0) else "Tonight's plan is at or near that peak.")
+    text = (f"<p><b>Expected profit against spend.</b> The night's scored pairs planned again at "
+            f"{int((curve['point'] == 'grid').sum())} budgets up to the peak, with the same caps and campaign bounds "
+            f"(on expected profit: the risk rule is not applied here). The most profit the forecasts allow is "
+            f"<b>{_money(peak['profit'], cur)}</b> at a spend of {_money(peak['spend'], cur)}: past it the next "
+            f"households cost more than they are expected to return (marginal ROI below 0). "
+            f"{html.escape(verdict)}</p>")
+    return text + figure_html(chart.file_name, "Expected incremental profit against planned spend",
+                              "Each point is the plan at one budget (the same pairs, caps and bounds); the star is "
+                              "tonight's plan, the dashed line the spend of the most profitable plan."), chart
+
+
 def section_budget(data: ReportData, cur: str) -> Section:
     head = '<section id="budget"><h2>2. Budget allocation</h2>'
     if data.plan.empty:
@@ -218,7 +241,9 @@ def section_budget(data: ReportData, cur: str) -> Section:
                              "households chosen); right: households targeted. 'Not funded': the plan gives the "
                              "campaign nothing."))
     parts.append(_budget_table(data, summary, cur, agrees=not problems))
-    return Section("".join(parts) + "</section>", (chart,))
+    curve_html, curve_chart = _curve_part(data, totals, cur)
+    parts.append(curve_html)
+    return Section("".join(parts) + "</section>", (chart,) if curve_chart is None else (chart, curve_chart))
 
 
 def _gain_table(curves: pd.DataFrame, cur: str) -> str:
