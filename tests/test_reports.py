@@ -879,6 +879,34 @@ def test_the_recommendation_comes_first_with_the_plans_interval_and_what_to_watc
     assert "Left out by the risk rule : campaign 1, whose ROI at the 10.0% quantile falls short." in r
 
 
+def test_headline_figures_as_markdown_are_stamped_with_their_run():
+    from promo_roi.reporting.headline import headline_markdown
+
+    plan = pd.DataFrame([
+        _plan_row(1, budget=60.0, audience=3, expected_incremental_profit=20.0),
+        _plan_row(2, budget=40.0, audience=2, expected_incremental_profit=10.0), _plan_row(3)])
+    curve = pd.DataFrame({"budget": [50.0, None], "spend": [50.0, 150.0], "profit": [20.0, 45.0],
+                          "point": ["grid", "peak"]})
+    data = report_data.ReportData(
+        run_date=RUN_DATE, run_id="run-1", published_at=dt.datetime(2017, 7, 1, 3, 0),
+        forecast=_forecast_rows().assign(interval_method="90% interval over 200 draws"),
+        model=report_data.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
+        plan=plan, targeting=summaries.targeting_counts(pd.DataFrame()), pairs_targeted=5, households_targeted=4,
+        accuracy=_accuracy_rows(), evaluation=pd.DataFrame(columns=MODEL_EVALUATION.columns),
+        curves=pd.DataFrame(columns=UPLIFT_CURVES.columns), budget_curve=curve)
+    text = headline_markdown(data, "USD", dt.datetime(2026, 12, 3, 19, 0, tzinfo=dt.timezone.utc))
+    assert text.splitlines() == [
+        "Run 2017-07-01 (scoring run run-1), model promo_roi_household_response version 4 trained as of 2017-06-01; "
+        "read 2026-12-03 19:00 UTC by scripts/headline_figures.py. Amounts in USD.",
+        "",
+        "- **The plan**: 5 household x campaign pairs (4 households) in 2 of 3 campaigns (1, 2), 100.00 of 100.00 "
+        "planned; expected incremental profit 30.00 (90% interval -20.00 to 80.00).",
+        "- **More budget**: the most profit the forecasts allow is 45.00 at a spend of 150.00 (the same pairs planned "
+        "with no total budget at a target ROI of 0).",
+        "- **Backtest** (run dates 2017-06-01, 2017-07-01): intervals covered 1 of 3 realized effects; WAPE 140.0%.",
+    ]
+
+
 def test_the_spend_profit_curve_replans_the_pairs_at_each_budget():
     from promo_roi.reporting import budget_curve
 

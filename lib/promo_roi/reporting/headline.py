@@ -4,11 +4,13 @@ A pure function of :class:`~promo_roi.reporting.data.ReportData` (HTML out). A m
 plan funds, for how much, what it is expected to return with the interval of the whole plan, and the
 things that should temper it: how the forecasts fared in the backtest, whether more budget would
 still pay, what the risk rule left out, and what changed since the previous published run. The sections
-below hold the detail.
+below hold the detail. :func:`headline_markdown` gives the same figures as Markdown for README
+(``scripts/headline_figures.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from typing import Any
 
@@ -157,3 +159,43 @@ def recommendation_html(data: ReportData, cur: str) -> str:
     return (head + f'<p class="decision">{_decision(totals, data.plan, cur)}</p>'
             + f'<p class="decision">{_profit(totals, data.interval_label, cur)}</p>'
             + '<ul class="watch">' + "".join(f"<li>{w}</li>" for w in watch if w) + "</ul></section>")
+
+
+def _amount(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
+def headline_markdown(data: ReportData, currency: str, read_at: dt.datetime) -> str:
+    """The night's headline figures as Markdown bullets stamped with the run, the model and ``read_at``
+    (README's "Headline results"; ``scripts/headline_figures.py`` prints them)."""
+    lines = [f"Run {data.run_date} (scoring run {data.run_id}), model {data.model.registered_model} version "
+             f"{data.model.version}" + (f" trained as of {data.model.trained_as_of}" if data.model.trained_as_of else "")
+             + f"; read {read_at:%Y-%m-%d %H:%M} UTC by scripts/headline_figures.py. Amounts in {currency}.", ""]
+    if len(data.plan):
+        t = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
+        funded = sorted(int(c) for c in data.plan.loc[data.plan["audience"].fillna(0) > 0, "campaign_id"])
+        interval = ("no whole-plan interval (published before it existed)" if t["profit_low"] is None
+                    else f"{data.interval_label} {_amount(t['profit_low'])} to {_amount(t['profit_high'])}")
+        lines.append(f"- **The plan**: {t['pairs_targeted']:,} household x campaign pairs "
+                     f"({t['households_targeted']:,} households) in {len(funded)} of {t['campaigns_planned']} "
+                     f"campaigns ({', '.join(map(str, funded)) or 'none'}), {_amount(t['budget_used'])} of "
+                     f"{_amount(t['total_budget'])} planned; expected incremental profit "
+                     f"{_amount(t['expected_incremental_profit'])} ({interval}).")
+        curve = data.budget_curve
+        if curve is not None and len(curve):
+            peak = curve[curve["point"] == "peak"].iloc[0]
+            lines.append(f"- **More budget**: the most profit the forecasts allow is {_amount(float(peak['profit']))} "
+                         f"at a spend of {_amount(float(peak['spend']))} (the same pairs planned with no total "
+                         "budget at a target ROI of 0).")
+    else:
+        lines.append("- **The plan**: none published for this run.")
+    if data.accuracy is not None and len(data.accuracy):
+        covers = data.accuracy["interval_covers_realized"].dropna().astype(bool)
+        realized = float(data.accuracy["realized_incremental_revenue"].abs().sum())
+        wape = float(data.accuracy["absolute_error"].sum()) / realized if realized else float("nan")
+        dates = sorted(str(d) for d in data.accuracy["run_date"].unique())
+        lines.append(f"- **Backtest** (run dates {', '.join(dates)}): intervals covered {int(covers.sum())} of "
+                     f"{len(covers)} realized effects; WAPE {wape:.1%}.")
+    else:
+        lines.append("- **Backtest**: none up to this run date.")
+    return "\n".join(lines)
