@@ -12,12 +12,14 @@ the report states next to it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 
 import numpy as np
 import pandas as pd
 
+from promo_roi.observability import stage
 from promo_roi.planning import BudgetConstraints, plan_budget
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,25 @@ def spend_profit_curve(pairs: pd.DataFrame, plan: pd.DataFrame, points: int = CU
     """
     if pairs.empty or plan.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
-    base = constraints_of(plan)
+    with stage(log, "report.spend_profit_curve") as st, _quiet(logging.getLogger("promo_roi.planning")):
+        curve = _trace(pairs, constraints_of(plan), points)
+        st.rows = len(curve)
+        st.detail = f"{points - 1} budgets and the peak over {len(pairs):,} pairs"
+    return curve
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger):
+    """The planner's per-pass INFO lines, a dozen per plan, once per curve point, say nothing here."""
+    level = logger.level
+    logger.setLevel(max(logging.WARNING, level))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _trace(pairs: pd.DataFrame, base: BudgetConstraints, points: int) -> pd.DataFrame:
     peak = plan_budget(pairs, dataclasses.replace(base, total_budget=None), "target_roi", 0.0).summary
     floor = float(sum(base.campaign_min_budget.values()))
     rows = []

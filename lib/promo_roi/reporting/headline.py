@@ -105,7 +105,9 @@ def _budget_watch(totals: dict[str, Any], plan: pd.DataFrame, cur: str,
         return (f"<b>More budget would still pay</b>: the plan spends the whole budget and the last households it "
                 f"admitted still return up to {format_value(float(marginal.max()), 'pct')} (marginal ROI). "
                 "Consider raising the budget."
-                + _peak_text(curve, float(totals["expected_incremental_profit"]), cur))
+                + _peak_text(curve, float(totals["expected_incremental_profit"]), cur)
+                + (" That is on expected profit alone: the interval above reaches a loss, and more budget raises "
+                   "the stake." if totals.get("profit_low") is not None and totals["profit_low"] < 0 else ""))
     if used < BUDGET_BINDING_SHARE * total:
         return (f"<b>Budget left unspent</b>: {_money(total - used, cur)} of it, because no other household is "
                 "expected to return its cost.")
