@@ -28,6 +28,7 @@ from promo_roi.reporting import markup
 from promo_roi.reporting import report
 from promo_roi.reporting import sections
 from promo_roi.reporting import summaries
+from promo_roi.reporting.page import DIAGNOSTICS_FILE
 from promo_roi.tables import (
     BUDGET_PLAN,
     CAMPAIGN_ROI_FORECAST,
@@ -97,9 +98,9 @@ class _Page(HTMLParser):
         self.text.append(data)
 
 
-def page(directory: Path) -> _Page:
+def page(directory: Path, name: str = report.REPORT_FILE) -> _Page:
     p = _Page()
-    p.feed((directory / report.REPORT_FILE).read_text(encoding="utf-8"))
+    p.feed((directory / name).read_text(encoding="utf-8"))
     p.full_text = " ".join(" ".join(p.text).split())
     return p
 
@@ -483,15 +484,19 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
     config, _, _, backtested = reported
     directory = _directory(config)
     p = page(directory)
-    assert p.sections == ["recommendation", "about", "roi", "budget", "uplift", "backtest"]
+    assert p.sections == ["recommendation", "about", "roi", "budget", "backtest"]
     version = _log_entry(spark, config).model_version
     assert f"run of {RUN_DATE}" in p.full_text and f"version {version}" in p.full_text
     assert "Calibration used" in p.full_text and "bootstrap draws" in p.full_text
     assert "Targeted vs untargeted differences are not effects" in p.full_text
     assert "90% intervals" in p.full_text
-    assert "No backtest yet" not in p.full_text and "No uplift curves" not in p.full_text
-    assert sorted(p.images) == sorted(sections.CHART_FILES.values())
-    for name in p.images:
+    assert "No backtest yet" not in p.full_text
+    diagnostics = page(directory, DIAGNOSTICS_FILE)
+    assert diagnostics.sections == ["calibration", "uplift"] and "No uplift curves" not in diagnostics.full_text
+    assert 'href="diagnostics.html"' in (directory / report.REPORT_FILE).read_text()
+    assert diagnostics.images == [sections.CHART_FILES["uplift"]]
+    assert sorted(p.images + diagnostics.images) == sorted(sections.CHART_FILES.values())
+    for name in p.images + diagnostics.images:
         with Image.open(directory / name) as im:
             im.verify()
         with Image.open(directory / name) as im:
@@ -500,7 +505,8 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
     # The re-rendered report is still the published run's: the backtest forecast beside it, it published nothing.
     assert manifest["run_id"] == reported[1][0].run_id == _log_entry(spark, config).run_id != backtested.run_id
     assert manifest["missing"] == {}
-    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, report.MANIFEST_FILE])
+    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, DIAGNOSTICS_FILE,
+                                                report.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
     # The index of reports beside it lists this run and links its report.
     runs = _index_rows((directory.parent / "index.html").read_text())
@@ -561,7 +567,7 @@ def test_uplift_tables_are_the_champions_stored_curves_and_evaluation(spark, rep
         F.col("mlflow_run_id") == run).toPandas()
     evaluation = delta_io.read_table(spark, MODEL_EVALUATION, config.warehouse).filter(
         F.col("mlflow_run_id") == run).toPandas()
-    p = page(_directory(config))
+    p = page(_directory(config), DIAGNOSTICS_FILE)  # the model-diagnostics appendix
     gains = p.tables["gain-table"]
     labels = {"coupon-product spend": "coupon_product_spend", "total spend": "spend"}
     assert len(gains) == 20  # ten deciles of two outcomes
@@ -669,7 +675,8 @@ def test_the_report_job_rerenders_and_replaces_the_report(spark, reported, job_o
     assert job.main(args) == 0
     after = json.loads((directory / report.MANIFEST_FILE).read_text())
     assert after["run_id"] == before["run_id"] and after["rendered_at"] > before["rendered_at"]
-    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, report.MANIFEST_FILE])
+    assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, DIAGNOSTICS_FILE,
+                                                report.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
     _client, runs = _mlflow_runs(config, scored.run_id)
     assert len(runs) == 1  # the re-render logged into the scoring run's MLflow run
@@ -717,10 +724,12 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
         evaluation_note="gold.model_evaluation has no rows of MLflow run abc",
         curves_note="gold.uplift_curves does not exist yet: version 4 was trained before training stored it")
     files = report.render_report(data, "USD", tmp_path)
-    assert files == ["report.html", "report.json", "roi_per_campaign.png"]
+    assert files == ["diagnostics.html", "report.html", "report.json", "roi_per_campaign.png"]
     p = page(tmp_path)
-    assert p.sections == ["recommendation", "about", "roi", "budget", "uplift", "backtest"]
-    assert "No uplift curves stored for this model. gold.uplift_curves does not exist yet" in p.full_text
+    diagnostics = page(tmp_path, DIAGNOSTICS_FILE)
+    assert p.sections == ["recommendation", "about", "roi", "budget", "backtest"]
+    assert "No uplift curves stored for this model. gold.uplift_curves does not exist yet" in diagnostics.full_text
+    assert "The calibration coefficients are not in gold.model_evaluation for this model" in diagnostics.full_text
     assert "No backtest yet. gold.forecast_accuracy does not exist yet" in p.full_text
     assert "This run published no budget plan" in p.full_text
     assert "No budget plan was published for this run: there is no recommendation." in p.full_text

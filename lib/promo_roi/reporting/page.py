@@ -1,10 +1,11 @@
-"""The report page: :func:`render_html` turns a :class:`~promo_roi.reporting.data.ReportData` into the HTML
-text of report.html and the charts it shows, writing nothing.
+"""The report pages: :func:`render_html` turns a :class:`~promo_roi.reporting.data.ReportData` into the HTML
+text of report.html, of its appendix diagnostics.html and the charts they show, writing nothing.
 
-The page is the recommendation (:mod:`promo_roi.reporting.headline`), the header
-(KPI tiles, how to read the numbers, the run and its model's calibration), then the sections of :mod:`promo_roi.reporting.sections`.
-Its style sheet is ``report.css`` beside this module, inlined so that the
-page stays one self-contained file.
+report.html is for the people who decide: the recommendation (:mod:`promo_roi.reporting.headline`), the
+header (KPI tiles, how to read the numbers, the run), then the numbered sections of
+:mod:`promo_roi.reporting.sections`. diagnostics.html is for whoever judges the model: its calibration and
+its uplift curves with the Qini table. The style sheet is ``report.css`` beside this module, inlined so
+that each page stays one self-contained file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from promo_roi.reporting import summaries
 from promo_roi.reporting.data import ReportData
 from promo_roi.reporting.headline import recommendation_html
 from promo_roi.reporting.markup import Column, format_value, html_table, kpi
-from promo_roi.reporting.sections import OUTCOME_LABELS, SECTIONS, Chart
+from promo_roi.reporting.sections import APPENDIX_SECTIONS, OUTCOME_LABELS, SECTIONS, Chart
 
 STYLESHEET = "report.css"
 CALIBRATION_COLUMNS = (
@@ -40,10 +41,14 @@ LOG_SCALE_UNIT = "log of the ratio"
 CALIBRATION_OUTCOMES = {"redeemed": "redeemers (probability)", "redemptions": "redemptions (count, for the cost)"}
 
 
+DIAGNOSTICS_FILE = "diagnostics.html"  # the appendix: how the model was judged, beside report.html
+
+
 @dataclass(frozen=True)
 class Page:
     html: str  # the text of report.html
-    charts: tuple[Chart, ...]  # the PNGs it shows, in page order
+    charts: tuple[Chart, ...]  # the PNGs both pages show, in page order
+    diagnostics_html: str = ""  # the text of diagnostics.html, the model-diagnostics appendix
 
 
 def stylesheet() -> str:
@@ -98,7 +103,8 @@ def _about(data: ReportData, cur: str) -> str:
     ]
     return ('<section id="about"><h2>About this run</h2><dl class="meta">'
             + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows) + "</dl>"
-            + _calibration(data, cur) + "</section>")
+            + f'<p>How the model was judged (its calibration, uplift curves and Qini against the baselines) is on '
+              f'the <a href="{DIAGNOSTICS_FILE}">model diagnostics page</a>.</p></section>')
 
 
 def _reading_note(data: ReportData) -> str:
@@ -143,12 +149,36 @@ def _kpis(data: ReportData, cur: str) -> str:
     return '<div class="kpis">' + "".join(cells) + "</div>"
 
 
+def _diagnostics_html(data: ReportData, currency: str, sections: list, footer: str) -> str:
+    e = html.escape
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Model diagnostics, run {e(str(data.run_date))}</title>
+<style>
+{stylesheet()}</style></head>
+<body><main>
+<h1>Model diagnostics: run of {e(str(data.run_date))}</h1>
+<div class="subtitle">Model {e(data.model.registered_model)} version {e(data.model.version)} &middot; amounts in
+{e(currency)} &middot; the appendix of the <a href="report.html">run report</a></div>
+<section id="calibration"><h2>Calibration of the model's uplift</h2>{_calibration(data, currency)}</section>
+{''.join(section.html for section in sections)}
+{footer}
+</main></body></html>
+"""
+
+
 def render_html(data: ReportData, currency: str, rendered_at: dt.datetime) -> Page:
-    """report.html's text and its charts; ``rendered_at`` (UTC) is the time its footer states."""
+    """report.html's and diagnostics.html's text and their charts; ``rendered_at`` (UTC) is the time the
+    footers state."""
     sections = [render(data, currency) for render in SECTIONS]
+    appendix = [render(data, currency) for render in APPENDIX_SECTIONS]
     rendered = rendered_at.strftime("%Y-%m-%d %H:%M UTC")
     sources = ", ".join(f"{name} v{version}" for name, version in sorted(data.table_versions.items()))
     e = html.escape
+    footer = (f"<footer>Rendered {e(rendered)} from the published gold tables ({e(sources)}); scoring run "
+              f"{e(data.run_id)}.\nRe-render with <code>spark-submit jobs/report.py --run-date "
+              f"{e(str(data.run_date))}</code>.</footer>")
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -160,14 +190,14 @@ def render_html(data: ReportData, currency: str, rendered_at: dt.datetime) -> Pa
 <div class="subtitle">Model {e(data.model.registered_model)} version {e(data.model.version)} &middot; published
 {e(format_value(data.published_at, 'datetime'))} UTC &middot; amounts in {e(currency)}</div>
 <nav><a href="#recommendation">Recommendation</a><a href="#about">About this run</a><a href="#roi">1. ROI per campaign</a><a href="#budget">2. Budget
-allocation</a><a href="#uplift">3. Uplift curves</a><a href="#backtest">4. Forecast vs realized</a></nav>
+allocation</a><a href="#backtest">3. Forecast vs realized</a><a href="{DIAGNOSTICS_FILE}">Model diagnostics (appendix)</a></nav>
 {recommendation_html(data, currency)}
 {_kpis(data, currency)}
 {_reading_note(data)}
 {_about(data, currency)}
 {''.join(section.html for section in sections)}
-<footer>Rendered {e(rendered)} from the published gold tables ({e(sources)}); scoring run {e(data.run_id)}.
-Re-render with <code>spark-submit jobs/report.py --run-date {e(str(data.run_date))}</code>.</footer>
+{footer}
 </main></body></html>
 """
-    return Page(text, tuple(chart for section in sections for chart in section.charts))
+    charts = tuple(chart for section in (*sections, *appendix) for chart in section.charts)
+    return Page(text, charts, _diagnostics_html(data, currency, appendix, footer))

@@ -7,8 +7,8 @@ and :mod:`~promo_roi.reporting.markup`) renders it to HTML text and
 matplotlib figures without writing anything; this module is the only one
 that writes, locally and to MLflow.
 
-:func:`render_report` writes ``report.html`` + PNGs (+ ``report.json``, a
-manifest) into a directory; :func:`write_report` does it in a hidden
+:func:`render_report` writes ``report.html``, its appendix ``diagnostics.html``, the PNGs (+
+``report.json``, a manifest) into a directory; :func:`write_report` does it in a hidden
 directory beside the target and renames it into place, so a rerun replaces
 the report whole and a failure never leaves half of one; :func:`log_report`
 logs the files to the MLflow run of the scoring run (experiment
@@ -45,7 +45,7 @@ from promo_roi.reporting import charts, summaries
 from promo_roi.reporting.data import ReportData, load_report_data
 from promo_roi.reporting.index import write_index
 from promo_roi.reporting.markup import is_missing
-from promo_roi.reporting.page import render_html
+from promo_roi.reporting.page import DIAGNOSTICS_FILE, render_html
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ def render_report(data: ReportData, currency: str, out: Path) -> list[str]:
     for chart in page.charts:
         charts.save_png(chart.figure, out / chart.file_name)
     (out / REPORT_FILE).write_text(page.html, encoding="utf-8")
+    (out / DIAGNOSTICS_FILE).write_text(page.diagnostics_html, encoding="utf-8")
     manifest = {
         "run_date": data.run_date.isoformat(), "run_id": data.run_id, "model_version": data.model.version,
         "registered_model": data.model.registered_model, "model_mlflow_run_id": data.model.mlflow_run_id,

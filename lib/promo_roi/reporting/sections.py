@@ -1,4 +1,4 @@
-"""The report's four numbered sections, each a pure function of :class:`~promo_roi.reporting.data.ReportData`.
+"""The report's numbered sections and the diagnostics page's, each a pure function of :class:`~promo_roi.reporting.data.ReportData`.
 
 A section returns a :class:`Section`: its HTML and the charts its ``<img>``
 tags show (:class:`Chart`: the figure and the file name it is to be written
@@ -271,7 +271,7 @@ def _qini_table(evaluation: pd.DataFrame, cur: str) -> str:
 
 
 def section_uplift(data: ReportData, cur: str) -> Section:
-    parts = ['<section id="uplift"><h2>3. Uplift (Qini) curves of the model</h2>']
+    parts = ['<section id="uplift"><h2>Uplift (Qini) curves of the model</h2>']
     parts.append(
         f"<p>How well version {html.escape(data.model.version)} ranks households by the effect a campaign has on "
         "them, on the held-out test campaigns of its training (campaigns it was neither trained nor chosen on). "
@@ -300,7 +300,7 @@ def section_uplift(data: ReportData, cur: str) -> Section:
 
 
 def section_backtest(data: ReportData, cur: str) -> Section:
-    head = '<section id="backtest"><h2>4. Forecast vs realized (backtest)</h2>'
+    head = '<section id="backtest"><h2>3. Forecast vs realized (backtest)</h2>'
     if data.accuracy is None or data.accuracy.empty:
         where = ("gold.forecast_accuracy does not exist yet" if data.accuracy is None
                  else f"gold.forecast_accuracy has no rows for run dates up to {data.run_date}")
@@ -336,4 +336,5 @@ def section_backtest(data: ReportData, cur: str) -> Section:
     return Section("".join(parts) + "</section>", (chart,))
 
 
-SECTIONS = (section_roi, section_budget, section_uplift, section_backtest)  # in page order
+SECTIONS = (section_roi, section_budget, section_backtest)  # the report's sections, in page order
+APPENDIX_SECTIONS = (section_uplift,)  # the model diagnostics page's, after its calibration table
