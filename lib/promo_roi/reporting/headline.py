@@ -34,24 +34,14 @@ def _campaign_list(ids: list[int]) -> str:
     return "campaigns " + ", ".join(map(str, ids[:-1])) + f" and {ids[-1]}"
 
 
-def _funded(plan: pd.DataFrame) -> set[int]:
-    return {int(c) for c in plan.loc[plan["audience"].fillna(0) > 0, "campaign_id"]}
-
-
-def _left_out_by_risk(plan: pd.DataFrame) -> list[int]:
-    if "excluded_by_risk" not in plan.columns:
-        return []
-    return sorted(int(c) for c in plan.loc[plan["excluded_by_risk"].eq(True), "campaign_id"])
-
-
 def _decision(totals: dict[str, Any], plan: pd.DataFrame, cur: str) -> str:
-    funded = sorted(_funded(plan))
+    funded = summaries.funded_campaigns(plan)
     planned = totals["campaigns_planned"]
     budget = ("" if totals["total_budget"] is None
               else f" of the {_money(totals['total_budget'], cur)} budget")
     if not funded:
         why = ("the risk rule left out every campaign that expected profit alone would fund"
-               if _left_out_by_risk(plan) else
+               if summaries.left_out_by_risk(plan) else
                "under this plan's rules no household's expected incremental profit covers its cost, so any spend "
                "is expected to lose money")
         return f"<b>Fund no campaign this run</b> ({planned} planned): {why}."
@@ -77,10 +67,8 @@ def _backtest_watch(accuracy: pd.DataFrame | None) -> str:
     if accuracy is None or not len(accuracy):
         return ("<b>No backtest yet</b>: nothing yet says how close these forecasts come to what happens "
                 "(jobs/backtest.py fills gold.forecast_accuracy once campaigns forecast earlier have ended).")
-    covers = accuracy["interval_covers_realized"].dropna().astype(bool)
-    realized = float(accuracy["realized_incremental_revenue"].abs().sum())
-    wape = float(accuracy["absolute_error"].sum()) / realized if realized else None
-    coverage = f"{int(covers.sum())} of {len(covers)}" if len(covers) else "none"
+    covered, judged, wape = summaries.backtest_record(accuracy)
+    coverage = f"{covered} of {judged}" if judged else "none"
     wape_text = "" if wape is None else f"; their forecasts were off by {format_value(wape, 'pct')} (WAPE)"
     return (f"<b>Backtest</b>: past forecasts' intervals covered {coverage} of the realized effects{wape_text}. "
             "Read every figure here with that record in mind.")
@@ -115,7 +103,7 @@ def _budget_watch(totals: dict[str, Any], plan: pd.DataFrame, cur: str,
 
 
 def _risk_watch(plan: pd.DataFrame) -> str | None:
-    left = _left_out_by_risk(plan)
+    left = summaries.left_out_by_risk(plan)
     if not left:
         return None
     return (f"<b>Left out by the risk rule</b>: {html.escape(_campaign_list(left))}, whose ROI at the "
@@ -131,7 +119,7 @@ def _previous_watch(previous: PreviousRun | None, plan: pd.DataFrame, model_vers
     head = f"<b>Since the previous run</b> ({previous.run_date}, {model}): "
     if previous.plan.empty:
         return head + "it published no budget plan."
-    before, now = _funded(previous.plan), _funded(plan)
+    before, now = set(summaries.funded_campaigns(previous.plan)), set(summaries.funded_campaigns(plan))
     parts = []
     if now - before:
         parts.append(f"newly funded {_campaign_list(sorted(now - before))}")
@@ -175,7 +163,7 @@ def headline_markdown(data: ReportData, currency: str, read_at: dt.datetime) -> 
              + f"; read {read_at:%Y-%m-%d %H:%M} UTC by scripts/headline_figures.py. Amounts in {currency}.", ""]
     if len(data.plan):
         t = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
-        funded = sorted(int(c) for c in data.plan.loc[data.plan["audience"].fillna(0) > 0, "campaign_id"])
+        funded = summaries.funded_campaigns(data.plan)
         interval = ("no whole-plan interval (published before it existed)" if t["profit_low"] is None
                     else f"{data.interval_label} {_amount(t['profit_low'])} to {_amount(t['profit_high'])}")
         lines.append(f"- **The plan**: {t['pairs_targeted']:,} household x campaign pairs "
@@ -192,12 +180,10 @@ def headline_markdown(data: ReportData, currency: str, read_at: dt.datetime) -> 
     else:
         lines.append("- **The plan**: none published for this run.")
     if data.accuracy is not None and len(data.accuracy):
-        covers = data.accuracy["interval_covers_realized"].dropna().astype(bool)
-        realized = float(data.accuracy["realized_incremental_revenue"].abs().sum())
-        wape = float(data.accuracy["absolute_error"].sum()) / realized if realized else float("nan")
+        covered, judged, wape = summaries.backtest_record(data.accuracy)
         dates = sorted(str(d) for d in data.accuracy["run_date"].unique())
-        lines.append(f"- **Backtest** (run dates {', '.join(dates)}): intervals covered {int(covers.sum())} of "
-                     f"{len(covers)} realized effects; WAPE {wape:.1%}.")
+        lines.append(f"- **Backtest** (run dates {', '.join(dates)}): intervals covered {covered} of "
+                     f"{judged} realized effects; WAPE {'n/a' if wape is None else f'{wape:.1%}'}.")
     else:
         lines.append("- **Backtest**: none up to this run date.")
     return "\n".join(lines)

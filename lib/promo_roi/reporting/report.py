@@ -87,8 +87,7 @@ def _summary(data: ReportData) -> dict[str, Any]:
     if len(data.plan):
         totals = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
         out.update({
-            "campaigns_funded_ids": sorted(int(c) for c in data.plan.loc[data.plan["audience"].fillna(0) > 0,
-                                                                          "campaign_id"]),
+            "campaigns_funded_ids": summaries.funded_campaigns(data.plan),
             **{key: None if is_missing(totals[key]) else float(totals[key])
                for key in ("budget_used", "total_budget", "expected_incremental_profit", "profit_low", "profit_high")},
         })

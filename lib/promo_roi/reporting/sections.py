@@ -164,7 +164,7 @@ def _risk_text(plan: pd.DataFrame) -> str:
     quantile = float(plan["risk_quantile"].dropna().iloc[0])
     bar = plan["target_roi"].dropna()
     bar_text = f"the target ROI ({format_value(float(bar.iloc[0]), 'pct')})" if len(bar) else "break-even"
-    left = sorted(int(c) for c in plan.loc[plan["excluded_by_risk"].fillna(False).astype(bool), "campaign_id"])
+    left = summaries.left_out_by_risk(plan)
     chance = format_value(quantile, "pct")
     left_text = (f"It left out campaign{'s' if len(left) > 1 else ''} {', '.join(map(str, left))}: a chance above "
                  f"{chance} of falling short of it." if left else "It left no campaign out.")

@@ -80,6 +80,26 @@ def budget_summary(plan: pd.DataFrame, forecast: pd.DataFrame | None = None) -> 
     return _campaign_order(out)
 
 
+def funded_campaigns(plan: pd.DataFrame) -> list[int]:
+    """The campaigns a plan (gold.budget_plan rows of one run) gives households, in id order."""
+    return sorted(int(c) for c in plan.loc[plan["audience"].fillna(0) > 0, "campaign_id"])
+
+
+def left_out_by_risk(plan: pd.DataFrame) -> list[int]:
+    """The campaigns the risk rule left out (none on a plan on expected profit or an older one)."""
+    if "excluded_by_risk" not in plan.columns:
+        return []
+    return sorted(int(c) for c in plan.loc[plan["excluded_by_risk"].eq(True), "campaign_id"])
+
+
+def backtest_record(accuracy: pd.DataFrame) -> tuple[int, int, float | None]:
+    """Over every gold.forecast_accuracy row given: (intervals that covered, intervals judged, WAPE or None)."""
+    covers = accuracy["interval_covers_realized"].dropna().astype(bool)
+    realized = float(accuracy["realized_incremental_revenue"].abs().sum())
+    wape = float(accuracy["absolute_error"].sum()) / realized if realized else None
+    return int(covers.sum()), len(covers), wape
+
+
 def plan_totals(plan: pd.DataFrame, pairs_targeted: int, households_targeted: int) -> dict[str, object]:
     """The plan as a whole (gold.budget_plan rows of one run): mode, total budget, budget used, optimality gap,
     campaigns funded, expected incremental profit; with the pairs and distinct households that
