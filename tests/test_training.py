@@ -235,6 +235,71 @@ def test_champion_rule_on_the_paired_difference(difference, low, high, refuted_o
         assert f"[{low:.6g}, {high:.6g}]" in reason
 
 
+def _refutation_frames(n: int = 400):
+    """Held-out rows of one test campaign and of its fake window, one row per household, every other one
+    targeted. Propensity 0.5 and arm means of 0 make each DR pseudo-outcome 2 * y * (2t - 1): an effect sits
+    where targeted households spend. Real effect: targeted households 200-399 spend 10. Fake window:
+    targeted households 0-99 and 200-299 spend 10, an effect that cannot exist."""
+    from promo_roi.training.evaluate import Nuisance
+
+    household = np.arange(n)
+    targeted = (household % 2).astype(float)
+    real = np.where((household >= 200) & (targeted == 1), 10.0, 0.0)
+    fake_households = (household < 100) | ((household >= 200) & (household < 300))
+    fake = np.where(fake_households & (targeted == 1), 10.0, 0.0)
+
+    def frame(y):
+        return pd.DataFrame({"household_id": household, "campaign_id": 7, "targeted": targeted,
+                             "coupon_product_spend": y, "spend": y})
+
+    nuisance = Nuisance(e=np.full(n, 0.5), mu={o: (np.zeros(n), np.zeros(n)) for o in ("coupon_product_spend", "spend")})
+    return frame(real), frame(fake), nuisance, fake_households
+
+
+def _predicting(uplift: np.ndarray) -> pd.DataFrame:
+    out = {}
+    for outcome in ("coupon_product_spend", "spend"):
+        out.update({f"{outcome}_t0": np.zeros(uplift.size), f"{outcome}_t1": uplift, f"uplift_{outcome}": uplift})
+    return pd.DataFrame(out)
+
+
+def test_the_gate_refuses_a_ranking_that_follows_the_fake_window_and_ignores_the_data_diagnostics(app_config):
+    """A model whose uplift orders households by the fake window's effects fails placebo_ranking and is not
+    promotable; one that ranks the real effect and is blind to the fake one passes. The DR placebo finds
+    the same fake effect for both (the data's, not the model's) and gates neither."""
+    from promo_roi.training.evaluate import GATE_CHECKS, refutation_rows, refutations_passed
+
+    cfg = dataclasses.replace(app_config.evaluation, bootstrap_samples=200, placebo_tolerance=0.25)
+    test, placebo, nuisance, fake_households = _refutation_frames()
+    household = test["household_id"].to_numpy()
+    models = {
+        # high where the fake effect is: on the real window it is as good as random (half of each)
+        "follows_selection": fake_households.astype(float),
+        # high on households 200-399: the real effect; the fake effect is split evenly between its two groups
+        "follows_the_effect": (household >= 200).astype(float),
+    }
+    rows = []
+    for name, score in models.items():
+        rows += refutation_rows(name, test, _predicting(score), nuisance, placebo, _predicting(score), nuisance, cfg)
+    by = {(r["model_name"], r["check"], r["outcome"]): r for r in rows}
+    assert len(rows) == 2 * 3 * 2 and GATE_CHECKS == ("placebo_ranking",)
+    assert {(c, o) for (_m, c, o), r in by.items() if r["gates_promotion"]} == {("placebo_ranking",
+                                                                                 "coupon_product_spend")}
+
+    bad = by[("follows_selection", "placebo_ranking", "coupon_product_spend")]
+    assert not bad["passed"] and bad["ci_low"] > 0 and abs(bad["reference_effect"]) < 0.5
+    good = by[("follows_the_effect", "placebo_ranking", "coupon_product_spend")]
+    assert good["passed"] and good["effect"] == pytest.approx(0.0, abs=1e-9) and good["reference_effect"] > 1
+    assert refutations_passed(rows, "follows_the_effect") and not refutations_passed(rows, "follows_selection")
+
+    # The DR average effect on the fake window: 2 * 10 * 100 / 400 = 5 per household for both models.
+    for name in models:
+        diagnostic = by[(name, "placebo", "coupon_product_spend")]
+        assert diagnostic["effect"] == pytest.approx(5.0) and not diagnostic["passed"]
+        assert not diagnostic["gates_promotion"] and "not a promotion gate" in diagnostic["detail"]
+    assert not refutations_passed([r for r in rows if r["check"] != "placebo_ranking"], "follows_the_effect")
+
+
 def test_a_candidate_compared_with_itself_is_not_better(app_config):
     """The paired comparison of identical predictions is exactly 0 on every draw, so the champion stays."""
     import dataclasses
@@ -454,10 +519,13 @@ def test_positivity_and_refutation_tables(spark, trained):
     assert set(pos["split"]) == {"validation", "test"}
     assert ((pos["share_in_overlap"] >= 0) & (pos["share_in_overlap"] <= 1)).all()
     ref = _gold(spark, REFUTATION_CHECKS, config)
-    assert len(ref) == 3 * 2 * 2  # models x (placebo, stability) x (coupon-product spend, spend)
-    assert set(ref["check"]) == {"placebo", "stability"}
-    transformer_ok = ref[(ref["model_name"] == "transformer") & (ref["outcome"] == "coupon_product_spend")]["passed"].all()
-    # The gate: promoted only if the refutations passed (and it beat an absent champion).
+    assert len(ref) == 3 * 3 * 2  # models x (placebo_ranking, placebo, stability) x (coupon-product spend, spend)
+    assert set(ref["check"]) == {"placebo_ranking", "placebo", "stability"}
+    gate = ref[ref["gates_promotion"]]
+    assert set(zip(gate["model_name"], gate["check"], gate["outcome"])) == {
+        (m, "placebo_ranking", "coupon_product_spend") for m in ("transformer", "lgbm_t_learner", "heuristic_pre_spend")}
+    transformer_ok = gate[gate["model_name"] == "transformer"]["passed"].all()
+    # The gate: promoted only if the gating refutation passed (and it beat an absent champion).
     assert result.promoted == bool(transformer_ok)
 
 

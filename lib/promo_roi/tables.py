@@ -342,11 +342,14 @@ REFUTATION_CHECKS = TableSpec(
         ("check", StringType()), ("outcome", StringType()), ("passed", BooleanType()),
         ("effect", DoubleType()), ("ci_low", DoubleType()), ("ci_high", DoubleType()),
         ("reference_effect", DoubleType()), ("naive_effect", DoubleType()), ("detail", StringType()),
+        ("gates_promotion", BooleanType()),
     ), partition_by=("as_of_date",), keys=("as_of_date", "mlflow_run_id", "model_name", "check", "outcome"),
     description=(
-        "Placebo (a fake start one campaign length before the real one must show no effect) and stability "
-        "(two random halves of the households must agree) of each model's doubly-robust uplift; a transformer "
-        "that fails is not promoted to champion."
+        "Refutations of each model, in a fake window one campaign length before the real one where no effect "
+        "can exist: its uplift ranking must not order households by the fake effects (placebo_ranking, the "
+        "promotion gate: a transformer that fails it is not promoted), and its doubly robust average effect "
+        "must be about 0 there (placebo) and agree between two random halves of the households (stability); "
+        "the last two describe the data more than the model and gate nothing."
     ),
 )
 

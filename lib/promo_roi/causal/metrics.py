@@ -470,13 +470,17 @@ def placebo_check(
     placebo_effect: Mapping[str, float],
     real_effect: Mapping[str, float],
     tolerance: float = 0.25,
+    what: str = "effect",
 ) -> dict[str, Any]:
     """Does a placebo treatment (shuffled or fake campaign) show ~no effect?
 
     Passes when the placebo CI contains 0, or when
     ``|placebo effect| <= tolerance * |real effect|``. Both arguments are
-    dicts as returned by :func:`dr_average_effect`. Non-finite numbers fail,
-    since a check that could not be computed must not count as passed.
+    dicts as returned by :func:`dr_average_effect` (``effect``, ``ci_low``,
+    ``ci_high``); the same test applies to any statistic in that form, e.g. a
+    placebo Qini against the real Qini, and ``what`` names it in the reason.
+    Non-finite numbers fail, since a check that could not be computed must
+    not count as passed.
     """
     p, lo, hi = (placebo_effect.get(k, math.nan) for k in ("effect", "ci_low", "ci_high"))
     r = real_effect.get("effect", math.nan)
@@ -489,19 +493,19 @@ def placebo_check(
         "ratio": math.nan,
     }
     if not _finite(p, r):
-        return {**out, "passed": False, "reason": "placebo or real effect is not finite"}
+        return {**out, "passed": False, "reason": f"placebo or real {what} is not finite"}
     ci_has_zero = _finite(lo, hi) and lo <= 0.0 <= hi
     small = abs(p) <= tolerance * abs(r)
     ratio = abs(p) / abs(r) if r != 0 else math.inf
     out["ratio"] = ratio
     if ci_has_zero:
-        reason = f"placebo CI [{lo:.4g}, {hi:.4g}] contains 0"
+        reason = f"placebo {what} {p:.4g}: its CI [{lo:.4g}, {hi:.4g}] contains 0"
     elif small:
-        reason = f"|placebo| / |real| = {ratio:.3g} <= tolerance {tolerance:.3g}"
+        reason = f"|placebo {what}| / |real {what}| = {ratio:.3g} <= tolerance {tolerance:.3g}"
     else:
         reason = (
-            f"placebo effect {p:.4g} (CI [{lo:.4g}, {hi:.4g}]) excludes 0 and is "
-            f"{ratio:.3g} of the real effect {r:.4g} (> tolerance {tolerance:.3g})"
+            f"placebo {what} {p:.4g} (CI [{lo:.4g}, {hi:.4g}]) excludes 0 and is "
+            f"{ratio:.3g} of the real {what} {r:.4g} (> tolerance {tolerance:.3g})"
         )
     return {**out, "passed": bool(ci_has_zero or small), "reason": reason}
 

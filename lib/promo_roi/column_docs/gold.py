@@ -127,26 +127,37 @@ TABLES: dict[str, dict[str, str]] = {
         "as_of_date": "As-of date of the training run.",
         "model_name": "transformer, lgbm_t_learner or heuristic_pre_spend.",
         "check": (
-            "placebo (the campaigns moved back by their duration: the real pre-period must show no effect) or "
-            "stability (two random household halves must agree)."
+            "In the fake window (the campaigns moved back by their duration, where no effect can exist): "
+            "placebo_ranking (the model's uplift must not rank households by the fake effects), placebo (its DR "
+            "average effect must be about 0); or stability (two random household halves must agree)."
         ),
         "outcome": "coupon_product_spend (the one the champion gate uses) or spend.",
         "passed": (
-            "Placebo: interval covers 0 or |effect| <= evaluation.placebo_tolerance x |real effect|; stability: "
-            "halves within evaluation.stability_z combined standard errors."
+            "placebo_ranking and placebo: interval covers 0 or |effect| <= evaluation.placebo_tolerance x "
+            "|reference_effect|; stability: halves within evaluation.stability_z combined standard errors."
         ),
         "effect": (
-            "The model's DR effect per household (outcome units; test campaigns, overlap band): on the fake window "
-            "for placebo, on half A for stability."
+            "placebo_ranking: the Qini of the model's uplift against the fake window's DR pseudo-outcomes (per "
+            "household, every test-campaign row); placebo: the model's DR effect per household on the fake window "
+            "(outcome units, overlap band); stability: half A's DR effect."
         ),
         "ci_low": "Lower end of effect's 95% household-bootstrap interval.",
         "ci_high": "Upper end of effect's 95% household-bootstrap interval.",
-        "reference_effect": "Placebo: the model's DR effect on the real test window; stability: half B's effect.",
+        "reference_effect": (
+            "placebo_ranking: the model's Qini on the real test window; placebo: its DR effect on the real test "
+            "window; stability: half B's effect."
+        ),
         "naive_effect": (
             "Placebo: naive targeted-minus-untargeted difference on the fake window (not an effect); null for "
-            "stability."
+            "the other checks."
         ),
         "detail": "The verdict in words, with the rows the check used.",
+        "gates_promotion": (
+            "True for the checks the champion gate reads (placebo_ranking on coupon_product_spend): a transformer "
+            "that fails one is not promoted. The DR placebo and stability describe the data more than the model "
+            "(every model finds about the same fake effect) and gate nothing; null on rows written before "
+            "2026-12-03, when every check on coupon_product_spend gated."
+        ),
     },
     "gold.uplift_curves": {
         "as_of_date": "As-of date of the training run.",

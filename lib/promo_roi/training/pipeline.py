@@ -15,7 +15,7 @@
    metrics, positivity diagnostics, refutation checks and the uplift (DR gain)
    curves go to gold tables and MLflow.
 5. The transformer is logged as an MLflow pyfunc, registered, and becomes
-   ``champion`` only if it passed its refutation checks and the paired
+   ``champion`` only if its ranking passed the gating refutation (placebo ranking) and the paired
    bootstrap interval of its difference from the current champion on the
    validation metric lies above 0.
 """

@@ -143,7 +143,8 @@ def decide_champion(
     import math
 
     if not refutations_passed:
-        return False, "refutation checks failed: the candidate's uplift is not trusted"
+        return False, ("the gating refutation failed (its uplift ranks the fake window's effects): "
+                       "the candidate's uplift is not trusted")
     if candidate_metric is None or math.isnan(candidate_metric):
         return False, "candidate has no validation metric"
     if isinstance(champion, PairedComparison):
