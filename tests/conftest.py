@@ -34,11 +34,20 @@ FIXTURE_DIR = Path(__file__).parent / "fixtures" / "completejourney_small"
 # (compiling generated code costs more than running it on tiny data) and no
 # adaptive re-planning. They change how, never what, Spark computes. Jobs run
 # as subprocesses get them too (``job_overrides``, the Airflow night's profile).
+# Nor any expression code generation (``codegen.factoryMode``, an internal Spark
+# setting its own tests use to run the interpreted path): even without
+# whole-stage code, every projection, predicate and ordering was compiled by
+# Janino, and on a sampled profile of the session chain (JFR, docs/tests.md)
+# compiling, and the class lookups through every jar it makes, was ~15-18% of
+# the JVM's CPU. tests/test_features.py alone: 161 s of CPU / 138 s wall with
+# code generation, 113 s / 100 s interpreted. Production keeps code generation:
+# on the full data, running generated code is what pays.
 SMALL_DATA_SPARK = {
     "spark.default.parallelism": "1",
     "spark.databricks.delta.snapshotPartitions": "1",
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
 }
 SESSION_OVERRIDES = (
     "spark.master=local[2]",
