@@ -117,6 +117,13 @@ def money(text: str, expected) -> bool:
     return abs(number(text) - float(expected)) <= 0.005 + 1e-9 * abs(float(expected))
 
 
+def ratio(text: str, expected) -> bool:
+    """An ROI cell: the stored ratio with 2 decimals, no percent sign (one ROI unit across report and SQL)."""
+    if expected is None or (isinstance(expected, float) and math.isnan(expected)):
+        return text == "n/a"
+    return not text.endswith("%") and abs(number(text) - float(expected)) <= 0.005 + 1e-9 * abs(float(expected))
+
+
 def pct(text: str, expected) -> bool:
     if expected is None or (isinstance(expected, float) and math.isnan(expected)):
         return text == "n/a"
@@ -268,6 +275,8 @@ def test_accuracy_by_run_date_follows_the_analyst_view():
 def test_cell_formats_and_table_markup():
     assert markup.format_value(1234.567, "money") == "1,234.57"
     assert markup.format_value(-0.05432, "pct") == "-5.4%"
+    assert markup.format_value(13.5678, "ratio") == "13.57"
+    assert markup.format_value(-1234.5, "ratio") == "-1,234.50"
     assert markup.format_value(1234.0, "int") == "1,234"
     assert markup.format_value(float("nan"), "money") == "n/a"
     assert markup.format_value(None, "pct") == "n/a"
@@ -276,11 +285,11 @@ def test_cell_formats_and_table_markup():
     frame = pd.DataFrame([{"campaign_id": 7, "cost": -2.5, "roi_low": -1.0, "roi": None}])
     html = markup.html_table(frame, [markup.Column("campaign_id", "Campaign"),
                                      markup.Column("cost", "Cost (USD)", "money"),
-                                     markup.Column("roi_low", "ROI low", "pct"), markup.Column("roi", "ROI", "pct")],
+                                     markup.Column("roi_low", "ROI low", "ratio"), markup.Column("roi", "ROI", "ratio")],
                              "t", totals={"cost": -2.5})
     p = _Page()
     p.feed(html)
-    assert p.tables["t"] == [{"campaign_id": "7", "cost": "-2.50", "roi_low": "-100.0%", "roi": "n/a"}]
+    assert p.tables["t"] == [{"campaign_id": "7", "cost": "-2.50", "roi_low": "-1.00", "roi": "n/a"}]
     assert p.footers["t"] == {"campaign_id": "total", "cost": "-2.50"}
     assert 'class="num neg" data-col="cost"' in html  # a loss is red
     assert 'class="num" data-col="roi_low"' in html  # an interval bound is not
@@ -308,20 +317,21 @@ def test_roi_chart_shows_each_campaign_with_its_interval_and_a_zero_line(tmp_pat
     ax, text_ax = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["#1 (Type B)", "#2 (Type A)", "#3 (Type C)"]
     assert _zero_line(ax)
-    # One error-bar series per verdict; points in percent, first campaign at the top (y = 2).
+    # One error-bar series per verdict; points as the stored ratio, first campaign at the top (y = 2).
     points = {}
     for container in ax.containers:
         line = container.lines[0]
         for x, y in zip(line.get_xdata(), line.get_ydata()):
             points[int(y)] = x
-    assert points == pytest.approx({2: -215.38461538, 1: 400.0, 0: -400.0})
+    assert points == pytest.approx({2: -2.1538461538, 1: 4.0, 0: -4.0})
     bars = {}
     for container in ax.containers:
         for segment in container.lines[2][0].get_segments():
             bars[int(segment[0][1])] = (segment[0][0], segment[1][0])
-    assert bars == {2: pytest.approx((-300.0, 100.0)), 1: pytest.approx((50.0, 600.0)), 0: pytest.approx((-500.0, -100.0))}
-    assert [t.get_text() for t in text_ax.texts] == ["-215%  [-300%, 100%]", "400%  [50%, 600%]", "-400%  [-500%, -100%]"]
-    assert "% of cost" in ax.get_xlabel() and "90% interval" in ax.get_title(loc="left")
+    assert bars == {2: pytest.approx((-3.0, 1.0)), 1: pytest.approx((0.5, 6.0)), 0: pytest.approx((-5.0, -1.0))}
+    assert [t.get_text() for t in text_ax.texts] == ["-2.15  [-3.00, 1.00]", "4.00  [0.50, 6.00]", "-4.00  [-5.00, -1.00]"]
+    assert "break-even" in ax.get_xlabel() and "%" not in ax.get_xlabel()
+    assert "90% interval" in ax.get_title(loc="left")
     width, height = _png_ok(fig, tmp_path / "roi.png")
     assert width == int(charts.WIDTH_IN * charts.DPI)
 
@@ -527,7 +537,7 @@ def test_roi_table_is_the_published_forecast(spark, reported):
             assert money(r[key], f[key]), (cid, key, r[key], f[key])
         assert money(r["incremental_profit"], f.incremental_gross_profit - f.cost)
         for key in ("roi", "roi_low", "roi_high"):
-            assert pct(r[key], f[key]), (cid, key, r[key], f[key])
+            assert ratio(r[key], f[key]), (cid, key, r[key], f[key])
         assert r["interval_verdict"] == ("above 0" if f.roi_low > 0 else "below 0" if f.roi_high < 0 else "includes 0")
 
 
@@ -550,7 +560,7 @@ def test_budget_table_is_the_published_plan_and_its_targeting(spark, reported):
                     "expected_incremental_profit_high"):
             assert money(r[key], b[key]), (cid, key)
         for key in ("roi", "roi_low", "roi_high", "marginal_roi"):
-            assert pct(r[key], b[key]), (cid, key, r[key], b[key])
+            assert ratio(r[key], b[key]), (cid, key, r[key], b[key])
     foot = p.footers["budget-table"]
     assert money(foot["budget"], targeting["expected_cost"].sum())
     assert number(foot["audience"]) == len(targeting)
@@ -767,8 +777,8 @@ def test_a_risk_aware_plan_says_what_the_rule_left_out(tmp_path):
     report.render_report(data, "USD", tmp_path)
     p = page(tmp_path)
     rows = {r["campaign_id"]: r for r in p.tables["budget-table"] if r["campaign_id"] in ("1", "2")}
-    assert rows["1"]["risk_quantile_roi"] == "31.0%" and rows["1"]["risk_verdict"] == "clears the bar"
-    assert rows["2"]["risk_quantile_roi"] == "-75.0%" and rows["2"]["risk_verdict"] == "left out"
+    assert rows["1"]["risk_quantile_roi"] == "0.31" and rows["1"]["risk_verdict"] == "clears the bar"
+    assert rows["2"]["risk_quantile_roi"] == "-0.75" and rows["2"]["risk_verdict"] == "left out"
     assert ("Risk-aware plan. A campaign keeps its households only where its ROI at the 10.0% quantile"
             in p.full_text)
     assert "reaches break-even" in p.full_text
@@ -824,7 +834,7 @@ def test_the_recommendation_comes_first_with_the_plans_interval_and_what_to_watc
             "a loss") in first
     # The backtest rows up to the run date: 1 of 3 covered; WAPE (20 + 240 + 20) / (80 + 40 + 80) = 140%.
     assert "past forecasts' intervals covered 1 of 3 of the realized effects; their forecasts were off by 140.0%" in first
-    assert "the last households it admitted still return up to 40.0% (marginal ROI). Consider raising the budget." in first
+    assert "the last households it admitted still return up to 0.40 per 1 of cost (marginal ROI). Consider raising the budget." in first
     assert "Left out by the risk rule" not in first
     assert "Since the previous run : no earlier published run to compare with." in first
     # The KPI tile carries the same interval.

@@ -5,7 +5,7 @@ returns a :class:`matplotlib.figure.Figure` sized for its rows (one row per
 campaign gets a fixed height, so long campaign lists stay legible; past
 ``max_rows`` a chart keeps the rows with the most money at stake and says how
 many it left out, while the report's tables keep every row).
-:func:`save_png` writes one. Money is in ``currency``, ROI in percent of cost.
+:func:`save_png` writes one. Money is in ``currency``, ROI as a ratio (profit per 1 of cost, as in the tables).
 """
 
 from __future__ import annotations
@@ -65,13 +65,13 @@ def campaign_label(campaign_id, campaign_type=None) -> str:
 
 
 def roi_text(roi: float, low: float, high: float) -> str:
-    """'530% [-5,834%, 1,834%]': a ROI and its interval as the chart prints them beside each row."""
+    """'5.30  [-58.34, 18.34]': a ROI (a ratio) and its interval as the chart prints them beside each row."""
     if pd.isna(roi):
         return "no cost, no ROI"
-    point = f"{100 * roi:,.0f}%"
+    point = f"{roi:,.2f}"
     if pd.isna(low) or pd.isna(high):
         return point
-    return f"{point}  [{100 * low:,.0f}%, {100 * high:,.0f}%]"
+    return f"{point}  [{low:,.2f}, {high:,.2f}]"
 
 
 def _campaign_panels(summary: pd.DataFrame, by: str, max_rows: int,
@@ -94,7 +94,7 @@ def _campaign_axis(ax, rows: pd.DataFrame, y: np.ndarray) -> None:
 
 
 def roi_chart(summary: pd.DataFrame, interval_label: str = "90% interval", max_rows: int = MAX_ROWS) -> Figure:
-    """Forecast ROI per campaign (percent of cost) with its interval as an error bar, a line at 0, and each
+    """Forecast ROI per campaign (a ratio of cost) with its interval as an error bar, a line at 0, and each
     row's numbers printed beside it (wide intervals squeeze the points together).
 
     ``summary``: :func:`promo_roi.reporting.summaries.roi_summary`. Points and bars are coloured by where the
@@ -106,16 +106,15 @@ def roi_chart(summary: pd.DataFrame, interval_label: str = "90% interval", max_r
             sel = (rows["interval_verdict"] == verdict).to_numpy() & rows["roi"].notna().to_numpy()
             if not sel.any():
                 continue
-            roi = rows.loc[sel, "roi"].astype(float).to_numpy() * 100
-            low = rows.loc[sel, "roi_low"].astype(float).to_numpy() * 100
-            high = rows.loc[sel, "roi_high"].astype(float).to_numpy() * 100
+            roi = rows.loc[sel, "roi"].astype(float).to_numpy()
+            low = rows.loc[sel, "roi_low"].astype(float).to_numpy()
+            high = rows.loc[sel, "roi_high"].astype(float).to_numpy()
             xerr = None if verdict == "no interval" else np.vstack([roi - low, high - roi])
             ax.errorbar(roi, y[sel], xerr=xerr, fmt="o", color=color, ecolor=color, elinewidth=2, capsize=4,
                         markersize=7, label=VERDICT_LABELS[verdict])
         ax.axvline(0, color="black", linewidth=1.2, zorder=0)
         _campaign_axis(ax, rows, y)
-        ax.xaxis.set_major_formatter(_thousands(suffix="%"))
-        ax.set_xlabel("ROI = (incremental gross profit - cost) / cost, in % of cost")
+        ax.set_xlabel("ROI = (incremental gross profit - cost) / cost (0 = break-even)")
         ax.set_title(f"Forecast ROI per campaign: point and {interval_label}", loc="left")
         ax.grid(axis="x", alpha=0.3)
         text_ax.set_axis_off()
@@ -216,7 +215,7 @@ def uplift_chart(curves: pd.DataFrame, champion: str, split: str, scope: str,
             ax.axhline(0, color="#5a5a5a", linewidth=0.8)
             ax.set_title(f"{label} (n = {int(c['n_rows'].iloc[0]):,})", loc="left")
             ax.set_xlim(0, 100)
-            ax.xaxis.set_major_formatter(_thousands(suffix="%"))
+            ax.xaxis.set_major_formatter(_thousands())
             ax.yaxis.set_major_formatter(_thousands())
             ax.set_xlabel("households targeted, highest predicted uplift first")
             ax.set_ylabel(f"cumulative incremental {label.lower()}, {currency}")

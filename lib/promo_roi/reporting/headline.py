@@ -91,7 +91,7 @@ def _budget_watch(totals: dict[str, Any], plan: pd.DataFrame, cur: str,
     marginal = plan.loc[plan["audience"].fillna(0) > 0, "marginal_roi"].dropna()
     if used >= BUDGET_BINDING_SHARE * total and len(marginal) and float(marginal.max()) > bar:
         return (f"<b>More budget would still pay</b>: the plan spends the whole budget and the last households it "
-                f"admitted still return up to {format_value(float(marginal.max()), 'pct')} (marginal ROI). "
+                f"admitted still return up to {format_value(float(marginal.max()), 'ratio')} per 1 of cost (marginal ROI). "
                 "Consider raising the budget."
                 + _peak_text(curve, float(totals["expected_incremental_profit"]), cur)
                 + (" That is on expected profit alone: the interval above reaches a loss, and more budget raises "

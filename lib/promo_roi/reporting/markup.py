@@ -19,7 +19,7 @@ TEXT_KINDS = ("text", "date", "datetime", "bool")  # left-aligned; every other k
 class Column:
     key: str
     header: str
-    kind: str = "text"  # text | int | money | pct | num | date | datetime | bool
+    kind: str = "text"  # text | int | money | ratio | pct | num | date | datetime | bool
 
 
 def with_currency(columns: Sequence[Column], currency: str) -> list[Column]:
@@ -37,12 +37,13 @@ def is_missing(value: Any) -> bool:
 
 
 def format_value(value: Any, kind: str) -> str:
-    """The text a table cell shows: money with 2 decimals, ROI-like ratios in percent with 1, 'n/a' for none."""
+    """The text a table cell shows: money and ROI (``ratio``: profit per unit of cost, as stored in the tables)
+    with 2 decimals, shares (``pct``) in percent with 1, 'n/a' for none."""
     if is_missing(value):
         return "n/a"
     if kind == "int":
         return f"{float(value):,.0f}"
-    if kind == "money":
+    if kind in ("money", "ratio"):
         return f"{float(value):,.2f}"
     if kind == "pct":
         return f"{100 * float(value):,.1f}%"
@@ -65,7 +66,7 @@ def _cell(column: Column, value: Any) -> str:
     classes = [_alignment(column)]
     if is_missing(value):
         classes.append("na")
-    elif (column.kind in ("money", "pct", "num", "int") and float(value) < 0
+    elif (column.kind in ("money", "ratio", "pct", "num", "int") and float(value) < 0
           and not column.key.endswith(("_low", "_high"))):
         classes.append("neg")  # interval bounds stay black: a red column of lower bounds is noise
     if column.key == "interval_verdict" and not is_missing(value):

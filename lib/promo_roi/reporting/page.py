@@ -21,7 +21,7 @@ from promo_roi.reporting import summaries
 from promo_roi.reporting.data import ReportData
 from promo_roi.reporting.headline import recommendation_html
 from promo_roi.reporting.markup import Column, format_value, html_table, kpi
-from promo_roi.reporting.sections import APPENDIX_SECTIONS, OUTCOME_LABELS, SECTIONS, Chart
+from promo_roi.reporting.sections import APPENDIX_SECTIONS, OUTCOME_LABELS, ROI_UNIT, SECTIONS, Chart
 
 STYLESHEET = "report.css"
 CALIBRATION_COLUMNS = (
@@ -99,7 +99,7 @@ def _about(data: ReportData, cur: str) -> str:
         ("Published", format_value(data.published_at, "datetime") + " UTC"),
         ("Model", _model_text(data)),
         ("Calibration used", data.interval_method or "n/a"),
-        ("Amounts", f"{cur}; ROI in percent of cost"),
+        ("Amounts", f"{cur}; {ROI_UNIT}"),
     ]
     return ('<section id="about"><h2>About this run</h2><dl class="meta">'
             + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows) + "</dl>"

@@ -50,6 +50,10 @@ class Section:
     charts: tuple[Chart, ...] = ()
 
 
+# How every ROI on the page reads: the ratio the tables and SQL views store (one unit everywhere).
+ROI_UNIT = ("ROI as a ratio, incremental profit per 1 of cost, the unit of the roi columns in the tables and SQL "
+            "views (0 = break-even; 1.00 = the campaign returns twice its cost in gross profit)")
+
 ROI_COLUMNS = (
     Column("campaign_id", "Campaign", "text"), Column("campaign_type", "Type"), Column("start_date", "Starts", "date"),
     Column("end_date", "Ends", "date"), Column("audience", "Households", "int"),
@@ -57,7 +61,7 @@ ROI_COLUMNS = (
     Column("incremental_revenue", "Incremental revenue ({cur})", "money"),
     Column("incremental_gross_profit", "Incremental gross profit ({cur})", "money"),
     Column("cost", "Cost ({cur})", "money"), Column("incremental_profit", "Incremental profit ({cur})", "money"),
-    Column("roi", "ROI", "pct"), Column("roi_low", "ROI low", "pct"), Column("roi_high", "ROI high", "pct"),
+    Column("roi", "ROI", "ratio"), Column("roi_low", "ROI low", "ratio"), Column("roi_high", "ROI high", "ratio"),
     Column("interval_verdict", "Interval"),
 )
 BUDGET_COLUMNS = (
@@ -68,9 +72,9 @@ BUDGET_COLUMNS = (
     Column("expected_incremental_profit", "Expected incremental profit ({cur})", "money"),
     Column("expected_incremental_profit_low", "Profit low ({cur})", "money"),
     Column("expected_incremental_profit_high", "Profit high ({cur})", "money"),
-    Column("roi", "ROI", "pct"), Column("roi_low", "ROI low", "pct"), Column("roi_high", "ROI high", "pct"),
-    Column("marginal_roi", "Marginal ROI", "pct"), Column("forced_households", "Forced households", "int"),
-    Column("risk_quantile_roi", "ROI at the risk quantile", "pct"), Column("risk_verdict", "Risk rule"),
+    Column("roi", "ROI", "ratio"), Column("roi_low", "ROI low", "ratio"), Column("roi_high", "ROI high", "ratio"),
+    Column("marginal_roi", "Marginal ROI", "ratio"), Column("forced_households", "Forced households", "int"),
+    Column("risk_quantile_roi", "ROI at the risk quantile", "ratio"), Column("risk_verdict", "Risk rule"),
 )
 COLUMN_NOTES = {"min_budget": "a minimum budget", "max_budget": "a maximum budget",
                 "forced_households": "households forced in to meet a minimum budget",
@@ -129,8 +133,7 @@ def section_roi(data: ReportData, cur: str) -> Section:
         f"<p>Each planned campaign, forecast for its whole audience (its target list where it has one, else every "
         f"scored household): incremental revenue and gross profit caused by the campaign, its cost (contact cost per "
         f"household plus expected redemptions times the cost per redemption) and ROI = (incremental gross profit - "
-        f"cost) / cost, with the {html.escape(data.interval_label)}. Amounts in {html.escape(cur)}; ROI in percent "
-        f"of cost (100% = the campaign returns twice its cost in gross profit).</p>")
+        f"cost) / cost, with the {html.escape(data.interval_label)}. Amounts in {html.escape(cur)}; {ROI_UNIT}.</p>")
     parts.append(figure_html(chart.file_name, "Forecast ROI per campaign with intervals",
                              f"Dot: forecast ROI; bar: {data.interval_label}; vertical line: ROI 0 (break-even). "
                              "Green: the whole interval is above 0; red: below 0; grey: it includes 0, so the data "
@@ -143,7 +146,7 @@ def section_roi(data: ReportData, cur: str) -> Section:
 def _plan_text(totals: dict[str, Any], cur: str) -> str:
     budget_text = ("no total budget" if totals["total_budget"] is None
                    else f"a total budget of {_money(totals['total_budget'], cur)}")
-    target = "" if totals["target_roi"] is None else f", target ROI {format_value(totals['target_roi'], 'pct')}"
+    target = "" if totals["target_roi"] is None else f", target ROI {format_value(totals['target_roi'], 'ratio')}"
     return (
         f"<p>The plan ({html.escape(str(totals['planning_mode']))} mode, {budget_text}{target}, at most "
         f"{format_value(totals['household_cap'], 'int')} campaigns per household) spends "
@@ -163,7 +166,7 @@ def _risk_text(plan: pd.DataFrame) -> str:
         return ""
     quantile = float(plan["risk_quantile"].dropna().iloc[0])
     bar = plan["target_roi"].dropna()
-    bar_text = f"the target ROI ({format_value(float(bar.iloc[0]), 'pct')})" if len(bar) else "break-even"
+    bar_text = f"the target ROI ({format_value(float(bar.iloc[0]), 'ratio')})" if len(bar) else "break-even"
     left = summaries.left_out_by_risk(plan)
     chance = format_value(quantile, "pct")
     left_text = (f"It left out campaign{'s' if len(left) > 1 else ''} {', '.join(map(str, left))}: a chance above "
