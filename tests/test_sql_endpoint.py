@@ -165,8 +165,10 @@ def test_plan_vs_budget_and_accuracy_views_compute_what_they_say(capsys, warehou
     assert set(rows) == {13, 14, 101}
     assert rows[13]["budget"] == "" and rows[13]["budget_status"] == "no budget plan"
     for campaign, plan in plans.items():
-        assert float(rows[campaign]["budget"]) == plan["budget"]  # not the unpublished 5000.0
-        assert float(rows[campaign]["planned_roi"]) == plan["roi"]
+        # Rounded in the view: money to cents, ROI to 4 decimals (the table keeps full precision).
+        assert float(rows[campaign]["budget"]) == pytest.approx(plan["budget"], abs=0.005)  # not the unpublished 5000.0
+        assert float(rows[campaign]["planned_roi"]) == pytest.approx(plan["roi"], abs=0.00005)
+        assert float(rows[campaign]["planned_roi"]) == round(float(rows[campaign]["planned_roi"]), 4)
         bounded = rows[campaign]["min_budget"] or rows[campaign]["max_budget"]
         assert rows[campaign]["budget_status"] == ("within bounds" if bounded else "no bounds set"), campaign
     code, out, err = promo_roi_sql(
@@ -179,11 +181,12 @@ def test_plan_vs_budget_and_accuracy_views_compute_what_they_say(capsys, warehou
     for g, date in zip(got, dates):
         rows_d = [b for b in backtest if b["run_date"] == date]
         assert g["campaigns"] == len(rows_d)
-        assert math.isclose(g["mean_error"], sum(b["error"] for b in rows_d) / len(rows_d))
-        assert math.isclose(g["wape"], sum(b["absolute_error"] for b in rows_d)
-                            / sum(abs(b["realized_incremental_revenue"]) for b in rows_d))
-        assert math.isclose(g["interval_coverage"],
-                            sum(b["interval_covers_realized"] for b in rows_d) / len(rows_d))
+        assert g["mean_error"] == pytest.approx(sum(b["error"] for b in rows_d) / len(rows_d), abs=0.005)
+        assert g["mean_error"] == round(g["mean_error"], 2)
+        assert g["wape"] == pytest.approx(sum(b["absolute_error"] for b in rows_d)
+                                          / sum(abs(b["realized_incremental_revenue"]) for b in rows_d), abs=0.00005)
+        assert g["interval_coverage"] == pytest.approx(
+            sum(b["interval_covers_realized"] for b in rows_d) / len(rows_d), abs=0.00005)
 
 
 def test_promo_roi_sql_refuses_unknown_and_unavailable_names(capsys, warehouse):

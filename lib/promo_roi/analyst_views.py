@@ -110,11 +110,12 @@ LATEST_BUDGET_PLAN = _latest_view(
 PLAN_VS_BUDGET = AnalystView(
     "gold", "plan_vs_budget",
     """SELECT p.campaign_id, p.campaign_type, p.start_date, p.end_date, p.source AS plan_source,
-       p.min_budget, p.max_budget, b.run_date, b.planning_mode, b.budget,
-       b.budget / NULLIF(p.max_budget, 0) AS share_of_max_budget,
-       b.audience, b.expected_incremental_profit, b.roi AS planned_roi, b.marginal_roi,
-       b.min_budget_shortfall, f.audience AS forecast_audience, f.cost AS forecast_cost,
-       f.roi AS forecast_roi,
+       round(p.min_budget, 2) AS min_budget, round(p.max_budget, 2) AS max_budget, b.run_date, b.planning_mode,
+       round(b.budget, 2) AS budget, round(b.budget / NULLIF(p.max_budget, 0), 4) AS share_of_max_budget,
+       b.audience, round(b.expected_incremental_profit, 2) AS expected_incremental_profit,
+       round(b.roi, 4) AS planned_roi, round(b.marginal_roi, 4) AS marginal_roi,
+       round(b.min_budget_shortfall, 2) AS min_budget_shortfall, f.audience AS forecast_audience,
+       round(f.cost, 2) AS forecast_cost, round(f.roi, 4) AS forecast_roi,
        CASE WHEN b.campaign_id IS NULL THEN 'no budget plan'
             WHEN p.min_budget IS NOT NULL AND b.budget < p.min_budget THEN 'below min_budget'
             WHEN p.max_budget IS NOT NULL AND b.budget > p.max_budget THEN 'above max_budget'
@@ -126,24 +127,26 @@ LEFT JOIN {gold.latest_budget_plan} b ON b.campaign_id = p.campaign_id
 LEFT JOIN {gold.campaign_roi_forecast_published} f ON f.campaign_id = b.campaign_id AND f.run_date = b.run_date""",
     "Every planned campaign: the planner's budget bounds next to the budget the latest published plan gives it, "
     "its planned audience, profit and ROI, and the unconstrained forecast of the same run (whole audience); "
-    "budget_status says whether the budget respects the bounds ('no bounds set' when the plan has none).",
+    "budget_status says whether the budget respects the bounds ('no bounds set' when the plan has none). "
+    "Money is rounded to cents, ROI (a ratio: profit per 1 of cost) and shares to 4 decimals; the tables keep "
+    "full precision.",
 )
 
 FORECAST_ACCURACY_OVER_TIME = AnalystView(
     "gold", "forecast_accuracy_over_time",
     """SELECT run_date, count(*) AS campaigns,
-       sum(forecast_incremental_revenue) AS forecast_incremental_revenue,
-       sum(realized_incremental_revenue) AS realized_incremental_revenue,
-       avg(error) AS mean_error,
-       avg(absolute_error) AS mean_absolute_error,
-       sum(absolute_error) / NULLIF(sum(abs(realized_incremental_revenue)), 0) AS wape,
-       CAST(count(CASE WHEN interval_covers_realized THEN 1 END) AS DOUBLE)
-         / NULLIF(count(interval_covers_realized), 0) AS interval_coverage
+       round(sum(forecast_incremental_revenue), 2) AS forecast_incremental_revenue,
+       round(sum(realized_incremental_revenue), 2) AS realized_incremental_revenue,
+       round(avg(error), 2) AS mean_error,
+       round(avg(absolute_error), 2) AS mean_absolute_error,
+       round(sum(absolute_error) / NULLIF(sum(abs(realized_incremental_revenue)), 0), 4) AS wape,
+       round(CAST(count(CASE WHEN interval_covers_realized THEN 1 END) AS DOUBLE)
+         / NULLIF(count(interval_covers_realized), 0), 4) AS interval_coverage
 FROM {gold.forecast_accuracy}
 GROUP BY run_date""",
     "The backtest per forecast run date: campaigns evaluated, forecast and realized incremental revenue, mean "
     "error (bias), mean absolute error, WAPE and the share of campaigns whose forecast interval covered the "
-    "realized effect.",
+    "realized effect. Money rounded to cents, WAPE and coverage (shares) to 4 decimals.",
 )
 
 # In dependency order: a view comes after the views it reads.
