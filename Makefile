@@ -12,7 +12,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 # spark-submit finds Spark through the python3 on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test test-fast test-all tables package bench-training bench-scoring bench-solver bench-examples clean-warehouse
+.PHONY: setup demo test test-fast test-all tables package bench-training bench-scoring bench-solver bench-examples bench-delta-version clean-warehouse
 
 $(STAMP): requirements.lock pyproject.toml scripts/setup.sh conf/base.yaml
 	bash scripts/setup.sh
@@ -69,6 +69,9 @@ bench-solver: $(STAMP)
 # Needs bronze and silver.campaign_exposures as of 2018-01-01 (jobs/build_features.py --as-of 2018-01-01).
 bench-examples: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_examples.py --as-of 2018-01-01
+
+bench-delta-version: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_delta_version.py --commits 20 --calls 40 --repeats 3
 
 clean-warehouse:
 	rm -rf warehouse

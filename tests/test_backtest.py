@@ -4,6 +4,7 @@ without touching anything published."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -119,3 +120,16 @@ def test_rerunning_a_date_replaces_its_slice(spark, backtested):
 def test_a_run_date_with_nothing_observed_yet_is_refused(spark, champion):
     with pytest.raises(InputError, match="not before observed_through"):
         backtest(spark, champion, [dt.date(2017, 12, 1)], observed_through=dt.date(2017, 11, 1))
+
+
+def test_the_sql_doc_examples_run_on_a_nightly_warehouse(capsys, backtested):
+    """docs/sql.md's checked examples come from a fixed example warehouse; on a warehouse the night wrote
+    (scored, published, backtested: what `make demo` leaves) every one of them runs too, with the same
+    columns; its numbers are the night's own."""
+    from test_sql_endpoint import parse_table, promo_roi_sql, sql_doc_examples
+
+    config, _, _ = backtested
+    for sql, expected in sql_doc_examples():
+        code, out, err = promo_roi_sql(capsys, Path(config.warehouse.root), sql)
+        assert code == 0, f"{sql}\n{err}"
+        assert parse_table(out)[0] == parse_table(expected)[0], sql

@@ -57,7 +57,8 @@ def test_replace_insert_missing_and_delete(spark, warehouse):
 
     version = delta_io.delete_where(spark, SPEC, warehouse, "campaign_id = 9")
     assert _rows(spark, warehouse) == [(8, "a", 1.0), (10, "b", 3.0)]
-    assert version == delta_io.table_version(spark, SPEC, warehouse)
+    # Created (0), the slice (1), the insert (2), the delete (3): one commit each.
+    assert version == delta_io.table_version(spark, SPEC, warehouse) == 3
 
     # Replacing the slice again gives exactly the new slice (a rerun of the same date).
     delta_io.replace_slice(spark, first, SPEC, warehouse, f"run_date = DATE'{DAY.isoformat()}'")
@@ -95,3 +96,20 @@ def test_compare_and_set_lets_one_of_two_concurrent_writers_win(spark, config_fo
     assert delta_io.compare_and_set(spark, row(2, "late"), SPEC, warehouse, "label") is False
     assert delta_io.compare_and_set(spark, row(3, "new"), SPEC, warehouse, "label") is True
     assert _rows(spark, warehouse) == [(1, "first", 1.0), (2, winner, 1.0), (3, "new", 1.0)]
+
+
+def test_the_version_is_the_latest_commit_whoever_made_it(spark, warehouse):
+    """table_version reads the DeltaLog brought up to date: a commit by another writer (here delta-rs, outside
+    this Spark session) counts, and it agrees with DESCRIBE HISTORY."""
+    from deltalake import DeltaTable, write_deltalake
+
+    flat = TableSpec("gold", "delta_io_version_test",
+                     StructType([StructField("campaign_id", LongType()), StructField("value", DoubleType())]),
+                     keys=("campaign_id",))
+    rows = delta_io.frame_of_records(spark, [{"campaign_id": 1, "value": 1.0}], flat)
+    delta_io.insert_missing(spark, rows, flat, warehouse)
+    path = delta_io.table_path(warehouse, flat)
+    assert delta_io.table_version(spark, flat, warehouse) == 1 == delta_io.history_version(spark, path)
+    write_deltalake(path, DeltaTable(path).to_pyarrow_table(), mode="append")
+    assert delta_io.table_version(spark, flat, warehouse) == 2 == delta_io.history_version(spark, path)
+    assert delta_io.latest_version(spark, path) == 2
