@@ -375,6 +375,7 @@ def test_uplift_chart_champion_against_random(tmp_path):
     assert lines["champion (transformer)"].get_ydata().tolist() == [0.0, 3.0, 5.0, 6.0, 6.5, 6.0, 5.5, 5.0, 4.5, 4.2, 4.0]
     assert lines["random targeting"].get_ydata().tolist() == pytest.approx([0.4 * k for k in range(11)])
     assert lines["champion (transformer)"].get_xdata().tolist() == pytest.approx([10.0 * k for k in range(11)])
+    assert ax.xaxis.get_major_formatter()(50.0, 0) == "50%"  # the share of households targeted
     assert "LightGBM T-learner" in lines
     assert ax.get_title(loc="left") == "Total spend (n = 10)"
     assert "USD" in ax.get_ylabel()

@@ -215,7 +215,7 @@ def uplift_chart(curves: pd.DataFrame, champion: str, split: str, scope: str,
             ax.axhline(0, color="#5a5a5a", linewidth=0.8)
             ax.set_title(f"{label} (n = {int(c['n_rows'].iloc[0]):,})", loc="left")
             ax.set_xlim(0, 100)
-            ax.xaxis.set_major_formatter(_thousands())
+            ax.xaxis.set_major_formatter(_thousands(suffix="%"))
             ax.yaxis.set_major_formatter(_thousands())
             ax.set_xlabel("households targeted, highest predicted uplift first")
             ax.set_ylabel(f"cumulative incremental {label.lower()}, {currency}")
