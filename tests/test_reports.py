@@ -119,9 +119,7 @@ def money(text: str, expected) -> bool:
 
 def ratio(text: str, expected) -> bool:
     """An ROI cell: the stored ratio with 2 decimals, no percent sign (one ROI unit across report and SQL)."""
-    if expected is None or (isinstance(expected, float) and math.isnan(expected)):
-        return text == "n/a"
-    return not text.endswith("%") and abs(number(text) - float(expected)) <= 0.005 + 1e-9 * abs(float(expected))
+    return not text.endswith("%") and money(text, expected)
 
 
 def pct(text: str, expected) -> bool:

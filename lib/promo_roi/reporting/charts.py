@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from promo_roi.reporting.markup import format_value
 from promo_roi.reporting.summaries import curve, largest
 
 MAX_ROWS = 40
@@ -68,10 +69,10 @@ def roi_text(roi: float, low: float, high: float) -> str:
     """'5.30  [-58.34, 18.34]': a ROI (a ratio) and its interval as the chart prints them beside each row."""
     if pd.isna(roi):
         return "no cost, no ROI"
-    point = f"{roi:,.2f}"
+    point = format_value(roi, "ratio")
     if pd.isna(low) or pd.isna(high):
         return point
-    return f"{point}  [{low:,.2f}, {high:,.2f}]"
+    return f"{point}  [{format_value(low, 'ratio')}, {format_value(high, 'ratio')}]"
 
 
 def _campaign_panels(summary: pd.DataFrame, by: str, max_rows: int,
