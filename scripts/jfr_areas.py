@@ -32,6 +32,7 @@ AREAS = {
     "closure cleaning": ("ClosureCleaner",),
     "analyzer": ("catalyst/analysis/Analyzer",),
     "Delta snapshots": ("delta/Snapshot",),
+    "Delta history (DeltaTable.history)": ("DeltaTableOperations.$anonfun$executeHistory",),
     "parquet": ("org/apache/parquet",),
 }
 
