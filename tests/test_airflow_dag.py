@@ -450,6 +450,8 @@ def night(airflow_env, cluster_package, bare_python, tmp_path_factory) -> Night:
 def test_one_night_runs_end_to_end(night):
     states = _states(night.tis)
     print(f"dag.test() of {RUN_DATE}: {night.seconds:.0f} s, {states}")
+    # Where the night's time goes (docs/tests.md cites these): each task's own seconds, from Airflow's records.
+    print("task seconds:", {t: round(ti.duration) for t, ti in night.tis.items() if ti.duration})
     assert states == {
         "check_run_date": "success", "ingest": "success", "check_quality": "success",
         "build_features": "success", "choose_training": "success", "train": "success",
