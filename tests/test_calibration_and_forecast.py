@@ -226,7 +226,7 @@ def test_roi_forecast_by_hand():
     # Draws: (a, b, r) = (0, 0, 0.5) -> gp 0, cost 70, ROI -1; (3, 0.2, 1.0) -> revenue 400, gp 120,
     # cost 50 + 20 * 2 = 90, ROI 30 / 90.
     cal = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
-    f = roi_forecast(totals, plans, cal, margin=0.3, interval=0.999).iloc[0]
+    f = roi_forecast(totals, plans, cal, margin=0.3, interval=0.999, value_outcome="spend").iloc[0]
     assert f["incremental_revenue"] == pytest.approx(150.0)
     assert f["incremental_coupon_product_revenue"] == pytest.approx(0.2 * 100)
     assert f["incremental_gross_profit"] == pytest.approx(45.0)
@@ -240,6 +240,30 @@ def test_roi_forecast_by_hand():
     assert f["incremental_profit_low"] == pytest.approx(0.0 - 70.0, abs=0.2)
     assert f["incremental_profit_high"] == pytest.approx(120.0 - 90.0, abs=0.2)
     assert f["campaign_type"] == "Type B"
+    assert f["value_outcome"] == "spend"
+
+
+def test_the_value_outcome_chooses_the_line_that_prices_the_audience():
+    totals = _totals((11, 100, 500.0, 50.0, 20.0))
+    plans = _plans(11)
+    # _calibration's coupon-product line: level 0.2 per household, slope 0, in both draws. Valued on coupon
+    # products: revenue 0.2 * 100 + 0 * 50 = 20, gross profit 6; cost as in test_roi_forecast_by_hand, 70
+    # (draws: 70 and 90). ROI (6 - 70) / 70; draws (6 - 70) / 70 and (6 - 90) / 90.
+    cal = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
+    f = roi_forecast(totals, plans, cal, margin=0.3, interval=0.999, value_outcome="coupon_product_spend").iloc[0]
+    assert (f["incremental_revenue"], f["incremental_coupon_product_revenue"]) == pytest.approx((20.0, 20.0))
+    assert f["incremental_gross_profit"] == pytest.approx(6.0) and f["cost"] == pytest.approx(70.0)
+    assert f["roi"] == pytest.approx(-64.0 / 70.0)
+    assert (f["roi_low"], f["roi_high"]) == pytest.approx((-84.0 / 90.0, -64.0 / 70.0), abs=2e-3)
+    assert (f["incremental_gross_profit_low"], f["incremental_gross_profit_high"]) == pytest.approx((6.0, 6.0))
+    assert f["value_outcome"] == "coupon_product_spend"
+    # The plan's profit draws and risk quantiles price the same line: 6 - 70 and 6 - 90.
+    np.testing.assert_allclose(plan_profit_draws(totals, plans, cal, margin=0.3, value_outcome="coupon_product_spend"),
+                               [-64.0, -84.0])
+    assert roi_quantiles(totals, plans, cal, margin=0.3, quantile=0.0, value_outcome="coupon_product_spend") == \
+        pytest.approx({11: -84.0 / 90.0})
+    with pytest.raises(ValueError, match="value_outcome must be one of coupon_product_spend, spend, got 'redeem'"):
+        roi_forecast(totals, plans, cal, margin=0.3, interval=0.9, value_outcome="redeem")
 
 
 def test_roi_forecast_draws_carry_the_new_campaigns_own_deviation():
@@ -251,7 +275,7 @@ def test_roi_forecast_draws_carry_the_new_campaigns_own_deviation():
         spend=LinearCalibration(1.0, 0.1, line.spend.draws, 1.0, np.array([1.0, -1.0])),
         coupon_product_spend=line.coupon_product_spend, redemption=line.redemption, campaigns=(5, 6), rows=100,
         redemption_count=RatioCalibration(0.5, line.redemptions.draws, 0.7, np.array([0.0, math.log(1.5)])))
-    f = roi_forecast(totals, plans, cal, margin=0.3, interval=0.999).iloc[0]
+    f = roi_forecast(totals, plans, cal, margin=0.3, interval=0.999, value_outcome="spend").iloc[0]
     # The point is the line's (as in test_roi_forecast_by_hand): the deviations have no direction.
     assert f["incremental_gross_profit"] == pytest.approx(45.0) and f["cost"] == pytest.approx(70.0)
     # Draw 1: revenue 1 * 100 = 100, gp 30, cost 50 + 0.5 * 20 * 2 = 70, ROI -40 / 70.
@@ -265,8 +289,8 @@ def test_roi_forecast_draws_carry_the_new_campaigns_own_deviation():
     back = UpliftCalibration.from_json(cal.to_json())
     np.testing.assert_array_equal(back.spend.campaign_effects, [1.0, -1.0])
     assert back.redemptions.between_campaign_sd == 0.7 and back.has_campaign_effects
-    assert "own deviation (between-campaign sd 1 of spend" in interval_method(cal, 0, 0.9)
-    assert "without a new campaign's own deviation" in interval_method(line, 0, 0.9)
+    assert "own deviation (between-campaign sd 1 of spend per household" in interval_method(cal, 0, 0.9, "spend")
+    assert "without a new campaign's own deviation" in interval_method(line, 0, 0.9, "spend")
 
 
 def test_the_risk_quantile_of_roi_and_the_campaigns_it_leaves_out():
@@ -276,7 +300,7 @@ def test_the_risk_quantile_of_roi_and_the_campaigns_it_leaves_out():
     # Campaign 11, as in test_roi_forecast_by_hand: ROI -1 and 30 / 90 in the two draws; the 0.25
     # quantile lies a quarter of the way: -1 + 0.25 * (1 + 1 / 3).
     # Campaign 12: revenue 0 and 30, gp 0 and 9; cost 5 + 0.5 * 2 * 2 = 7 and 5 + 1 * 2 * 2 = 9: ROI -1 and 0.
-    quantiles = roi_quantiles(totals, plans, cal, margin=0.3, quantile=0.25)
+    quantiles = roi_quantiles(totals, plans, cal, margin=0.3, quantile=0.25, value_outcome="spend")
     assert quantiles == pytest.approx({11: -1.0 + 0.25 * (4.0 / 3.0), 12: -1.0 + 0.25 * 1.0})
     # Below the bar and not committed by a minimum budget: left out.
     assert campaigns_at_risk(quantiles, 0.0, committed=set()) == pytest.approx(quantiles)
@@ -291,9 +315,10 @@ def test_the_plans_profit_shares_the_line_and_sums_campaigns_that_deviate_indepe
     cal = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
     # No campaign effect: draw by draw the sum of the campaigns' profits (test_the_risk_quantile_of_roi_...):
     # draw 1: (0 - 70) + (0 - 7) = -77; draw 2: (120 - 90) + (9 - 9) = 30.
-    np.testing.assert_allclose(plan_profit_draws(totals, plans, cal, margin=0.3), [-77.0, 30.0])
-    assert plan_profit_interval(totals, plans, cal, 0.3, 0.999) == pytest.approx((-77.0, 30.0), abs=0.2)
-    assert list(plan_profit_draws(_totals(), plans, cal, margin=0.3)) == [0.0, 0.0]  # funds nothing: 0
+    np.testing.assert_allclose(plan_profit_draws(totals, plans, cal, margin=0.3, value_outcome="spend"), [-77.0, 30.0])
+    assert plan_profit_interval(totals, plans, cal, 0.3, 0.999, value_outcome="spend") == pytest.approx(
+        (-77.0, 30.0), abs=0.2)
+    assert list(plan_profit_draws(_totals(), plans, cal, margin=0.3, value_outcome="spend")) == [0.0, 0.0]  # funds nothing
 
     # With a campaign effect: 40 campaigns of one household each, a fixed line (level 1, no slope, no
     # redemptions) and 4,000 stored deviations of sd 2. Gross profit per campaign 0.3 * (1 + u), contact 0.5.
@@ -306,23 +331,24 @@ def test_the_plans_profit_shares_the_line_and_sums_campaigns_that_deviate_indepe
         redemption=RatioCalibration(0.0, np.zeros(k)), campaigns=(5, 6), rows=100,
         redemption_count=RatioCalibration(0.0, np.zeros(k), 0.0, np.zeros(k)))
     many = _totals(*[(c, 1, 0.0, 0.0, 0.0) for c in range(100, 140)], source="budget_plan")
-    total = plan_profit_draws(many, _plans(*range(100, 140)), flat, margin=0.3)
+    total = plan_profit_draws(many, _plans(*range(100, 140)), flat, margin=0.3, value_outcome="spend")
     # The mean is the line's: every campaign uses every stored deviation once.
     assert total.mean() == pytest.approx(40 * (0.3 * (1.0 + effects.mean()) - 0.5))
     # Independent deviations: variance 40 x 0.3^2 x var(u), not the 40^2 x of campaigns that all deviate together.
     ratio = total.var() / (40 * 0.09 * effects.var())
     assert 0.8 < ratio < 1.25, ratio
     # A campaign alone has the distribution of its own interval (the stored deviations); the total is reproducible.
-    alone = plan_profit_draws(many.iloc[:1], _plans(100), flat, margin=0.3)
+    alone = plan_profit_draws(many.iloc[:1], _plans(100), flat, margin=0.3, value_outcome="spend")
     np.testing.assert_allclose(np.sort(alone), np.sort(0.3 * (1.0 + effects) - 0.5))
-    np.testing.assert_array_equal(total, plan_profit_draws(many, _plans(*range(100, 140)), flat, margin=0.3))
+    np.testing.assert_array_equal(total, plan_profit_draws(many, _plans(*range(100, 140)), flat, margin=0.3, value_outcome="spend"))
 
 
 def test_roi_forecast_of_a_plan_that_funds_nothing_is_empty_with_its_columns():
     """No pair worth its cost (as on the semi-synthetic random_null_heavy scenario): no row, not a crash."""
     totals = _totals()
     plans = _plans(11)
-    f = roi_forecast(totals, plans, _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5)]), margin=0.3, interval=0.9)
+    f = roi_forecast(totals, plans, _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5)]), margin=0.3, interval=0.9,
+                     value_outcome="spend")
     assert f.empty
     assert {"campaign_id", "roi", "cost", "expected_redemptions", "campaign_type", "start_date"} <= set(f.columns)
 
@@ -395,7 +421,7 @@ def test_household_scores_transform_by_hand(spark):
                                   "campaign_id long, contact_cost double, redemption_cost double, other string")
     cal = _calibration(4.0, 0.5, 2.0, [(4.0, 0.5, 2.0)], redeemer_ratio=1.5)
     rows = {r.household_id: r for r in raw.transform(
-        household_scores(units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7")).collect()}
+        household_scores(units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7", value_outcome="spend")).collect()}
     # Household 1: calibrated uplift 4 + 0.5 * 20 = 14, gross profit 0.3 * 14 = 4.2; redemption
     # probability 1.5 * 0.4 = 0.6, expected redemptions 2 * 0.4 = 0.8, expected cost 0.5 + 0.8 * 2 = 2.1.
     assert rows[1].calibrated_uplift_spend == pytest.approx(14.0)
@@ -412,3 +438,12 @@ def test_household_scores_transform_by_hand(spark):
     assert rows[2].expected_cost == pytest.approx(6.4)
     assert (rows[1].run_date, rows[1].run_id, rows[1].model_version) == (dt.date(2017, 7, 1), "run-1", "7")
     assert (rows[1].p_redeem_targeted, rows[1].spend_untargeted) == (0.4, 180.0)
+    assert {r.value_outcome for r in rows.values()} == {"spend"}
+    # Valued on coupon products: the coupon line, 0.2 + 0 x uplift, for both households; gross profit 0.06.
+    # Costs do not depend on what a household is valued on.
+    coupon = {r.household_id: r for r in raw.transform(household_scores(
+        units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7", value_outcome="coupon_product_spend")).collect()}
+    assert [(r.calibrated_uplift_coupon_product_spend, r.incremental_gross_profit, r.expected_cost)
+            for _, r in sorted(coupon.items())] == [pytest.approx((0.2, 0.06, 2.1)), pytest.approx((0.2, 0.06, 6.4))]
+    assert {r.value_outcome for r in coupon.values()} == {"coupon_product_spend"}
+    assert coupon[1].calibrated_uplift_spend == pytest.approx(14.0)

@@ -356,6 +356,8 @@ def test_bad_values_are_refused_by_name(conf_dir: Path, override: str, message: 
         ("planning.risk_quantile=0.5", "planning.risk_quantile must be < 0.5, got 0.5"),
         ("planning.risk_quantile=0", "planning.risk_quantile must be > 0, got 0"),
         ("planning.risk_quantile=nan", "planning.risk_quantile must be a finite number"),
+        ("scoring.value_outcome=revenue",
+         "scoring.value_outcome must be one of coupon_product_spend, spend, got 'revenue'"),
         ("scoring.gross_margin=5", "scoring.gross_margin must be <= 1, got 5"),
         ("scoring.gross_margin=0", "scoring.gross_margin must be > 0"),
         ("scoring.max_null_share=nan", "scoring.max_null_share must be a finite number"),

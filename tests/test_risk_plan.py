@@ -58,7 +58,8 @@ def _plans() -> pd.DataFrame:
 
 
 def _plan(spark, planning):
-    night = plan_night(_scores(spark), _plans(), planning, _calibration(), MARGIN, 0.9, RUN_DATE, "run-1", "1")
+    night = plan_night(_scores(spark), _plans(), planning, _calibration(), MARGIN, 0.9, RUN_DATE, "run-1", "1",
+                       value_outcome="spend")
     chosen = night.targeting.toPandas()
     night.selected.unpersist()
     plan = night.budget_plan.set_index("campaign_id").sort_index()

@@ -237,7 +237,8 @@ def _what_if(spark, config, planning):
     plans = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).filter(
         F.col("start_date") >= F.lit(RUN_DATE)).toPandas()
     plan = plan_night(scores, plans, planning, champion_model(config).calibration, config.scoring.gross_margin,
-                      config.scoring.interval, RUN_DATE, log.run_id, log.model_version)
+                      config.scoring.interval, RUN_DATE, log.run_id, log.model_version,
+                      value_outcome=config.scoring.value_outcome)
     pairs = scores.select(
         "household_id", "campaign_id", F.col("incremental_gross_profit").alias("value"),
         F.col("expected_cost").alias("cost"), F.col("expected_redemptions").alias("redemptions"),

@@ -144,8 +144,12 @@ class ScoringConfig:
     interval: float
     min_households: int
     max_null_share: float
+    # The calibrated outcome whose uplift is the value of a targeted household (conf/base.yaml says why).
+    value_outcome: str
 
 
+# The spend outcomes a plan can value a household on (each has its own calibration line).
+VALUE_OUTCOMES = ("coupon_product_spend", "spend")
 PLANNING_MODES = ("fixed_budget", "target_roi")
 PLANNING_RISKS = ("expected", "quantile")  # conf/base.yaml planning.risk says what each does
 
@@ -455,6 +459,7 @@ def _scoring(tree: Mapping[str, Any]) -> ScoringConfig | None:
         interval=s.number("interval", above=0.0, below=1.0),
         min_households=s.integer("min_households", minimum=1),
         max_null_share=s.number("max_null_share", **SHARE),
+        value_outcome=s.text("value_outcome", choices=VALUE_OUTCOMES),
     )
     if cfg.mc_dropout_samples == 1:
         raise ConfigError(f"scoring.mc_dropout_samples must be 0 (off) or >= 2, got {cfg.mc_dropout_samples}")

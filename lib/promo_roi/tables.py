@@ -399,13 +399,14 @@ HOUSEHOLD_SCORES = TableSpec(
         ("uplift_spend", DoubleType()), ("incremental_gross_profit", DoubleType()),
         ("expected_cost", DoubleType()), ("model_version", StringType()),
         ("calibrated_uplift_spend", DoubleType()), ("calibrated_p_redeem", DoubleType()),
-        ("expected_redemptions", DoubleType()),
+        ("expected_redemptions", DoubleType()), ("calibrated_uplift_coupon_product_spend", DoubleType()),
+        ("value_outcome", StringType()),
     ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id", "household_id"),
     description=(
         "Champion-model predictions per (household, planned campaign) on the run date: the network's raw "
-        "per-arm predictions and uplifts, the calibrated uplift, redemption probability and expected number of "
-        "redemptions, and from them the incremental gross profit and expected cost (contact + expected "
-        "redemptions x cost per redemption) the budget plan uses."
+        "per-arm predictions and uplifts, the calibrated uplifts, redemption probability and expected number of "
+        "redemptions, and from them the incremental gross profit (on the outcome value_outcome names) and "
+        "expected cost (contact + expected redemptions x cost per redemption) the budget plan uses."
     ),
 )
 
@@ -420,11 +421,11 @@ CAMPAIGN_ROI_FORECAST = TableSpec(
         ("roi", DoubleType()), ("roi_low", DoubleType()), ("roi_high", DoubleType()),
         ("incremental_gross_profit_low", DoubleType()), ("incremental_gross_profit_high", DoubleType()),
         ("interval_method", StringType()), ("model_version", StringType()),
-        ("input_versions", MapType(StringType(), LongType())),
+        ("input_versions", MapType(StringType(), LongType())), ("value_outcome", StringType()),
     ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id"),
     description=(
-        "Per run date and planned campaign: audience, expected redemptions, incremental revenue and gross "
-        "profit, cost, ROI = (incremental gross profit - cost) / cost with an interval, the model version and "
+        "Per run date and planned campaign: audience, expected redemptions, incremental revenue (of the outcome "
+        "value_outcome names) and gross profit, cost, ROI = (incremental gross profit - cost) / cost with an interval, the model version and "
         "the Delta versions of the inputs."
     ),
 )

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+VALUE_OUTCOME = (
+    "The outcome whose calibrated uplift is the incremental revenue here (scoring.value_outcome): "
+    "'coupon_product_spend' (what the champion is validated on) or 'spend' (total spend). Null on rows "
+    "published before the setting existed, which valued total spend."
+)
+
 ROI_FORECAST: dict[str, str] = {
     "campaign_id": "Planned campaign (gold.campaign_plans) that starts on or after the run date.",
     "campaign_type": "Campaign type, from gold.campaign_plans.",
@@ -19,12 +25,13 @@ ROI_FORECAST: dict[str, str] = {
         "Calibrated expected number of coupon redemptions over the audience (a count: each redemption is paid for)."
     ),
     "incremental_revenue": (
-        "Forecast extra total spend the campaign causes over the audience in its window: a x audience + "
-        "b x sum(uplift_spend) (the calibration), in the currency of the costs."
+        "Forecast extra spend the campaign causes over the audience in its window, on the outcome value_outcome "
+        "names (coupon-product spend by default, or total spend): a x audience + b x sum(uplift) (that outcome's "
+        "calibration), in the currency of the costs; what the ROI and the plan count."
     ),
     "incremental_coupon_product_revenue": (
-        "The same calibrated forecast on coupon-product spend; for reference only, it feeds neither the ROI nor "
-        "the plan."
+        "The calibrated forecast on coupon-product spend; equal to incremental_revenue when value_outcome is "
+        "coupon_product_spend, for reference only when it is spend."
     ),
     "incremental_gross_profit": (
         "incremental_revenue x gross margin (scoring.gross_margin): incremental gross profit before any campaign "
@@ -61,6 +68,7 @@ ROI_FORECAST: dict[str, str] = {
         "Delta version of each table the forecast read (bronze at the audited snapshot, silver.user_features, "
         "gold.campaign_plans): table -> version."
     ),
+    "value_outcome": VALUE_OUTCOME,
 }
 
 
@@ -271,7 +279,8 @@ TABLES: dict[str, dict[str, str]] = {
             "spend_targeted - spend_untargeted: raw total-spend uplift; calibrated_uplift_spend is the level to use."
         ),
         "incremental_gross_profit": (
-            "Expected incremental gross profit of this household for this campaign: calibrated_uplift_spend x gross "
+            "Expected incremental gross profit of this household for this campaign: the calibrated uplift of the "
+            "outcome value_outcome names (calibrated_uplift_coupon_product_spend or calibrated_uplift_spend) x gross "
             "margin (scoring.gross_margin), in the currency of the costs."
         ),
         "expected_cost": (
@@ -290,6 +299,11 @@ TABLES: dict[str, dict[str, str]] = {
             "Calibrated expected number of redemptions if targeted: p_redeem_targeted x observed/predicted "
             "redemptions (a count, each paid for)."
         ),
+        "calibrated_uplift_coupon_product_spend": (
+            "Calibrated coupon-product spend effect of targeting the household in the campaign window: "
+            "a + b x uplift_coupon_product_spend (fitted on held-out campaigns)."
+        ),
+        "value_outcome": VALUE_OUTCOME,
     },
     "gold.campaign_roi_forecast": dict(ROI_FORECAST),
     "gold.budget_plan": {
@@ -316,7 +330,8 @@ TABLES: dict[str, dict[str, str]] = {
         "audience": "Households the plan chose for the campaign.",
         "expected_redemptions": "Calibrated expected redemptions of the chosen households.",
         "expected_incremental_revenue": (
-            "Calibrated incremental total spend of the chosen households, in the currency of the costs."
+            "Calibrated incremental spend of the chosen households on the outcome the night valued them on "
+            "(scoring.value_outcome; gold.campaign_roi_forecast.value_outcome), in the currency of the costs."
         ),
         "expected_incremental_gross_profit": "expected_incremental_revenue x gross margin (scoring.gross_margin).",
         "expected_incremental_profit": (
@@ -420,8 +435,8 @@ TABLES: dict[str, dict[str, str]] = {
             "Upper end of the forecast's 90% interval (its gross-profit interval / gross margin)."
         ),
         "realized_incremental_revenue": (
-            "Realized effect: doubly robust ATT on total spend of the targeted households x audience; an estimate, "
-            "not an observation."
+            "Realized effect: doubly robust ATT of the targeted households x audience, on the outcome the forecast "
+            "values (gold.backtest_forecast.value_outcome); an estimate, not an observation."
         ),
         "realized_incremental_revenue_low": "Lower end of the realized effect's 95% household-bootstrap interval.",
         "realized_incremental_revenue_high": "Upper end of the realized effect's 95% household-bootstrap interval.",

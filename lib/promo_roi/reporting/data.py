@@ -96,6 +96,13 @@ class ReportData:
         return "; ".join(methods) if methods else None
 
     @property
+    def value_outcome(self) -> str:
+        """The outcome the forecast's incremental revenue is on (scoring.value_outcome); rows published before
+        the setting existed have none and valued total spend."""
+        values = sorted(set(self.forecast.get("value_outcome", pd.Series(dtype=str)).dropna()))
+        return "; ".join(values) if values else "spend"
+
+    @property
     def interval_label(self) -> str:
         method = self.interval_method or ""
         head = method.split(" ", 1)[0]

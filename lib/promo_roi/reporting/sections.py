@@ -131,7 +131,8 @@ def section_roi(data: ReportData, cur: str) -> Section:
     parts = [head]
     parts.append(
         f"<p>Each planned campaign, forecast for its whole audience (its target list where it has one, else every "
-        f"scored household): incremental revenue and gross profit caused by the campaign, its cost (contact cost per "
+        f"scored household): incremental revenue (on {html.escape(OUTCOME_LABELS.get(data.value_outcome, data.value_outcome))}, "
+        f"scoring.value_outcome) and gross profit caused by the campaign, its cost (contact cost per "
         f"household plus expected redemptions times the cost per redemption) and ROI = (incremental gross profit - "
         f"cost) / cost, with the {html.escape(data.interval_label)}. Amounts in {html.escape(cur)}; {ROI_UNIT}.</p>")
     parts.append(figure_html(chart.file_name, "Forecast ROI per campaign with intervals",

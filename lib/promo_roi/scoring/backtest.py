@@ -13,7 +13,8 @@ For every run date D given, :func:`backtest`
    before ``observed_through``, window inside the data) and that the champion
    never saw in training (its MLflow run's campaign splits), and that had a
    target list (the realized effect is an effect on the households targeted);
-3. estimates each campaign's realized incremental revenue on its targeted
+3. estimates each campaign's realized incremental revenue (of the outcome the
+   forecast values, ``scoring.value_outcome``) on its targeted
    households with the same selection correction as training's evaluation:
    household x campaign rows with features as of the campaign start (the
    training-example builder), cross-fitted LightGBM nuisance models
@@ -113,11 +114,13 @@ def realized_examples(bronze: Bronze, campaign_ids: Sequence[int], observed_thro
     return examples_from_exposures(exposures, households, camp, concurrent, splits, observed_through, config.features)
 
 
-def realized_effect(frame: pd.DataFrame, encode: Any, folds: int, n_boot: int, seed: int) -> RealizedEffect:
-    """The DR effect on the targeted households of one campaign (total spend), with its interval."""
+def realized_effect(frame: pd.DataFrame, encode: Any, folds: int, n_boot: int, seed: int,
+                    outcome: str) -> RealizedEffect:
+    """The DR effect on the targeted households of one campaign on ``outcome`` (coupon-product or total
+    spend: the one its forecast values), with its interval."""
     nuisance = evaluate.fit_nuisance(frame, evaluate.design_matrix(encode(frame)), folds, seed)
-    y, t = frame["spend"].astype(float).to_numpy(), frame["targeted"].astype(float).to_numpy()
-    mu0, _mu1 = nuisance.mu["spend"]
+    y, t = frame[outcome].astype(float).to_numpy(), frame["targeted"].astype(float).to_numpy()
+    mu0, _mu1 = nuisance.mu[outcome]
     att = metrics.dr_att(y, t, mu0, nuisance.e, n_boot=n_boot, seed=seed, cluster=frame["household_id"].to_numpy())
     return RealizedEffect(
         campaign_id=int(frame["campaign_id"].iloc[0]), att=att["effect"], att_low=att["ci_low"],
@@ -262,7 +265,8 @@ def forecast_backtest(spark: SparkSession, config: AppConfig, run_date: dt.date,
     return run_id, rows
 
 
-def _estimate(examples: DataFrame | None, campaigns: Sequence[int], encode: Any, evaluation) -> dict[int, RealizedEffect | None]:
+def _estimate(examples: DataFrame | None, campaigns: Sequence[int], encode: Any, evaluation,
+              outcome: str) -> dict[int, RealizedEffect | None]:
     frame = examples.toPandas() if examples is not None else pd.DataFrame(columns=["campaign_id"])
     out: dict[int, RealizedEffect | None] = {}
     for c in campaigns:
@@ -271,7 +275,7 @@ def _estimate(examples: DataFrame | None, campaigns: Sequence[int], encode: Any,
             out[c] = None
             continue
         out[c] = realized_effect(part, encode, evaluation.nuisance_folds, evaluation.bootstrap_samples,
-                                 evaluation.seed)
+                                 evaluation.seed, outcome)
     return out
 
 
@@ -312,10 +316,11 @@ def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date
         todo = [c for c in due if c not in realized]
         if todo:
             with stage(log, f"backtest.realized[{len(todo)} campaigns]") as st:
+                outcome = config.scoring.value_outcome
                 realized.update(_estimate(realized_examples(bronze, todo, observed_through, config), todo, encode,
-                                          evaluation))
+                                          evaluation, outcome))
                 placebo.update(_estimate(placebo_examples(bronze, todo, observed_through, config), todo, encode,
-                                         evaluation))
+                                         evaluation, outcome))
                 st.detail = f"placebo for {sum(placebo.get(c) is not None for c in todo)} of {len(todo)}"
         for c in due:
             if realized.get(c) is None:

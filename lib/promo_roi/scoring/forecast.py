@@ -16,7 +16,12 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from promo_roi.causal.calibration import UpliftCalibration, campaign_effect_order
+from promo_roi.causal.calibration import LinearCalibration, UpliftCalibration, campaign_effect_order
+from promo_roi.config import VALUE_OUTCOMES
+
+# Where each value outcome's raw uplift sits: its gold.household_scores column and its column in
+# :func:`campaign_totals`' per-draw sums (spend, coupon, redeem).
+_DRAW_COLUMN = {"spend": 0, "coupon_product_spend": 1}
 
 
 def audiences(bronze_campaigns: DataFrame, scores: DataFrame) -> DataFrame:
@@ -33,9 +38,17 @@ def audiences(bronze_campaigns: DataFrame, scores: DataFrame) -> DataFrame:
     )
 
 
-def calibrated_uplift(calibration: UpliftCalibration) -> Column:
-    """The champion's calibrated spend uplift of a scored pair: ``a + b * uplift_spend``."""
-    return F.lit(calibration.spend.intercept) + F.lit(calibration.spend.slope) * F.col("uplift_spend")
+def value_line(calibration: UpliftCalibration, value_outcome: str) -> LinearCalibration:
+    """The calibration line of the outcome a household is valued on (``scoring.value_outcome``)."""
+    if value_outcome not in VALUE_OUTCOMES:
+        raise ValueError(f"value_outcome must be one of {', '.join(VALUE_OUTCOMES)}, got {value_outcome!r}")
+    return getattr(calibration, value_outcome)
+
+
+def calibrated_uplift(calibration: UpliftCalibration, outcome: str) -> Column:
+    """The champion's calibrated uplift of a scored pair on ``outcome``: ``a + b * uplift_<outcome>``."""
+    line = value_line(calibration, outcome)
+    return F.lit(line.intercept) + F.lit(line.slope) * F.col(f"uplift_{outcome}")
 
 
 def calibrated_redemption(calibration: UpliftCalibration) -> Column:
@@ -49,17 +62,20 @@ def expected_redemptions(calibration: UpliftCalibration) -> Column:
 
 
 def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gross_margin: float,
-                     run_date: dt.date, run_id: str, model_version: str):
+                     run_date: dt.date, run_id: str, model_version: str, *, value_outcome: str):
     """``df.transform`` factory: the network's outputs per pair -> gold.household_scores rows.
 
     ``unit_costs``: campaign_id, contact_cost, redemption_cost (gold.campaign_plans).
+    Incremental gross profit = calibrated uplift of ``value_outcome`` x gross margin.
     Expected cost = contact + calibrated expected number of redemptions x cost per redemption.
     """
+    value_line(calibration, value_outcome)  # refuses an unknown outcome before any Spark work
 
     def _t(df: DataFrame) -> DataFrame:
         return (
             df.join(F.broadcast(unit_costs.select("campaign_id", "contact_cost", "redemption_cost")), "campaign_id")
-            .withColumn("calibrated_uplift_spend", calibrated_uplift(calibration))
+            .withColumn("calibrated_uplift_spend", calibrated_uplift(calibration, "spend"))
+            .withColumn("calibrated_uplift_coupon_product_spend", calibrated_uplift(calibration, "coupon_product_spend"))
             .withColumn("calibrated_p_redeem", calibrated_redemption(calibration))
             .withColumn("expected_redemptions", expected_redemptions(calibration))
             .select(
@@ -69,10 +85,11 @@ def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gros
                 F.col("coupon_product_spend_t0").alias("coupon_product_spend_untargeted"),
                 F.col("spend_t1").alias("spend_targeted"), F.col("spend_t0").alias("spend_untargeted"),
                 "uplift_redeem", "uplift_coupon_product_spend", "uplift_spend",
-                (F.col("calibrated_uplift_spend") * gross_margin).alias("incremental_gross_profit"),
+                (F.col(f"calibrated_uplift_{value_outcome}") * gross_margin).alias("incremental_gross_profit"),
                 (F.col("contact_cost") + F.col("expected_redemptions") * F.col("redemption_cost")).alias("expected_cost"),
                 F.lit(model_version).alias("model_version"), "calibrated_uplift_spend", "calibrated_p_redeem",
-                "expected_redemptions",
+                "expected_redemptions", "calibrated_uplift_coupon_product_spend",
+                F.lit(value_outcome).alias("value_outcome"),
             )
         )
 
@@ -105,13 +122,14 @@ FORECAST_COLUMNS = (
     "campaign_id", "audience", "audience_source", "expected_redemptions", "incremental_revenue",
     "incremental_coupon_product_revenue", "incremental_gross_profit", "contact_cost", "redemption_cost", "cost",
     "roi", "roi_low", "roi_high", "incremental_gross_profit_low", "incremental_gross_profit_high",
-    "incremental_profit_low", "incremental_profit_high",
+    "incremental_profit_low", "incremental_profit_high", "value_outcome",
 )
 
 
 def _draws(t: Any, contact: float, per_redemption: float, calibration: UpliftCalibration,
-           margin: float, own_deviation: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(gross profit, cost) of one plan row of :func:`campaign_totals` in every calibration draw.
+           margin: float, value_outcome: str, own_deviation: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(gross profit, cost) of one plan row of :func:`campaign_totals` in every calibration draw, the
+    gross profit on ``value_outcome``.
 
     ``own_deviation``: the campaign's deviation draws in its own order (:func:`campaign_effect_order`), for
     sums over campaigns; a campaign alone uses the stored order."""
@@ -119,13 +137,13 @@ def _draws(t: Any, contact: float, per_redemption: float, calibration: UpliftCal
     mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
     pick = mc[np.arange(calibration.n_draws) % len(mc)]
     order = campaign_effect_order(calibration.n_draws, t.campaign_id) if own_deviation else None
-    draw_revenue = calibration.spend.total_draws(n, pick[:, 0], order)
+    draw_revenue = value_line(calibration, value_outcome).total_draws(n, pick[:, _DRAW_COLUMN[value_outcome]], order)
     draw_cost = n * contact + calibration.redemptions.ratio_draws(order) * pick[:, 2] * per_redemption
     return margin * draw_revenue, draw_cost
 
 
 def plan_profit_draws(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration,
-                      margin: float) -> np.ndarray:
+                      margin: float, *, value_outcome: str) -> np.ndarray:
     """The incremental profit of the whole plan (every row of :func:`campaign_totals`) in every calibration
     draw: the bootstrap line shared by all campaigns, each campaign's own deviation independent of the
     others' (a sum of campaigns that all deviated together would be far wider than the plan's real risk).
@@ -135,23 +153,25 @@ def plan_profit_draws(totals: pd.DataFrame, plans: pd.DataFrame, calibration: Up
     for t in totals.itertuples(index=False):
         draw_gp, draw_cost = _draws(t, float(units.at[t.campaign_id, "contact_cost"]),
                                     float(units.at[t.campaign_id, "redemption_cost"]), calibration, margin,
-                                    own_deviation=True)
+                                    value_outcome, own_deviation=True)
         total += draw_gp - draw_cost
     return total
 
 
 def plan_profit_interval(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration,
-                         margin: float, interval: float) -> tuple[float, float]:
+                         margin: float, interval: float, *, value_outcome: str) -> tuple[float, float]:
     """The ``interval`` band of :func:`plan_profit_draws` (equal tails)."""
-    draws = plan_profit_draws(totals, plans, calibration, margin)
+    draws = plan_profit_draws(totals, plans, calibration, margin, value_outcome=value_outcome)
     lo, hi = (1 - interval) / 2, 1 - (1 - interval) / 2
     return float(np.quantile(draws, lo)), float(np.quantile(draws, hi))
 
 
 def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration, margin: float,
-                 interval: float) -> pd.DataFrame:
+                 interval: float, *, value_outcome: str) -> pd.DataFrame:
     """Per plan: calibrated incremental revenue, gross profit, cost and ROI, with the calibration's interval.
 
+    Incremental revenue is that of ``value_outcome`` (``scoring.value_outcome``: coupon-product or total
+    spend); ``incremental_coupon_product_revenue`` is always the coupon products'.
     Point: ``a * N + b * sum(tau_hat)`` for N households with raw uplifts
     ``tau_hat`` (:mod:`promo_roi.causal.calibration`), redemptions ``r * sum(p)`` with ``r`` the
     redemption-count ratio (redemptions, not redeemers: cost is paid per redemption).
@@ -166,12 +186,12 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
     for t in totals.itertuples(index=False):
         n = float(t.audience)
         contact, per_redemption = float(units.at[t.campaign_id, "contact_cost"]), float(units.at[t.campaign_id, "redemption_cost"])
-        revenue = cal.spend.total(n, t.sum_uplift_spend)
         coupon_revenue = cal.coupon_product_spend.total(n, t.sum_uplift_coupon_product_spend)
+        revenue = value_line(cal, value_outcome).total(n, getattr(t, f"sum_uplift_{value_outcome}"))
         redemptions = cal.redemptions.ratio * t.sum_p_redeem
         contact_cost, redemption_cost = n * contact, redemptions * per_redemption
         cost = contact_cost + redemption_cost
-        draw_gp, draw_cost = _draws(t, contact, per_redemption, cal, margin)
+        draw_gp, draw_cost = _draws(t, contact, per_redemption, cal, margin, value_outcome)
         draw_roi = (draw_gp - draw_cost) / draw_cost
         gp = margin * revenue
         rows.append({
@@ -185,6 +205,7 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
             "incremental_gross_profit_high": float(np.quantile(draw_gp, hi)),
             "incremental_profit_low": float(np.quantile(draw_gp - draw_cost, lo)),
             "incremental_profit_high": float(np.quantile(draw_gp - draw_cost, hi)),
+            "value_outcome": value_outcome,
         })
     # Declared columns even without a row: a plan that funds nothing (no pair worth its cost) is a result.
     out = pd.DataFrame(rows, columns=FORECAST_COLUMNS)
@@ -193,24 +214,26 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
 
 
 def roi_quantiles(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftCalibration, margin: float,
-                  quantile: float) -> dict[int, float]:
+                  quantile: float, *, value_outcome: str) -> dict[int, float]:
     """Per plan row of :func:`campaign_totals`: the ``quantile`` of its ROI over the calibration draws (the
     same draws as :func:`roi_forecast`'s interval)."""
     units = plans.set_index("campaign_id")
     out = {}
     for t in totals.itertuples(index=False):
         draw_gp, draw_cost = _draws(t, float(units.at[t.campaign_id, "contact_cost"]),
-                                    float(units.at[t.campaign_id, "redemption_cost"]), calibration, margin)
+                                    float(units.at[t.campaign_id, "redemption_cost"]), calibration, margin,
+                                    value_outcome)
         out[int(t.campaign_id)] = float(np.quantile((draw_gp - draw_cost) / draw_cost, quantile))
     return out
 
 
-def interval_method(calibration: UpliftCalibration, mc_samples: int, interval: float) -> str:
+def interval_method(calibration: UpliftCalibration, mc_samples: int, interval: float, value_outcome: str) -> str:
     text = (f"{interval:.0%} interval over {calibration.n_draws} two-stage bootstrap draws (held-out campaigns, "
             f"then households) of the uplift calibration on campaigns {list(calibration.campaigns)}")
     if calibration.has_campaign_effects:
         text += (f", each with a new campaign's own deviation (between-campaign sd "
-                 f"{calibration.spend.between_campaign_sd:.3g} of spend per household, "
+                 f"{value_line(calibration, value_outcome).between_campaign_sd:.3g} of "
+                 f"{value_outcome.replace('_', '-')} per household, "
                  f"{calibration.redemptions.between_campaign_sd:.3g} on the log redemption ratio)")
     else:
         text += ", without a new campaign's own deviation (the model was calibrated before it was estimated)"

@@ -164,13 +164,14 @@ def forecast_night(night: Night, config: AppConfig, run_id: str) -> NightForecas
         raw = examples.mapInPandas(scorer(model.uri, tracking_uri, scoring.mc_dropout_samples), SCORE_SCHEMA).cache()
         st.rows = raw.count()
     household_scores = raw.transform(forecasting.household_scores(
-        night.plans, model.calibration, scoring.gross_margin, run_date, run_id, model.version)).cache()
+        night.plans, model.calibration, scoring.gross_margin, run_date, run_id, model.version,
+        value_outcome=scoring.value_outcome)).cache()
     with stage(log, f"score.campaign_roi_forecast[{run_date}]") as st:
         totals = forecasting.campaign_totals(forecasting.audiences(night.bronze.campaigns, raw))
         forecast = forecasting.roi_forecast(totals, night.plans_pd, model.calibration, scoring.gross_margin,
-                                            scoring.interval)
+                                            scoring.interval, value_outcome=scoring.value_outcome)
         forecast["interval_method"] = forecasting.interval_method(model.calibration, scoring.mc_dropout_samples,
-                                                                  scoring.interval)
+                                                                  scoring.interval, scoring.value_outcome)
         forecast["input_versions"] = [dict(sorted(night.lineage.items()))] * len(forecast)
         st.rows = len(forecast)
     return NightForecast(raw, household_scores, forecast)
@@ -200,7 +201,7 @@ def score(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ScoringR
     with stage(log, f"score.budget_plan[{run_date}, {config.planning.mode}]") as st:
         plan = plan_night(forecast.household_scores, night.plans_pd, config.planning, night.model.calibration,
                           config.scoring.gross_margin, config.scoring.interval, run_date, run_id, version,
-                          raw_scores=forecast.raw_scores)
+                          raw_scores=forecast.raw_scores, value_outcome=config.scoring.value_outcome)
         st.rows = plan.summary.pairs_selected
         st.detail = ", ".join(f"{k} {v}" for k, v in describe_plan(plan.summary).items())
     rows = publish(spark, config, run_date, run_id, version, {

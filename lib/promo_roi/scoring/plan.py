@@ -151,8 +151,11 @@ def campaigns_at_risk(quantiles: dict[int, float], bar: float, committed: set[in
 
 def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: PlanningConfig,
                calibration: UpliftCalibration, margin: float, interval: float, run_date: dt.date, run_id: str,
-               model_version: str, raw_scores: DataFrame | None = None) -> NightPlan:
+               model_version: str, raw_scores: DataFrame | None = None, *, value_outcome: str) -> NightPlan:
     """Plans the budget on gold.household_scores rows (the pairs the night scored).
+
+    ``value_outcome`` (``scoring.value_outcome``) must be the one ``household_scores`` were valued on: the
+    plan's forecast and risk draws use its calibration line.
 
     The plan's ROI interval is the forecast's arithmetic over the households it
     chose, on ``raw_scores`` (the scorer's outputs with their MC dropout draws);
@@ -178,7 +181,8 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
         if planning.risk != "quantile":
             quantiles = None
             break
-        quantiles = roi_quantiles(totals, plans, calibration, margin, planning.risk_quantile)
+        quantiles = roi_quantiles(totals, plans, calibration, margin, planning.risk_quantile,
+                                  value_outcome=value_outcome)
         at_risk = campaigns_at_risk(quantiles, risk_bar(planning), committed_campaigns(constraints))
         if not at_risk:
             break
@@ -187,10 +191,10 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
                  risk_bar(planning))
         excluded.update(at_risk)
         selected.unpersist()
-    plan_forecast = roi_forecast(totals, plans, calibration, margin, interval)
+    plan_forecast = roi_forecast(totals, plans, calibration, margin, interval, value_outcome=value_outcome)
     risk = None if quantiles is None else RiskJudgement(planning.risk_quantile, {**quantiles, **excluded},
                                                         frozenset(excluded))
-    profit_interval = plan_profit_interval(totals, plans, calibration, margin, interval)
+    profit_interval = plan_profit_interval(totals, plans, calibration, margin, interval, value_outcome=value_outcome)
     budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast, risk, profit_interval)
     return NightPlan(budget_plan, targeting_rows(selected, run_date, run_id, model_version), selected, summary)
 

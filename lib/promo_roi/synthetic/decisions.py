@@ -6,8 +6,9 @@
 - :func:`baseline_decisions`: what simple and strong baselines would decide on
   the same night, from the same inputs, through the same machinery: each
   baseline's uplift score is calibrated on the champion's held-out campaigns
-  (best linear predictor of the AIPW pseudo-outcome, two-stage bootstrap:
-  :func:`spend_calibration`), forecast for the same
+  (best linear predictor of the AIPW pseudo-outcome of the outcome households
+  are valued on, ``scoring.value_outcome``, two-stage bootstrap:
+  :func:`value_calibration`), forecast for the same
   audiences, and planned by the same planner with the same budget, cap and
   expected costs as the published plan. Baselines differ from the champion
   only in how they value a household, which is what the comparison is about.
@@ -111,14 +112,14 @@ def random_predictions(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
                          "uplift_spend": score}, index=range(len(frame)))
 
 
-def spend_calibration(predictions, frames, nuisances, evaluation) -> LinearCalibration:
-    """The champion's calibration method (best linear predictor of the held-out AIPW pseudo-outcome of total
-    spend, two-stage bootstrap over campaigns then households, the campaign effect) applied to another
-    model's uplift."""
+def value_calibration(predictions, frames, nuisances, evaluation, outcome: str) -> LinearCalibration:
+    """The champion's calibration method (best linear predictor of the held-out AIPW pseudo-outcome of
+    ``outcome``, two-stage bootstrap over campaigns then households, the campaign effect) applied to another
+    model's uplift on that outcome."""
     from promo_roi.causal.calibration import fit_linear
 
-    tau = np.concatenate([p["uplift_spend"].to_numpy(float) for p in predictions])
-    phi = np.concatenate([n.phi(f, "spend") for n, f in zip(nuisances, frames)])
+    tau = np.concatenate([p[f"uplift_{outcome}"].to_numpy(float) for p in predictions])
+    phi = np.concatenate([n.phi(f, outcome) for n, f in zip(nuisances, frames)])
     campaign = np.concatenate([f["campaign_id"].to_numpy() for f in frames])
     return fit_linear(tau, phi, campaign, evaluation.bootstrap_samples, evaluation.seed)
 
@@ -157,13 +158,15 @@ def published_decisions(spark, config, run_date: dt.date) -> Decisions:
     from promo_roi.tables import CAMPAIGN_ROI_FORECAST, HOUSEHOLD_SCORES, HOUSEHOLD_TARGETING
 
     margin = config.scoring.gross_margin
-    scores = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "calibrated_uplift_spend"])
+    # The value each household was planned on, as revenue: its calibrated uplift on scoring.value_outcome.
+    scores = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "incremental_gross_profit"])
+    scores["predicted"] = scores.pop("incremental_gross_profit") / margin
     forecast = _published_frame(spark, CAMPAIGN_ROI_FORECAST, config, run_date, [
         "campaign_id", "incremental_revenue", "incremental_gross_profit_low", "incremental_gross_profit_high"])
     targeting = _published_frame(spark, HOUSEHOLD_TARGETING, config, run_date, [*KEYS, "expected_cost"])
     lists = read_bronze(spark, config).campaigns.select(*KEYS).toPandas()
     return Decisions(
-        predicted=scores.rename(columns={"calibrated_uplift_spend": "predicted"}),
+        predicted=scores,
         forecast=pd.DataFrame({"campaign_id": forecast["campaign_id"], "forecast": forecast["incremental_revenue"],
                                "low": forecast["incremental_gross_profit_low"] / margin,
                                "high": forecast["incremental_gross_profit_high"] / margin}),
@@ -190,7 +193,7 @@ def risk_aware_published_decisions(spark, config, run_date: dt.date, published: 
     planning = dataclasses.replace(config.planning, risk="quantile", risk_quantile=quantile)
     night = plan_night(scores, planned_campaigns(spark, config, run_date).toPandas(), planning, model.calibration,
                        config.scoring.gross_margin, config.scoring.interval, run_date, "risk-what-if",
-                       str(model.version))
+                       str(model.version), value_outcome=config.scoring.value_outcome)
     targeting = night.targeting.select(*KEYS, "expected_cost").toPandas()
     night.selected.unpersist()
     return dataclasses.replace(published, chosen=targeting[KEYS], planned_cost=float(targeting["expected_cost"].sum()))
@@ -244,8 +247,9 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     constraints = budget_constraints(plans.toPandas(), config.planning)
     out = {}
     for name, model in models.items():
-        calibration = spend_calibration([model(f) for f in held], held, nuisance, evaluation)
-        uplift = model(scoring)["uplift_spend"].to_numpy(float)
+        outcome = config.scoring.value_outcome
+        calibration = value_calibration([model(f) for f in held], held, nuisance, evaluation, outcome)
+        uplift = model(scoring)[f"uplift_{outcome}"].to_numpy(float)
         for label, quantile in ((name, None), *([(f"{name} + risk q={risk_quantile:g}", risk_quantile)]
                                                 if risk_quantile is not None else [])):
             out[label] = baseline_decision(label, uplift, scoring, calibration, audience, costs,
