@@ -28,11 +28,7 @@ demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/backtest.py --run-dates $(BACKTEST_DATES)
 	$(VENV)/bin/promo-roi tables
 	@# Where the jobs put it: the configuration decides (reports.root), as for the jobs above.
-	@$(VENV)/bin/python -c "import os, sys; from pathlib import Path; from promo_roi.config import load_config; \
-	reports = load_config(env=os.environ).reports; \
-	path = Path(reports.root, sys.argv[1], 'report.html') if reports and reports.root else None; \
-	print(f'[demo] the report of the night: {path} (every run: {path.parent.parent / "index.html"})' if path and path.is_file() \
-	      else f'[demo] no report file for {sys.argv[1]}: reports.root in conf/ says where reports go')" $(AS_OF)
+	@$(VENV)/bin/python scripts/demo_report_path.py $(AS_OF)
 
 # Two pytest-xdist workers; tests/conftest.py decides what shares a worker (SCHEDULE_GROUPS).
 # PYTEST_PARALLEL= runs everything in one process.

@@ -412,16 +412,17 @@ def test_household_scores_transform_by_hand(spark):
     from promo_roi.scoring.forecast import household_scores
 
     raw = spark.createDataFrame(
-        [(11, 1, 0.4, 0.1, 20.0, 15.0, 200.0, 180.0, 0.3, 5.0, 20.0),
-         (12, 2, 0.9, 0.2, 10.0, 10.0, 90.0, 100.0, 0.7, 0.0, -10.0)],
+        [(11, 1, 0.4, 0.1, 20.0, 15.0, 200.0, 180.0, 0.3, 5.0, 20.0, 0.5),
+         (12, 2, 0.9, 0.2, 10.0, 10.0, 90.0, 100.0, 0.7, 0.0, -10.0, 0.95)],
         "campaign_id long, household_id long, p_redeem_t1 double, p_redeem_t0 double, "
         "coupon_product_spend_t1 double, coupon_product_spend_t0 double, spend_t1 double, spend_t0 double, "
-        "uplift_redeem double, uplift_coupon_product_spend double, uplift_spend double")
+        "uplift_redeem double, uplift_coupon_product_spend double, uplift_spend double, propensity double")
     units = spark.createDataFrame([(11, 0.5, 2.0, "x"), (12, 1.0, 3.0, "y")],
                                   "campaign_id long, contact_cost double, redemption_cost double, other string")
     cal = _calibration(4.0, 0.5, 2.0, [(4.0, 0.5, 2.0)], redeemer_ratio=1.5)
     rows = {r.household_id: r for r in raw.transform(
-        household_scores(units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7", value_outcome="spend")).collect()}
+        household_scores(units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7", value_outcome="spend",
+                         overlap_band=(0.1, 0.9))).collect()}
     # Household 1: calibrated uplift 4 + 0.5 * 20 = 14, gross profit 0.3 * 14 = 4.2; redemption
     # probability 1.5 * 0.4 = 0.6, expected redemptions 2 * 0.4 = 0.8, expected cost 0.5 + 0.8 * 2 = 2.1.
     assert rows[1].calibrated_uplift_spend == pytest.approx(14.0)
@@ -439,10 +440,13 @@ def test_household_scores_transform_by_hand(spark):
     assert (rows[1].run_date, rows[1].run_id, rows[1].model_version) == (dt.date(2017, 7, 1), "run-1", "7")
     assert (rows[1].p_redeem_targeted, rows[1].spend_untargeted) == (0.4, 180.0)
     assert {r.value_outcome for r in rows.values()} == {"spend"}
+    # Propensity 0.5 lies in the band [0.1, 0.9], 0.95 does not (its effect is extrapolated from one arm).
+    assert [(r.propensity, r.in_overlap) for _, r in sorted(rows.items())] == [(0.5, True), (0.95, False)]
     # Valued on coupon products: the coupon line, 0.2 + 0 x uplift, for both households; gross profit 0.06.
     # Costs do not depend on what a household is valued on.
     coupon = {r.household_id: r for r in raw.transform(household_scores(
-        units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7", value_outcome="coupon_product_spend")).collect()}
+        units, cal, 0.3, dt.date(2017, 7, 1), "run-1", "7", value_outcome="coupon_product_spend",
+        overlap_band=(0.1, 0.9))).collect()}
     assert [(r.calibrated_uplift_coupon_product_spend, r.incremental_gross_profit, r.expected_cost)
             for _, r in sorted(coupon.items())] == [pytest.approx((0.2, 0.06, 2.1)), pytest.approx((0.2, 0.06, 6.4))]
     assert {r.value_outcome for r in coupon.values()} == {"coupon_product_spend"}

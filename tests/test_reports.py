@@ -179,9 +179,10 @@ def test_budget_summary_totals_and_the_targeting_cross_check():
     ])
     targeting = pd.DataFrame({"campaign_id": [1, 1, 1], "household_id": [10, 11, 12],
                               "expected_cost": [10.0, 12.0, 8.0], "expected_incremental_profit": [20.0, 4.0, 6.0],
-                              "forced": [False, False, True]})
+                              "forced": [False, False, True], "in_overlap": [True, False, None]})
     counts = summaries.targeting_counts(targeting)
-    assert counts.to_dict("records") == [{"campaign_id": 1, "households": 3, "spend": 30.0, "profit": 30.0, "forced": 1}]
+    assert counts.to_dict("records") == [{"campaign_id": 1, "households": 3, "spend": 30.0, "profit": 30.0, "forced": 1,
+                                          "outside_overlap": 1, "spend_outside_overlap": 12.0, "overlap_unknown": 1}]
     assert summaries.plan_mismatches(plan, counts) == []
     totals = summaries.plan_totals(plan, pairs_targeted=3, households_targeted=3)
     assert totals["budget_used"] == 30.0 and totals["total_budget"] == 100.0 and totals["target_roi"] is None
@@ -839,6 +840,20 @@ def test_the_recommendation_comes_first_with_the_plans_interval_and_what_to_watc
     # The KPI tile carries the same interval.
     assert "expected incremental profit, USD (90% interval -20.00 to 80.00)" in p.full_text
     assert "Expected profit against spend" not in p.full_text  # no curve in this data
+    assert "Overlap." not in p.full_text  # targeting published before the overlap flag: nothing to say
+
+    # Two of the five pairs outside the overlap band (40.00 of 100.00 USD planned): the budget section says so.
+    flagged = targeting.assign(in_overlap=[True, False, True, False, True])
+    (tmp_path / "overlap").mkdir()
+    report.render_report(dataclasses.replace(data, targeting=summaries.targeting_counts(flagged)), "USD",
+                         tmp_path / "overlap")
+    assert ("Overlap. 2 of 5 targeted pairs (40.0% of the planned spend, 40.00 USD) lie outside the overlap band "
+            "(evaluation.overlap_band)") in page(tmp_path / "overlap").full_text
+    assert "(gold.household_targeting.in_overlap; campaign 1: 1, campaign 2: 1)." in page(tmp_path / "overlap").full_text
+    (tmp_path / "inside").mkdir()
+    report.render_report(dataclasses.replace(data, targeting=summaries.targeting_counts(
+        targeting.assign(in_overlap=True))), "USD", tmp_path / "inside")
+    assert "Overlap. Every targeted pair lies in the overlap band" in page(tmp_path / "inside").full_text
 
     # With the curve: the peak in the recommendation and in the budget section, and its chart.
     curve = pd.DataFrame({"budget": [50.0, 100.0, None], "spend": [50.0, 100.0, 150.0],

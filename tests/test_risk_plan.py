@@ -43,7 +43,7 @@ def _calibration() -> UpliftCalibration:
 def _scores(spark):
     rows = [{"household_id": h, "campaign_id": c, "incremental_gross_profit": MARGIN * uplift, "expected_cost": 1.0,
              "expected_redemptions": 0.0, "uplift_spend": uplift, "uplift_coupon_product_spend": 0.0,
-             "p_redeem_targeted": 0.0}
+             "p_redeem_targeted": 0.0, "in_overlap": h != 4}
             for c, uplift in UPLIFT.items() for h in range(1, 5)]
     return spark.createDataFrame(pd.DataFrame(rows))
 
@@ -62,6 +62,8 @@ def _plan(spark, planning):
                        value_outcome="spend")
     chosen = night.targeting.toPandas()
     night.selected.unpersist()
+    # Every targeted pair carries its scored pair's overlap flag (household 4 is outside the band in _scores).
+    assert (chosen["in_overlap"] == (chosen["household_id"] != 4)).all()
     plan = night.budget_plan.set_index("campaign_id").sort_index()
     return plan, {c: sorted(g["household_id"]) for c, g in chosen.groupby("campaign_id")}
 

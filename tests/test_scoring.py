@@ -88,6 +88,26 @@ def test_forecast_arithmetic_and_interval(spark, scoring_config, first_run):
         assert r.input_versions["silver.user_features"] >= 0
     # Campaigns with a target list are forecast for it; the scores cover every household.
     assert set(f["audience_source"]) <= {"campaign_target_list", "all_households"}
+    # Valued on coupon-product spend (conf/base.yaml's default): the revenue the ROI counts is that forecast.
+    assert scoring_config.scoring.value_outcome == "coupon_product_spend"
+    assert set(f["value_outcome"]) == {"coupon_product_spend"}
+    assert f["incremental_revenue"].tolist() == pytest.approx(f["incremental_coupon_product_revenue"].tolist())
+
+
+def test_each_pair_is_valued_on_the_value_outcome_and_flagged_for_overlap(spark, scoring_config, first_run):
+    config = scoring_config
+    scores = _published(spark, HOUSEHOLD_SCORES, config).toPandas()
+    margin, (low, high) = config.scoring.gross_margin, config.evaluation.overlap_band
+    assert scores["incremental_gross_profit"].tolist() == pytest.approx(
+        (margin * scores["calibrated_uplift_coupon_product_spend"]).tolist())
+    assert set(scores["value_outcome"]) == {"coupon_product_spend"}
+    assert scores["propensity"].between(0.0, 1.0).all()
+    assert (scores["in_overlap"] == scores["propensity"].between(low, high)).all()
+    # The plan's pairs carry their scores' flag.
+    targeting = _published(spark, HOUSEHOLD_TARGETING, config).toPandas()
+    joined = targeting.merge(scores, on=["household_id", "campaign_id"], suffixes=("", "_scored"), validate="1:1")
+    assert len(joined) == len(targeting) > 0
+    assert (joined["in_overlap"] == joined["in_overlap_scored"]).all()
 
 
 def test_stale_features_refused_before_any_write(spark, scoring_config, first_run):

@@ -400,7 +400,7 @@ HOUSEHOLD_SCORES = TableSpec(
         ("expected_cost", DoubleType()), ("model_version", StringType()),
         ("calibrated_uplift_spend", DoubleType()), ("calibrated_p_redeem", DoubleType()),
         ("expected_redemptions", DoubleType()), ("calibrated_uplift_coupon_product_spend", DoubleType()),
-        ("value_outcome", StringType()),
+        ("value_outcome", StringType()), ("propensity", DoubleType()), ("in_overlap", BooleanType()),
     ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id", "household_id"),
     description=(
         "Champion-model predictions per (household, planned campaign) on the run date: the network's raw "
@@ -488,12 +488,13 @@ HOUSEHOLD_TARGETING = TableSpec(
         ("household_id", LongType()), ("expected_incremental_gross_profit", DoubleType()),
         ("expected_cost", DoubleType()), ("expected_redemptions", DoubleType()),
         ("expected_incremental_profit", DoubleType()), ("step_roi", DoubleType()), ("forced", BooleanType()),
-        ("model_version", StringType()),
+        ("model_version", StringType()), ("in_overlap", BooleanType()),
     ), partition_by=("run_date",), keys=("run_date", "run_id", "campaign_id", "household_id"),
     description=(
         "The (household, campaign) pairs the budget plan targets: calibrated expected incremental gross profit "
-        "and cost, the marginal ROI of the step that admitted the pair, and whether it was forced in to meet a "
-        "campaign's minimum budget."
+        "and cost, the marginal ROI of the step that admitted the pair, whether it was forced in to meet a "
+        "campaign's minimum budget, and whether its propensity lies in the overlap band (its effect is "
+        "estimated from households both targeted and not, rather than extrapolated)."
     ),
 )
 

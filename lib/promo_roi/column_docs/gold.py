@@ -8,6 +8,12 @@ VALUE_OUTCOME = (
     "published before the setting existed, which valued total spend."
 )
 
+IN_OVERLAP = (
+    "True when the pair's propensity lies in the overlap band (evaluation.overlap_band, [0.1, 0.9] by default): "
+    "households like it were both targeted and not, so its effect rests on both arms; False: it is extrapolated "
+    "from one arm and deserves less trust. Null on rows published before the flag existed."
+)
+
 ROI_FORECAST: dict[str, str] = {
     "campaign_id": "Planned campaign (gold.campaign_plans) that starts on or after the run date.",
     "campaign_type": "Campaign type, from gold.campaign_plans.",
@@ -304,6 +310,11 @@ TABLES: dict[str, dict[str, str]] = {
             "a + b x uplift_coupon_product_spend (fitted on held-out campaigns)."
         ),
         "value_outcome": VALUE_OUTCOME,
+        "propensity": (
+            "The network's probability that a campaign like this one targets the household (its propensity head, "
+            "trained on the training campaigns' target lists)."
+        ),
+        "in_overlap": IN_OVERLAP,
     },
     "gold.campaign_roi_forecast": dict(ROI_FORECAST),
     "gold.budget_plan": {
@@ -395,6 +406,7 @@ TABLES: dict[str, dict[str, str]] = {
             "ratio); null for forced pairs."
         ),
         "forced": "True when the pair was added only to meet the campaign's min_budget.",
+        "in_overlap": IN_OVERLAP,
     },
     "gold.publication_log": {
         "run_date": "Run date published; one row per date.",

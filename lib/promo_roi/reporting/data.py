@@ -78,7 +78,7 @@ class ReportData:
     model: ModelInfo
     forecast: pd.DataFrame
     plan: pd.DataFrame
-    targeting: pd.DataFrame  # per campaign: households, spend, profit, forced (summaries.targeting_counts)
+    targeting: pd.DataFrame  # per campaign: households, spend, profit, forced, overlap (summaries.targeting_counts)
     pairs_targeted: int
     households_targeted: int
     accuracy: pd.DataFrame | None  # None: gold.forecast_accuracy does not exist yet
@@ -202,6 +202,11 @@ def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) 
         F.countDistinct("household_id").alias("households"), F.sum("expected_cost").alias("spend"),
         F.sum("expected_incremental_profit").alias("profit"),
         F.sum(F.col("forced").cast("int")).alias("forced"),
+        # summaries.targeting_counts' overlap counts: null (published before the flag) is unknown, not outside.
+        F.sum(F.when(F.col("in_overlap") == F.lit(False), 1).otherwise(0)).alias("outside_overlap"),
+        F.sum(F.when(F.col("in_overlap") == F.lit(False), F.col("expected_cost")).otherwise(0.0))
+        .alias("spend_outside_overlap"),
+        F.sum(F.when(F.col("in_overlap").isNull(), 1).otherwise(0)).alias("overlap_unknown"),
     ).toPandas()
     totals = targeting.agg(F.count(F.lit(1)).alias("pairs"), F.countDistinct("household_id").alias("households")).first()
     accuracy = None

@@ -161,6 +161,32 @@ def _plan_text(totals: dict[str, Any], cur: str) -> str:
         f"is the return of the last households admitted: where it stays above 0 more budget would still pay.</p>")
 
 
+def _overlap_text(counts: pd.DataFrame, cur: str) -> str:
+    """How much of the plan rests on pairs outside the overlap band (summaries.targeting_counts per campaign);
+    nothing for a plan that targets no one or was published before the flag existed."""
+    if counts.empty or "outside_overlap" not in counts:
+        return ""
+    pairs = int(counts["households"].sum())
+    if pairs == 0 or int(counts["overlap_unknown"].sum()) == pairs:
+        return ""
+    outside, spend = int(counts["outside_overlap"].sum()), float(counts["spend_outside_overlap"].sum())
+    total_spend = float(counts["spend"].sum())
+    share = format_value(spend / total_spend, "pct") if total_spend > 0 else "n/a"
+    head = "<p><b>Overlap.</b> "
+    if outside == 0:
+        return (head + "Every targeted pair lies in the overlap band (evaluation.overlap_band): households like "
+                "each were both targeted and not by campaigns like it, so no effect in the plan is extrapolated "
+                "from one arm alone.</p>")
+    by = counts[counts["outside_overlap"] > 0].sort_values(["spend_outside_overlap", "campaign_id"],
+                                                         ascending=[False, True])
+    where = ", ".join(f"campaign {int(r.campaign_id)}: {int(r.outside_overlap):,}" for r in by.itertuples())
+    return (head + f"<b>{outside:,} of {pairs:,} targeted pairs ({share} of the planned spend, "
+            f"{_money(spend, cur)}) lie outside the overlap band</b> (evaluation.overlap_band): households like "
+            f"them were almost always, or almost never, targeted by campaigns like it, so their effects are "
+            f"extrapolated from one arm and rest on the model more than on the data "
+            f"(gold.household_targeting.in_overlap; {html.escape(where)}).</p>")
+
+
 def _risk_text(plan: pd.DataFrame) -> str:
     """What the risk rule (planning.risk: quantile) decided, or nothing for a plan on expected profit."""
     if "risk_quantile" not in plan.columns or plan["risk_quantile"].isna().all():
@@ -231,7 +257,7 @@ def section_budget(data: ReportData, cur: str) -> Section:
         return Section(head + '<div class="notice">This run published no budget plan.</div></section>')
     summary = summaries.budget_summary(data.plan, data.forecast)
     totals = summaries.plan_totals(data.plan, data.pairs_targeted, data.households_targeted)
-    parts = [head, _plan_text(totals, cur), _risk_text(data.plan)]
+    parts = [head, _plan_text(totals, cur), _risk_text(data.plan), _overlap_text(data.targeting, cur)]
     problems = summaries.plan_mismatches(data.plan, data.targeting)
     if problems:
         parts.append('<div class="warning"><b>gold.budget_plan and gold.household_targeting disagree</b> for this '

@@ -47,16 +47,30 @@ def interval_verdict(low: float | None, high: float | None) -> str:
     return "includes 0"
 
 
+TARGETING_COUNTS = ("campaign_id", "households", "spend", "profit", "forced", "outside_overlap",
+                    "spend_outside_overlap", "overlap_unknown")
+
+
 def targeting_counts(targeting: pd.DataFrame) -> pd.DataFrame:
-    """Per campaign over gold.household_targeting rows: households, their expected cost and profit, forced ones."""
+    """Per campaign over gold.household_targeting rows: households, their expected cost and profit, forced ones,
+    and the pairs outside the overlap band (``in_overlap`` False) with their expected cost, and those whose
+    flag is unknown (null: published before the flag existed). The same counts as
+    :func:`promo_roi.reporting.data.load_report_data` makes in Spark."""
     if targeting.empty:
-        return pd.DataFrame(columns=["campaign_id", "households", "spend", "profit", "forced"])
-    grouped = targeting.groupby("campaign_id")
+        return pd.DataFrame(columns=list(TARGETING_COUNTS))
+    flag = targeting["in_overlap"] if "in_overlap" in targeting else pd.Series(None, index=targeting.index, dtype=object)
+    outside = flag.eq(False) & flag.notna()
+    frame = targeting.assign(outside=outside.astype(int), outside_cost=targeting["expected_cost"].where(outside, 0.0),
+                             unknown=flag.isna().astype(int))
+    grouped = frame.groupby("campaign_id")
     return pd.DataFrame({
         "households": grouped["household_id"].nunique(),
         "spend": grouped["expected_cost"].sum(),
         "profit": grouped["expected_incremental_profit"].sum(),
         "forced": grouped["forced"].sum().astype(int),
+        "outside_overlap": grouped["outside"].sum().astype(int),
+        "spend_outside_overlap": grouped["outside_cost"].sum(),
+        "overlap_unknown": grouped["unknown"].sum().astype(int),
     }).reset_index()
 
 

@@ -61,13 +61,23 @@ def expected_redemptions(calibration: UpliftCalibration) -> Column:
     return F.greatest(F.lit(0.0), F.lit(calibration.redemptions.ratio) * F.col("p_redeem_t1"))
 
 
+def in_overlap(overlap_band: tuple[float, float]) -> Column:
+    """Whether a pair's propensity lies in the overlap band (evaluation.overlap_band), where households like
+    it were both targeted and not by campaigns like this one, so its effect is estimated from both arms
+    rather than extrapolated from one. Null when the propensity is."""
+    low, high = overlap_band
+    return F.col("propensity").between(F.lit(low), F.lit(high))
+
+
 def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gross_margin: float,
-                     run_date: dt.date, run_id: str, model_version: str, *, value_outcome: str):
+                     run_date: dt.date, run_id: str, model_version: str, *, value_outcome: str,
+                     overlap_band: tuple[float, float]):
     """``df.transform`` factory: the network's outputs per pair -> gold.household_scores rows.
 
     ``unit_costs``: campaign_id, contact_cost, redemption_cost (gold.campaign_plans).
     Incremental gross profit = calibrated uplift of ``value_outcome`` x gross margin.
     Expected cost = contact + calibrated expected number of redemptions x cost per redemption.
+    ``in_overlap``: :func:`in_overlap` of the network's propensity.
     """
     value_line(calibration, value_outcome)  # refuses an unknown outcome before any Spark work
 
@@ -89,7 +99,8 @@ def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gros
                 (F.col("contact_cost") + F.col("expected_redemptions") * F.col("redemption_cost")).alias("expected_cost"),
                 F.lit(model_version).alias("model_version"), "calibrated_uplift_spend", "calibrated_p_redeem",
                 "expected_redemptions", "calibrated_uplift_coupon_product_spend",
-                F.lit(value_outcome).alias("value_outcome"),
+                F.lit(value_outcome).alias("value_outcome"), "propensity",
+                in_overlap(overlap_band).alias("in_overlap"),
             )
         )
 

@@ -165,7 +165,8 @@ def forecast_night(night: Night, config: AppConfig, run_id: str) -> NightForecas
         st.rows = raw.count()
     household_scores = raw.transform(forecasting.household_scores(
         night.plans, model.calibration, scoring.gross_margin, run_date, run_id, model.version,
-        value_outcome=scoring.value_outcome)).cache()
+        value_outcome=scoring.value_outcome,
+        overlap_band=config.require_training().evaluation.overlap_band)).cache()
     with stage(log, f"score.campaign_roi_forecast[{run_date}]") as st:
         totals = forecasting.campaign_totals(forecasting.audiences(night.bronze.campaigns, raw))
         forecast = forecasting.roi_forecast(totals, night.plans_pd, model.calibration, scoring.gross_margin,

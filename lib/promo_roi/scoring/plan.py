@@ -108,15 +108,19 @@ def plan_rows(summary: PlanSummary, selected: DataFrame, plans: pd.DataFrame, ma
     return pd.DataFrame(rows)
 
 
-def targeting_rows(selected: DataFrame, run_date: dt.date, run_id: str, model_version: str) -> DataFrame:
-    """gold.household_targeting rows from the planner's selected pairs."""
-    return selected.select(
+def targeting_rows(selected: DataFrame, run_date: dt.date, run_id: str, model_version: str,
+                   overlap: DataFrame) -> DataFrame:
+    """gold.household_targeting rows from the planner's selected pairs; ``overlap``: household_id,
+    campaign_id, in_overlap of the scored pairs (gold.household_scores)."""
+    return selected.join(overlap.select("household_id", "campaign_id", "in_overlap"),
+                         ["household_id", "campaign_id"], "left").select(
         F.lit(run_date).alias("run_date"), F.lit(run_id).alias("run_id"), "campaign_id", "household_id",
         F.col("value").alias("expected_incremental_gross_profit"), F.col("cost").alias("expected_cost"),
         F.col("redemptions").alias("expected_redemptions"),
         (F.col("value") - F.col("cost")).alias("expected_incremental_profit"),
         F.when(F.isnan("step_roi"), None).otherwise(F.col("step_roi")).alias("step_roi"),
         F.col("forced").cast("boolean").alias("forced"), F.lit(model_version).alias("model_version"),
+        "in_overlap",
     )
 
 
@@ -196,7 +200,8 @@ def plan_night(household_scores: DataFrame, plans: pd.DataFrame, planning: Plann
                                                         frozenset(excluded))
     profit_interval = plan_profit_interval(totals, plans, calibration, margin, interval, value_outcome=value_outcome)
     budget_plan = plan_rows(summary, selected, plans, margin, plan_forecast, risk, profit_interval)
-    return NightPlan(budget_plan, targeting_rows(selected, run_date, run_id, model_version), selected, summary)
+    targeting = targeting_rows(selected, run_date, run_id, model_version, household_scores)
+    return NightPlan(budget_plan, targeting, selected, summary)
 
 
 def describe_plan(summary: PlanSummary) -> dict[str, Any]:

@@ -32,7 +32,7 @@ _MODELS: dict[str, Any] = {}
 
 PREDICTION_COLUMNS = (
     "p_redeem_t1", "p_redeem_t0", "coupon_product_spend_t1", "coupon_product_spend_t0", "spend_t1", "spend_t0",
-    "uplift_redeem", "uplift_coupon_product_spend", "uplift_spend",
+    "uplift_redeem", "uplift_coupon_product_spend", "uplift_spend", "propensity",
 )
 SCORE_SCHEMA = (
     "household_id long, campaign_id long, "
