@@ -33,6 +33,19 @@ def test_every_column_of_every_table_is_described():
     assert "52" in user_features_spec(other).column_description("spend_52w")
 
 
+def test_every_column_description_fits_the_metastores_comment_column():
+    """A view over a table carries its columns' comments into the Hive metastore's COLUMNS_V2.COMMENT,
+    VARCHAR(256) in its Derby and PostgreSQL schemas. A longer one fails the CREATE VIEW, and the metastore
+    retries it ten times two seconds apart before Spark gives up on the comment: 60-80 s of sleep in every
+    publication's housekeeping (found on 2026-12-04, when four new descriptions were longer)."""
+    features = load_config(env={}).features
+    other = dataclasses.replace(features, rfm_windows_weeks=(1, 8, 52), spend_departments=("FROZEN GROCERY",))
+    specs = [*all_specs(features), user_features_spec(other), training_examples_spec(other)]
+    too_long = {f"{s.full_name}.{f.name}": len(s.column_description(f.name) or "")
+                for s in specs for f in s.struct.fields if len(s.column_description(f.name) or "") > 256}
+    assert too_long == {}
+
+
 def test_no_description_names_a_column_its_table_does_not_have():
     specs = {s.full_name: set(s.columns) for s in all_specs(load_config(env={}).features)}
     stale = [f"{table}.{column}" for table, columns in column_docs.TABLES.items()

@@ -9,9 +9,9 @@ VALUE_OUTCOME = (
 )
 
 IN_OVERLAP = (
-    "True when the pair's propensity lies in the overlap band (evaluation.overlap_band, [0.1, 0.9] by default): "
-    "households like it were both targeted and not, so its effect rests on both arms; False: it is extrapolated "
-    "from one arm and deserves less trust. Null on rows published before the flag existed."
+    "True: the pair's propensity is inside evaluation.overlap_band, so households like it were both targeted and "
+    "not and its effect rests on both arms; False: extrapolated from one arm. Null on rows published before the "
+    "flag."
 )
 
 ROI_FORECAST: dict[str, str] = {
@@ -32,8 +32,8 @@ ROI_FORECAST: dict[str, str] = {
     ),
     "incremental_revenue": (
         "Forecast extra spend the campaign causes over the audience in its window, on the outcome value_outcome "
-        "names (coupon-product spend by default, or total spend): a x audience + b x sum(uplift) (that outcome's "
-        "calibration), in the currency of the costs; what the ROI and the plan count."
+        "names (coupon-product spend by default): a x audience + b x sum(uplift) of that outcome's calibration; "
+        "what the ROI counts."
     ),
     "incremental_coupon_product_revenue": (
         "The calibrated forecast on coupon-product spend; equal to incremental_revenue when value_outcome is "
@@ -141,9 +141,9 @@ TABLES: dict[str, dict[str, str]] = {
         "as_of_date": "As-of date of the training run.",
         "model_name": "transformer, lgbm_t_learner or heuristic_pre_spend.",
         "check": (
-            "In the fake window (the campaigns moved back by their duration, where no effect can exist): "
-            "placebo_ranking (the model's uplift must not rank households by the fake effects), placebo (its DR "
-            "average effect must be about 0); or stability (two random household halves must agree)."
+            "In the fake window (campaigns moved back by their duration, where no effect can exist): "
+            "placebo_ranking (the uplift must not rank households by the fake effects), placebo (the DR "
+            "effect must be about 0); or stability (two household halves must agree)."
         ),
         "outcome": "coupon_product_spend (the one the champion gate uses) or spend.",
         "passed": (
@@ -151,9 +151,9 @@ TABLES: dict[str, dict[str, str]] = {
             "|reference_effect|; stability: halves within evaluation.stability_z combined standard errors."
         ),
         "effect": (
-            "placebo_ranking: the Qini of the model's uplift against the fake window's DR pseudo-outcomes (per "
-            "household, every test-campaign row); placebo: the model's DR effect per household on the fake window "
-            "(outcome units, overlap band); stability: half A's DR effect."
+            "placebo_ranking: the Qini of the model's uplift on the fake window's DR pseudo-outcomes (per "
+            "household, test-campaign rows); placebo: the DR effect per household on the fake window "
+            "(overlap band); stability: half A's DR effect."
         ),
         "ci_low": "Lower end of effect's 95% household-bootstrap interval.",
         "ci_high": "Upper end of effect's 95% household-bootstrap interval.",
@@ -167,10 +167,9 @@ TABLES: dict[str, dict[str, str]] = {
         ),
         "detail": "The verdict in words, with the rows the check used.",
         "gates_promotion": (
-            "True for the checks the champion gate reads (placebo_ranking on coupon_product_spend): a transformer "
-            "that fails one is not promoted. The DR placebo and stability describe the data more than the model "
-            "(every model finds about the same fake effect) and gate nothing; null on rows written before "
-            "2026-12-03, when every check on coupon_product_spend gated."
+            "True for the checks the champion gate reads (placebo_ranking on coupon_product_spend): a model that "
+            "fails one is not promoted. The others describe the data and gate nothing. Null on rows written "
+            "before 2026-12-03 (every coupon_product_spend check gated)."
         ),
     },
     "gold.uplift_curves": {
@@ -285,9 +284,8 @@ TABLES: dict[str, dict[str, str]] = {
             "spend_targeted - spend_untargeted: raw total-spend uplift; calibrated_uplift_spend is the level to use."
         ),
         "incremental_gross_profit": (
-            "Expected incremental gross profit of this household for this campaign: the calibrated uplift of the "
-            "outcome value_outcome names (calibrated_uplift_coupon_product_spend or calibrated_uplift_spend) x gross "
-            "margin (scoring.gross_margin), in the currency of the costs."
+            "Expected incremental gross profit of the pair: the calibrated uplift of the outcome value_outcome "
+            "names (calibrated_uplift_coupon_product_spend or calibrated_uplift_spend) x scoring.gross_margin."
         ),
         "expected_cost": (
             "Expected cost of targeting the pair: contact cost + expected_redemptions x cost per redemption "
