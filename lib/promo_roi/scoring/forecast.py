@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from promo_roi.causal.calibration import LinearCalibration, UpliftCalibration, campaign_effect_order
 from promo_roi.config import VALUE_OUTCOMES
 
-# Where each value outcome's raw uplift sits: its gold.household_scores column and its column in
-# :func:`campaign_totals`' per-draw sums (spend, coupon, redeem).
+# Where each value outcome's raw uplift sums sit in a :func:`campaign_totals` row's per-draw array
+# (columns: spend, coupon, redeem).
 _DRAW_COLUMN = {"spend": 0, "coupon_product_spend": 1}
 
 
