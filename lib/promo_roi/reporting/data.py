@@ -90,17 +90,20 @@ class ReportData:
     previous: PreviousRun | None = None  # None: no earlier published run
     budget_curve: pd.DataFrame | None = None  # budget_curve.spend_profit_curve of the run's pairs; None: none
 
+    def _forecast_text(self, column: str) -> str | None:
+        """The distinct values of a text column of the forecast, joined; None when it has none."""
+        values = sorted(set(self.forecast.get(column, pd.Series(dtype=str)).dropna()))
+        return "; ".join(values) if values else None
+
     @property
     def interval_method(self) -> str | None:
-        methods = sorted(set(self.forecast.get("interval_method", pd.Series(dtype=str)).dropna()))
-        return "; ".join(methods) if methods else None
+        return self._forecast_text("interval_method")
 
     @property
     def value_outcome(self) -> str:
         """The outcome the forecast's incremental revenue is on (scoring.value_outcome); rows published before
         the setting existed have none and valued total spend."""
-        values = sorted(set(self.forecast.get("value_outcome", pd.Series(dtype=str)).dropna()))
-        return "; ".join(values) if values else "spend"
+        return self._forecast_text("value_outcome") or "spend"
 
     @property
     def interval_label(self) -> str:

@@ -164,7 +164,7 @@ def _plan_text(totals: dict[str, Any], cur: str) -> str:
 def _overlap_text(counts: pd.DataFrame, cur: str) -> str:
     """How much of the plan rests on pairs outside the overlap band (summaries.targeting_counts per campaign);
     nothing for a plan that targets no one or was published before the flag existed."""
-    if counts.empty or "outside_overlap" not in counts:
+    if counts.empty:
         return ""
     pairs = int(counts["households"].sum())
     if pairs == 0 or int(counts["overlap_unknown"].sum()) == pairs:
