@@ -407,6 +407,9 @@ def _e2e_profile(root: Path) -> dict:
         # that reason): open the gate so that the DAG's own train task makes the
         # champion its score task needs.
         "evaluation": {"bootstrap_samples": 20, "nuisance_folds": 3, "placebo_tolerance": 1.0e9},
+        # Score on the executors as a cluster's large nights do: their Python workers import the scorer from
+        # the package's zip (the fixture's few hundred pairs would otherwise be scored on the driver).
+        "scoring": {**local.get("scoring", {}), "driver_max_pairs": 0},
         "mlflow": {"tracking_uri": None, "local_store": str(root / "mlflow.db"),
                    "artifact_root": str(root / "mlartifacts")},
     }

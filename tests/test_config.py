@@ -364,6 +364,7 @@ def test_bad_values_are_refused_by_name(conf_dir: Path, override: str, message: 
         ("scoring.contact_cost=-0.5", "scoring.contact_cost must be >= 0"),
         ("scoring.interval=1", "scoring.interval must be < 1"),
         ("scoring.mc_dropout_samples=1", "scoring.mc_dropout_samples must be 0 \\(off\\) or >= 2"),
+        ("scoring.driver_max_pairs=-1", "scoring.driver_max_pairs must be >= 0, got -1"),
         ("training.epochs=null", "training.epochs must be set, got null"),
         ("training.dropout=1", "training.dropout must be < 1"),
         ("training.learning_rate=0", "training.learning_rate must be > 0"),

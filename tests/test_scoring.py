@@ -132,6 +132,38 @@ def test_a_run_date_before_the_champions_training_is_refused_before_any_write(sp
     assert champion_model(config).trained_as_of == RUN_DATE
 
 
+def test_the_driver_and_the_executors_score_every_pair_alike(spark, scoring_config, first_run, caplog):
+    """A small night is scored in the driver (scoring.driver_max_pairs); a large one by mapInPandas on the
+    executors. The same pairs get the same numbers either way, Monte Carlo dropout draws included."""
+    from promo_roi.scoring.job import forecast_night, prepare_night
+
+    night = prepare_night(spark, scoring_config, RUN_DATE)
+    assert night.pair_bound == night.households * len(PLANNED)
+
+    def on(driver_max_pairs, where):
+        config = dataclasses.replace(scoring_config, scoring=dataclasses.replace(
+            scoring_config.scoring, driver_max_pairs=driver_max_pairs, mc_dropout_samples=2))
+        caplog.clear()
+        with caplog.at_level("INFO", logger="promo_roi.scoring.job"):
+            forecast = forecast_night(night, config, "r-paths")
+        done = [r.getMessage() for r in caplog.records if r.getMessage().startswith("score.household_scores[")
+                and ": done" in r.getMessage()]
+        assert len(done) == 1 and done[0].endswith(f"({where})"), done
+        frames = [frame.toPandas().sort_values(["household_id", "campaign_id"]).reset_index(drop=True)
+                  for frame in (forecast.raw_scores, forecast.household_scores)]
+        forecast.unpersist()
+        return frames, forecast.forecast
+
+    (driver_raw, driver_scores), driver_forecast = on(night.pair_bound, "on the driver")
+    (executor_raw, executor_scores), executor_forecast = on(night.pair_bound - 1, "on the executors")
+    assert len(driver_raw) == _published(spark, HOUSEHOLD_SCORES, scoring_config).count() <= night.pair_bound
+    assert driver_raw["mc_uplift_spend"].map(len).eq(2).all()
+    for column in driver_raw.columns:
+        assert driver_raw[column].map(repr).tolist() == executor_raw[column].map(repr).tolist(), column
+    assert driver_scores.equals(executor_scores)
+    assert driver_forecast.equals(executor_forecast)
+
+
 def test_a_run_killed_mid_publish_leaves_the_last_forecast_and_a_rerun_replaces_it(
         spark, scoring_config, first_run, job_overrides):
     """jobs/score.py killed after its first published table: readers keep the last run. The next run of the

@@ -141,6 +141,8 @@ class ScoringConfig:
     contact_cost: float
     redemption_cost: float | None
     mc_dropout_samples: int
+    # Nights of at most this many (household, campaign) pairs are scored on the driver (conf/base.yaml).
+    driver_max_pairs: int
     interval: float
     min_households: int
     max_null_share: float
@@ -456,6 +458,7 @@ def _scoring(tree: Mapping[str, Any]) -> ScoringConfig | None:
         # 0 is a cost (a manufacturer-funded coupon); null: estimated from the data.
         redemption_cost=s.number("redemption_cost", optional=True, minimum=0.0),
         mc_dropout_samples=s.integer("mc_dropout_samples", minimum=0),
+        driver_max_pairs=s.integer("driver_max_pairs", minimum=0),
         interval=s.number("interval", above=0.0, below=1.0),
         min_households=s.integer("min_households", minimum=1),
         max_null_share=s.number("max_null_share", **SHARE),

@@ -37,7 +37,7 @@ from promo_roi.publication import new_run_id, publish
 from promo_roi.scoring import forecast as forecasting
 from promo_roi.scoring import inputs
 from promo_roi.scoring.plan import describe_plan, plan_night
-from promo_roi.scoring.predict import SCORE_SCHEMA, scorer
+from promo_roi.scoring.predict import SCORE_SCHEMA, score_on_driver, scorer
 from promo_roi.tables import (
     BUDGET_PLAN,
     CAMPAIGN_PLANS,
@@ -78,6 +78,11 @@ class Night:
     plans: DataFrame  # gold.campaign_plans not started by the run date (cached)
     plans_pd: pd.DataFrame
     lineage: dict[str, int]
+    households: int  # in silver.user_features on the run date: pairs <= households x plans
+
+    @property
+    def pair_bound(self) -> int:
+        return self.households * len(self.plans_pd)
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ def prepare_night(spark: SparkSession, config: AppConfig, run_date: dt.date, mod
         checked = inputs.check_inputs(user_features, plans, run_date, config, config.scoring)
         st.detail = ", ".join(f"{k} {v:,}" for k, v in checked.items())
     lineage = input_versions(spark, config, bronze)
-    return Night(run_date, bronze, user_features, model, plans, plans.toPandas(), lineage)
+    return Night(run_date, bronze, user_features, model, plans, plans.toPandas(), lineage, checked["households"])
 
 
 def forecast_night(night: Night, config: AppConfig, run_id: str) -> NightForecast:
@@ -161,7 +166,13 @@ def forecast_night(night: Night, config: AppConfig, run_id: str) -> NightForecas
     with stage(log, f"score.household_scores[{run_date}]") as st:
         examples = inputs.scoring_examples(night.bronze, night.user_features, night.plans, run_date, config)
         tracking_uri = config.require_training().mlflow.tracking_uri
-        raw = examples.mapInPandas(scorer(model.uri, tracking_uri, scoring.mc_dropout_samples), SCORE_SCHEMA).cache()
+        if night.pair_bound <= scoring.driver_max_pairs:
+            raw = score_on_driver(examples, model.uri, tracking_uri, scoring.mc_dropout_samples).cache()
+            st.detail = "on the driver"
+        else:
+            raw = examples.mapInPandas(scorer(model.uri, tracking_uri, scoring.mc_dropout_samples),
+                                       SCORE_SCHEMA).cache()
+            st.detail = "on the executors"
         st.rows = raw.count()
     household_scores = raw.transform(forecasting.household_scores(
         night.plans, model.calibration, scoring.gross_margin, run_date, run_id, model.version,

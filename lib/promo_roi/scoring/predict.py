@@ -1,10 +1,12 @@
-"""Distributed inference with the champion: one model load per Python worker, batched.
+"""Inference with the champion: one model load per Python worker, batched; small nights on the driver.
 
 ``mapInPandas`` hands each task an iterator of Arrow batches; the pyfunc is
 loaded once per worker process (cached by model URI; Spark reuses Python
 workers between tasks) and each batch is scored in one pass. Each distinct
 campaign text goes through the transformer once per worker (cached on the
-model); every pair then costs only the small network after it.
+model); every pair then costs only the small network after it. A night of
+at most ``scoring.driver_max_pairs`` pairs is scored by the same function in
+the driver (:func:`score_on_driver`), which holds the champion already.
 
 Uncertainty is Monte Carlo dropout with *shared masks*: draw k fixes one
 dropout mask per layer (seeded by k) for every row on every worker, so draw k
@@ -144,6 +146,26 @@ def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: in
         columns[name] = (list(np.stack([d[column].to_numpy(dtype=float) for d in draws], axis=1)) if draws
                          else [empty] * len(frame))
     return pd.DataFrame(columns)
+
+
+def score_on_driver(examples: Any, model_uri: str, tracking_uri: str, mc_samples: int) -> Any:
+    """What :func:`scorer` gives for ``examples`` (a DataFrame), computed in the driver process.
+
+    For a night small enough to collect (``scoring.driver_max_pairs``): the
+    driver loaded the champion already to read its calibration, while each
+    executor Python worker would import torch and transformers and load it
+    again (~6 s per worker) for a network that scores ~90k pairs/s per core
+    (BENCHMARKS.md, "Scoring"). The same ``score_frame`` on the same rows
+    gives the same numbers either way (tests/test_scoring.py).
+    """
+    import pyarrow as pa
+
+    spark = examples.sparkSession
+    frame = examples.toArrow().to_pandas()
+    if frame.empty:
+        return spark.createDataFrame([], SCORE_SCHEMA)
+    scores = score_frame(load_champion(model_uri, tracking_uri), frame, mc_samples)
+    return spark.createDataFrame(pa.Table.from_pandas(scores, preserve_index=False), SCORE_SCHEMA)
 
 
 def scorer(model_uri: str, tracking_uri: str, mc_samples: int, threads: int = 1):
