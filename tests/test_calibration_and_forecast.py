@@ -451,3 +451,25 @@ def test_household_scores_transform_by_hand(spark):
             for _, r in sorted(coupon.items())] == [pytest.approx((0.2, 0.06, 2.1)), pytest.approx((0.2, 0.06, 6.4))]
     assert {r.value_outcome for r in coupon.values()} == {"coupon_product_spend"}
     assert coupon[1].calibrated_uplift_spend == pytest.approx(14.0)
+
+
+def test_campaign_totals_sums_each_plan_and_each_monte_carlo_draw_by_hand(spark):
+    from promo_roi.scoring.forecast import campaign_totals
+
+    chosen = spark.createDataFrame(
+        [(11, "target_list", 10.0, 1.0, 0.5, [8.0, 12.0], [0.5, 1.5], [0.4, 0.6]),
+         (11, "target_list", -2.0, 3.0, 0.25, [-1.0, -3.0], [2.0, 4.0], [0.2, 0.3]),
+         (12, "scored", 5.0, 0.0, 1.0, [5.0, 6.0], [0.0, 1.0], [0.9, 1.0])],
+        "campaign_id long, audience_source string, uplift_spend double, uplift_coupon_product_spend double, "
+        "p_redeem_t1 double, mc_uplift_spend array<double>, mc_uplift_coupon_product_spend array<double>, "
+        "mc_p_redeem array<double>")
+    totals = campaign_totals(chosen).set_index("campaign_id")
+    # Campaign 11: two households; spend uplift 10 - 2 = 8, coupon 1 + 3 = 4, redemption probability 0.75.
+    assert (totals.at[11, "audience"], totals.at[11, "audience_source"]) == (2, "target_list")
+    assert (totals.at[11, "sum_uplift_spend"], totals.at[11, "sum_uplift_coupon_product_spend"],
+            totals.at[11, "sum_p_redeem"]) == pytest.approx((8.0, 4.0, 0.75))
+    # Per draw k, a row (spend, coupon, redeem): draw 0 is (8 - 1, 0.5 + 2, 0.4 + 0.2), draw 1 (12 - 3, 1.5 + 4,
+    # 0.6 + 0.3).
+    np.testing.assert_allclose(totals.at[11, "mc"], [[7.0, 2.5, 0.6], [9.0, 5.5, 0.9]])
+    assert totals.at[12, "audience"] == 1
+    np.testing.assert_allclose(totals.at[12, "mc"], [[5.0, 0.0, 0.9], [6.0, 1.0, 1.0]])

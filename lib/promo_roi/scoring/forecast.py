@@ -19,9 +19,16 @@ from pyspark.sql import functions as F
 from promo_roi.causal.calibration import LinearCalibration, UpliftCalibration, campaign_effect_order
 from promo_roi.config import VALUE_OUTCOMES
 
-# Where each value outcome's raw uplift sums sit in a :func:`campaign_totals` row's per-draw array
-# (columns: spend, coupon, redeem).
-_DRAW_COLUMN = {"spend": 0, "coupon_product_spend": 1}
+# The sums :func:`campaign_totals` takes per plan, in the column order of its per-draw array ``mc``:
+# (what is summed, the score column, its sum's column, the score's Monte Carlo draw column).
+_SUMS = (
+    ("spend", "uplift_spend", "sum_uplift_spend", "mc_uplift_spend"),
+    ("coupon_product_spend", "uplift_coupon_product_spend", "sum_uplift_coupon_product_spend",
+     "mc_uplift_coupon_product_spend"),
+    ("redeem", "p_redeem_t1", "sum_p_redeem", "mc_p_redeem"),
+)
+# Where each sum sits in a row's per-draw array (the value outcomes' uplift sums and the redemption sum).
+_DRAW_COLUMN = {name: j for j, (name, *_) in enumerate(_SUMS)}
 
 
 def audiences(bronze_campaigns: DataFrame, scores: DataFrame) -> DataFrame:
@@ -112,20 +119,16 @@ def campaign_totals(chosen: DataFrame) -> pd.DataFrame:
     probability, and the same sums per MC draw."""
     totals = chosen.groupBy("campaign_id", "audience_source").agg(
         F.count(F.lit(1)).alias("audience"),
-        F.sum("uplift_spend").alias("sum_uplift_spend"),
-        F.sum("uplift_coupon_product_spend").alias("sum_uplift_coupon_product_spend"),
-        F.sum("p_redeem_t1").alias("sum_p_redeem"),
+        *(F.sum(score).alias(total) for _, score, total, _ in _SUMS),
     ).toPandas()
+    names = [name for name, *_ in _SUMS]
     draws = (
-        chosen.select("campaign_id", F.posexplode(F.arrays_zip("mc_uplift_spend", "mc_uplift_coupon_product_spend",
-                                                              "mc_p_redeem")).alias("k", "d"))
+        chosen.select("campaign_id", F.posexplode(F.arrays_zip(*(mc for *_, mc in _SUMS))).alias("k", "d"))
         .groupBy("campaign_id", "k")
-        .agg(F.sum("d.mc_uplift_spend").alias("spend"), F.sum("d.mc_uplift_coupon_product_spend").alias("coupon"),
-             F.sum("d.mc_p_redeem").alias("redeem"))
+        .agg(*(F.sum(f"d.{mc}").alias(name) for name, _, _, mc in _SUMS))
         .toPandas()
     )
-    totals["mc"] = [draws[draws["campaign_id"] == c].sort_values("k")[["spend", "coupon", "redeem"]].to_numpy()
-                    for c in totals["campaign_id"]]
+    totals["mc"] = [draws[draws["campaign_id"] == c].sort_values("k")[names].to_numpy() for c in totals["campaign_id"]]
     return totals
 
 
@@ -145,11 +148,12 @@ def _draws(t: Any, contact: float, per_redemption: float, calibration: UpliftCal
     ``own_deviation``: the campaign's deviation draws in its own order (:func:`campaign_effect_order`), for
     sums over campaigns; a campaign alone uses the stored order."""
     n = float(t.audience)
-    mc = t.mc if len(t.mc) else np.array([[t.sum_uplift_spend, t.sum_uplift_coupon_product_spend, t.sum_p_redeem]])
+    mc = t.mc if len(t.mc) else np.array([[getattr(t, total) for _, _, total, _ in _SUMS]])
     pick = mc[np.arange(calibration.n_draws) % len(mc)]
     order = campaign_effect_order(calibration.n_draws, t.campaign_id) if own_deviation else None
     draw_revenue = value_line(calibration, value_outcome).total_draws(n, pick[:, _DRAW_COLUMN[value_outcome]], order)
-    draw_cost = n * contact + calibration.redemptions.ratio_draws(order) * pick[:, 2] * per_redemption
+    redemption_sums = pick[:, _DRAW_COLUMN["redeem"]]
+    draw_cost = n * contact + calibration.redemptions.ratio_draws(order) * redemption_sums * per_redemption
     return margin * draw_revenue, draw_cost
 
 
