@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -14,10 +15,12 @@ from promo_roi.causal.calibration import (
     CalibrationError,
     LinearCalibration,
     RatioCalibration,
+    ShrunkCountCalibration,
     UpliftCalibration,
     between_campaign_variance,
     fit_linear,
     fit_ratio,
+    fit_shrunk_count,
     fit_uplift_calibration,
 )
 from promo_roi.causal.metrics import dr_att
@@ -146,6 +149,54 @@ def test_redemption_ratio_is_observed_over_predicted():
     assert counts.expected_count([0.4, 3.0, -1.0]).tolist() == pytest.approx([0.4, 3.0, 0.0])  # a count: no cap
 
 
+def test_the_shrunk_count_pulls_the_ratios_prediction_toward_the_mean_by_hand():
+    # Predicted 0.1 for three households, 0.5 for three; counts 1, 0, 2 and 1, 2, 0: 6 redemptions over 1.8
+    # predicted, ratio r = 10/3; the ratio predicts 1/3 and 5/3, the observed means are 1 and 1 (no
+    # difference: beta 0), so every household's expected count is the mean, 1.
+    p = np.array([0.1, 0.1, 0.1, 0.5, 0.5, 0.5])
+    flat = fit_shrunk_count(np.array([1, 0, 2, 1, 2, 0]), p, np.ones(6), n_boot=10, seed=0)
+    assert (flat.intercept, flat.slope) == pytest.approx((1.0, 0.0))
+    assert flat.expected_count([0.1, 0.5]).tolist() == pytest.approx([1.0, 1.0])
+    # Counts 0, 0, 0 and 2, 2, 2 (r = 6/1.8 again, its prediction 1/3 and 5/3): the counts differ by more
+    # than the ratio predicts (beta = cov 2/3 over var 4/9 = 1.5, capped at 1): the ratio itself.
+    steep = fit_shrunk_count(np.array([0, 0, 0, 2, 2, 2]), p, np.ones(6), n_boot=10, seed=0)
+    assert (steep.intercept, steep.slope) == pytest.approx((0.0, 6 / 1.8))
+    # Counts 0, 1, 1 and 1, 1, 2 (r = 6/1.8): the ratio's prediction goes 1/3 -> 5/3, the counts' means
+    # 2/3 -> 4/3, half as far: beta 0.5 (cov 2/9 over var 4/9), so 0.5 * mean 1 + 0.5 * r * p.
+    half = fit_shrunk_count(np.array([0, 1, 1, 1, 1, 2]), p, np.ones(6), n_boot=10, seed=0)
+    assert (half.intercept, half.slope) == pytest.approx((0.5, 0.5 * 6 / 1.8))
+    assert half.total(6, p.sum()) == pytest.approx(6.0)  # the held-out total is kept
+    # Every draw keeps the intercept and slope >= 0 (beta in [0, 1]).
+    assert (half.draws >= 0).all() and half.draws.shape == (10, 2)
+
+
+def test_a_plan_priced_with_the_shrunk_count_by_hand():
+    totals = _totals((11, 100, 500.0, 50.0, 20.0))
+    plans = _plans(11)
+    cal = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5), (3.0, 0.2, 1.0)])
+    shrunk = ShrunkCountCalibration(0.05, 0.25, np.array([[0.05, 0.25], [0.1, 0.5]]))
+    cal = dataclasses.replace(cal, redemption_count_shrunk=shrunk, redemption_model="shrunk")
+    # Redemptions 0.05 * 100 + 0.25 * 20 = 10 (the ratio's 0.5 * 20 is 10 too), cost 50 + 10 * 2 = 70; the
+    # second draw: 0.1 * 100 + 0.5 * 20 = 20 redemptions, cost 50 + 40 = 90 (as the ratio's 1.0 * 20).
+    f = roi_forecast(totals, plans, cal, margin=0.3, interval=0.999, value_outcome="spend").iloc[0]
+    assert f["expected_redemptions"] == pytest.approx(10.0) and f["cost"] == pytest.approx(70.0)
+    assert f["roi_high"] == pytest.approx(30.0 / 90.0, abs=2e-3)
+    assert "shrunk expected count" in interval_method(cal, 0, 0.9, "spend")
+    assert "shrunk" not in interval_method(dataclasses.replace(cal, redemption_model="ratio"), 0, 0.9, "spend")
+    # Another audience: 10 households with p summing to 1: the ratio prices 0.5 redemptions, the shrunk
+    # count 0.05 * 10 + 0.25 * 1 = 0.75 (a low prediction is pulled up toward the mean).
+    small = roi_forecast(_totals((11, 10, 0.0, 0.0, 1.0)), plans, cal, margin=0.3, interval=0.9,
+                         value_outcome="spend").iloc[0]
+    assert small["expected_redemptions"] == pytest.approx(0.75)
+    ratio_priced = roi_forecast(_totals((11, 10, 0.0, 0.0, 1.0)), plans, dataclasses.replace(
+        cal, redemption_model="ratio"), margin=0.3, interval=0.9, value_outcome="spend").iloc[0]
+    assert ratio_priced["expected_redemptions"] == pytest.approx(0.5)
+    # A model calibrated before the shrunk count existed refuses to give one.
+    older = _calibration(1.0, 0.1, 0.5, [(0.0, 0.0, 0.5)])
+    with pytest.raises(CalibrationError, match="no shrunk redemption count.*retrain"):
+        dataclasses.replace(older, redemption_model="shrunk").redemptions
+
+
 def test_calibration_refuses_too_little_data_and_round_trips_through_json():
     with pytest.raises(CalibrationError, match="too few"):
         fit_linear(np.arange(5.0), np.arange(5.0), np.ones(5), n_boot=5, seed=0)
@@ -164,6 +215,10 @@ def test_calibration_refuses_too_little_data_and_round_trips_through_json():
     np.testing.assert_array_equal(back.coupon_product_spend.draws, cal.coupon_product_spend.draws)
     np.testing.assert_array_equal(back.redemption.draws, cal.redemption.draws)
     np.testing.assert_array_equal(back.redemptions.draws, cal.redemptions.draws)
+    np.testing.assert_array_equal(back.redemption_count_shrunk.draws, cal.redemption_count_shrunk.draws)
+    assert back.redemption_count_shrunk.intercept == cal.redemption_count_shrunk.intercept
+    # Fitted on the same targeted rows and resamples as the count ratio: the same campaign deviation draws.
+    np.testing.assert_array_equal(cal.redemption_count_shrunk.campaign_effects, cal.redemptions.campaign_effects)
     # Every redeemer redeemed 3 coupons: on the same resamples, 3 redemptions per redeemer in every draw.
     assert cal.redemptions.ratio == pytest.approx(3 * cal.redemption.ratio)
     np.testing.assert_allclose(cal.redemptions.draws, 3 * cal.redemption.draws)

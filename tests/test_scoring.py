@@ -110,6 +110,26 @@ def test_each_pair_is_valued_on_the_value_outcome_and_flagged_for_overlap(spark,
     assert (joined["in_overlap"] == joined["in_overlap_scored"]).all()
 
 
+def test_each_pair_is_priced_by_the_redemption_model_configured(spark, scoring_config, first_run):
+    """The published night priced redemptions with the champion's ratio (the default); the shrunk expected
+    count the champion also carries prices the same pairs as intercept + slope x p (scoring.redemption_model)."""
+    from promo_roi.scoring.forecast import expected_redemptions
+
+    model = champion_model(scoring_config)
+    ratio = model.calibration.redemption_count.ratio
+    scores = _published(spark, HOUSEHOLD_SCORES, scoring_config)
+    published = scores.select("p_redeem_targeted", "expected_redemptions").toPandas()
+    assert published["expected_redemptions"].tolist() == pytest.approx((ratio * published["p_redeem_targeted"]).tolist())
+    shrunk_config = dataclasses.replace(scoring_config, scoring=dataclasses.replace(
+        scoring_config.scoring, redemption_model="shrunk"))
+    shrunk = champion_model(shrunk_config).calibration
+    line = shrunk.redemption_count_shrunk
+    assert shrunk.redemptions is line and line.intercept >= 0 and line.slope >= 0
+    priced = scores.withColumnRenamed("p_redeem_targeted", "p_redeem_t1").select(
+        "p_redeem_t1", expected_redemptions(shrunk).alias("shrunk")).toPandas()
+    assert priced["shrunk"].tolist() == pytest.approx((line.intercept + line.slope * priced["p_redeem_t1"]).tolist())
+
+
 def test_stale_features_refused_before_any_write(spark, scoring_config, first_run):
     config = scoring_config
     versions = {s.name: delta_io.table_version(spark, s, config.warehouse)

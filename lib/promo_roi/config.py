@@ -148,10 +148,13 @@ class ScoringConfig:
     max_null_share: float
     # The calibrated outcome whose uplift is the value of a targeted household (conf/base.yaml says why).
     value_outcome: str
+    # How a pair's expected redemptions are priced: the champion's ratio or its shrunk expected count.
+    redemption_model: str
 
 
 # The spend outcomes a plan can value a household on (each has its own calibration line).
 VALUE_OUTCOMES = ("coupon_product_spend", "spend")
+REDEMPTION_MODELS = ("ratio", "shrunk")  # conf/base.yaml scoring.redemption_model says what each does
 PLANNING_MODES = ("fixed_budget", "target_roi")
 PLANNING_RISKS = ("expected", "quantile")  # conf/base.yaml planning.risk says what each does
 
@@ -463,6 +466,7 @@ def _scoring(tree: Mapping[str, Any]) -> ScoringConfig | None:
         min_households=s.integer("min_households", minimum=1),
         max_null_share=s.number("max_null_share", **SHARE),
         value_outcome=s.text("value_outcome", choices=VALUE_OUTCOMES),
+        redemption_model=s.text("redemption_model", choices=REDEMPTION_MODELS),
     )
     if cfg.mc_dropout_samples == 1:
         raise ConfigError(f"scoring.mc_dropout_samples must be 0 (off) or >= 2, got {cfg.mc_dropout_samples}")

@@ -25,6 +25,16 @@ coupons per campaign (Complete Journey: about 2.5 per redeeming household), so
 the expected NUMBER of redemptions gets its own ratio: observed redemptions
 over the predicted probability, on the same rows and bootstrap draws.
 
+A plan that picks pairs partly for their low predicted cost picks the pairs
+whose cost the network under-predicts most (a winner's curse): the ratio
+scales every prediction alike and keeps its noise. ``scoring.redemption_model:
+shrunk`` uses instead the expected count given the prediction,
+``(1 - beta) * m + beta * r * p``: the ratio's prediction shrunk toward the
+held-out mean ``m`` by ``beta``, the slope of the observed counts on ``r * p``
+(kept in [0, 1]; 1 is the ratio, 0 one expected count for everyone). It is
+fitted beside the ratio on the same rows and resamples, and its campaign
+deviation is the ratio's (the same draws on the same log scale).
+
 Uncertainty has two parts, and a forecast is for a campaign not yet seen:
 
 - how well the held-out campaigns pin the line down: a two-stage bootstrap,
@@ -216,6 +226,45 @@ class RatioCalibration:
         """A calibrated expected count (not bounded by 1)."""
         return np.maximum(self.ratio * np.asarray(p, dtype=float), 0.0)
 
+    def coefficients(self) -> tuple[float, float]:
+        """(intercept, slope) of the expected count in the predicted probability: (0, ratio)."""
+        return 0.0, self.ratio
+
+    def total(self, households: float, p_sum: float) -> float:
+        """The expected count summed over ``households`` whose predicted probabilities sum to ``p_sum``."""
+        return self.ratio * p_sum
+
+    def total_draws(self, households: float, p_sums: Any, effect_order: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`total` in every draw (``p_sums``: one sum, or one per draw; ``effect_order`` as for
+        :meth:`ratio_draws`)."""
+        return self.ratio_draws(effect_order) * np.asarray(p_sums, dtype=float)
+
+
+@dataclass(frozen=True)
+class ShrunkCountCalibration:
+    """The expected number of redemptions given the predicted probability ``p``: ``intercept + slope * p``
+    with ``intercept = (1 - beta) * m`` and ``slope = beta * r`` (module docstring), both >= 0."""
+
+    intercept: float
+    slope: float
+    draws: np.ndarray  # [n_draws, 2]: (intercept, slope) per bootstrap sample
+    between_campaign_sd: float = 0.0           # sd of a new campaign's log level, as the ratio's
+    campaign_effects: np.ndarray | None = None  # [n_draws]: sd * z_k on the log scale
+
+    def expected_count(self, p: Any) -> np.ndarray:
+        return self.intercept + self.slope * np.asarray(p, dtype=float)
+
+    def coefficients(self) -> tuple[float, float]:
+        return self.intercept, self.slope
+
+    def total(self, households: float, p_sum: float) -> float:
+        return self.intercept * households + self.slope * p_sum
+
+    def total_draws(self, households: float, p_sums: Any, effect_order: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`total` in every draw k, times the new campaign's ``exp(u_k)`` (as the ratio's draws)."""
+        level = self.draws[:, 0] * households + self.draws[:, 1] * np.asarray(p_sums, dtype=float)
+        return level * np.exp(_ordered(self.campaign_effects, effect_order))
+
 
 def _resamples(campaign: np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -265,6 +314,32 @@ def fit_ratio(observed: Any, predicted: Any, campaign: Any, n_boot: int, seed: i
     return RatioCalibration(ratio(np.arange(y.size)), draws, sd, effects)
 
 
+def _shrunk_line(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) of ``(1 - beta) * m + beta * r * p`` on rows (y, p) (module docstring)."""
+    total = p.sum()
+    r = float(y.sum() / total) if total > 0 else 1.0
+    x = r * p
+    spread = float(x.var())
+    beta = float(np.clip(np.mean((x - x.mean()) * (y - y.mean())) / spread, 0.0, 1.0)) if spread > 0 else 0.0
+    return (1.0 - beta) * float(y.mean()), beta * r
+
+
+def fit_shrunk_count(observed: Any, predicted: Any, campaign: Any, n_boot: int, seed: int,
+                     resamples: list[np.ndarray] | None = None) -> ShrunkCountCalibration:
+    """The shrunk expected count, its bootstrap draws and the ratio's campaign effect; arguments as for
+    :func:`fit_ratio` (the same rows and resamples give the same campaign-effect draws)."""
+    y, p, camp = np.asarray(observed, dtype=float), np.asarray(predicted, dtype=float), np.asarray(campaign)
+    if not (y.shape == p.shape == camp.shape):
+        raise CalibrationError(f"length mismatch: observed={y.shape}, predicted={p.shape}, campaign={camp.shape}")
+    if y.size == 0 or p.sum() <= 0:
+        raise CalibrationError("no targeted held-out households with a positive predicted redemption")
+    resamples = _resamples(camp, n_boot, seed) if resamples is None else resamples
+    draws = np.array([_shrunk_line(y[idx], p[idx]) if idx.size else (0.0, 1.0) for idx in resamples]).reshape(-1, 2)
+    sd, effects = _campaign_effects(_campaign_log_ratio_variance(y, p, camp), len(resamples), seed,
+                                    REDEMPTION_STREAM)
+    return ShrunkCountCalibration(*_shrunk_line(y, p), draws, sd, effects)
+
+
 @dataclass(frozen=True)
 class UpliftCalibration:
     """What scoring applies to the champion's raw predictions (saved beside its weights)."""
@@ -276,10 +351,21 @@ class UpliftCalibration:
     rows: int
     method: str = METHOD
     redemption_count: RatioCalibration | None = None  # redemptions per predicted probability (None: older model)
+    # The expected count given the prediction (None: a model calibrated before it existed).
+    redemption_count_shrunk: ShrunkCountCalibration | None = None
+    # Which of the two prices a pair's redemptions (scoring.redemption_model; set by scoring, not stored).
+    redemption_model: str = "ratio"
 
     @property
-    def redemptions(self) -> RatioCalibration:
-        """The expected-number-of-redemptions calibration; a model trained before it existed is refused."""
+    def redemptions(self) -> RatioCalibration | ShrunkCountCalibration:
+        """The expected-number-of-redemptions calibration ``redemption_model`` names; a model trained before
+        it existed is refused."""
+        if self.redemption_model == "shrunk":
+            if self.redemption_count_shrunk is None:
+                raise CalibrationError("the model's calibration has no shrunk redemption count (trained before "
+                                       "scoring.redemption_model: shrunk existed): retrain it with jobs/train.py "
+                                       "or score with redemption_model ratio")
+            return self.redemption_count_shrunk
         if self.redemption_count is None:
             raise CalibrationError("the model's calibration has no redemption-count ratio (trained before expected "
                                    "costs counted redemptions): retrain it with jobs/train.py")
@@ -290,12 +376,12 @@ class UpliftCalibration:
         return int(self.spend.draws.shape[0])
 
     def to_dict(self) -> dict[str, Any]:
-        def effects(c: LinearCalibration | RatioCalibration) -> dict[str, Any]:
+        def effects(c: LinearCalibration | RatioCalibration | ShrunkCountCalibration) -> dict[str, Any]:
             if c.campaign_effects is None:
                 return {}
             return {"between_campaign_sd": c.between_campaign_sd, "campaign_effects": c.campaign_effects.tolist()}
 
-        def linear(c: LinearCalibration) -> dict[str, Any]:
+        def linear(c: LinearCalibration | ShrunkCountCalibration) -> dict[str, Any]:
             return {"intercept": c.intercept, "slope": c.slope, "draws": c.draws.tolist(), **effects(c)}
 
         def ratio(c: RatioCalibration) -> dict[str, Any]:
@@ -306,6 +392,8 @@ class UpliftCalibration:
             "spend": linear(self.spend), "coupon_product_spend": linear(self.coupon_product_spend),
             "redemption": ratio(self.redemption),
             **({"redemption_count": ratio(self.redemption_count)} if self.redemption_count is not None else {}),
+            **({"redemption_count_shrunk": linear(self.redemption_count_shrunk)}
+               if self.redemption_count_shrunk is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -327,11 +415,16 @@ class UpliftCalibration:
             return None if x is None else RatioCalibration(float(x["ratio"]), np.asarray(x["draws"], dtype=float),
                                                            *effects(x))
 
+        def shrunk(x: Mapping[str, Any] | None) -> ShrunkCountCalibration | None:
+            return None if x is None else ShrunkCountCalibration(
+                float(x["intercept"]), float(x["slope"]), np.asarray(x["draws"], dtype=float).reshape(-1, 2),
+                *effects(x))
+
         out = cls(linear(d["spend"]), linear(d["coupon_product_spend"]), ratio(d["redemption"]),
                   tuple(int(c) for c in d["campaigns"]), int(d["rows"]), str(d.get("method", METHOD)),
-                  ratio(d.get("redemption_count")))
+                  ratio(d.get("redemption_count")), shrunk(d.get("redemption_count_shrunk")))
         parts = [out.spend, out.coupon_product_spend, out.redemption]
-        parts += [out.redemption_count] if out.redemption_count is not None else []
+        parts += [c for c in (out.redemption_count, out.redemption_count_shrunk) if c is not None]
         counts = {len(c.draws) for c in parts} | {len(c.campaign_effects) for c in parts
                                                   if c.campaign_effects is not None}
         if len(counts) != 1:
@@ -375,4 +468,6 @@ def fit_uplift_calibration(
         spend=linear(tau_spend, phi_spend), coupon_product_spend=linear(tau_coupon, phi_coupon),
         redemption=ratio(redeemed), campaigns=tuple(sorted(int(c) for c in np.unique(camp))),
         rows=int(camp.size), redemption_count=ratio(redemptions),
+        redemption_count_shrunk=fit_shrunk_count(np.asarray(redemptions, dtype=float)[t], p, camp[t], n_boot, seed,
+                                                 targeted_resamples),
     )

@@ -64,8 +64,10 @@ def calibrated_redemption(calibration: UpliftCalibration) -> Column:
 
 
 def expected_redemptions(calibration: UpliftCalibration) -> Column:
-    """The calibrated expected number of redemptions of a targeted pair (several coupons per household)."""
-    return F.greatest(F.lit(0.0), F.lit(calibration.redemptions.ratio) * F.col("p_redeem_t1"))
+    """The calibrated expected number of redemptions of a targeted pair (several coupons per household):
+    ``intercept + slope * p`` of the calibration ``scoring.redemption_model`` names (the ratio: 0 and r)."""
+    intercept, slope = calibration.redemptions.coefficients()
+    return F.greatest(F.lit(0.0), F.lit(intercept) + F.lit(slope) * F.col("p_redeem_t1"))
 
 
 def in_overlap(overlap_band: tuple[float, float]) -> Column:
@@ -153,7 +155,7 @@ def _draws(t: Any, contact: float, per_redemption: float, calibration: UpliftCal
     order = campaign_effect_order(calibration.n_draws, t.campaign_id) if own_deviation else None
     draw_revenue = value_line(calibration, value_outcome).total_draws(n, pick[:, _DRAW_COLUMN[value_outcome]], order)
     redemption_sums = pick[:, _DRAW_COLUMN["redeem"]]
-    draw_cost = n * contact + calibration.redemptions.ratio_draws(order) * redemption_sums * per_redemption
+    draw_cost = n * contact + calibration.redemptions.total_draws(n, redemption_sums, order) * per_redemption
     return margin * draw_revenue, draw_cost
 
 
@@ -189,7 +191,8 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
     spend); ``incremental_coupon_product_revenue`` is always the coupon products'.
     Point: ``a * N + b * sum(tau_hat)`` for N households with raw uplifts
     ``tau_hat`` (:mod:`promo_roi.causal.calibration`), redemptions ``r * sum(p)`` with ``r`` the
-    redemption-count ratio (redemptions, not redeemers: cost is paid per redemption).
+    redemption-count ratio (redemptions, not redeemers: cost is paid per redemption), or ``c * N + d * sum(p)``
+    with the shrunk expected count (``scoring.redemption_model: shrunk``).
     Interval: the same arithmetic for every bootstrap draw ``(a_k, b_k, r_k)``, each with the
     new campaign's own deviation (``a_k + u_k``, ``r_k exp(v_k)``: the calibration's campaign effects)
     and with Monte Carlo dropout draw ``k mod M`` of the sums when there are M, then the draws' quantiles.
@@ -203,7 +206,7 @@ def roi_forecast(totals: pd.DataFrame, plans: pd.DataFrame, calibration: UpliftC
         contact, per_redemption = float(units.at[t.campaign_id, "contact_cost"]), float(units.at[t.campaign_id, "redemption_cost"])
         coupon_revenue = cal.coupon_product_spend.total(n, t.sum_uplift_coupon_product_spend)
         revenue = value_line(cal, value_outcome).total(n, getattr(t, f"sum_uplift_{value_outcome}"))
-        redemptions = cal.redemptions.ratio * t.sum_p_redeem
+        redemptions = cal.redemptions.total(n, t.sum_p_redeem)
         contact_cost, redemption_cost = n * contact, redemptions * per_redemption
         cost = contact_cost + redemption_cost
         draw_gp, draw_cost = _draws(t, contact, per_redemption, cal, margin, value_outcome)
@@ -252,4 +255,7 @@ def interval_method(calibration: UpliftCalibration, mc_samples: int, interval: f
                  f"{calibration.redemptions.between_campaign_sd:.3g} on the log redemption ratio)")
     else:
         text += ", without a new campaign's own deviation (the model was calibrated before it was estimated)"
-    return text + (f", each with one of {mc_samples} shared-mask MC dropout draws" if mc_samples else "")
+    text += f", each with one of {mc_samples} shared-mask MC dropout draws" if mc_samples else ""
+    if calibration.redemption_model == "shrunk":
+        text += "; redemptions from the shrunk expected count (scoring.redemption_model)"
+    return text

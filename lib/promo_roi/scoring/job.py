@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -118,6 +118,13 @@ def champion(config: AppConfig) -> Champion:
         raise inputs.ScoringInputError(
             f"{training.registered_model} version {version} ('{training.champion_alias}') predates the expected "
             "number of redemptions (its costs would count redeemers, not redemptions): retrain with jobs/train.py")
+    model_choice = config.scoring.redemption_model if config.scoring is not None else "ratio"
+    if model_choice == "shrunk" and calibration.redemption_count_shrunk is None:
+        raise inputs.ScoringInputError(
+            f"{training.registered_model} version {version} ('{training.champion_alias}') predates the shrunk "
+            "redemption count that scoring.redemption_model: shrunk asks for: retrain with jobs/train.py or "
+            "score with redemption_model ratio")
+    calibration = replace(calibration, redemption_model=model_choice)
     as_of = store.run_params(store.version_run_id(training.registered_model, version)).get("as_of_date")
     return Champion(source, version, calibration, dt.date.fromisoformat(as_of) if as_of else None)
 

@@ -436,4 +436,11 @@ def calibration_rows(calibration: UpliftCalibration, model: str = "transformer")
                      float(np.quantile(counts, 0.975)), n, campaigns))
     rows.append(_row(model, "heldout", "calibration", "redemptions", "between_campaign_sd",
                      calibration.redemptions.between_campaign_sd, n=n, campaigns=campaigns))
+    shrunk = calibration.redemption_count_shrunk
+    if shrunk is not None:
+        for j, (metric, value) in enumerate((("shrunk_count_intercept", shrunk.intercept),
+                                             ("shrunk_count_slope", shrunk.slope))):
+            rows.append(_row(model, "heldout", "calibration", "redemptions", metric, value,
+                             float(np.quantile(shrunk.draws[:, j], 0.025)),
+                             float(np.quantile(shrunk.draws[:, j], 0.975)), n, campaigns))
     return rows
