@@ -614,8 +614,11 @@ def test_uplift_tables_are_the_champions_stored_curves_and_evaluation(spark, rep
         assert number(r["n_rows"]) == q.n_rows
     calibration = p.tables["calibration-table"]
     stored = evaluation[evaluation["scope"] == "calibration"]
-    # Intercept, slope and between-campaign sd per spend outcome; two redemption ratios and the count's sd.
-    assert len(calibration) == len(stored) == 9
+    # Intercept, slope and between-campaign sd per spend outcome; two redemption ratios and the count's sd;
+    # the shrunk count's intercept and slope.
+    assert len(calibration) == len(stored) == 11
+    assert {r["metric"] for r in calibration} >= {"shrunk count: intercept (redemptions per household)",
+                                                   "shrunk count: slope (x predicted redemption probability)"}
     assert sorted(number(r["value"]) for r in calibration) == pytest.approx(sorted(stored["value"]), abs=0.00005)
 
 

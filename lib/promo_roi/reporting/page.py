@@ -33,7 +33,10 @@ CALIBRATION_METRICS = {"calibration_intercept": "intercept ({unit} per household
                        "calibration_slope": "slope (x predicted uplift)",
                        "calibration_ratio": "ratio (observed / predicted redemption probability)",
                        # A new campaign's own deviation from the line (DerSimonian-Laird; in every interval).
-                       "between_campaign_sd": "between-campaign sd ({unit} per household)"}
+                       "between_campaign_sd": "between-campaign sd ({unit} per household)",
+                       # scoring.redemption_model: shrunk (causal/calibration.py).
+                       "shrunk_count_intercept": "shrunk count: intercept (redemptions per household)",
+                       "shrunk_count_slope": "shrunk count: slope (x predicted redemption probability)"}
 # The redemption ratio's campaign effect is on the log scale.
 LOG_SCALE_UNIT = "log of the ratio"
 
