@@ -241,24 +241,16 @@ class RatioCalibration:
 
 
 @dataclass(frozen=True)
-class ShrunkCountCalibration:
-    """The expected number of redemptions given the predicted probability ``p``: ``intercept + slope * p``
-    with ``intercept = (1 - beta) * m`` and ``slope = beta * r`` (module docstring), both >= 0."""
-
-    intercept: float
-    slope: float
-    draws: np.ndarray  # [n_draws, 2]: (intercept, slope) per bootstrap sample
-    between_campaign_sd: float = 0.0           # sd of a new campaign's log level, as the ratio's
-    campaign_effects: np.ndarray | None = None  # [n_draws]: sd * z_k on the log scale
+class ShrunkCountCalibration(LinearCalibration):
+    """The expected number of redemptions given the predicted probability ``p``: the line ``intercept + slope *
+    p`` with ``intercept = (1 - beta) * m`` and ``slope = beta * r`` (module docstring), both >= 0. Its
+    ``campaign_effects`` are the redemption ratio's, on the log scale: a new campaign scales the count."""
 
     def expected_count(self, p: Any) -> np.ndarray:
-        return self.intercept + self.slope * np.asarray(p, dtype=float)
+        return self.apply(p)
 
     def coefficients(self) -> tuple[float, float]:
         return self.intercept, self.slope
-
-    def total(self, households: float, p_sum: float) -> float:
-        return self.intercept * households + self.slope * p_sum
 
     def total_draws(self, households: float, p_sums: Any, effect_order: np.ndarray | None = None) -> np.ndarray:
         """:meth:`total` in every draw k, times the new campaign's ``exp(u_k)`` (as the ratio's draws)."""
@@ -293,31 +285,39 @@ def fit_linear(tau: Any, phi: Any, campaign: Any, n_boot: int, seed: int,
     return LinearCalibration(a, b, draws, sd, effects)
 
 
-def fit_ratio(observed: Any, predicted: Any, campaign: Any, n_boot: int, seed: int,
-              resamples: list[np.ndarray] | None = None) -> RatioCalibration:
-    """Observed over predicted, its bootstrap draws and the campaign effect on the log ratio. Every row
-    counts; ``resamples`` as for :func:`fit_linear`."""
+def _count_ratio(y: np.ndarray, p: np.ndarray) -> float:
+    """Observed over predicted (1 where nothing is predicted)."""
+    total = p.sum()
+    return float(y.sum() / total) if total > 0 else 1.0
+
+
+def _count_rows(observed: Any, predicted: Any, campaign: Any, n_boot: int, seed: int,
+                resamples: list[np.ndarray] | None) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], float, np.ndarray]:
+    """What both redemption calibrations rest on: the targeted rows (observed, predicted), checked, their
+    resamples and the campaign effect on the log ratio, (sd, draws)."""
     y, p, camp = np.asarray(observed, dtype=float), np.asarray(predicted, dtype=float), np.asarray(campaign)
     if not (y.shape == p.shape == camp.shape):
         raise CalibrationError(f"length mismatch: observed={y.shape}, predicted={p.shape}, campaign={camp.shape}")
     if y.size == 0 or p.sum() <= 0:
         raise CalibrationError("no targeted held-out households with a positive predicted redemption")
-
-    def ratio(idx: np.ndarray) -> float:
-        total = p[idx].sum()
-        return float(y[idx].sum() / total) if total > 0 else 1.0
-
     resamples = _resamples(camp, n_boot, seed) if resamples is None else resamples
-    draws = np.array([ratio(idx) for idx in resamples])
     sd, effects = _campaign_effects(_campaign_log_ratio_variance(y, p, camp), len(resamples), seed,
                                     REDEMPTION_STREAM)
-    return RatioCalibration(ratio(np.arange(y.size)), draws, sd, effects)
+    return y, p, resamples, sd, effects
+
+
+def fit_ratio(observed: Any, predicted: Any, campaign: Any, n_boot: int, seed: int,
+              resamples: list[np.ndarray] | None = None) -> RatioCalibration:
+    """Observed over predicted, its bootstrap draws and the campaign effect on the log ratio. Every row
+    counts; ``resamples`` as for :func:`fit_linear`."""
+    y, p, resamples, sd, effects = _count_rows(observed, predicted, campaign, n_boot, seed, resamples)
+    draws = np.array([_count_ratio(y[idx], p[idx]) for idx in resamples])
+    return RatioCalibration(_count_ratio(y, p), draws, sd, effects)
 
 
 def _shrunk_line(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """(intercept, slope) of ``(1 - beta) * m + beta * r * p`` on rows (y, p) (module docstring)."""
-    total = p.sum()
-    r = float(y.sum() / total) if total > 0 else 1.0
+    r = _count_ratio(y, p)
     x = r * p
     spread = float(x.var())
     beta = float(np.clip(np.mean((x - x.mean()) * (y - y.mean())) / spread, 0.0, 1.0)) if spread > 0 else 0.0
@@ -328,15 +328,8 @@ def fit_shrunk_count(observed: Any, predicted: Any, campaign: Any, n_boot: int, 
                      resamples: list[np.ndarray] | None = None) -> ShrunkCountCalibration:
     """The shrunk expected count, its bootstrap draws and the ratio's campaign effect; arguments as for
     :func:`fit_ratio` (the same rows and resamples give the same campaign-effect draws)."""
-    y, p, camp = np.asarray(observed, dtype=float), np.asarray(predicted, dtype=float), np.asarray(campaign)
-    if not (y.shape == p.shape == camp.shape):
-        raise CalibrationError(f"length mismatch: observed={y.shape}, predicted={p.shape}, campaign={camp.shape}")
-    if y.size == 0 or p.sum() <= 0:
-        raise CalibrationError("no targeted held-out households with a positive predicted redemption")
-    resamples = _resamples(camp, n_boot, seed) if resamples is None else resamples
+    y, p, resamples, sd, effects = _count_rows(observed, predicted, campaign, n_boot, seed, resamples)
     draws = np.array([_shrunk_line(y[idx], p[idx]) if idx.size else (0.0, 1.0) for idx in resamples]).reshape(-1, 2)
-    sd, effects = _campaign_effects(_campaign_log_ratio_variance(y, p, camp), len(resamples), seed,
-                                    REDEMPTION_STREAM)
     return ShrunkCountCalibration(*_shrunk_line(y, p), draws, sd, effects)
 
 
@@ -376,12 +369,12 @@ class UpliftCalibration:
         return int(self.spend.draws.shape[0])
 
     def to_dict(self) -> dict[str, Any]:
-        def effects(c: LinearCalibration | RatioCalibration | ShrunkCountCalibration) -> dict[str, Any]:
+        def effects(c: LinearCalibration | RatioCalibration) -> dict[str, Any]:
             if c.campaign_effects is None:
                 return {}
             return {"between_campaign_sd": c.between_campaign_sd, "campaign_effects": c.campaign_effects.tolist()}
 
-        def linear(c: LinearCalibration | ShrunkCountCalibration) -> dict[str, Any]:
+        def linear(c: LinearCalibration) -> dict[str, Any]:
             return {"intercept": c.intercept, "slope": c.slope, "draws": c.draws.tolist(), **effects(c)}
 
         def ratio(c: RatioCalibration) -> dict[str, Any]:
@@ -407,18 +400,16 @@ class UpliftCalibration:
                 return 0.0, None
             return float(x["between_campaign_sd"]), np.asarray(x["campaign_effects"], dtype=float)
 
-        def linear(x: Mapping[str, Any]) -> LinearCalibration:
-            return LinearCalibration(float(x["intercept"]), float(x["slope"]),
-                                     np.asarray(x["draws"], dtype=float).reshape(-1, 2), *effects(x))
+        def linear(x: Mapping[str, Any], kind: type[LinearCalibration] = LinearCalibration) -> LinearCalibration:
+            return kind(float(x["intercept"]), float(x["slope"]), np.asarray(x["draws"], dtype=float).reshape(-1, 2),
+                        *effects(x))
 
         def ratio(x: Mapping[str, Any] | None) -> RatioCalibration | None:
             return None if x is None else RatioCalibration(float(x["ratio"]), np.asarray(x["draws"], dtype=float),
                                                            *effects(x))
 
-        def shrunk(x: Mapping[str, Any] | None) -> ShrunkCountCalibration | None:
-            return None if x is None else ShrunkCountCalibration(
-                float(x["intercept"]), float(x["slope"]), np.asarray(x["draws"], dtype=float).reshape(-1, 2),
-                *effects(x))
+        def shrunk(x: Mapping[str, Any] | None) -> LinearCalibration | None:
+            return None if x is None else linear(x, ShrunkCountCalibration)
 
         out = cls(linear(d["spend"]), linear(d["coupon_product_spend"]), ratio(d["redemption"]),
                   tuple(int(c) for c in d["campaigns"]), int(d["rows"]), str(d.get("method", METHOD)),

@@ -154,8 +154,8 @@ def score_on_driver(examples: Any, model_uri: str, tracking_uri: str, mc_samples
     For a night small enough to collect (``scoring.driver_max_pairs``): the
     driver loaded the champion already to read its calibration, while each
     executor Python worker would import torch and transformers and load it
-    again (~6 s per worker) for a network that scores ~90k pairs/s per core
-    (BENCHMARKS.md, "Scoring"). The same ``score_frame`` on the same rows
+    again (~6 s per worker) for a network that scores ~290k pairs/s per core
+    on an idle machine (BENCHMARKS.md, "Scoring"). The same ``score_frame`` on the same rows
     gives the same numbers either way (tests/test_scoring.py).
     """
     import pyarrow as pa

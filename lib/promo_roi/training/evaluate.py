@@ -438,9 +438,8 @@ def calibration_rows(calibration: UpliftCalibration, model: str = "transformer")
                      calibration.redemptions.between_campaign_sd, n=n, campaigns=campaigns))
     shrunk = calibration.redemption_count_shrunk
     if shrunk is not None:
-        for j, (metric, value) in enumerate((("shrunk_count_intercept", shrunk.intercept),
-                                             ("shrunk_count_slope", shrunk.slope))):
-            rows.append(_row(model, "heldout", "calibration", "redemptions", metric, value,
-                             float(np.quantile(shrunk.draws[:, j], 0.025)),
-                             float(np.quantile(shrunk.draws[:, j], 0.975)), n, campaigns))
+        interval = shrunk.interval(0.95)
+        for name in ("intercept", "slope"):
+            rows.append(_row(model, "heldout", "calibration", "redemptions", f"shrunk_count_{name}",
+                             getattr(shrunk, name), *interval[name], n, campaigns))
     return rows
