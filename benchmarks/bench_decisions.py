@@ -18,7 +18,11 @@ audiences, costs, budget and planner (``promo_roi.synthetic.decisions``):
 Spearman between predicted and true household uplift (mean over planned
 campaigns), forecast WAPE of incremental revenue over campaigns, the share of
 90% intervals holding the truth, and the plan's true profit as a share of the
-best plan's at the same true cost and household cap.
+best plan's at the same true cost and household cap. Each model is judged
+three times on the same night: its plan on expected profit, the risk-aware
+plan (``+ risk q=...``) and the plan on costs priced by the redemption model
+scoring did not use (``+ shrunk redemptions`` under the default ratio): the
+same network and forecasts, so each pair of rows differs only by the plan.
 
 Writes --out/decisions.json (every row, the scenario facts, stage seconds,
 the machine) and prints a markdown table for BENCHMARKS.md.

@@ -528,3 +528,29 @@ def test_campaign_totals_sums_each_plan_and_each_monte_carlo_draw_by_hand(spark)
     np.testing.assert_allclose(totals.at[11, "mc"], [[7.0, 2.5, 0.6], [9.0, 5.5, 0.9]])
     assert totals.at[12, "audience"] == 1
     np.testing.assert_allclose(totals.at[12, "mc"], [[5.0, 0.0, 0.9], [6.0, 1.0, 1.0]])
+
+
+def test_published_scores_priced_again_by_the_other_redemption_model_by_hand(spark):
+    from promo_roi.scoring.forecast import repriced
+
+    scores = spark.createDataFrame(
+        [(11, 1, 0.4, 0.8, 2.1, 4.2), (12, 2, 0.0, 0.0, 1.0, -0.3)],
+        "campaign_id long, household_id long, p_redeem_targeted double, expected_redemptions double, "
+        "expected_cost double, incremental_gross_profit double")
+    units = spark.createDataFrame([(11, 0.5, 2.0), (12, 1.0, 3.0)],
+                                  "campaign_id long, contact_cost double, redemption_cost double")
+    cal = _calibration(4.0, 0.5, 2.0, [(4.0, 0.5, 2.0)])
+    shrunk = dataclasses.replace(cal, redemption_model="shrunk", redemption_count_shrunk=ShrunkCountCalibration(
+        0.3, 1.5, np.array([[0.3, 1.5]])))
+    out = scores.transform(repriced(units, shrunk))
+    assert out.columns == scores.columns
+    rows = {r.household_id: r for r in out.collect()}
+    # Household 1: 0.3 + 1.5 * 0.4 = 0.9 redemptions (the ratio's 2 * 0.4 = 0.8), cost 0.5 + 0.9 * 2 = 2.3.
+    # Household 2: p = 0, still 0.3 expected redemptions, cost 1 + 0.3 * 3 = 1.9. The value is untouched.
+    assert [(r.expected_redemptions, r.expected_cost, r.incremental_gross_profit, r.p_redeem_targeted)
+            for _, r in sorted(rows.items())] == [pytest.approx((0.9, 2.3, 4.2, 0.4)),
+                                                   pytest.approx((0.3, 1.9, -0.3, 0.0))]
+    # Priced by the ratio the published numbers come back.
+    ratio = {r.household_id: (r.expected_redemptions, r.expected_cost) for r in scores.transform(
+        repriced(units, cal)).collect()}
+    assert ratio == {1: pytest.approx((0.8, 2.1)), 2: pytest.approx((0.0, 1.0))}

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from promo_roi import delta_io
 from promo_roi.synthetic import load_scenarios, select_scenario
 from promo_roi.synthetic.benchmark import run_scenario, scenario_config
-from promo_roi.tables import CAMPAIGN_PLANS, HOUSEHOLD_TARGETING, PUBLICATION_LOG
+from promo_roi.tables import CAMPAIGN_PLANS, HOUSEHOLD_SCORES, HOUSEHOLD_TARGETING, PUBLICATION_LOG
 from promo_roi.validation import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,16 +42,21 @@ def tiny(spark, tiny_model_config, fixture_source, tmp_path_factory):
 def test_every_model_is_scored_on_the_same_night(tiny):
     base, _, run = tiny
     models = [r["model"] for r in run.rows]
-    # Each model twice: the plan on expected profit, and the risk-aware plan (planning.risk_quantile 0.1).
+    # Each model three times: the plan on expected profit, the risk-aware plan (planning.risk_quantile 0.1), and
+    # the plan on costs priced by the shrunk redemption count (the configured pricing is the ratio).
+    assert base.scoring.redemption_model == "ratio"
     names = [f"champion (transformer v{run.champion_version})", "heuristic_pre_spend", "lgbm_t_learner", "random"]
-    assert models == [m for name in names for m in (name, f"{name} + risk q=0.1")]
+    variants = (" + risk q=0.1", " + shrunk redemptions")
+    assert models == [m for name in names for m in (name, *(name + v for v in variants))]
     by_model = {r["model"]: r for r in run.rows}
     for name in names:
         # Same predictions and forecasts, another plan: only the plan's figures may differ.
-        expected, risky = by_model[name], by_model[f"{name} + risk q=0.1"]
-        for figure in ("spearman_mean", "forecast_wape", "interval_coverage"):
-            assert risky[figure] == pytest.approx(expected[figure], nan_ok=True)
-        assert risky["plan_expected_cost"] <= base.planning.total_budget * (1 + 1e-9)
+        expected = by_model[name]
+        for variant in variants:
+            other = by_model[name + variant]
+            for figure in ("spearman_mean", "forecast_wape", "interval_coverage"):
+                assert other[figure] == pytest.approx(expected[figure], nan_ok=True)
+            assert other["plan_expected_cost"] <= base.planning.total_budget * (1 + 1e-9)
     assert run.champion_gate.startswith(("promoted", "REFUSED"))
     for row in run.rows:
         assert row["scenario"] == "tiny" and row["campaigns"] == len(PLANNED)
@@ -84,6 +89,31 @@ def test_the_champion_row_is_what_was_published_held_against_the_truth(spark, ti
     assert config.scoring.redemption_cost == scenario.face_value
 
 
+def test_the_pricing_what_if_plans_on_costs_priced_by_the_shrunk_count(spark, tiny):
+    """The champion's ``+ shrunk redemptions`` plan: each chosen pair costs its contact plus the shrunk expected
+    count (intercept + slope x the published redemption probability, at least 0) times the cost per
+    redemption, recomputed here from the published scores, the plans and the champion's stored line."""
+    from promo_roi.publication import published
+    from promo_roi.scoring.job import champion as champion_model
+
+    base, root, run = tiny
+    scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
+    config = scenario_config(base, root, scenario)
+    line = champion_model(config).calibration.redemption_count_shrunk
+    name = f"champion (transformer v{run.champion_version}) + shrunk redemptions"
+    scores = published(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(RUN_DATE)).select(
+        "household_id", "campaign_id", "p_redeem_targeted").toPandas()
+    units = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).select(
+        "campaign_id", "contact_cost", "redemption_cost").toPandas()
+    chosen = run.chosen[name].merge(scores, on=["household_id", "campaign_id"], validate="one_to_one").merge(
+        units, on="campaign_id", validate="many_to_one")
+    redemptions = (line.intercept + line.slope * chosen["p_redeem_targeted"]).clip(lower=0.0)
+    by_hand = float((chosen["contact_cost"] + redemptions * chosen["redemption_cost"]).sum())
+    row = {r["model"]: r for r in run.rows}[name]
+    assert row["plan_pairs"] == len(chosen)
+    assert row["plan_expected_cost"] == pytest.approx(by_hand)
+
+
 def test_the_benchmark_never_writes_into_the_main_warehouse(tiny, app_config):
     base, root, _ = tiny
     scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
@@ -96,5 +126,6 @@ def test_the_benchmark_never_writes_into_the_main_warehouse(tiny, app_config):
 
 def test_stage_seconds_are_recorded(tiny):
     _, _, run = tiny
-    assert set(run.seconds) == {"generate", "ingest", "features", "train", "score", "risk_plan", "baselines"}
+    assert set(run.seconds) == {"generate", "ingest", "features", "train", "score", "risk_plan", "repriced_plan",
+                                "baselines"}
     assert all(s >= 0 and not math.isnan(s) for s in run.seconds.values())

@@ -116,6 +116,26 @@ def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gros
     return _t
 
 
+def repriced(unit_costs: DataFrame, calibration: UpliftCalibration):
+    """``df.transform`` factory: gold.household_scores rows with their expected redemptions and expected cost
+    priced again by ``calibration``'s redemption model (``calibration.redemption_model``), from the published
+    redemption probability and ``unit_costs`` (campaign_id, contact_cost, redemption_cost). A what-if: the
+    value, the probabilities and every other column stay as published."""
+
+    def _t(scores: DataFrame) -> DataFrame:
+        columns = scores.columns
+        priced = (
+            scores.join(F.broadcast(unit_costs.select("campaign_id", "contact_cost", "redemption_cost")),
+                        "campaign_id")
+            .withColumn("p_redeem_t1", F.col("p_redeem_targeted"))
+            .withColumn("expected_redemptions", expected_redemptions(calibration))
+            .withColumn("expected_cost", F.col("contact_cost") + F.col("expected_redemptions") * F.col("redemption_cost"))
+        )
+        return priced.select(*columns)
+
+    return _t
+
+
 def campaign_totals(chosen: DataFrame) -> pd.DataFrame:
     """Per plan over the chosen pairs (with ``audience_source``): size, sums of raw uplift and redemption
     probability, and the same sums per MC draw."""

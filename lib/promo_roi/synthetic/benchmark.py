@@ -42,6 +42,7 @@ class ScenarioRun:
     champion_gate: str
     seconds: dict[str, float]
     truth: dict  # scenario.json's content (seed, counts)
+    chosen: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)  # per model: the plan's pairs
 
 
 def scenario_config(base: AppConfig, root: Path, scenario: Scenario) -> AppConfig:
@@ -93,6 +94,16 @@ def _economics(spark, config: AppConfig):
                      dict(zip(plans["campaign_id"].astype(int), plans["contact_cost"].astype(float))))
 
 
+def other_pricing(calibration):
+    """The champion's calibration with the redemption model scoring did not use (ratio <-> shrunk), or None when
+    the model carries only one (calibrated before the shrunk count existed)."""
+    other = "ratio" if calibration.redemption_model == "shrunk" else "shrunk"
+    if other == "shrunk" and calibration.redemption_count_shrunk is None:
+        log.info("benchmark: the champion carries no shrunk redemption count; no pricing what-if")
+        return None
+    return dataclasses.replace(calibration, redemption_model=other)
+
+
 def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | Path, root: Path,
                  run_date: dt.date) -> ScenarioRun:
     """Generates ``scenario`` from ``source_dir`` under ``root``, runs the nightly chain for ``run_date`` and
@@ -103,6 +114,7 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     from promo_roi.synthetic.decisions import (
         baseline_decisions,
         published_decisions,
+        repriced_published_decisions,
         risk_aware_published_decisions,
     )
     from promo_roi.synthetic.io import generate_benchmark
@@ -135,8 +147,16 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     if risk_quantile is not None:
         decided[f"{champion_name} + risk q={risk_quantile:g}"] = timed("risk_plan", lambda: (
             risk_aware_published_decisions(spark, config, run_date, published, risk_quantile, model)))
+    # And priced by the other redemption model (scoring.redemption_model): the same network, values and forecasts,
+    # so the two pricings are compared on one night, for the champion and every baseline (a paired comparison;
+    # two benchmark runs may not train the same champion).
+    repriced_by = other_pricing(model.calibration)
+    if repriced_by is not None:
+        decided[f"{champion_name} + {repriced_by.redemption_model} redemptions"] = timed("repriced_plan", lambda: (
+            repriced_published_decisions(spark, config, run_date, published, model, repriced_by.redemption_model)))
     baselines = timed("baselines", lambda: baseline_decisions(spark, config, run_date, model.uri,
-                                                              seed=scenario.seed, risk_quantile=risk_quantile))
+                                                              seed=scenario.seed, risk_quantile=risk_quantile,
+                                                              repriced_by=repriced_by))
     truth = pd.read_parquet(root / "source" / "truth_household_campaign.parquet")
     economics = _economics(spark, config)
     rows = []
@@ -147,4 +167,5 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     log.info("benchmark %s: %s", scenario.name, "; ".join(
         f"{r['model']}: spearman {r['spearman_mean']:.3f}, wape {r['forecast_wape']:.3f}, "
         f"coverage {r['interval_coverage']:.2f}, oracle share {r['oracle_share']:.3f}" for r in rows))
-    return ScenarioRun(scenario.name, run_date, rows, model.version, gate, seconds, info)
+    return ScenarioRun(scenario.name, run_date, rows, model.version, gate, seconds, info,
+                       {name: d.chosen for name, d in {**decided, **baselines}.items()})

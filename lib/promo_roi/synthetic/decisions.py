@@ -13,6 +13,12 @@
   expected costs as the published plan. Baselines differ from the champion
   only in how they value a household, which is what the comparison is about.
 
+What-ifs on the same night, for the champion and every baseline: the plan
+under ``planning.risk: quantile`` (:func:`risk_aware_published_decisions`) and
+the plan on costs priced by the other redemption model
+(:func:`repriced_published_decisions`, :func:`repriced_costs`). The network,
+values and forecasts are the same, so each what-if is paired with its plan.
+
 Baselines: ``heuristic_pre_spend`` (rank by pre-period coupon-product spend),
 ``lgbm_t_learner`` (LightGBM two-model learner on the training campaigns) and
 ``random`` (a seeded uniform score: its calibrated forecast is the held-out
@@ -182,21 +188,66 @@ def risk_aware_published_decisions(spark, config, run_date: dt.date, published: 
     champion that scored them (:func:`promo_roi.scoring.job.champion`, already loaded by the caller)."""
     import dataclasses
 
-    from pyspark.sql import functions as F
+    planning = dataclasses.replace(config.planning, risk="quantile", risk_quantile=quantile)
+    return _replanned(spark, config, run_date, published, planning, model.calibration, model.version,
+                      repriced_by=None)
 
-    from promo_roi.publication import published as published_rows
+
+def repriced_published_decisions(spark, config, run_date: dt.date, published: Decisions, model,
+                                 redemption_model: str) -> Decisions:
+    """The champion's decisions with the plan the night would have published had ``redemption_model``
+    (``scoring.redemption_model``) priced every pair's redemptions: the published scores with their expected
+    cost priced again (:func:`promo_roi.scoring.forecast.repriced`), then the planning step on them. The same
+    network, values and forecasts: only what each pair is expected to cost differs."""
+    import dataclasses
+
+    calibration = dataclasses.replace(model.calibration, redemption_model=redemption_model)
+    return _replanned(spark, config, run_date, published, config.planning, calibration, model.version,
+                      repriced_by=calibration)
+
+
+def _replanned(spark, config, run_date: dt.date, published: Decisions, planning, calibration, model_version,
+               repriced_by) -> Decisions:
+    """The planning step on the published scores of ``run_date`` (priced again by ``repriced_by`` when given)."""
+    import dataclasses
+
+    from promo_roi.scoring.forecast import repriced
     from promo_roi.scoring.inputs import planned_campaigns
     from promo_roi.scoring.plan import plan_night
-    from promo_roi.tables import HOUSEHOLD_SCORES
 
-    scores = published_rows(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(run_date))
-    planning = dataclasses.replace(config.planning, risk="quantile", risk_quantile=quantile)
-    night = plan_night(scores, planned_campaigns(spark, config, run_date).toPandas(), planning, model.calibration,
-                       config.scoring.gross_margin, config.scoring.interval, run_date, "risk-what-if",
-                       str(model.version), value_outcome=config.scoring.value_outcome)
+    plans = planned_campaigns(spark, config, run_date)
+    scores = _published_scores(spark, config, run_date)
+    if repriced_by is not None:
+        scores = scores.transform(repriced(plans, repriced_by))
+    night = plan_night(scores, plans.toPandas(), planning, calibration, config.scoring.gross_margin,
+                       config.scoring.interval, run_date, "what-if", str(model_version),
+                       value_outcome=config.scoring.value_outcome)
     targeting = night.targeting.select(*KEYS, "expected_cost").toPandas()
     night.selected.unpersist()
     return dataclasses.replace(published, chosen=targeting[KEYS], planned_cost=float(targeting["expected_cost"].sum()))
+
+
+def repriced_costs(spark, config, run_date: dt.date, calibration) -> pd.DataFrame:
+    """household_id, campaign_id, cost: the published pairs' expected cost priced by ``calibration``'s
+    redemption model (what the baselines plan with in a pricing what-if)."""
+    from pyspark.sql import functions as F
+
+    from promo_roi.scoring.forecast import repriced
+    from promo_roi.scoring.inputs import planned_campaigns
+
+    return (_published_scores(spark, config, run_date)
+            .transform(repriced(planned_campaigns(spark, config, run_date), calibration))
+            .select(*KEYS, F.col("expected_cost").alias("cost")).toPandas())
+
+
+def _published_scores(spark, config, run_date: dt.date):
+    """gold.household_scores of the run published for ``run_date`` (a Spark DataFrame)."""
+    from pyspark.sql import functions as F
+
+    from promo_roi.publication import published as published_rows
+    from promo_roi.tables import HOUSEHOLD_SCORES
+
+    return published_rows(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(run_date))
 
 
 def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
@@ -214,9 +265,11 @@ def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
 
 
 def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed: int = 0,
-                       risk_quantile: float | None = None) -> dict[str, Decisions]:
+                       risk_quantile: float | None = None, repriced_by=None) -> dict[str, Decisions]:
     """Every baseline's decisions for ``run_date`` (the published run must exist: its costs are reused); with
-    ``risk_quantile``, each baseline a second time with the risk-aware plan."""
+    ``risk_quantile``, each baseline a second time with the risk-aware plan; with ``repriced_by`` (the
+    champion's calibration naming another redemption model), once more planned on the pairs' costs priced
+    by that model (:func:`repriced_costs`)."""
     from promo_roi.bronze import read_bronze
     from promo_roi.scoring.inputs import planned_campaigns, scoring_examples
     from promo_roi.scoring.plan import budget_constraints
@@ -243,6 +296,12 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     scoring = scoring_examples(bronze, user_features, plans, run_date, config).toPandas()
     costs = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "expected_cost"]).rename(
         columns={"expected_cost": "cost"}).assign(redemptions=0.0)
+    variants: list[tuple[str, float | None, pd.DataFrame]] = [("", None, costs)]
+    if risk_quantile is not None:
+        variants.append((f" + risk q={risk_quantile:g}", risk_quantile, costs))
+    if repriced_by is not None:
+        variants.append((f" + {repriced_by.redemption_model} redemptions", None,
+                         repriced_costs(spark, config, run_date, repriced_by).assign(redemptions=0.0)))
     audience = forecast_audience(scoring[KEYS], bronze.campaigns.select(*KEYS).toPandas())
     constraints = budget_constraints(plans.toPandas(), config.planning)
     out = {}
@@ -250,9 +309,8 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
         outcome = config.scoring.value_outcome
         calibration = value_calibration([model(f) for f in held], held, nuisance, evaluation, outcome)
         uplift = model(scoring)[f"uplift_{outcome}"].to_numpy(float)
-        for label, quantile in ((name, None), *([(f"{name} + risk q={risk_quantile:g}", risk_quantile)]
-                                                if risk_quantile is not None else [])):
-            out[label] = baseline_decision(label, uplift, scoring, calibration, audience, costs,
-                                           config.scoring.gross_margin, config.scoring.interval, constraints,
-                                           quantile)
+        for suffix, quantile, priced in variants:
+            out[name + suffix] = baseline_decision(name + suffix, uplift, scoring, calibration, audience, priced,
+                                                   config.scoring.gross_margin, config.scoring.interval,
+                                                   constraints, quantile)
     return out
