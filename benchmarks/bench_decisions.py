@@ -23,6 +23,9 @@ three times on the same night: its plan on expected profit, the risk-aware
 plan (``+ risk q=...``) and the plan on costs priced by the redemption model
 scoring did not use (``+ shrunk redemptions`` under the default ratio): the
 same network and forecasts, so each pair of rows differs only by the plan.
+A second table compares plans paired on the same night: each what-if against
+its model's plan, and the champion against each baseline, as the difference
+of true profit with a 95% interval from resampling the night's campaigns.
 
 Writes --out/decisions.json (every row, the scenario facts, stage seconds,
 the machine) and prints a markdown table for BENCHMARKS.md.
@@ -67,6 +70,17 @@ def markdown(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def pairs_markdown(runs: list[dict]) -> str:
+    """The paired differences of true plan profit (a - b) with their 95% intervals over resampled campaigns."""
+    lines = ["| scenario | plan a | plan b | true profit a - b | 95% interval (campaigns resampled) | campaigns |",
+             "|---|---|---|---:|---|---:|"]
+    for run in runs:
+        for c in run.get("comparisons", []):
+            lines.append(f"| {run['scenario']} | {c['a']} | {c['b']} | {c['difference']:,.0f} | "
+                         f"[{c['low']:,.0f}, {c['high']:,.0f}] | {c['campaigns']} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     from promo_roi.config import load_config
     from promo_roi.ingest import default_source_dir
@@ -99,6 +113,7 @@ def main() -> int:
         started = time.monotonic()
         run = run_scenario(spark, base, scenario, source, out / scenario.name, args.run_date)
         runs.append({"scenario": run.scenario, "run_date": str(run.run_date), "rows": run.rows,
+                     "comparisons": run.comparisons,
                      "champion_version": run.champion_version, "champion_gate": run.champion_gate,
                      "seconds": {**run.seconds, "total": round(time.monotonic() - started, 1)},
                      "truth": {k: run.truth.get(k) for k in ("scenario", "rows", "stats") if k in run.truth}})
@@ -107,6 +122,8 @@ def main() -> int:
             {"machine": describe_machine(), "source": str(source), "run_date": str(args.run_date), "runs": runs},
             indent=2, default=str))
     print(markdown(runs))
+    print()
+    print(pairs_markdown(runs))
     for run in runs:
         print(f"{run['scenario']}: champion v{run['champion_version']} ({run['champion_gate']}); "
               f"seconds {run['seconds']}")

@@ -89,6 +89,19 @@ def test_the_champion_row_is_what_was_published_held_against_the_truth(spark, ti
     assert config.scoring.redemption_cost == scenario.face_value
 
 
+def test_plans_are_compared_paired_with_the_difference_of_their_true_profits(tiny):
+    _, _, run = tiny
+    champion = f"champion (transformer v{run.champion_version})"
+    baselines = ["heuristic_pre_spend", "lgbm_t_learner", "random"]
+    what_ifs = [(f"{m}{v}", m) for m in [champion, *baselines] for v in (" + risk q=0.1", " + shrunk redemptions")]
+    assert [(c["a"], c["b"]) for c in run.comparisons] == what_ifs + [(champion, b) for b in baselines]
+    profit = {r["model"]: r["plan_true_profit"] for r in run.rows}
+    for c in run.comparisons:
+        # The per-campaign sums add up to the scorecard's own plan totals.
+        assert c["difference"] == pytest.approx(profit[c["a"]] - profit[c["b"]], abs=1e-6)
+        assert c["low"] <= c["high"] and c["campaigns"] == len(PLANNED)
+
+
 def test_the_pricing_what_if_plans_on_costs_priced_by_the_shrunk_count(spark, tiny):
     """The champion's ``+ shrunk redemptions`` plan: each chosen pair costs its contact plus the shrunk expected
     count (intercept + slope x the published redemption probability, at least 0) times the cost per

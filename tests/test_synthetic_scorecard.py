@@ -9,8 +9,10 @@ import pytest
 
 from promo_roi.synthetic.scorecard import (
     Economics,
+    campaign_true_profit,
     forecast_against_truth,
     oracle_profit,
+    paired_profit_difference,
     plan_outcome,
     scorecard,
     true_pair_economics,
@@ -97,3 +99,28 @@ def test_scorecard_row():
     assert (row["plan_true_profit"], row["plan_true_cost"], row["plan_expected_cost"]) == (17.0, 8.0, 5.0)
     assert row["oracle_true_profit"] == pytest.approx(88.0)
     assert row["oracle_share"] == pytest.approx(17.0 / 88.0)
+
+
+def test_a_paired_difference_of_two_plans_resamples_the_nights_campaigns():
+    economics = true_pair_economics(TRUTH, ECON)
+    # Plan a: h1-10 (48) and h3-20 (18); plan b: h2-10 (22) and h4-20 (-5). Per campaign a - b: 10 -> 26,
+    # 20 -> 23; the night's third campaign, 30, neither plan funded: 0.
+    a = campaign_true_profit(pd.DataFrame({"household_id": [1, 3], "campaign_id": [10, 20]}), economics)
+    b = campaign_true_profit(pd.DataFrame({"household_id": [2, 4], "campaign_id": [10, 20]}), economics)
+    assert a.to_dict() == {10: 48.0, 20: 18.0} and b.to_dict() == {10: 22.0, 20: -5.0}
+    out = paired_profit_difference(a, b, [10, 20, 30], n_boot=4000, seed=1)
+    assert (out["difference"], out["campaigns"]) == (49.0, 3)
+    # A resampled night of three campaigns holds 0-3 draws of each of (26, 23, 0): its total lies in [0, 78];
+    # a night of 0 (three draws of campaign 30) has probability 1/27 > 2.5%, one of 78 (three of 26) 1/27 too.
+    assert out["low"] == 0.0 and out["high"] == 78.0
+    # The same gain on both campaigns: every resampled night of two gains 2 x 5.
+    same = paired_profit_difference(pd.Series({10: 6.0, 20: 5.0}), pd.Series({10: 1.0, 20: 0.0}), [10, 20],
+                                    n_boot=50)
+    assert (same["difference"], same["low"], same["high"]) == (10.0, 10.0, 10.0)
+    nothing = pd.Series(dtype=float)
+    assert paired_profit_difference(nothing, nothing, [], n_boot=10) == {
+        "difference": 0.0, "low": 0.0, "high": 0.0, "campaigns": 0}
+    with pytest.raises(ValueError, match=r"campaign\(s\) \[20\] outside the night's campaigns"):
+        paired_profit_difference(a, b, [10], n_boot=10)
+    with pytest.raises(ValueError, match="n_boot must be >= 1"):
+        paired_profit_difference(a, b, [10, 20], n_boot=0)

@@ -43,6 +43,27 @@ class ScenarioRun:
     seconds: dict[str, float]
     truth: dict  # scenario.json's content (seed, counts)
     chosen: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)  # per model: the plan's pairs
+    # Paired differences of true plan profit (scorecard.paired_profit_difference), one per comparison_pairs pair.
+    comparisons: list[dict] = dataclasses.field(default_factory=list)
+
+
+def comparison_pairs(models: list[str]) -> list[tuple[str, str]]:
+    """Which plans the benchmark compares paired, as (a, b): every what-if ("<model> + ...") against its model's
+    own plan, then the champion (the first model) against each baseline's plan."""
+    bases = [m for m in models if " + " not in m]
+    what_ifs = [(m, base) for m in models if " + " in m for base in bases if m.startswith(base + " + ")]
+    return what_ifs + [(bases[0], baseline) for baseline in bases[1:]]
+
+
+def paired_comparisons(decided: dict, truth: pd.DataFrame, economics, campaigns: list[int], seed: int) -> list[dict]:
+    """:func:`comparison_pairs` of ``decided`` (model -> Decisions), each plan's true profit per campaign minus the
+    other's over the night's ``campaigns``, with its interval over resampled campaigns."""
+    from promo_roi.synthetic.scorecard import campaign_true_profit, paired_profit_difference, true_pair_economics
+
+    truth_economics = true_pair_economics(truth[truth["campaign_id"].isin(campaigns)], economics)
+    profit = {name: campaign_true_profit(d.chosen, truth_economics) for name, d in decided.items()}
+    return [{"a": a, "b": b, **paired_profit_difference(profit[a], profit[b], campaigns, seed=seed)}
+            for a, b in comparison_pairs(list(decided))]
 
 
 def scenario_config(base: AppConfig, root: Path, scenario: Scenario) -> AppConfig:
@@ -159,8 +180,11 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
                                                               repriced_by=repriced_by))
     truth = pd.read_parquet(root / "source" / "truth_household_campaign.parquet")
     economics = _economics(spark, config)
+    everything = {**decided, **baselines}
+    comparisons = paired_comparisons(everything, truth, economics,
+                                     sorted(int(c) for c in published.predicted["campaign_id"].unique()), scenario.seed)
     rows = []
-    for name, decisions in {**decided, **baselines}.items():
+    for name, decisions in everything.items():
         rows.append({"scenario": scenario.name, **scorecard(
             name, decisions.predicted, decisions.forecast, decisions.audience, decisions.chosen,
             decisions.planned_cost, truth, economics, config.planning.household_cap)})
@@ -168,4 +192,4 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
         f"{r['model']}: spearman {r['spearman_mean']:.3f}, wape {r['forecast_wape']:.3f}, "
         f"coverage {r['interval_coverage']:.2f}, oracle share {r['oracle_share']:.3f}" for r in rows))
     return ScenarioRun(scenario.name, run_date, rows, model.version, gate, seconds, info,
-                       {name: d.chosen for name, d in {**decided, **baselines}.items()})
+                       {name: d.chosen for name, d in everything.items()}, comparisons)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -116,6 +116,34 @@ def plan_outcome(chosen: pd.DataFrame, truth_economics: pd.DataFrame) -> dict[st
     return {"pairs": len(joined), "households": int(joined["household_id"].nunique()),
             "true_value": float(joined["value"].sum()), "true_cost": float(joined["cost"].sum()),
             "true_profit": float(joined["profit"].sum())}
+
+
+def campaign_true_profit(chosen: pd.DataFrame, truth_economics: pd.DataFrame) -> pd.Series:
+    """Per campaign (the index): the true profit of the pairs a plan chose (household_id, campaign_id)."""
+    joined = _with_truth(chosen[KEYS], truth_economics, "planned")
+    return joined.groupby("campaign_id")["profit"].sum()
+
+
+def paired_profit_difference(a: pd.Series, b: pd.Series, campaigns: Sequence[int], n_boot: int = 2000,
+                             seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Plan ``a``'s true profit minus plan ``b``'s (:func:`campaign_true_profit` of each) over the night's
+    ``campaigns``, with a percentile interval from resampling campaigns: the campaigns of one night are one draw
+    of the campaigns a retailer runs, and both plans are judged on the same resampled campaigns, so the
+    interval is of the paired difference. A campaign neither plan funded differs by 0."""
+    if n_boot < 1 or not 0 < level < 1:
+        raise ValueError(f"n_boot must be >= 1 and level in (0, 1), got {n_boot} and {level}")
+    ids = pd.Index(sorted(set(int(c) for c in campaigns)))
+    outside = sorted(set(a.index.astype(int)).union(b.index.astype(int)) - set(ids))
+    if outside:
+        raise ValueError(f"plan profit for campaign(s) {outside} outside the night's campaigns")
+    if ids.empty:
+        return {"difference": 0.0, "low": 0.0, "high": 0.0, "campaigns": 0}
+    per = (a.reindex(ids, fill_value=0.0).to_numpy(float) - b.reindex(ids, fill_value=0.0).to_numpy(float))
+    draws = np.random.default_rng(seed).integers(0, len(per), size=(n_boot, len(per)))
+    sums = per[draws].sum(axis=1)
+    tail = (1 - level) / 2
+    return {"difference": float(per.sum()), "low": float(np.quantile(sums, tail)),
+            "high": float(np.quantile(sums, 1 - tail)), "campaigns": int(len(per))}
 
 
 def oracle_profit(truth_economics: pd.DataFrame, budget: float, household_cap: int) -> dict[str, float]:
