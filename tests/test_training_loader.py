@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 
 import pytest
@@ -10,6 +11,7 @@ from pyspark.sql import functions as F
 from promo_roi.training.loader import (
     LoaderError,
     count_row_groups,
+    iterate_passes,
     iterate_shard,
     make_converter,
     shuffled_in_windows,
@@ -76,8 +78,40 @@ def _shuffled_reads(conv, seed: int, batches: int = 12) -> list[list[int]]:
     import itertools
 
     return [[int(x) for batch in itertools.islice(
-        iterate_shard(conv, shard, 2, batch_size=BATCH_SIZE, num_epochs=None, shuffle_seed=seed + shard), batches)
+        iterate_passes(conv, shard, 2, batch_size=BATCH_SIZE, shuffle_seed=seed + shard), batches)
         for x in batch["row_id"].tolist()] for shard in (0, 1)]
+
+
+def _passes_read(reader, pause: float, passes: int = 5) -> list[int]:
+    """The row ids of ``passes`` passes over shard 0 of 2 read by ``reader``, pausing ``pause`` s per batch (a
+    training step's time)."""
+    import itertools
+    import time
+
+    rows: list[int] = []
+    with contextlib.closing(reader) as batches:
+        for batch in itertools.islice(batches, passes * 8):  # 8 batches of 64 per pass over the shard's 480 rows
+            rows.extend(int(x) for x in batch["row_id"].tolist())
+            time.sleep(pause)
+    return rows
+
+
+def test_every_pass_reads_the_same_order_however_fast_training_takes_batches(spark, tmp_path):
+    """Training reads pass after pass. petastorm's own endless reader shuffles the row groups again each time
+    its queue is full at the start of a pass, so from the second pass on a slower training loop read another
+    order (and two trainings of the same data diverged); iterate_passes reads every pass alike."""
+    df = spark.range(960).select(F.col("id").cast("int").alias("row_id"), (F.col("id") * 0.5).alias("feature"))
+    conv = make_converter(spark, df, str(tmp_path / "passes"), 16)  # 8 row groups of 60 rows per shard
+    try:
+        fast = _passes_read(iterate_passes(conv, 0, 2, batch_size=BATCH_SIZE, shuffle_seed=11), pause=0.0)
+        slow = _passes_read(iterate_passes(conv, 0, 2, batch_size=BATCH_SIZE, shuffle_seed=11), pause=0.05)
+        assert len(fast) == 5 * 480 and fast == slow
+        # Each pass holds the shard's 480 rows once, in its own order.
+        passes = [fast[i:i + 480] for i in range(0, len(fast), 480)]
+        assert all(sorted(p) == sorted(passes[0]) and len(set(p)) == 480 for p in passes)
+        assert len({tuple(p) for p in passes}) == 5
+    finally:
+        conv.delete()
 
 
 def test_a_seeded_shuffle_reads_the_same_order_every_time(spark, converter, tmp_path):

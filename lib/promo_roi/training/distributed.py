@@ -79,11 +79,11 @@ class PetastormBatches:
     workers_count: int = 1
 
     def __call__(self, rank: int, world: int, batch_size: int, seed: int):
-        from promo_roi.training.loader import iterate_shard
+        from promo_roi.training.loader import iterate_passes
 
-        return contextlib.closing(iterate_shard(
+        return contextlib.closing(iterate_passes(
             self.converter, cur_shard=rank, shard_count=world, batch_size=batch_size,
-            num_epochs=None, shuffle_seed=seed + rank, workers_count=self.workers_count,
+            shuffle_seed=seed + rank, workers_count=self.workers_count,
         ))
 
 

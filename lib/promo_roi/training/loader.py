@@ -1,7 +1,7 @@
 """The one module that knows about petastorm: Spark DataFrame -> torch batches.
 
-Everything else in the training step calls :func:`make_converter` and
-:func:`iterate_shard` only, so petastorm (barely maintained) can be replaced
+Everything else in the training step calls :func:`make_converter`,
+:func:`iterate_shard` and :func:`iterate_passes` only, so petastorm (barely maintained) can be replaced
 here without touching the rest.
 
 Why petastorm 0.12.1 and not 0.13.1: 0.13.1 loses rows. Reading a 100-row
@@ -123,8 +123,10 @@ def iterate_shard(
 
     Without ``shuffle_seed`` the row order is fixed (row groups in order, no
     shuffling). With it, row groups and rows are shuffled, the same way for
-    the same seed: what training uses (``num_epochs=None`` reads on forever;
-    the training loop takes a fixed number of steps per epoch on every rank).
+    the same seed. ``num_epochs=None`` reads on forever, but from the second
+    pass on in an order that depends on timing: training reads
+    :func:`iterate_passes` (and takes a fixed number of steps per epoch on
+    every rank).
     Rows are shuffled here, not by petastorm's shuffling queue, which draws
     from numpy's global generator (whatever else used it changes the order);
     with ``workers_count`` > 1 the row groups arrive in the order the threads
@@ -149,6 +151,41 @@ def iterate_shard(
             yield from shuffled_in_windows(dataloader, batch_size, shuffle_seed)
         else:
             yield from dataloader
+
+
+def pass_seed(shuffle_seed: int, index: int) -> int:
+    """The shuffle seed of pass ``index`` (0, 1, ...) of a reader seeded ``shuffle_seed``: its own, in [0, 2**32)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([shuffle_seed, index]).generate_state(1)[0])
+
+
+def iterate_passes(
+    converter: "SparkDatasetConverter",
+    cur_shard: int,
+    shard_count: int,
+    batch_size: int,
+    shuffle_seed: int,
+    workers_count: int = 1,
+) -> Iterator[dict[str, Any]]:
+    """Yields the batches of one shard pass after pass, forever (what training reads): each pass is a fresh
+    one-pass reader (:func:`iterate_shard`, ``num_epochs=1``) shuffled with :func:`pass_seed`.
+
+    Not petastorm's own endless reader (``num_epochs=None``): at the start of every pass its ventilator
+    shuffles the row groups again each time it finds its queue full (petastorm 0.12.1,
+    ``ConcurrentVentilator._ventilate`` shuffles inside its wait loop), so from the second pass on the order
+    depended on how fast the training loop took batches, and two trainings of the same data diverged
+    (tests/test_training_loader.py reads at two speeds). A pass ends with a smaller batch when the shard's rows
+    are not a multiple of ``batch_size``.
+    """
+    import contextlib
+    import itertools
+
+    for index in itertools.count():
+        with contextlib.closing(iterate_shard(converter, cur_shard, shard_count, batch_size, num_epochs=1,
+                                              shuffle_seed=pass_seed(shuffle_seed, index),
+                                              workers_count=workers_count)) as batches:
+            yield from batches
 
 
 # Rows mix within windows of this many consecutive batches (after the row groups were shuffled).
