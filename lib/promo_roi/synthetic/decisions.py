@@ -261,6 +261,9 @@ def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
         F.col("as_of_date") == F.lit(run_date)).toPandas()
     for c in (*OUTCOME_COLUMNS, "targeted"):
         examples[c] = examples[c].astype(float)
+    # In key order: the bootstrap resamples and the random baseline's scores go by row position, and the rows of a
+    # Spark read come in whatever order its partitions finish.
+    examples = examples.sort_values(["split", *KEYS], kind="stable")
     return {split: part.reset_index(drop=True) for split, part in examples.groupby("split")}
 
 
@@ -293,7 +296,8 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     bronze = read_bronze(spark, config)
     plans = planned_campaigns(spark, config, run_date)
     user_features = delta_io.read_table(spark, user_features_spec(config.features), config.warehouse)
-    scoring = scoring_examples(bronze, user_features, plans, run_date, config).toPandas()
+    scoring = scoring_examples(bronze, user_features, plans, run_date, config).toPandas().sort_values(
+        KEYS, kind="stable").reset_index(drop=True)  # key order: the random baseline's scores go by position
     costs = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "expected_cost"]).rename(
         columns={"expected_cost": "cost"}).assign(redemptions=0.0)
     variants: list[tuple[str, float | None, pd.DataFrame]] = [("", None, costs)]
