@@ -70,6 +70,12 @@ def expected_redemptions(calibration: UpliftCalibration) -> Column:
     return F.greatest(F.lit(0.0), F.lit(intercept) + F.lit(slope) * F.col("p_redeem_t1"))
 
 
+def expected_cost() -> Column:
+    """A pair's expected cost: its contact cost plus its expected redemptions times the cost per redemption (on
+    rows with ``contact_cost``, ``redemption_cost`` and ``expected_redemptions``)."""
+    return F.col("contact_cost") + F.col("expected_redemptions") * F.col("redemption_cost")
+
+
 def in_overlap(overlap_band: tuple[float, float]) -> Column:
     """Whether a pair's propensity lies in the overlap band (evaluation.overlap_band), where households like
     it were both targeted and not by campaigns like this one, so its effect is estimated from both arms
@@ -105,7 +111,7 @@ def household_scores(unit_costs: DataFrame, calibration: UpliftCalibration, gros
                 F.col("spend_t1").alias("spend_targeted"), F.col("spend_t0").alias("spend_untargeted"),
                 "uplift_redeem", "uplift_coupon_product_spend", "uplift_spend",
                 (F.col(f"calibrated_uplift_{value_outcome}") * gross_margin).alias("incremental_gross_profit"),
-                (F.col("contact_cost") + F.col("expected_redemptions") * F.col("redemption_cost")).alias("expected_cost"),
+                expected_cost().alias("expected_cost"),
                 F.lit(model_version).alias("model_version"), "calibrated_uplift_spend", "calibrated_p_redeem",
                 "expected_redemptions", "calibrated_uplift_coupon_product_spend",
                 F.lit(value_outcome).alias("value_outcome"), "propensity",
@@ -129,7 +135,7 @@ def repriced(unit_costs: DataFrame, calibration: UpliftCalibration):
                         "campaign_id")
             .withColumn("p_redeem_t1", F.col("p_redeem_targeted"))
             .withColumn("expected_redemptions", expected_redemptions(calibration))
-            .withColumn("expected_cost", F.col("contact_cost") + F.col("expected_redemptions") * F.col("redemption_cost"))
+            .withColumn("expected_cost", expected_cost())
         )
         return priced.select(*columns)
 

@@ -174,7 +174,7 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     repriced_by = other_pricing(model.calibration)
     if repriced_by is not None:
         decided[f"{champion_name} + {repriced_by.redemption_model} redemptions"] = timed("repriced_plan", lambda: (
-            repriced_published_decisions(spark, config, run_date, published, model, repriced_by.redemption_model)))
+            repriced_published_decisions(spark, config, run_date, published, model, repriced_by)))
     baselines = timed("baselines", lambda: baseline_decisions(spark, config, run_date, model.uri,
                                                               seed=scenario.seed, risk_quantile=risk_quantile,
                                                               repriced_by=repriced_by))

@@ -190,25 +190,24 @@ def risk_aware_published_decisions(spark, config, run_date: dt.date, published: 
 
     planning = dataclasses.replace(config.planning, risk="quantile", risk_quantile=quantile)
     return _replanned(spark, config, run_date, published, planning, model.calibration, model.version,
-                      repriced_by=None)
+                      reprice=False)
 
 
 def repriced_published_decisions(spark, config, run_date: dt.date, published: Decisions, model,
-                                 redemption_model: str) -> Decisions:
-    """The champion's decisions with the plan the night would have published had ``redemption_model``
-    (``scoring.redemption_model``) priced every pair's redemptions: the published scores with their expected
-    cost priced again (:func:`promo_roi.scoring.forecast.repriced`), then the planning step on them. The same
-    network, values and forecasts: only what each pair is expected to cost differs."""
-    import dataclasses
-
-    calibration = dataclasses.replace(model.calibration, redemption_model=redemption_model)
-    return _replanned(spark, config, run_date, published, config.planning, calibration, model.version,
-                      repriced_by=calibration)
+                                 repriced_by) -> Decisions:
+    """The champion's decisions with the plan the night would have published had ``repriced_by`` (the champion's
+    calibration naming another ``scoring.redemption_model``) priced every pair's redemptions: the published
+    scores with their expected cost priced again (:func:`promo_roi.scoring.forecast.repriced`), then the
+    planning step on them. The same network, values and forecasts: only what each pair is expected to cost
+    differs."""
+    return _replanned(spark, config, run_date, published, config.planning, repriced_by, model.version,
+                      reprice=True)
 
 
 def _replanned(spark, config, run_date: dt.date, published: Decisions, planning, calibration, model_version,
-               repriced_by) -> Decisions:
-    """The planning step on the published scores of ``run_date`` (priced again by ``repriced_by`` when given)."""
+               reprice: bool) -> Decisions:
+    """The planning step on the published scores of ``run_date`` with ``calibration`` (which, with ``reprice``,
+    also prices every pair's redemptions again)."""
     import dataclasses
 
     from promo_roi.scoring.forecast import repriced
@@ -217,8 +216,8 @@ def _replanned(spark, config, run_date: dt.date, published: Decisions, planning,
 
     plans = planned_campaigns(spark, config, run_date)
     scores = _published_scores(spark, config, run_date)
-    if repriced_by is not None:
-        scores = scores.transform(repriced(plans, repriced_by))
+    if reprice:
+        scores = scores.transform(repriced(plans, calibration))
     night = plan_night(scores, plans.toPandas(), planning, calibration, config.scoring.gross_margin,
                        config.scoring.interval, run_date, "what-if", str(model_version),
                        value_outcome=config.scoring.value_outcome)
