@@ -182,3 +182,67 @@ def test_training_recovers_a_known_multiplicative_effect(tmp_path, monkeypatch, 
         log_effect = (arms[:, 1, outcome] - arms[:, 0, outcome]).mean().item()
         assert math.isfinite(log_effect)
         assert log_effect == pytest.approx(effect, abs=0.1), f"outcome {outcome}: learned {log_effect:.3f}, true {effect}"
+
+
+def test_a_campaign_texts_vector_does_not_depend_on_the_texts_encoded_beside_it(tokenizer):
+    """Scoring caches one vector per campaign text per process (scoring/predict.py). Texts encoded together are
+    padded to the longest, which moves a vector in its last float32 digits; each text is encoded alone, so a
+    process that met the text among others (the driver, after an earlier night) and a fresh executor agree."""
+    import types
+
+    import torch
+
+    from promo_roi.scoring.predict import text_vectors
+    from promo_roi.training.model import build_network
+
+    encoder = _encoder()
+    torch.manual_seed(0)
+    spec = _spec(encoder, max_text_tokens=64)
+    net = build_network(spec)
+    short = "type b campaign: dairy."
+    longer = [f"type a campaign {i}: soft drinks, bag snacks, cheese, beef, lunchmeat and bakery bread." for i in range(5)]
+    after_others = text_vectors(types.SimpleNamespace(network=net, tokenizer=tokenizer, spec=spec), [*longer, short])
+    fresh = text_vectors(types.SimpleNamespace(network=net, tokenizer=tokenizer, spec=spec), [short])
+    assert torch.equal(after_others[-1], fresh[0])
+    # The same text encoded in one padded batch with the longer ones is another vector (what this guards against).
+    from promo_roi.training.model import tokenize_texts
+
+    tok = tokenize_texts(tokenizer, [*longer, short], 64)
+    with torch.no_grad():
+        padded = net.encode_texts(tok["input_ids"], tok["attention_mask"])[-1]
+    assert torch.allclose(padded, fresh[0], atol=1e-5) and not torch.equal(padded, fresh[0])
+
+
+def test_predictions_do_not_depend_on_the_processs_thread_count(tokenizer):
+    """A prediction's last float32 digits depend on the intra-op thread count (reductions are split by thread),
+    and a process's count is whatever was set last (an in-process training rank sets 1). Predictions run on
+    one thread whatever the process's setting, which is left as it was."""
+    import pandas as pd
+    import torch
+
+    from promo_roi.training.model import build_network, predict_frame
+
+    encoder = _encoder()
+    torch.manual_seed(0)
+    net = build_network(_spec(encoder, max_text_tokens=64))
+    for p in net.parameters():  # away from the zero-initialised effect head, so every output carries weight
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.05)
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pd.DataFrame({
+        "pre_spend": rng.gamma(2.0, 50.0, n), "pre_coupon_product_spend": rng.gamma(1.0, 5.0, n),
+        "pre_observed_share": rng.uniform(0.1, 1.0, n), "visits": rng.poisson(3, n).astype(float),
+        "campaign_type": ["TypeA"] * n,
+        "campaign_text": [f"type a campaign {i % 13}: soft drinks and bakery bread" + " x" * (i % 13) for i in range(n)],
+    })
+    before = torch.get_num_threads()
+    try:
+        out = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out[threads] = predict_frame(net, encoder, tokenizer, frame, max_text_tokens=64)
+            assert torch.get_num_threads() == threads
+        pd.testing.assert_frame_equal(out[1], out[2], check_exact=True)
+    finally:
+        torch.set_num_threads(before)

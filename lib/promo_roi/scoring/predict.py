@@ -93,14 +93,19 @@ def text_vectors(inner: Any, texts: list[str]):
 
     from promo_roi.training.model import tokenize_texts
 
+    from promo_roi.training.model import inference_threads
+
     cache = inner.__dict__.setdefault("_text_vectors", {})
     missing = [t for t in texts if t not in cache]
     if missing:
-        tok = tokenize_texts(inner.tokenizer, missing, inner.spec.max_text_tokens)
         inner.network.eval()
-        with torch.no_grad():
-            vectors = inner.network.encode_texts(tok["input_ids"], tok["attention_mask"])
-        cache.update(zip(missing, vectors))
+        with torch.no_grad(), inference_threads():
+            # One text per forward pass: texts encoded together are padded to the longest, and the padding
+            # changes a text's vector in the last float32 digits, so a vector would depend on which texts this
+            # process happened to encode with it (the driver and an executor scored the same pair differently).
+            for text in missing:
+                tok = tokenize_texts(inner.tokenizer, [text], inner.spec.max_text_tokens)
+                cache[text] = inner.network.encode_texts(tok["input_ids"], tok["attention_mask"])[0]
     return torch.stack([cache[t] for t in texts])
 
 
@@ -108,7 +113,7 @@ def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: in
     """Point predictions (dropout off) and ``mc_samples`` shared-mask dropout draws for one batch."""
     import torch
 
-    from promo_roi.training.model import predictions_frame
+    from promo_roi.training.model import inference_threads, predictions_frame
 
     # A campaign has one text: factorising its id is much cheaper than hashing every row's text.
     codes, _ = pd.factorize(frame["campaign_id"].to_numpy(), sort=True)
@@ -123,7 +128,7 @@ def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: in
 
     def run() -> pd.DataFrame:
         parts = []
-        with torch.no_grad():
+        with torch.no_grad(), inference_threads():
             for start in range(0, len(frame), chunk_rows):
                 sl = slice(start, start + chunk_rows)
                 logit, arms = network.forward_encoded(x_num[sl], x_cat[sl], vectors, text_index[sl])

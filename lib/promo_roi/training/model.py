@@ -43,11 +43,12 @@ module is imported by Spark driver code that never builds a network.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -423,6 +424,24 @@ class TextBatcher:
         return inverse, self.input_ids[unique], self.attention_mask[unique]
 
 
+@contextlib.contextmanager
+def inference_threads(threads: int = 1) -> Iterator[None]:
+    """Within the block torch computes on ``threads`` intra-op threads, then on as many as before.
+
+    A prediction depends on the thread count in its last float32 digits (reductions are split by thread), and
+    a process's count is whatever was set last: the driver's default is one per core, an executor's Python
+    worker one (scoring/predict.py), and a training rank run in-process sets its own. Every prediction runs on
+    one thread, so the driver and the executors, and two evaluations in one process, give the same numbers."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def predict_frame(
     network: Any,
     encoder_state: FeatureEncoder,
@@ -443,7 +462,7 @@ def predict_frame(
     text_ids = frame["campaign_text"].astype(str).map({t: i for i, t in enumerate(texts)}).to_numpy()
     encoded = encoder_state.encode(frame)
     parts = []
-    with torch.no_grad():
+    with torch.no_grad(), inference_threads():
         for start in range(0, len(frame), batch_size):
             sl = slice(start, start + batch_size)
             index, ids, mask = batcher.select(torch.as_tensor(text_ids[sl]))
