@@ -366,6 +366,8 @@ def test_bad_values_are_refused_by_name(conf_dir: Path, override: str, message: 
         ("scoring.mc_dropout_samples=1", "scoring.mc_dropout_samples must be 0 \\(off\\) or >= 2"),
         ("scoring.driver_max_pairs=-1", "scoring.driver_max_pairs must be >= 0, got -1"),
         ("scoring.redemption_model=poisson", "scoring.redemption_model must be one of ratio, shrunk, got 'poisson'"),
+        ("evaluation.ranking=lgbm_t_learner",
+         "evaluation.ranking must be one of validated, transformer, heuristic_pre_spend, got 'lgbm_t_learner'"),
         ("training.epochs=null", "training.epochs must be set, got null"),
         ("training.dropout=1", "training.dropout must be < 1"),
         ("training.learning_rate=0", "training.learning_rate must be > 0"),

@@ -28,6 +28,15 @@ RUN_DATE = dt.date(2017, 7, 1)
 PLANNED = set(range(11, 24))
 
 
+def _champion(run) -> str:
+    """The champion's row: named by the score it valued households by (its calibration's, chosen in training)."""
+    scored_by = {"heuristic_pre_spend", "transformer"}
+    names = [r["model"] for r in run.rows if r["model"].startswith(f"champion (v{run.champion_version}, valued by ")
+             and " + " not in r["model"]]
+    assert len(names) == 1 and names[0].removeprefix(f"champion (v{run.champion_version}, valued by ")[:-1] in scored_by
+    return names[0]
+
+
 @pytest.fixture(scope="module")
 def tiny(spark, tiny_model_config, fixture_source, tmp_path_factory):
     scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
@@ -36,6 +45,9 @@ def tiny(spark, tiny_model_config, fixture_source, tmp_path_factory):
     # One rank: what this module proves is the benchmark's chain and its figures; two ranks and their DDP
     # gradients are the session chain's `trained` (a second rank costs a process importing torch and MiniLM).
     base = dataclasses.replace(base, training=dataclasses.replace(base.training, num_processes=1))
+    # The product's default (the tiny model pins the network for the session chain's planning tests): the
+    # scenario's validation campaigns decide what households are valued by.
+    base = dataclasses.replace(base, evaluation=dataclasses.replace(base.evaluation, ranking="validated"))
     return base, root, run_scenario(spark, base, scenario, fixture_source, root, RUN_DATE)
 
 
@@ -45,7 +57,7 @@ def test_every_model_is_scored_on_the_same_night(tiny):
     # Each model three times: the plan on expected profit, the risk-aware plan (planning.risk_quantile 0.1), and
     # the plan on costs priced by the shrunk redemption count (the configured pricing is the ratio).
     assert base.scoring.redemption_model == "ratio"
-    names = [f"champion (transformer v{run.champion_version})", "heuristic_pre_spend", "lgbm_t_learner", "random"]
+    names = [_champion(run), "heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift"]
     variants = (" + risk q=0.1", " + shrunk redemptions")
     assert models == [m for name in names for m in (name, *(name + v for v in variants))]
     by_model = {r["model"]: r for r in run.rows}
@@ -91,8 +103,8 @@ def test_the_champion_row_is_what_was_published_held_against_the_truth(spark, ti
 
 def test_plans_are_compared_paired_with_the_difference_of_their_true_profits(tiny):
     _, _, run = tiny
-    champion = f"champion (transformer v{run.champion_version})"
-    baselines = ["heuristic_pre_spend", "lgbm_t_learner", "random"]
+    champion = _champion(run)
+    baselines = ["heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift"]
     what_ifs = [(f"{m}{v}", m) for m in [champion, *baselines] for v in (" + risk q=0.1", " + shrunk redemptions")]
     assert [(c["a"], c["b"]) for c in run.comparisons] == what_ifs + [(champion, b) for b in baselines]
     profit = {r["model"]: r["plan_true_profit"] for r in run.rows}
@@ -112,8 +124,10 @@ def test_the_pricing_what_if_plans_on_costs_priced_by_the_shrunk_count(spark, ti
     base, root, run = tiny
     scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
     config = scenario_config(base, root, scenario)
-    line = champion_model(config).calibration.redemption_count_shrunk
-    name = f"champion (transformer v{run.champion_version}) + shrunk redemptions"
+    calibration = champion_model(config).calibration
+    line = calibration.redemption_count_shrunk
+    assert _champion(run) == f"champion (v{run.champion_version}, valued by {calibration.value_score})"
+    name = f"{_champion(run)} + shrunk redemptions"
     scores = published(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(RUN_DATE)).select(
         "household_id", "campaign_id", "p_redeem_targeted").toPandas()
     units = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).select(

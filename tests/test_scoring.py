@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import signal
 import subprocess
@@ -109,6 +110,53 @@ def test_each_pair_is_valued_on_the_value_outcome_and_flagged_for_overlap(spark,
     joined = targeting.merge(scores, on=["household_id", "campaign_id"], suffixes=("", "_scored"), validate="1:1")
     assert len(joined) == len(targeting) > 0
     assert (joined["in_overlap"] == joined["in_overlap_scored"]).all()
+
+
+def test_households_are_valued_by_the_score_training_validated(spark, scoring_config, first_run):
+    """Training chose the score households are valued by on its validation campaigns (evaluation.ranking:
+    validated): the network's uplift only where its Qini beat pre-period spend's with a paired interval above
+    0. The published scores hold that score and its calibrated line; the forecast says which."""
+    from promo_roi.bronze import read_bronze
+    from promo_roi.scoring.inputs import planned_campaigns, scoring_examples
+    from promo_roi.tables import MODEL_EVALUATION
+
+    config = scoring_config
+    calibration = champion_model(config).calibration
+    ranking = delta_io.read_table(spark, MODEL_EVALUATION, config.warehouse).filter(
+        (F.col("as_of_date") == F.lit(RUN_DATE)) & (F.col("scope") == "ranking")).toPandas()
+    compared = ranking[ranking["metric"] == "qini_minus_heuristic"].iloc[0]
+    assert compared.n_campaigns >= 1 and not math.isnan(compared.value)
+    if config.evaluation.ranking == "validated":
+        expected = "transformer" if compared.ci_low is not None and compared.ci_low > 0 else "heuristic_pre_spend"
+    else:  # the tiny model's configuration chooses (tests/conftest.py says why)
+        expected = config.evaluation.ranking
+    assert calibration.value_score == expected
+    chosen = ranking[ranking["metric"] == "values_households"].set_index("model_name")["value"].to_dict()
+    assert chosen == {"transformer": float(expected == "transformer"),
+                      "heuristic_pre_spend": float(expected == "heuristic_pre_spend")}
+
+    scores = _published(spark, HOUSEHOLD_SCORES, config).toPandas()
+    pre = scoring_examples(read_bronze(spark, config), delta_io.read_table(
+        spark, user_features_spec(config.features), config.warehouse), planned_campaigns(spark, config, RUN_DATE),
+        RUN_DATE, config).select("household_id", "campaign_id", "pre_coupon_product_spend").toPandas()
+    scores = scores.merge(pre, on=["household_id", "campaign_id"], validate="1:1")
+    assert len(scores) > 0
+    if expected == "heuristic_pre_spend":
+        score = scores["pre_coupon_product_spend"]
+        assert scores["uplift_spend"].tolist() == pytest.approx(score.tolist())
+    else:
+        score = scores["coupon_product_spend_targeted"] - scores["coupon_product_spend_untargeted"]
+    assert scores["uplift_coupon_product_spend"].tolist() == pytest.approx(score.tolist())
+    line = calibration.coupon_product_spend
+    assert scores["calibrated_uplift_coupon_product_spend"].tolist() == pytest.approx(
+        (line.intercept + line.slope * score).tolist())
+    # Redemptions are the network's whichever score values the households.
+    assert scores["uplift_redeem"].tolist() == pytest.approx(
+        (scores["p_redeem_targeted"] - scores["p_redeem_untargeted"]).tolist())
+    forecast = _published(spark, CAMPAIGN_ROI_FORECAST, config).toPandas()
+    valued = {"transformer": "households valued by the network's calibrated uplift",
+              "heuristic_pre_spend": "households valued by their calibrated pre-period coupon-product spend"}
+    assert all(m.endswith(f"; {valued[expected]} (evaluation.ranking)") for m in forecast["interval_method"])
 
 
 def test_each_pair_is_priced_by_the_redemption_model_configured(spark, scoring_config, first_run):

@@ -133,6 +133,8 @@ class EvaluationConfig:
     placebo_tolerance: float
     stability_z: float
     seed: int
+    # What households are valued and ranked by (RANKINGS; conf/base.yaml says what each does).
+    ranking: str
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class ScoringConfig:
 VALUE_OUTCOMES = ("coupon_product_spend", "spend")
 REDEMPTION_MODELS = ("ratio", "shrunk")  # conf/base.yaml scoring.redemption_model says what each does
 PLANNING_MODES = ("fixed_budget", "target_roi")
+RANKINGS = ("validated", "transformer", "heuristic_pre_spend")  # conf/base.yaml evaluation.ranking
 PLANNING_RISKS = ("expected", "quantile")  # conf/base.yaml planning.risk says what each does
 
 
@@ -550,6 +553,7 @@ def _evaluation(tree: Mapping[str, Any]) -> EvaluationConfig | None:
         placebo_tolerance=e.number("placebo_tolerance", above=0.0),
         stability_z=e.number("stability_z", above=0.0),
         seed=e.integer("seed", minimum=0),
+        ranking=e.text("ranking", choices=RANKINGS),
     )
 
 

@@ -59,6 +59,14 @@ Uncertainty has two parts, and a forecast is for a campaign not yet seen:
   campaigns cannot estimate their correlation).
 
 The draws travel with the model and become the forecast's interval.
+
+What the spend lines calibrate is a choice (``value_score``): the network's
+uplift, or the pre-period coupon-product spend (the heuristic), whichever
+ranked the validation campaigns' households better (``evaluation.ranking``,
+:func:`promo_roi.training.evaluate.chosen_value_score`). A household is then
+valued, and the plan ranks it, by ``a + b * score`` of that score, with the
+same resamples and campaign effects; what a pair costs (its redemptions) is
+always the network's.
 """
 
 from __future__ import annotations
@@ -69,6 +77,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+
+# The scores a calibration's spend lines can be fitted on (``UpliftCalibration.value_score``): the network's
+# uplift, or the pre-period coupon-product spend households are ranked by where the network did not beat it.
+NETWORK_SCORE = "transformer"
+PRE_SPEND_SCORE = "heuristic_pre_spend"
+VALUE_SCORES = (NETWORK_SCORE, PRE_SPEND_SCORE)
 
 METHOD = ("best linear predictor of the AIPW pseudo-outcome on the predicted uplift, held-out campaigns; "
           "two-stage bootstrap (campaigns, then households)")
@@ -348,6 +362,9 @@ class UpliftCalibration:
     redemption_count_shrunk: ShrunkCountCalibration | None = None
     # Which of the two prices a pair's redemptions (scoring.redemption_model; set by scoring, not stored).
     redemption_model: str = "ratio"
+    # The score the spend lines were fitted on, and so what households are valued and ranked by (VALUE_SCORES;
+    # chosen on the validation campaigns, evaluation.ranking). Redemptions are always the network's.
+    value_score: str = NETWORK_SCORE
 
     @property
     def redemptions(self) -> RatioCalibration | ShrunkCountCalibration:
@@ -382,6 +399,7 @@ class UpliftCalibration:
 
         return {
             "method": self.method, "campaigns": list(self.campaigns), "rows": self.rows,
+            "value_score": self.value_score,
             "spend": linear(self.spend), "coupon_product_spend": linear(self.coupon_product_spend),
             "redemption": ratio(self.redemption),
             **({"redemption_count": ratio(self.redemption_count)} if self.redemption_count is not None else {}),
@@ -413,7 +431,11 @@ class UpliftCalibration:
 
         out = cls(linear(d["spend"]), linear(d["coupon_product_spend"]), ratio(d["redemption"]),
                   tuple(int(c) for c in d["campaigns"]), int(d["rows"]), str(d.get("method", METHOD)),
-                  ratio(d.get("redemption_count")), shrunk(d.get("redemption_count_shrunk")))
+                  ratio(d.get("redemption_count")), shrunk(d.get("redemption_count_shrunk")),
+                  # A model calibrated before the choice existed valued households by the network's uplift.
+                  value_score=str(d.get("value_score", NETWORK_SCORE)))
+        if out.value_score not in VALUE_SCORES:
+            raise CalibrationError(f"unknown value_score {out.value_score!r} (one of {', '.join(VALUE_SCORES)})")
         parts = [out.spend, out.coupon_product_spend, out.redemption]
         parts += [c for c in (out.redemption_count, out.redemption_count_shrunk) if c is not None]
         counts = {len(c.draws) for c in parts} | {len(c.campaign_effects) for c in parts
@@ -435,11 +457,13 @@ class UpliftCalibration:
 def fit_uplift_calibration(
     tau_spend: Any, phi_spend: Any, tau_coupon: Any, phi_coupon: Any,
     targeted: Any, redeemed: Any, p_redeem_targeted: Any, campaign: Any,
-    n_boot: int, seed: int, redemptions: Any,
+    n_boot: int, seed: int, redemptions: Any, value_score: str = NETWORK_SCORE,
 ) -> UpliftCalibration:
     """All four calibrations from the same held-out rows and the same resamples: draw k of every outcome
     comes from resample k (the redemption ratios from its targeted rows). ``redemptions``: redemptions
-    per household (a count)."""
+    per household (a count). ``tau_spend`` and ``tau_coupon`` are the scores of ``value_score``."""
+    if value_score not in VALUE_SCORES:
+        raise CalibrationError(f"unknown value_score {value_score!r} (one of {', '.join(VALUE_SCORES)})")
     camp = np.asarray(campaign)
     t = np.asarray(targeted, dtype=float) > 0.5
     p = np.asarray(p_redeem_targeted, dtype=float)[t]
@@ -461,4 +485,5 @@ def fit_uplift_calibration(
         rows=int(camp.size), redemption_count=ratio(redemptions),
         redemption_count_shrunk=fit_shrunk_count(np.asarray(redemptions, dtype=float)[t], p, camp[t], n_boot, seed,
                                                  targeted_resamples),
+        value_score=value_score,
     )

@@ -67,8 +67,8 @@ ROI_FORECAST: dict[str, str] = {
     "incremental_gross_profit_low": "Lower end of the 90% interval of incremental_gross_profit (same draws as roi).",
     "incremental_gross_profit_high": "Upper end of the 90% interval of incremental_gross_profit (same draws as roi).",
     "interval_method": (
-        "How the interval was made, in words: level, bootstrap draws, held-out campaigns, between-campaign sd, and "
-        "Monte Carlo dropout draws if any."
+        "How the interval was made, in words: level, bootstrap draws, held-out campaigns, between-campaign sd, "
+        "Monte Carlo dropout draws if any; last, the score households are valued by (evaluation.ranking)."
     ),
     "input_versions": (
         "Delta version of each table the forecast read (bronze at the audited snapshot, silver.user_features, "
@@ -90,12 +90,14 @@ TABLES: dict[str, dict[str, str]] = {
             "Held-out campaigns judged: validation or test; heldout (both pooled) for the calibration rows."
         ),
         "scope": (
-            "overall (all rows), overlap (propensity inside evaluation.overlap_band, [0.1, 0.9]) or calibration."
+            "overall (all rows), overlap (propensity inside evaluation.overlap_band, [0.1, 0.9]), calibration, or "
+            "ranking (which score households are valued by, evaluation.ranking)."
         ),
         "outcome": "redeemed, coupon_product_spend or spend; redemptions (the count) for calibration rows.",
         "metric": (
-            "auc, wape, qini, auuc, mean_predicted_uplift or average_effect; calibration rows: calibration_intercept, "
-            "calibration_slope, calibration_ratio, between_campaign_sd."
+            "auc, wape, qini, auuc, mean_predicted_uplift or average_effect; calibration: calibration_intercept, "
+            "_slope, _ratio, between_campaign_sd; ranking: qini_minus_heuristic (network minus heuristic, paired), "
+            "values_households (1: chosen)."
         ),
         "value": (
             "The metric's value: per household in the outcome's units for qini, auuc, average_effect, "
@@ -277,11 +279,12 @@ TABLES: dict[str, dict[str, str]] = {
         "spend_untargeted": "Raw expected total spend of the household in the campaign window if not targeted.",
         "uplift_redeem": "p_redeem_targeted - p_redeem_untargeted: raw uplift in the probability of redeeming.",
         "uplift_coupon_product_spend": (
-            "coupon_product_spend_targeted - coupon_product_spend_untargeted: raw uplift, a ranking score, not a "
-            "level to sum."
+            "Raw uplift, a ranking score, not a level to sum: coupon_product_spend_targeted - _untargeted, or the "
+            "pre-period coupon-product spend where households are valued by it (the forecast's interval_method says)."
         ),
         "uplift_spend": (
-            "spend_targeted - spend_untargeted: raw total-spend uplift; calibrated_uplift_spend is the level to use."
+            "spend_targeted - spend_untargeted (raw), or the pre-period coupon-product spend where households are "
+            "valued by it (the forecast's interval_method says); calibrated_uplift_spend is the level to use."
         ),
         "incremental_gross_profit": (
             "Expected incremental gross profit of the pair: the calibrated uplift of the outcome value_outcome "

@@ -21,11 +21,11 @@ from promo_roi.reporting import summaries
 from promo_roi.reporting.data import ReportData
 from promo_roi.reporting.headline import recommendation_html
 from promo_roi.reporting.markup import Column, format_value, html_table, kpi
-from promo_roi.reporting.sections import APPENDIX_SECTIONS, OUTCOME_LABELS, ROI_UNIT, SECTIONS, Chart
+from promo_roi.reporting.sections import APPENDIX_SECTIONS, MODEL_LABELS, OUTCOME_LABELS, ROI_UNIT, SECTIONS, Chart
 
 STYLESHEET = "report.css"
 CALIBRATION_COLUMNS = (
-    Column("outcome", "Outcome"), Column("metric", "Coefficient"), Column("value", "Value", "num"),
+    Column("outcome", "Outcome"), Column("model_name", "Score calibrated"), Column("metric", "Coefficient"), Column("value", "Value", "num"),
     Column("ci_low", "95% low", "num"), Column("ci_high", "95% high", "num"),
     Column("n_rows", "Held-out rows", "int"), Column("n_campaigns", "Held-out campaigns", "int"),
 )
@@ -83,10 +83,13 @@ def _calibration(data: ReportData, cur: str) -> str:
     calibration["metric"] = [CALIBRATION_METRICS[m].format(unit=units.get(o, "")) if m in CALIBRATION_METRICS else m
                              for o, m in zip(calibration["outcome"], calibration["metric"])]
     calibration["outcome"] = calibration["outcome"].map(lambda o: CALIBRATION_OUTCOMES.get(o, OUTCOME_LABELS.get(o, o)))
+    calibration["model_name"] = calibration["model_name"].map(lambda m: MODEL_LABELS.get(m, m))
     return (
         "<p>The model's raw uplift is not used as an effect: it is calibrated on held-out campaigns as "
         "effect = intercept + slope x predicted uplift (redemptions: scaled by a ratio), fitted against doubly "
-        "robust effects. A slope near 0 means little of the predicted variation between households is real; the "
+        "robust effects. Where the network did not rank the validation campaigns' households better than their "
+        "pre-period coupon-product spend, that spend is the score the spend lines calibrate, and households are "
+        "valued and ranked by it (evaluation.ranking). A slope near 0 means little of the predicted variation between households is real; the "
         "forecast then rests mostly on the intercept, the average effect seen on the held-out campaigns. The "
         "between-campaign sd is how far a new campaign's own level is estimated to lie from that average; every "
         "forecast interval includes it.</p>"

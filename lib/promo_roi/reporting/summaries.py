@@ -217,10 +217,11 @@ def qini_summary(evaluation: pd.DataFrame, split: str, outcomes: Sequence[str]) 
 
 def calibration_summary(evaluation: pd.DataFrame) -> pd.DataFrame:
     """The uplift calibration the run's model carries (gold.model_evaluation, scope 'calibration'):
-    coefficient, value and 95% bootstrap interval, held-out rows."""
+    coefficient, the score it calibrates (``model_name``: the network's, or pre-period spend where households are
+    valued by it), value and 95% bootstrap interval, held-out rows."""
     sel = evaluation[evaluation["scope"] == "calibration"]
     order = {"spend": 0, "coupon_product_spend": 1, "redeemed": 2, "redemptions": 3}
-    out = sel[["outcome", "metric", "value", "ci_low", "ci_high", "n_rows", "n_campaigns"]].copy()
+    out = sel[["outcome", "model_name", "metric", "value", "ci_low", "ci_high", "n_rows", "n_campaigns"]].copy()
     out["_o"] = out["outcome"].map(order).fillna(4)
     return out.sort_values(["_o", "metric"]).drop(columns="_o").reset_index(drop=True)
 

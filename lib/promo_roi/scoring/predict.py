@@ -19,6 +19,10 @@ layers after the text encoder (the cached text vectors are the point ones).
 They are off by default (``scoring.mc_dropout_samples: 0``): the forecast's
 interval comes from the calibration's bootstrap, which is the larger
 uncertainty (:mod:`promo_roi.causal.calibration`).
+
+Where the champion's calibration values households by pre-period spend (the
+network did not rank the validation campaigns better), the spend uplift
+columns hold that score instead (:func:`valued_by`).
 """
 
 from __future__ import annotations
@@ -140,6 +144,7 @@ def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: in
     for k in range(mc_samples):
         with shared_dropout(network, k):
             draws.append(run())
+    point, draws = valued_by(_value_score(inner), frame, point, draws)
     columns = {"household_id": frame["household_id"].to_numpy(dtype=np.int64),
                "campaign_id": frame["campaign_id"].to_numpy(dtype=np.int64)}
     for c in PREDICTION_COLUMNS:
@@ -151,6 +156,37 @@ def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: in
         columns[name] = (list(np.stack([d[column].to_numpy(dtype=float) for d in draws], axis=1)) if draws
                          else [empty] * len(frame))
     return pd.DataFrame(columns)
+
+
+def _value_score(inner: Any) -> str:
+    """The score the champion's calibration values households by (the network's for a model without one)."""
+    from promo_roi.causal.calibration import NETWORK_SCORE
+
+    return getattr(getattr(inner, "calibration", None), "value_score", NETWORK_SCORE)
+
+
+def valued_by(value_score: str, frame: pd.DataFrame, point: pd.DataFrame,
+              draws: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """The network's predictions with the spend uplifts replaced by the score households are valued by.
+
+    Where the network did not rank better than pre-period spend on the validation campaigns, its calibration's
+    spend lines were fitted on that score (:mod:`promo_roi.causal.calibration`), so the uplift columns the
+    forecast and the plan calibrate hold it: the heuristic has no dropout, every draw gets the same score.
+    Redemption probabilities and the arms stay the network's.
+    """
+    from promo_roi.causal.calibration import NETWORK_SCORE, PRE_SPEND_SCORE
+    from promo_roi.heuristic import pre_spend_score
+
+    if value_score == NETWORK_SCORE:
+        return point, draws
+    if value_score != PRE_SPEND_SCORE:
+        raise ValueError(f"unknown value score {value_score!r}")
+    score = pre_spend_score(frame)
+
+    def replaced(predictions: pd.DataFrame) -> pd.DataFrame:
+        return predictions.assign(uplift_spend=score, uplift_coupon_product_spend=score)
+
+    return replaced(point), [replaced(d) for d in draws]
 
 
 def score_on_driver(examples: Any, model_uri: str, tracking_uri: str, mc_samples: int) -> Any:

@@ -160,7 +160,8 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     timed("score", lambda: score(spark, config, run_date))
     model = champion(config)
     published = published_decisions(spark, config, run_date)
-    champion_name = f"champion (transformer v{model.version})"
+    # Named by what it valued households by (evaluation.ranking chose it on the validation campaigns).
+    champion_name = f"champion (v{model.version}, valued by {model.calibration.value_score})"
     decided = {champion_name: published}
     # The published plan is on expected profit; the risk-aware plan (planning.risk: quantile) is judged beside
     # it, for the champion and every baseline, at the configured quantile.

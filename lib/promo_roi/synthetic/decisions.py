@@ -20,9 +20,12 @@ the plan on costs priced by the other redemption model
 values and forecasts are the same, so each what-if is paired with its plan.
 
 Baselines: ``heuristic_pre_spend`` (rank by pre-period coupon-product spend),
-``lgbm_t_learner`` (LightGBM two-model learner on the training campaigns) and
+``lgbm_t_learner`` (LightGBM two-model learner on the training campaigns),
 ``random`` (a seeded uniform score: its calibrated forecast is the held-out
-average effect times the audience).
+average effect times the audience) and ``transformer_uplift`` (the champion's
+own network uplift: what the champion would have decided had it not chosen,
+on its validation campaigns, what households are valued by; where it chose the
+network, the champion's plan up to the calibration's nuisance fits).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import pandas as pd
 from promo_roi.causal.calibration import LinearCalibration
 
 KEYS = ["household_id", "campaign_id"]
-BASELINES = ("heuristic_pre_spend", "lgbm_t_learner", "random")
+BASELINES = ("heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift")
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,8 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     from promo_roi.training import evaluate
 
     _, evaluation, mlflow_config = config.require_training()
-    encode = load_champion(champion_uri, mlflow_config.tracking_uri).feature_encoder.encode
+    network = load_champion(champion_uri, mlflow_config.tracking_uri)
+    encode = network.feature_encoder.encode
     splits = _held_out(spark, config, run_date)
     held = [splits[s] for s in ("validation", "test")]
     nuisance = [evaluate.fit_nuisance(f, evaluate.design_matrix(encode(f)), evaluation.nuisance_folds, evaluation.seed)
@@ -289,6 +293,8 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     models: Mapping[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
         "heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": t_learner,
         "random": lambda frame: random_predictions(frame, seed),
+        # The network's own outputs (the pyfunc's predict), whatever the champion values households by.
+        "transformer_uplift": lambda frame: network.predict(None, frame),
     }
     from promo_roi import delta_io
 

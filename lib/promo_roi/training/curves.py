@@ -44,7 +44,10 @@ def _evaluation_settings(params: dict[str, str], default: EvaluationConfig) -> E
     values = {}
     for f in dataclasses.fields(EvaluationConfig):
         raw = params.get(f"evaluation.{f.name}")
-        values[f.name] = getattr(default, f.name) if raw is None else ast.literal_eval(raw)
+        if raw is None:
+            values[f.name] = getattr(default, f.name)
+        else:  # MLflow logged str(value): a text setting is itself, the others Python literals
+            values[f.name] = raw if f.type in (str, "str") else ast.literal_eval(raw)
     values["overlap_band"] = tuple(values["overlap_band"])
     return EvaluationConfig(**values)
 

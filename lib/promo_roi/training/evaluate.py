@@ -50,9 +50,16 @@ import numpy as np
 import pandas as pd
 
 from promo_roi.causal import bootstrap, metrics
-from promo_roi.causal.calibration import UpliftCalibration, fit_uplift_calibration
+from promo_roi.causal.calibration import (
+    NETWORK_SCORE,
+    PRE_SPEND_SCORE,
+    VALUE_SCORES,
+    UpliftCalibration,
+    fit_uplift_calibration,
+)
 from promo_roi.causal.nuisance import TLearner, crossfit_nuisance
 from promo_roi.config import EvaluationConfig
+from promo_roi.heuristic import pre_spend_score
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +90,7 @@ def heuristic_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     "like the same length of time before"; as an uplift it ranks whoever spent
     most first, which is what targeting by past spend does.
     """
-    pre_coupon = frame["pre_coupon_product_spend"].astype(float).to_numpy()
+    pre_coupon = pre_spend_score(frame)
     pre_spend = frame["pre_spend"].astype(float).to_numpy()
     out = pd.DataFrame({
         "propensity": np.nan,
@@ -393,39 +400,72 @@ def paired_validation_comparison(candidate: pd.DataFrame, champion: pd.DataFrame
             "ci_high": d["ci_high"], "share_better": d["share_a_better"]}
 
 
+def chosen_value_score(ranking: str, network_minus_heuristic: Mapping[str, float]) -> str:
+    """What households are valued and ranked by (``evaluation.ranking``): with ``validated``, the network's
+    uplift only where it ranked the validation campaigns' households better than pre-period spend, the paired
+    95% interval of the Qini difference (:func:`paired_validation_comparison`) above 0, the bar a candidate
+    clears to replace the champion; otherwise the heuristic. A tie goes to the simpler score."""
+    if ranking in VALUE_SCORES:
+        return ranking
+    if ranking != "validated":
+        raise ValueError(f"unknown evaluation.ranking {ranking!r}")
+    low = network_minus_heuristic["ci_low"]
+    return NETWORK_SCORE if low is not None and math.isfinite(low) and low > 0 else PRE_SPEND_SCORE
+
+
+def ranking_rows(network_minus_heuristic: Mapping[str, float], chosen: str,
+                 frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """gold.model_evaluation rows of the choice: the network's validation Qini minus the heuristic's (paired,
+    95% interval), and for each score whether households are valued by it (1) or not (0)."""
+    n, campaigns = len(frame), int(frame["campaign_id"].nunique())
+    d = network_minus_heuristic
+    rows = [_row(NETWORK_SCORE, "validation", "ranking", PRIMARY_OUTCOME, "qini_minus_heuristic", d["difference"],
+                 d["ci_low"], d["ci_high"], n, campaigns)]
+    rows += [_row(score, "validation", "ranking", PRIMARY_OUTCOME, "values_households", float(score == chosen),
+                  n=n, campaigns=campaigns) for score in VALUE_SCORES]
+    return rows
+
+
 def fit_calibration(
     predictions: Sequence[pd.DataFrame], frames: Sequence[pd.DataFrame], nuisances: Sequence[Nuisance],
-    cfg: EvaluationConfig,
+    cfg: EvaluationConfig, value_predictions: Sequence[pd.DataFrame] | None = None,
+    value_score: str = NETWORK_SCORE,
 ) -> UpliftCalibration:
-    """Calibration of the transformer's uplift on the held-out campaigns (validation and test pooled).
+    """Calibration of the transformer's predictions on the held-out campaigns (validation and test pooled);
+    the spend lines on ``value_predictions``' uplift (the score ``value_score`` names; default the
+    transformer's), the redemptions always on the transformer's probability.
 
     Neither split trained the network's weights; the validation split chose
-    its epoch and the champion, which a linear recalibration does not reuse.
+    its epoch, the champion and the value score, which a linear recalibration
+    does not reuse.
     """
     pred = pd.concat(list(predictions), ignore_index=True)
+    value = pred if value_predictions is None else pd.concat(list(value_predictions), ignore_index=True)
     frame = pd.concat(list(frames), ignore_index=True)
     phi = {o: np.concatenate([n.phi(f, o) for n, f in zip(nuisances, frames)]) for o in ("spend", "coupon_product_spend")}
     return fit_uplift_calibration(
-        tau_spend=pred["uplift_spend"], phi_spend=phi["spend"],
-        tau_coupon=pred["uplift_coupon_product_spend"], phi_coupon=phi["coupon_product_spend"],
+        tau_spend=value["uplift_spend"], phi_spend=phi["spend"],
+        tau_coupon=value["uplift_coupon_product_spend"], phi_coupon=phi["coupon_product_spend"],
         targeted=frame["targeted"], redeemed=frame["redeemed"], p_redeem_targeted=pred["p_redeem_t1"],
         campaign=frame["campaign_id"].to_numpy(), n_boot=cfg.bootstrap_samples, seed=cfg.seed,
-        redemptions=frame["redemptions"],
+        redemptions=frame["redemptions"], value_score=value_score,
     )
 
 
-def calibration_rows(calibration: UpliftCalibration, model: str = "transformer") -> list[dict[str, Any]]:
+def calibration_rows(calibration: UpliftCalibration, model: str = NETWORK_SCORE) -> list[dict[str, Any]]:
     """gold.model_evaluation rows: the calibration's coefficients with 95% bootstrap intervals, and the
-    between-campaign sd of each level (spend per household; the log of the redemption ratio)."""
+    between-campaign sd of each level (spend per household; the log of the redemption ratio). The spend
+    lines are the rows of the score they calibrate (``calibration.value_score``), the redemptions ``model``'s."""
     rows = []
     n, campaigns = calibration.rows, len(calibration.campaigns)
     for outcome, linear in (("spend", calibration.spend), ("coupon_product_spend", calibration.coupon_product_spend)):
         interval = linear.interval(0.95)
-        rows.append(_row(model, "heldout", "calibration", outcome, "calibration_intercept", linear.intercept,
+        scored = calibration.value_score
+        rows.append(_row(scored, "heldout", "calibration", outcome, "calibration_intercept", linear.intercept,
                          *interval["intercept"], n, campaigns))
-        rows.append(_row(model, "heldout", "calibration", outcome, "calibration_slope", linear.slope,
+        rows.append(_row(scored, "heldout", "calibration", outcome, "calibration_slope", linear.slope,
                          *interval["slope"], n, campaigns))
-        rows.append(_row(model, "heldout", "calibration", outcome, "between_campaign_sd",
+        rows.append(_row(scored, "heldout", "calibration", outcome, "between_campaign_sd",
                          linear.between_campaign_sd, n=n, campaigns=campaigns))
     draws = calibration.redemption.draws
     rows.append(_row(model, "heldout", "calibration", "redeemed", "calibration_ratio", calibration.redemption.ratio,

@@ -4,7 +4,8 @@
 its side effects: every model predicts every held-out frame (validation,
 test and the pre-period placebo twins), the doubly robust nuisance models are
 cross-fitted once per frame, and the metric, positivity, refutation and curve
-rows plus the transformer's calibration come back for the caller to publish
+rows plus the transformer's calibration (its spend lines on the score households are valued by, chosen
+on the validation campaigns) come back for the caller to publish
 (:mod:`promo_roi.training.pipeline` writes them to gold and MLflow).
 """
 
@@ -15,10 +16,12 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from promo_roi.causal.calibration import NETWORK_SCORE, PRE_SPEND_SCORE
 from promo_roi.config import EvaluationConfig
 from promo_roi.training import evaluate
 
-TRANSFORMER = "transformer"
+TRANSFORMER = NETWORK_SCORE
+HEURISTIC = PRE_SPEND_SCORE
 HELD_OUT_SPLITS = ("validation", "test")
 
 Predictor = Callable[[pd.DataFrame], pd.DataFrame]
@@ -56,7 +59,7 @@ def candidate_models(transformer: Predictor, frames: HeldOutFrames, encode: Call
                      evaluation: EvaluationConfig) -> dict[str, Predictor]:
     """The transformer beside the two baselines every run is judged against."""
     baseline = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(frames.train)
-    return {"heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": baseline,
+    return {HEURISTIC: evaluate.heuristic_predictions, "lgbm_t_learner": baseline,
             TRANSFORMER: transformer}
 
 
@@ -84,8 +87,16 @@ def evaluate_held_out(models: Mapping[str, Predictor], frames: HeldOutFrames, en
         refutations += evaluate.refutation_rows(m, frames.test, predictions[(m, "test")], nuisance["test"],
                                                 frames.placebo, predictions[(m, "placebo")], nuisance["placebo"],
                                                 evaluation)
+    # What households are valued by: the network's uplift only where it ranked the validation campaigns
+    # better than pre-period spend (evaluation.ranking); the calibration is fitted on that score.
+    network_minus_heuristic = evaluate.paired_validation_comparison(
+        predictions[(TRANSFORMER, "validation")], predictions[(HEURISTIC, "validation")], held["validation"],
+        nuisance["validation"], evaluation)
+    value_score = evaluate.chosen_value_score(evaluation.ranking, network_minus_heuristic)
     calibration = evaluate.fit_calibration(
         [predictions[(TRANSFORMER, s)] for s in HELD_OUT_SPLITS], [held[s] for s in HELD_OUT_SPLITS],
-        [nuisance[s] for s in HELD_OUT_SPLITS], evaluation)
+        [nuisance[s] for s in HELD_OUT_SPLITS], evaluation,
+        value_predictions=[predictions[(value_score, s)] for s in HELD_OUT_SPLITS], value_score=value_score)
     metric_rows += evaluate.calibration_rows(calibration)
+    metric_rows += evaluate.ranking_rows(network_minus_heuristic, value_score, held["validation"])
     return HeldOutEvaluation(predictions, nuisance, metric_rows, positivity, refutations, curves, calibration)

@@ -302,7 +302,11 @@ def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, ml
         log.info("calibration %s %s: %s [%s, %s]", r["outcome"], r["metric"], _fmt(r["value"]),
                  _fmt(r["ci_low"]), _fmt(r["ci_high"]))
         if r["value"] is not None:
-            mlflow.log_metric(f"heldout.transformer.calibration.{r['outcome']}.{r['metric']}", r["value"])
+            mlflow.log_metric(f"heldout.{r['model_name']}.calibration.{r['outcome']}.{r['metric']}", r["value"])
+    mlflow.set_tag("value_score", result.calibration.value_score)
+    for r in (r for r in result.metric_rows if r["metric"] == "qini_minus_heuristic"):
+        log.info("households valued by %s: the network's validation Qini minus the heuristic's %s [%s, %s]",
+                 result.calibration.value_score, _fmt(r["value"]), _fmt(r["ci_low"]), _fmt(r["ci_high"]))
     extra = {"as_of_date": as_of, "mlflow_run_id": mlflow_run_id}
     evaluated_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     publish_rows(spark, [{**r, "evaluated_at": evaluated_at} for r in result.metric_rows], MODEL_EVALUATION,
