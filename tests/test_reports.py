@@ -941,6 +941,14 @@ def test_headline_figures_as_markdown_are_stamped_with_their_run():
         "with no total budget at a target ROI of 0).",
         "- **Backtest** (run dates 2017-06-01, 2017-07-01): intervals covered 1 of 3 realized effects; WAPE 140.0%.",
     ]
+    # A night that says what it valued households by (the end of its interval_method) says it here too.
+    said = dataclasses.replace(data, forecast=_forecast_rows().assign(
+        interval_method="90% interval over 200 draws; households valued by their calibrated pre-period "
+                        "coupon-product spend (evaluation.ranking)"))
+    lines = headline_markdown(said, "USD", dt.datetime(2026, 12, 3, 19, 0, tzinfo=dt.timezone.utc)).splitlines()
+    assert lines[4] == ("- **Households valued by** their calibrated pre-period coupon-product spend "
+                        "(evaluation.ranking).")
+    assert lines[5].startswith("- **Backtest**")
 
 
 def test_the_spend_profit_curve_replans_the_pairs_at_each_budget():

@@ -155,6 +155,17 @@ def _amount(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
+VALUED_BY = "households valued by "
+
+
+def valued_by(interval_method: str | None) -> str | None:
+    """What the night valued households by, as the forecast's interval_method ends (scoring.forecast.VALUED_BY:
+    the network's uplift or pre-period spend, chosen in training); None for a night published before it said."""
+    if not interval_method or VALUED_BY not in interval_method:
+        return None
+    return interval_method.rsplit(VALUED_BY, 1)[1].split(";")[0].strip()
+
+
 def headline_markdown(data: ReportData, currency: str, read_at: dt.datetime) -> str:
     """The night's headline figures as Markdown bullets stamped with the run, the model and ``read_at``
     (README's "Headline results"; ``scripts/headline_figures.py`` prints them)."""
@@ -179,6 +190,9 @@ def headline_markdown(data: ReportData, currency: str, read_at: dt.datetime) -> 
                          "budget at a target ROI of 0).")
     else:
         lines.append("- **The plan**: none published for this run.")
+    valued = valued_by(data.interval_method)
+    if valued:
+        lines.append(f"- **Households valued by** {valued}.")
     if data.accuracy is not None and len(data.accuracy):
         covered, judged, wape = summaries.backtest_record(data.accuracy)
         dates = sorted(str(d) for d in data.accuracy["run_date"].unique())
