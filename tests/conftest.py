@@ -400,6 +400,23 @@ def random_training_arrays(n: int, seed: int = 0) -> dict:
     }
 
 
+def two_campaign_calibration(seed: int, n_boot: int, **kwargs):
+    """An uplift calibration fitted on 30 random held-out rows of campaigns 5 and 6 (15 each): every other
+    household targeted, every fourth a redeemer of 3 coupons, each predicted to redeem with probability 0.3;
+    ``kwargs`` go to ``fit_uplift_calibration``."""
+    import numpy as np
+
+    from promo_roi.causal.calibration import fit_uplift_calibration
+
+    n = 30
+    rng = np.random.default_rng(seed)
+    return fit_uplift_calibration(
+        tau_spend=rng.normal(size=n), phi_spend=rng.normal(size=n), tau_coupon=rng.normal(size=n),
+        phi_coupon=rng.normal(size=n), targeted=np.arange(n) % 2, redeemed=(np.arange(n) % 4 == 1),
+        p_redeem_targeted=np.full(n, 0.3), campaign=np.array([5] * 15 + [6] * 15), n_boot=n_boot, seed=0,
+        redemptions=(np.arange(n) % 4 == 1) * 3, **kwargs)
+
+
 # --- the cluster package: what the cluster test and the Airflow night submit -------------------------
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import two_campaign_calibration
 from promo_roi.causal.calibration import (
     CalibrationError,
     LinearCalibration,
@@ -203,12 +204,7 @@ def test_calibration_refuses_too_little_data_and_round_trips_through_json():
     with pytest.raises(CalibrationError, match="positive predicted redemption"):
         fit_ratio(np.zeros(3), np.zeros(3), np.ones(3), n_boot=5, seed=0)
     n = 30
-    rng = np.random.default_rng(1)
-    cal = fit_uplift_calibration(
-        tau_spend=rng.normal(size=n), phi_spend=rng.normal(size=n), tau_coupon=rng.normal(size=n),
-        phi_coupon=rng.normal(size=n), targeted=np.arange(n) % 2, redeemed=(np.arange(n) % 4 == 1),
-        p_redeem_targeted=np.full(n, 0.3), campaign=np.array([5] * 15 + [6] * 15), n_boot=20, seed=0,
-        redemptions=(np.arange(n) % 4 == 1) * 3)
+    cal = two_campaign_calibration(seed=1, n_boot=20)
     back = UpliftCalibration.from_json(cal.to_json())
     assert back.campaigns == (5, 6) and back.rows == n and back.n_draws == 20
     assert back.spend.intercept == cal.spend.intercept

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import two_campaign_calibration
 from promo_roi.causal.calibration import (
     NETWORK_SCORE,
     PRE_SPEND_SCORE,
     CalibrationError,
     UpliftCalibration,
-    fit_uplift_calibration,
 )
 from promo_roi.config import EvaluationConfig
 from promo_roi.scoring.forecast import interval_method
@@ -138,13 +138,7 @@ def test_the_spend_lines_calibrate_the_chosen_score_and_redemptions_stay_the_net
 
 
 def test_the_value_score_travels_with_the_calibration():
-    n = 30
-    rng = np.random.default_rng(2)
-    cal = fit_uplift_calibration(
-        tau_spend=rng.normal(size=n), phi_spend=rng.normal(size=n), tau_coupon=rng.normal(size=n),
-        phi_coupon=rng.normal(size=n), targeted=np.arange(n) % 2, redeemed=(np.arange(n) % 4 == 1),
-        p_redeem_targeted=np.full(n, 0.3), campaign=np.array([5] * 15 + [6] * 15), n_boot=10, seed=0,
-        redemptions=(np.arange(n) % 4 == 1) * 3, value_score=PRE_SPEND_SCORE)
+    cal = two_campaign_calibration(seed=2, n_boot=10, value_score=PRE_SPEND_SCORE)
     assert UpliftCalibration.from_json(cal.to_json()).value_score == PRE_SPEND_SCORE
     older = json.loads(cal.to_json())
     del older["value_score"]  # a model calibrated before the choice existed valued by the network

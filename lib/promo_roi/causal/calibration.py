@@ -83,6 +83,12 @@ import numpy as np
 NETWORK_SCORE = "transformer"
 PRE_SPEND_SCORE = "heuristic_pre_spend"
 VALUE_SCORES = (NETWORK_SCORE, PRE_SPEND_SCORE)
+# Each in words, as the forecast's interval_method ends and the headline figures read it back.
+VALUED_BY_PREFIX = "households valued by "
+VALUED_BY = {
+    NETWORK_SCORE: f"{VALUED_BY_PREFIX}the network's calibrated uplift (evaluation.ranking)",
+    PRE_SPEND_SCORE: f"{VALUED_BY_PREFIX}their calibrated pre-period coupon-product spend (evaluation.ranking)",
+}
 
 METHOD = ("best linear predictor of the AIPW pseudo-outcome on the predicted uplift, held-out campaigns; "
           "two-stage bootstrap (campaigns, then households)")
@@ -366,6 +372,10 @@ class UpliftCalibration:
     # chosen on the validation campaigns, evaluation.ranking). Redemptions are always the network's.
     value_score: str = NETWORK_SCORE
 
+    def __post_init__(self) -> None:
+        if self.value_score not in VALUE_SCORES:
+            raise CalibrationError(f"unknown value_score {self.value_score!r} (one of {', '.join(VALUE_SCORES)})")
+
     @property
     def redemptions(self) -> RatioCalibration | ShrunkCountCalibration:
         """The expected-number-of-redemptions calibration ``redemption_model`` names; a model trained before
@@ -434,8 +444,6 @@ class UpliftCalibration:
                   ratio(d.get("redemption_count")), shrunk(d.get("redemption_count_shrunk")),
                   # A model calibrated before the choice existed valued households by the network's uplift.
                   value_score=str(d.get("value_score", NETWORK_SCORE)))
-        if out.value_score not in VALUE_SCORES:
-            raise CalibrationError(f"unknown value_score {out.value_score!r} (one of {', '.join(VALUE_SCORES)})")
         parts = [out.spend, out.coupon_product_spend, out.redemption]
         parts += [c for c in (out.redemption_count, out.redemption_count_shrunk) if c is not None]
         counts = {len(c.draws) for c in parts} | {len(c.campaign_effects) for c in parts
@@ -462,8 +470,6 @@ def fit_uplift_calibration(
     """All four calibrations from the same held-out rows and the same resamples: draw k of every outcome
     comes from resample k (the redemption ratios from its targeted rows). ``redemptions``: redemptions
     per household (a count). ``tau_spend`` and ``tau_coupon`` are the scores of ``value_score``."""
-    if value_score not in VALUE_SCORES:
-        raise CalibrationError(f"unknown value_score {value_score!r} (one of {', '.join(VALUE_SCORES)})")
     camp = np.asarray(campaign)
     t = np.asarray(targeted, dtype=float) > 0.5
     p = np.asarray(p_redeem_targeted, dtype=float)[t]

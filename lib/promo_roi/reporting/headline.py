@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from promo_roi.causal.calibration import VALUED_BY_PREFIX
 from promo_roi.reporting import summaries
 from promo_roi.reporting.data import PreviousRun, ReportData
 from promo_roi.reporting.markup import format_value, is_missing
@@ -155,15 +156,12 @@ def _amount(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.2f}"
 
 
-VALUED_BY = "households valued by "
-
-
 def valued_by(interval_method: str | None) -> str | None:
-    """What the night valued households by, as the forecast's interval_method ends (scoring.forecast.VALUED_BY:
+    """What the night valued households by, as the forecast's interval_method ends (causal.calibration.VALUED_BY:
     the network's uplift or pre-period spend, chosen in training); None for a night published before it said."""
-    if not interval_method or VALUED_BY not in interval_method:
+    if not interval_method or VALUED_BY_PREFIX not in interval_method:
         return None
-    return interval_method.rsplit(VALUED_BY, 1)[1].split(";")[0].strip()
+    return interval_method.rsplit(VALUED_BY_PREFIX, 1)[1].split(";")[0].strip()
 
 
 def headline_markdown(data: ReportData, currency: str, read_at: dt.datetime) -> str:

@@ -25,7 +25,8 @@ from promo_roi.reporting.sections import APPENDIX_SECTIONS, MODEL_LABELS, OUTCOM
 
 STYLESHEET = "report.css"
 CALIBRATION_COLUMNS = (
-    Column("outcome", "Outcome"), Column("model_name", "Score calibrated"), Column("metric", "Coefficient"), Column("value", "Value", "num"),
+    Column("outcome", "Outcome"), Column("model_name", "Score calibrated"), Column("metric", "Coefficient"),
+    Column("value", "Value", "num"),
     Column("ci_low", "95% low", "num"), Column("ci_high", "95% high", "num"),
     Column("n_rows", "Held-out rows", "int"), Column("n_campaigns", "Held-out campaigns", "int"),
 )
@@ -89,10 +90,10 @@ def _calibration(data: ReportData, cur: str) -> str:
         "effect = intercept + slope x predicted uplift (redemptions: scaled by a ratio), fitted against doubly "
         "robust effects. Where the network did not rank the validation campaigns' households better than their "
         "pre-period coupon-product spend, that spend is the score the spend lines calibrate, and households are "
-        "valued and ranked by it (evaluation.ranking). A slope near 0 means little of the predicted variation between households is real; the "
-        "forecast then rests mostly on the intercept, the average effect seen on the held-out campaigns. The "
-        "between-campaign sd is how far a new campaign's own level is estimated to lie from that average; every "
-        "forecast interval includes it.</p>"
+        "valued and ranked by it (evaluation.ranking). A slope near 0 means little of the predicted variation "
+        "between households is real; the forecast then rests mostly on the intercept, the average effect seen "
+        "on the held-out campaigns. The between-campaign sd is how far a new campaign's own level is estimated "
+        "to lie from that average; every forecast interval includes it.</p>"
         + html_table(calibration, CALIBRATION_COLUMNS, "calibration-table",
                      caption="Uplift calibration of this model (gold.model_evaluation, 95% bootstrap "
                              "intervals: campaigns, then households)"))

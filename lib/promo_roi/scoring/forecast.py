@@ -16,13 +16,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from promo_roi.causal.calibration import (
-    NETWORK_SCORE,
-    PRE_SPEND_SCORE,
-    LinearCalibration,
-    UpliftCalibration,
-    campaign_effect_order,
-)
+from promo_roi.causal.calibration import VALUED_BY, LinearCalibration, UpliftCalibration, campaign_effect_order
 from promo_roi.config import VALUE_OUTCOMES
 
 # The sums :func:`campaign_totals` takes per plan, in the column order of its per-draw array ``mc``:
@@ -292,10 +286,3 @@ def interval_method(calibration: UpliftCalibration, mc_samples: int, interval: f
         text += "; redemptions from the shrunk expected count (scoring.redemption_model)"
     # Last: readers take the interval's level from the text's first word (reporting.data.interval_label).
     return f"{text}; {VALUED_BY[calibration.value_score]}"
-
-
-# What the forecast's household values were calibrated on (UpliftCalibration.value_score), for its readers.
-VALUED_BY = {
-    NETWORK_SCORE: "households valued by the network's calibrated uplift (evaluation.ranking)",
-    PRE_SPEND_SCORE: "households valued by their calibrated pre-period coupon-product spend (evaluation.ranking)",
-}
