@@ -66,7 +66,7 @@ def export_arrays(as_of: str, out: Path, limit: int | None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "train_arrays.npz", **arrays)
     # The network jobs/train.py trains: conf's training settings (the effect head among them).
-    model_spec = model_spec_for(config.training, encoder, len(numeric))
+    model_spec = model_spec_for(config.training, encoder, len(numeric)).member()  # one network: what a rank steps
     loss_weights = {"propensity": config.training.propensity_weight,
                     "effect_penalty": config.training.effect_penalty}
     (out / "meta.json").write_text(json.dumps({"texts": texts, "model_spec": model_spec.to_dict(),

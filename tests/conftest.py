@@ -235,8 +235,8 @@ TRAIN_AS_OF = dt.date(2017, 7, 1)
 
 
 def tiny_model(config: AppConfig, tmp: Path) -> AppConfig:
-    """``config`` with a model small enough for the fixture (1 epoch, 2 processes, a 32-wide head, short
-    bootstraps) and its own MLflow store, checkpoints and petastorm cache under ``tmp``. Households are valued
+    """``config`` with a model small enough for the fixture (1 epoch, 2 processes, a 32-wide head, one network
+    rather than an ensemble, short bootstraps) and its own MLflow store, checkpoints and petastorm cache under ``tmp``. Households are valued
     by the network (``evaluation.ranking: transformer``): on the fixture's 60 households pre-period spend's
     calibrated line pays for no pair, and the chain's planning tests need a plan to check. The choice itself
     is tested in tests/test_value_score.py and, at the product's default, by the decision benchmark's scenario."""
@@ -244,7 +244,7 @@ def tiny_model(config: AppConfig, tmp: Path) -> AppConfig:
     return dataclasses.replace(
         config,
         training=dataclasses.replace(
-            training, epochs=1, batch_size=64, num_processes=2, top_layers=1, hidden_dim=32,
+            training, epochs=1, batch_size=64, num_processes=2, top_layers=1, hidden_dim=32, ensemble_size=1,
             checkpoint_dir=str(tmp / "checkpoints"), petastorm_cache_dir=str(tmp / "petastorm"),
         ),
         evaluation=dataclasses.replace(evaluation, bootstrap_samples=20, nuisance_folds=3, ranking="transformer"),

@@ -399,7 +399,10 @@ def _e2e_profile(root: Path) -> dict:
             **local.get("training", {}),
             # One rank: what the night proves is that the train task's ranks run from the package's zip on
             # the cluster's Python; two ranks and their DDP gradients are the session chain's `trained`.
+            # Two members: the night is where an ensemble is trained, registered and scored by the executors
+            # end to end (every other test's tiny model is one network).
             "epochs": 1, "batch_size": 64, "num_processes": 1, "top_layers": 1, "hidden_dim": 32,
+            "ensemble_size": 2,
             "checkpoint_dir": str(root / "checkpoints"), "petastorm_cache_dir": str(root / "petastorm"),
         },
         # The placebo-ranking verdict on the fixture's few dozen test households is
@@ -533,8 +536,15 @@ def test_the_night_left_its_tables_and_a_champion(night):
                           ("training_examples", "as_of_date")):
         df = _delta(night, "silver", table, column)
         assert (df[column] == RUN_DATE).sum() > 0, table
-    evaluation = _delta(night, "gold", "model_evaluation", "as_of_date", "model_name")
+    evaluation = _delta(night, "gold", "model_evaluation", "as_of_date", "model_name", "split", "scope", "metric",
+                        "value")
     assert (evaluation.as_of_date == RUN_DATE).any()
+    # The champion is an ensemble of two: each member's Qini and their spread on both held-out splits.
+    spread = evaluation[(evaluation.as_of_date == RUN_DATE) & (evaluation.scope == "ensemble")]
+    assert set(spread.model_name) == {"transformer", "transformer_member_1", "transformer_member_2"}
+    assert set(spread.split) == {"validation", "test"}
+    assert (spread[spread.metric == "members"].value == 2.0).all() and len(spread[spread.metric == "members"]) == 2
+    assert (spread[spread.metric == "member_uplift_sd"].value > 0).all()
 
     from mlflow import MlflowClient
 

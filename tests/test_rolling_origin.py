@@ -114,7 +114,8 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
         monkeypatch.delenv(name)
     settings = [*job_overrides(config.warehouse.root), f"training.epochs={training.epochs}",
                 f"training.hidden_dim={training.hidden_dim}", f"training.top_layers={training.top_layers}",
-                f"training.batch_size={training.batch_size}", f"evaluation.bootstrap_samples={evaluation.bootstrap_samples}",
+                f"training.batch_size={training.batch_size}", f"training.ensemble_size={training.ensemble_size}",
+                f"evaluation.bootstrap_samples={evaluation.bootstrap_samples}",
                 f"evaluation.nuisance_folds={evaluation.nuisance_folds}",
                 # As of 2017-07-01 the fixture has nine fully observed campaigns; with two training campaigns
                 # and one validation campaign ended before its start, 6, 7 and 8 can each be held out.

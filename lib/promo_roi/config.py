@@ -121,6 +121,8 @@ class TrainingConfig:
     loader_workers: int
     max_train_examples: int | None
     seed: int
+    # Networks trained from as many seeds (seed, seed + stride, ...) and published as their average.
+    ensemble_size: int
     checkpoint_dir: str
     petastorm_cache_dir: str
 
@@ -534,6 +536,7 @@ def _training(tree: Mapping[str, Any], project_root: Path) -> TrainingConfig | N
         loader_workers=t.integer("loader_workers", minimum=1),
         max_train_examples=t.integer("max_train_examples", optional=True, minimum=1),
         seed=t.integer("seed", minimum=0),
+        ensemble_size=t.integer("ensemble_size", minimum=1, maximum=16),
         checkpoint_dir=_resolve_path(t.text("checkpoint_dir"), project_root),
         petastorm_cache_dir=_resolve_path(t.text("petastorm_cache_dir"), project_root),
     )

@@ -84,20 +84,20 @@ TABLES: dict[str, dict[str, str]] = {
         "as_of_date": "As-of date of the training run: its campaigns were fully observed before it.",
         "model_name": (
             "transformer, lgbm_t_learner or heuristic_pre_spend; doubly_robust and naive_difference for the "
-            "average-effect rows."
+            "average-effect rows; transformer_member_<k> for one member of the ensemble alone (scope ensemble)."
         ),
         "split": (
             "Held-out campaigns judged: validation or test; heldout (both pooled) for the calibration rows."
         ),
         "scope": (
-            "overall (all rows), overlap (propensity inside evaluation.overlap_band, [0.1, 0.9]), calibration, or "
-            "ranking (which score households are valued by, evaluation.ranking)."
+            "overall (all rows), overlap (propensity in evaluation.overlap_band), calibration, ranking (which "
+            "score values households, evaluation.ranking) or ensemble (how far the network's seeds disagree)."
         ),
         "outcome": "redeemed, coupon_product_spend or spend; redemptions (the count) for calibration rows.",
         "metric": (
-            "auc, wape, qini, auuc, mean_predicted_uplift or average_effect; calibration: calibration_intercept, "
-            "_slope, _ratio, between_campaign_sd; ranking: qini_minus_heuristic (network minus heuristic, paired), "
-            "values_households (1: chosen)."
+            "auc, wape, qini, auuc, mean_predicted_uplift, average_effect; calibration_intercept, _slope, _ratio, "
+            "between_campaign_sd; qini_minus_heuristic, values_households (1: chosen); members, member_qini_sd, "
+            "member_uplift_sd, mean_abs_uplift."
         ),
         "value": (
             "The metric's value: per household in the outcome's units for qini, auuc, average_effect, "

@@ -63,6 +63,8 @@ class WorkerParams:
     log_every_steps: int = 20
     # Weight of the effect penalty (model.LossWeights): 0 leaves the effect free.
     effect_penalty: float = 0.0
+    # Before each metric's name in the MLflow run: which member of an ensemble this is (ensemble.member_prefix).
+    metric_prefix: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def loss_weights(self):
@@ -282,10 +284,10 @@ def _end_of_epoch(record: dict[str, float], progress: _Progress, network: Any, b
     if client is not None:
         for key, value in record.items():
             if key != "epoch":
-                client.log_metric(params.mlflow_run_id, key, value, step=epoch + 1)
+                client.log_metric(params.mlflow_run_id, params.metric_prefix + key, value, step=epoch + 1)
     _save_atomic({"model": network.state_dict(), "optimizer": optimizer.state_dict(),
                   "epoch": epoch, "history": progress.history, "best": progress.best}, Path(params.checkpoint_path))
-    log.info("train epoch %d/%d: %s", epoch + 1, params.epochs,
+    log.info("train %sepoch %d/%d: %s", params.metric_prefix, epoch + 1, params.epochs,
              ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"))
 
 

@@ -426,6 +426,32 @@ def ranking_rows(network_minus_heuristic: Mapping[str, float], chosen: str,
     return rows
 
 
+def ensemble_rows(member_predictions: Sequence[pd.DataFrame], ensemble: pd.DataFrame, frame: pd.DataFrame,
+                  nuisance: Nuisance, split: str) -> list[dict[str, Any]]:
+    """gold.model_evaluation rows (scope ``ensemble``) of how far an ensemble's members disagree on one split,
+    on the champion metric's outcome: each member's Qini (model ``transformer_member_<k>``) and the
+    ensemble's; the members' Qini standard deviation; the mean over rows of the members' uplift standard
+    deviation, and beside it the mean absolute uplift of the ensemble it is to be read against."""
+    column = UPLIFT_OUTCOMES[PRIMARY_OUTCOME][3]
+    phi = nuisance.phi(frame, PRIMARY_OUTCOME)
+    uplift = np.column_stack([p[column].to_numpy(float) for p in member_predictions])
+    qinis = [float(metrics.qini_coefficient(uplift[:, k], phi)) for k in range(uplift.shape[1])]
+    n, campaigns = len(frame), int(frame["campaign_id"].nunique())
+    rows = [_row(f"{NETWORK_SCORE}_member_{k + 1}", split, "ensemble", PRIMARY_OUTCOME, "qini", q,
+                 n=n, campaigns=campaigns) for k, q in enumerate(qinis)]
+    own = ensemble[column].to_numpy(float)
+    spread = {
+        "qini": float(metrics.qini_coefficient(own, phi)),
+        "members": float(len(qinis)),
+        "member_qini_sd": float(np.std(qinis, ddof=1)),
+        "member_uplift_sd": float(np.std(uplift, axis=1, ddof=1).mean()) if n else math.nan,
+        "mean_abs_uplift": float(np.abs(own).mean()) if n else math.nan,
+    }
+    rows += [_row(NETWORK_SCORE, split, "ensemble", PRIMARY_OUTCOME, metric, value, n=n, campaigns=campaigns)
+             for metric, value in spread.items()]
+    return rows
+
+
 def fit_calibration(
     predictions: Sequence[pd.DataFrame], frames: Sequence[pd.DataFrame], nuisances: Sequence[Nuisance],
     cfg: EvaluationConfig, value_predictions: Sequence[pd.DataFrame] | None = None,

@@ -12,7 +12,7 @@ on the validation campaigns) come back for the caller to publish
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -64,8 +64,10 @@ def candidate_models(transformer: Predictor, frames: HeldOutFrames, encode: Call
 
 
 def evaluate_held_out(models: Mapping[str, Predictor], frames: HeldOutFrames, encode: Callable,
-                      evaluation: EvaluationConfig) -> HeldOutEvaluation:
-    """Every model on the same held-out rows and the same nuisance models; the transformer calibrated."""
+                      evaluation: EvaluationConfig, members: Sequence[Predictor] = ()) -> HeldOutEvaluation:
+    """Every model on the same held-out rows and the same nuisance models; the transformer calibrated. With
+    ``members`` (the transformer's ensemble members, each alone), how far they disagree on the validation and
+    test campaigns."""
     held = frames.held_out()
     nuisance = {
         name: evaluate.fit_nuisance(frame, evaluate.design_matrix(encode(frame)), evaluation.nuisance_folds,
@@ -99,4 +101,7 @@ def evaluate_held_out(models: Mapping[str, Predictor], frames: HeldOutFrames, en
         value_predictions=[predictions[(value_score, s)] for s in HELD_OUT_SPLITS], value_score=value_score)
     metric_rows += evaluate.calibration_rows(calibration)
     metric_rows += evaluate.ranking_rows(network_minus_heuristic, value_score, held["validation"])
+    for split in HELD_OUT_SPLITS if members else ():
+        metric_rows += evaluate.ensemble_rows([member(held[split]) for member in members],
+                                              predictions[(TRANSFORMER, split)], held[split], nuisance[split], split)
     return HeldOutEvaluation(predictions, nuisance, metric_rows, positivity, refutations, curves, calibration)

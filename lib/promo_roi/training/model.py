@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -161,8 +161,13 @@ class ModelSpec:
     # Specs saved before the anchored head have neither field: they load as the two-arm network.
     effect_head: str = "two_arms"
     anchor: dict[str, Any] | None = None
+    # Networks trained from as many seeds and averaged (training/ensemble.py); specs saved before the
+    # ensemble load as one network.
+    ensemble_size: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.ensemble_size, int) or self.ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be an integer >= 1, got {self.ensemble_size!r}")
         if self.effect_head not in EFFECT_HEADS:
             raise ValueError(f"effect_head must be one of {', '.join(EFFECT_HEADS)}, got {self.effect_head!r}")
         if self.effect_head == "anchored" and self.anchor is None:
@@ -170,6 +175,10 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def member(self) -> "ModelSpec":
+        """The spec of one member of the ensemble (the network one training rank fits)."""
+        return replace(self, ensemble_size=1)
 
 
 def anchor_for(encoder: FeatureEncoder, pseudo_count: float) -> dict[str, Any]:
@@ -274,8 +283,21 @@ def load_text_encoder(spec: ModelSpec):
     return encoder
 
 
-def build_network(spec: ModelSpec, encoder: Any | None = None):
-    """The torch module; ``encoder`` defaults to the pretrained MiniLM."""
+def build_network(spec: ModelSpec, encoder: Any | Sequence[Any] | None = None):
+    """The torch module; ``encoder`` defaults to the pretrained MiniLM. With ``spec.ensemble_size`` k > 1,
+    k networks averaged (:func:`promo_roi.training.ensemble.ensemble_network`), ``encoder`` then one text
+    encoder per member or None."""
+    if spec.ensemble_size > 1:
+        from promo_roi.training.ensemble import ensemble_network
+
+        encoders = [None] * spec.ensemble_size if encoder is None else list(encoder)
+        if len(encoders) != spec.ensemble_size:
+            raise ValueError(f"an ensemble of {spec.ensemble_size} needs as many text encoders, got {len(encoders)}")
+        return ensemble_network([_single_network(spec.member(), e) for e in encoders], spec.text_proj_dim)
+    return _single_network(spec, encoder)
+
+
+def _single_network(spec: ModelSpec, encoder: Any | None):
     import torch
     import torch.nn as nn
 
@@ -517,10 +539,16 @@ def load_model_dir(path: Path, device: str = "cpu"):
     tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
     # The architecture from the pretrained config; every weight comes from weights.pt.
     encoder_path = spec.encoder_path or default_encoder_path()
-    base = AutoModel.from_config(AutoConfig.from_pretrained(encoder_path, local_files_only=True))
-    if spec.finetune == "adapters":
-        _insert_adapters(base, spec)
-    network = build_network(spec, encoder=base)
+    encoder_config = AutoConfig.from_pretrained(encoder_path, local_files_only=True)
+
+    def text_encoder():
+        base = AutoModel.from_config(encoder_config)
+        if spec.finetune == "adapters":
+            _insert_adapters(base, spec)
+        return base
+
+    encoders = [text_encoder() for _ in range(spec.ensemble_size)]
+    network = build_network(spec, encoder=encoders if spec.ensemble_size > 1 else encoders[0])
     network.load_state_dict(torch.load(path / "weights.pt", map_location=device, weights_only=True))
     network.to(device).eval()
     return network, encoder_state, tokenizer, spec

@@ -233,14 +233,24 @@ def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric:
         adapter_dim=training.adapter_dim, max_text_tokens=training.max_text_tokens,
         encoder_path=training.encoder_path or default_encoder_path(), effect_head=training.effect_head,
         anchor=anchor_for(encoder, training.anchor_pseudo_count) if anchored else None,
+        ensemble_size=training.ensemble_size,
     )
+
+
+def member_checkpoint_dir(checkpoint_dir: Path, member: int, size: int) -> Path:
+    """Where member ``member`` (0-based) of an ensemble of ``size`` keeps its checkpoint and best weights: the
+    run's checkpoint directory for a single network, a directory per member in an ensemble."""
+    return checkpoint_dir if size == 1 else checkpoint_dir / f"member_{member + 1}"
 
 
 def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, encoder: FeatureEncoder,
               texts: list[str], model_spec: ModelSpec, training: TrainingConfig, use_gpu: bool, checkpoint_dir: Path,
-              tracking_uri: str, mlflow_run_id: str) -> dict[str, Any]:
-    """petastorm converter of the encoded train split -> TorchDistributor (DDP); the converter is always deleted."""
+              tracking_uri: str, mlflow_run_id: str) -> list[dict[str, Any]]:
+    """petastorm converter of the encoded train split -> TorchDistributor (DDP), once per member of the
+    ensemble (``model_spec.ensemble_size``), each from its own seed on the same converter; one outcome per
+    member. The converter is always deleted."""
     from promo_roi.training.distributed import PetastormBatches, WorkerParams
+    from promo_roi.training.ensemble import member_prefix, member_seed
     from promo_roi.training.loader import make_converter
 
     text_ids = {t: i for i, t in enumerate(texts)}
@@ -249,47 +259,59 @@ def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, e
         min_row_groups = 2 * training.num_processes * training.loader_workers
         converter = make_converter(spark, encoded_train, training.petastorm_cache_dir, min_row_groups)
         st.rows = len(converter)
+    size = model_spec.ensemble_size
+    outcomes = []
     try:
-        params = WorkerParams(
-            model_spec=model_spec.to_dict(), texts=texts, n_train_rows=len(converter),
-            batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
-            encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
-            propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
-            seed=training.seed, use_gpu=use_gpu, checkpoint_path=str(checkpoint_dir / "last.pt"),
-            final_weights_path=str(checkpoint_dir / "final.pt"),
-            batch_source=PetastormBatches(converter, training.loader_workers),
-            mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id,
-            validation=encode_arrays(frames.validation, encoder, text_ids),
-            threads_per_process=max(1, (os.cpu_count() or 1) // training.num_processes),
-        )
-        with stage(log, f"train.distributed[{training.num_processes} processes, "
-                        f"{'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
-            outcome = _train_distributed(params, training, use_gpu)
-            st.rows = len(frames.train) * training.epochs
-            st.detail = (f"backend {outcome['backend']}, {outcome['steps_per_epoch']} steps/epoch, "
-                         f"best epoch {outcome['best_epoch']}")
+        validation = encode_arrays(frames.validation, encoder, text_ids)
+        for member in range(size):
+            member_dir = member_checkpoint_dir(checkpoint_dir, member, size)
+            params = WorkerParams(
+                model_spec=model_spec.member().to_dict(), texts=texts, n_train_rows=len(converter),
+                batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
+                encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
+                propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
+                seed=member_seed(training.seed, member), use_gpu=use_gpu,
+                checkpoint_path=str(member_dir / "last.pt"), final_weights_path=str(member_dir / "final.pt"),
+                batch_source=PetastormBatches(converter, training.loader_workers),
+                mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id, validation=validation,
+                threads_per_process=max(1, (os.cpu_count() or 1) // training.num_processes),
+                metric_prefix=member_prefix(member, size),
+            )
+            with stage(log, f"train.distributed[member {member + 1} of {size}, {training.num_processes} "
+                            f"processes, {'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
+                outcome = _train_distributed(params, training, use_gpu)
+                st.rows = len(frames.train) * training.epochs
+                st.detail = (f"seed {params.seed}, backend {outcome['backend']}, "
+                             f"{outcome['steps_per_epoch']} steps/epoch, best epoch {outcome['best_epoch']}")
+            outcomes.append(outcome)
     finally:
         converter.delete()
-    return outcome
+    return outcomes
 
 
 def saved_transformer(model_root: Path, checkpoint_dir: Path, model_spec: ModelSpec, encoder: FeatureEncoder):
-    """The trained weights saved as the model directory scoring loads, and a predictor from what was saved."""
+    """The trained weights (every member's best epoch) saved as the model directory scoring loads, a
+    predictor from what was saved, and one predictor per member of an ensemble (none for a single network)."""
     import torch
     from transformers import AutoTokenizer
 
     from promo_roi.training.model import build_network, load_model_dir, predict_frame, save_model_dir
 
+    size = model_spec.ensemble_size
     network = build_network(model_spec)
-    network.load_state_dict(torch.load(checkpoint_dir / "final.pt", map_location="cpu", weights_only=True))
+    parts = network.members if size > 1 else [network]
+    for member, part in enumerate(parts):
+        weights = member_checkpoint_dir(checkpoint_dir, member, size) / "final.pt"
+        part.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     tokenizer = AutoTokenizer.from_pretrained(model_spec.encoder_path, local_files_only=True)
     model_dir = save_model_dir(model_root / "model", network, model_spec, encoder, tokenizer)
     network, encoder, tokenizer, model_spec = load_model_dir(model_dir)  # what scoring will load
 
-    def transformer(frame: pd.DataFrame) -> pd.DataFrame:
-        return predict_frame(network, encoder, tokenizer, frame, model_spec.max_text_tokens)
+    def predictor(net):
+        return lambda frame: predict_frame(net, encoder, tokenizer, frame, model_spec.max_text_tokens)
 
-    return model_dir, transformer
+    members = [predictor(m) for m in network.members] if size > 1 else []
+    return model_dir, predictor(network), members
 
 
 def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, mlflow_run_id: str,
@@ -307,6 +329,17 @@ def record_evaluation(spark: SparkSession, config: AppConfig, as_of: dt.date, ml
     for r in (r for r in result.metric_rows if r["metric"] == "qini_minus_heuristic"):
         log.info("households valued by %s: the network's validation Qini minus the heuristic's %s [%s, %s]",
                  result.calibration.value_score, _fmt(r["value"]), _fmt(r["ci_low"]), _fmt(r["ci_high"]))
+    spread = {(r["split"], r["metric"]): r["value"] for r in result.metric_rows
+              if r["scope"] == "ensemble" and r["model_name"] == evaluate.NETWORK_SCORE}
+    for split in ("validation", "test"):
+        if (split, "members") in spread:
+            log.info("ensemble of %d on %s: Qini %s, members' Qini sd %s; members' uplift sd %s per row against "
+                     "a mean |uplift| of %s", spread[(split, "members")], split, _fmt(spread[(split, "qini")]),
+                     _fmt(spread[(split, "member_qini_sd")]), _fmt(spread[(split, "member_uplift_sd")]),
+                     _fmt(spread[(split, "mean_abs_uplift")]))
+            for metric in ("member_qini_sd", "member_uplift_sd"):
+                if spread[(split, metric)] is not None:
+                    mlflow.log_metric(f"{split}.transformer.ensemble.{metric}", spread[(split, metric)])
     extra = {"as_of_date": as_of, "mlflow_run_id": mlflow_run_id}
     evaluated_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     publish_rows(spark, [{**r, "evaluated_at": evaluated_at} for r in result.metric_rows], MODEL_EVALUATION,
@@ -385,15 +418,15 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
             "campaign_splits": json.dumps({s.campaign_id: s.split for s in splits}),
             "training_examples_version": version, "use_gpu": use_gpu, "run_key": key,
         })
-        outcome = fine_tune(spark, train_df, frames, encoder, texts, model_spec, training, use_gpu, checkpoint_dir,
-                            mlflow_config.tracking_uri, run.info.run_id)
-        mlflow.log_param("best_epoch", outcome["best_epoch"])
+        outcomes = fine_tune(spark, train_df, frames, encoder, texts, model_spec, training, use_gpu, checkpoint_dir,
+                             mlflow_config.tracking_uri, run.info.run_id)
+        mlflow.log_param("best_epoch", ",".join(str(o["best_epoch"]) for o in outcomes))
         with stage(log, "train.evaluate") as st:
             model_root = Path(tempfile.mkdtemp(prefix="promo_roi_model_"))
             try:
-                model_dir, transformer = saved_transformer(model_root, checkpoint_dir, model_spec, encoder)
+                model_dir, transformer, members = saved_transformer(model_root, checkpoint_dir, model_spec, encoder)
                 models = candidate_models(transformer, frames, encoder.encode, evaluation)
-                result = evaluate_held_out(models, frames, encoder.encode, evaluation)
+                result = evaluate_held_out(models, frames, encoder.encode, evaluation, members)
                 save_calibration(model_dir, result.calibration)
                 record_evaluation(spark, config, as_of, run.info.run_id, result)
                 registration = register_candidate(
@@ -409,4 +442,4 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
     train_df.unpersist()
     return TrainingResult(run.info.run_id, registration.model_version, registration.decision.promoted,
                           registration.decision.reason,
-                          {**counts, "placebo": len(frames.placebo)}, outcome["history"])
+                          {**counts, "placebo": len(frames.placebo)}, outcomes[0]["history"])

@@ -112,7 +112,8 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
     import torch
     from transformers import AutoTokenizer
 
-    from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
+    from promo_roi.training.distributed import ArrayBatches, WorkerParams
+    from promo_roi.training.ensemble import member_seed
     from promo_roi.training.model import build_network, predict_frame
     from promo_roi.training.pipeline import encode_arrays, model_spec_for
 
@@ -120,15 +121,30 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
     spec = model_spec_for(dataclasses.replace(training, encoder_path=encoder_path), encoder,
                           len(encoder.numeric_columns))
     arrays = encode_arrays(train, encoder, text_ids)
-    params = WorkerParams(
-        model_spec=spec.to_dict(), texts=texts, n_train_rows=len(train), batch_size=training.batch_size,
-        epochs=training.epochs, learning_rate=training.learning_rate,
-        encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
-        propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
-        seed=training.seed, use_gpu=False,
-        checkpoint_path=str(workdir / "last.pt"), final_weights_path=str(workdir / "final.pt"),
-        batch_source=ArrayBatches(arrays), validation=encode_arrays(validation, encoder, text_ids),
-        threads_per_process=os.cpu_count() or 1)
+    validation_arrays = encode_arrays(validation, encoder, text_ids)
+    network = build_network(spec)
+    # Each member of the ensemble (training.ensemble_size) from its own seed, as jobs/train.py trains them.
+    for member, part in enumerate(network.members if spec.ensemble_size > 1 else [network]):
+        member_dir = workdir / f"member_{member + 1}"
+        params = WorkerParams(
+            model_spec=spec.member().to_dict(), texts=texts, n_train_rows=len(train), batch_size=training.batch_size,
+            epochs=training.epochs, learning_rate=training.learning_rate,
+            encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
+            propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
+            seed=member_seed(training.seed, member), use_gpu=False,
+            checkpoint_path=str(member_dir / "last.pt"), final_weights_path=str(member_dir / "final.pt"),
+            batch_source=ArrayBatches(arrays), validation=validation_arrays,
+            threads_per_process=os.cpu_count() or 1)
+        _train_one_rank(params)
+        part.load_state_dict(torch.load(member_dir / "final.pt", map_location="cpu", weights_only=True))
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path, local_files_only=True)
+    return lambda frame: predict_frame(network, encoder, tokenizer, frame, spec.max_text_tokens)
+
+
+def _train_one_rank(params) -> None:
+    """:func:`promo_roi.training.distributed.train_worker` in this process, as a world of one rank."""
+    from promo_roi.training.distributed import train_worker
+
     world = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
              "MASTER_PORT": str(_free_port())}
     saved = {k: os.environ.get(k) for k in world}
@@ -141,10 +157,6 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    network = build_network(spec)
-    network.load_state_dict(torch.load(workdir / "final.pt", map_location="cpu", weights_only=True))
-    tokenizer = AutoTokenizer.from_pretrained(encoder_path, local_files_only=True)
-    return lambda frame: predict_frame(network, encoder, tokenizer, frame, spec.max_text_tokens)
 
 
 def fold_models(examples: pd.DataFrame, fold: Fold, fit_encoder: Callable[[Sequence[int]], Any], texts: list[str],
