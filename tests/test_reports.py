@@ -234,6 +234,34 @@ def test_qini_and_calibration_summaries():
         {"metric": "calibration_slope", "value": 0.3, "ci_low": 0.1, "ci_high": 0.6}]
 
 
+def _ensemble_rows() -> pd.DataFrame:
+    base = {"split": "test", "scope": "ensemble", "outcome": "coupon_product_spend", "ci_low": None,
+            "ci_high": None, "n_rows": 40, "n_campaigns": 2}
+    rows = [{**base, "model_name": f"transformer_member_{k}", "metric": "qini", "value": v}
+            for k, v in ((1, 0.4), (2, -0.2), (3, 0.1))]
+    rows += [{**base, "model_name": "transformer", "metric": m, "value": v}
+             for m, v in (("qini", 0.25), ("members", 3.0), ("member_qini_sd", 0.3), ("member_uplift_sd", 1.5),
+                          ("mean_abs_uplift", 4.0))]
+    rows.append({**base, "split": "validation", "model_name": "transformer", "metric": "members", "value": 3.0})
+    return pd.DataFrame(rows)
+
+
+def test_the_ensemble_summary_reads_how_far_the_members_disagree_and_stays_out_of_the_qini_table():
+    from promo_roi.reporting import sections
+
+    ev = _ensemble_rows()
+    assert summaries.ensemble_summary(ev, "test") == {
+        "members": 3, "member_qini_min": -0.2, "member_qini_max": 0.4, "member_qini_sd": 0.3, "qini": 0.25,
+        "member_uplift_sd": 1.5, "mean_abs_uplift": 4.0}
+    assert summaries.ensemble_summary(ev[ev.scope != "ensemble"], "test") is None
+    assert summaries.qini_summary(ev, "test", ["coupon_product_spend"]).empty
+    note = sections._ensemble_note(ev, "7", "USD")
+    assert "Version 7 is the average of 3 networks" in note
+    assert "ranged from -0.20 to 0.40 (standard deviation 0.30; the average's 0.25)" in note
+    assert "differed by 1.50 USD" in note and "mean absolute uplift of 4.00" in note
+    assert sections._ensemble_note(ev[ev.scope != "ensemble"], "7", "USD") == ""
+
+
 def _accuracy_rows() -> pd.DataFrame:
     base = {"campaign_type": "Type B", "start_date": dt.date(2017, 8, 1), "end_date": dt.date(2017, 9, 1),
             "naive_incremental_revenue": 900.0, "forecast_roi": 0.1, "realized_roi": 0.2}

@@ -326,7 +326,21 @@ def section_uplift(data: ReportData, cur: str) -> Section:
                      f"{html.escape(data.evaluation_note or '')}</div>")
     else:
         parts.append(_qini_table(data.evaluation, cur))
+        parts.append(_ensemble_note(data.evaluation, data.model.version, cur))
     return Section("".join(parts) + "</section>", chart_list)
+
+
+def _ensemble_note(evaluation: pd.DataFrame, version: str, cur: str) -> str:
+    """How far the seeds of an ensemble disagree on the test campaigns ('' for a single network)."""
+    spread = summaries.ensemble_summary(evaluation, CURVE_SPLIT)
+    if spread is None:
+        return ""
+    return (f"<p>Version {html.escape(version)} is the average of {spread['members']} networks, each trained from "
+            "its own seed on the same rows. Alone, their Qini of coupon-product-spend uplift on the test campaigns "
+            f"ranged from {spread['member_qini_min']:.2f} to {spread['member_qini_max']:.2f} (standard deviation "
+            f"{spread['member_qini_sd']:.2f}; the average's {spread['qini']:.2f}); per household their uplift "
+            f"differed by {spread['member_uplift_sd']:.2f} {html.escape(cur)} (standard deviation, mean over "
+            f"households) against a mean absolute uplift of {spread['mean_abs_uplift']:.2f}.</p>")
 
 
 def section_backtest(data: ReportData, cur: str) -> Section:

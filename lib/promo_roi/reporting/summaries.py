@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 DECILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# The households a Qini is computed on: all of them, or those in the overlap band (the ensemble's per-member
+# rows have their own paragraph, ensemble_summary).
+QINI_SCOPES = ("overall", "overlap")
 
 
 def _campaign_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -194,7 +197,7 @@ def qini_summary(evaluation: pd.DataFrame, split: str, outcomes: Sequence[str]) 
     """Qini and AUUC with their bootstrap intervals per model, outcome and scope (gold.model_evaluation rows of
     one training run), for ``split``."""
     sel = evaluation[(evaluation["split"] == split) & evaluation["metric"].isin(["qini", "auuc"])
-                     & evaluation["outcome"].isin(list(outcomes))]
+                     & evaluation["outcome"].isin(list(outcomes)) & evaluation["scope"].isin(QINI_SCOPES)]
     if sel.empty:
         return pd.DataFrame(columns=["outcome", "scope", "model_name", "qini", "qini_low", "qini_high", "auuc",
                                      "n_rows"])
@@ -213,6 +216,22 @@ def qini_summary(evaluation: pd.DataFrame, split: str, outcomes: Sequence[str]) 
     out["_o"] = out["outcome"].map(order)
     out["_s"] = out["scope"].map({"overall": 0, "overlap": 1}).fillna(2)
     return out.sort_values(["_o", "_s", "model_name"]).drop(columns=["_o", "_s"]).reset_index(drop=True)
+
+
+def ensemble_summary(evaluation: pd.DataFrame, split: str) -> dict[str, float] | None:
+    """How far the seed ensemble's members disagree on ``split`` (gold.model_evaluation, scope 'ensemble'): the
+    member count, the lowest and highest member Qini, their standard deviation, the ensemble's Qini, the mean
+    per-household sd of the members' uplift and the ensemble's mean absolute uplift. None for a single network
+    (no such rows)."""
+    sel = evaluation[(evaluation["split"] == split) & (evaluation["scope"] == "ensemble")]
+    if sel.empty:
+        return None
+    members = sel[sel["model_name"].str.startswith("transformer_member_") & (sel["metric"] == "qini")]["value"]
+    own = sel[sel["model_name"] == "transformer"].set_index("metric")["value"]
+    return {"members": int(own["members"]), "member_qini_min": float(members.min()),
+            "member_qini_max": float(members.max()), "member_qini_sd": float(own["member_qini_sd"]),
+            "qini": float(own["qini"]), "member_uplift_sd": float(own["member_uplift_sd"]),
+            "mean_abs_uplift": float(own["mean_abs_uplift"])}
 
 
 def calibration_summary(evaluation: pd.DataFrame) -> pd.DataFrame:
