@@ -124,3 +124,30 @@ def test_a_paired_difference_of_two_plans_resamples_the_nights_campaigns():
         paired_profit_difference(a, b, [10], n_boot=10)
     with pytest.raises(ValueError, match="n_boot must be >= 1"):
         paired_profit_difference(a, b, [10, 20], n_boot=0)
+
+
+def test_a_baseline_is_priced_by_the_t_learners_calibrated_redemptions_not_the_champions():
+    """independent_pricing: observed over predicted redemptions of the held-out targeted households (the untargeted
+    rows, which never redeem, left out); priced_costs: contact plus that count times the cost per redemption."""
+    import numpy as np
+
+    from promo_roi.config import EvaluationConfig
+    from promo_roi.synthetic.decisions import independent_pricing, priced_costs
+
+    evaluation = EvaluationConfig(overlap_band=(0.1, 0.9), bootstrap_samples=5, nuisance_folds=2,
+                                  placebo_tolerance=0.25, stability_z=2.0, seed=1, ranking="validated")
+    frames = [pd.DataFrame({"campaign_id": [1, 1, 1], "targeted": [1.0, 1.0, 0.0], "redemptions": [3.0, 1.0, 0.0]}),
+              pd.DataFrame({"campaign_id": [2, 2], "targeted": [1.0, 0.0], "redemptions": [2.0, 0.0]})]
+    predictions = [pd.DataFrame({"p_redeem_t1": [0.5, 0.5, 0.9]}), pd.DataFrame({"p_redeem_t1": [1.0, 0.2]})]
+    ratio = independent_pricing(predictions, frames, evaluation, "ratio")
+    assert ratio.ratio == pytest.approx(6.0 / 2.0)  # (3 + 1 + 2) redemptions over (0.5 + 0.5 + 1.0) predicted
+    with pytest.raises(ValueError, match="unknown redemption model 'poisson'"):
+        independent_pricing(predictions, frames, evaluation, "poisson")
+
+    pairs = pd.DataFrame({"household_id": [10, 11, 10], "campaign_id": [5, 5, 6]})
+    unit_costs = pd.DataFrame({"campaign_id": [5, 6], "contact_cost": [0.5, 1.0], "redemption_cost": [2.0, 0.0]})
+    priced = priced_costs(pairs, np.array([0.1, 0.0, 0.4]), unit_costs, ratio)
+    assert priced.to_dict("records") == [
+        {"household_id": 10, "campaign_id": 5, "cost": pytest.approx(0.5 + 0.3 * 2.0), "redemptions": 0.0},
+        {"household_id": 11, "campaign_id": 5, "cost": pytest.approx(0.5), "redemptions": 0.0},
+        {"household_id": 10, "campaign_id": 6, "cost": pytest.approx(1.0), "redemptions": 0.0}]

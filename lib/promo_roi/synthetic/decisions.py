@@ -9,9 +9,13 @@
   (best linear predictor of the AIPW pseudo-outcome of the outcome households
   are valued on, ``scoring.value_outcome``, two-stage bootstrap:
   :func:`value_calibration`), forecast for the same
-  audiences, and planned by the same planner with the same budget, cap and
-  expected costs as the published plan. Baselines differ from the champion
-  only in how they value a household, which is what the comparison is about.
+  audiences, and planned by the same planner with the same budget and cap
+  among the pairs the night published. Each pair's expected cost is priced
+  independently of the champion (:func:`independent_pricing`: the LightGBM
+  T-learner's redemption probability, calibrated on the held-out targeted
+  households the way the champion calibrates its own), so a baseline's plan
+  does not move when the champion changes; ``transformer_uplift`` keeps the
+  champion's published costs, being the champion's own network.
 
 What-ifs on the same night, for the champion and every baseline: the plan
 under ``planning.risk: quantile`` (:func:`risk_aware_published_decisions`) and
@@ -41,6 +45,8 @@ from promo_roi.causal.calibration import LinearCalibration
 
 KEYS = ["household_id", "campaign_id"]
 BASELINES = ("heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift")
+# The baseline priced as the champion prices (the network's own uplift); the others get an independent price.
+NETWORK_BASELINE = "transformer_uplift"
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,35 @@ def value_calibration(predictions, frames, nuisances, evaluation, outcome: str) 
     phi = np.concatenate([n.phi(f, outcome) for n, f in zip(nuisances, frames)])
     campaign = np.concatenate([f["campaign_id"].to_numpy() for f in frames])
     return fit_linear(tau, phi, campaign, evaluation.bootstrap_samples, evaluation.seed)
+
+
+def independent_pricing(predictions, frames, evaluation, redemption_model: str):
+    """A targeted pair's expected redemption count from a model that is not the champion: ``predictions``'
+    redemption probability (``p_redeem_t1``) calibrated on the held-out targeted households by
+    ``redemption_model``, the champion's two methods (``ratio``: observed over predicted; ``shrunk``: the
+    shrunk expected count), with the same bootstrap settings."""
+    from promo_roi.causal.calibration import fit_ratio, fit_shrunk_count
+
+    fits = {"ratio": fit_ratio, "shrunk": fit_shrunk_count}
+    if redemption_model not in fits:
+        raise ValueError(f"unknown redemption model {redemption_model!r}; known: {', '.join(fits)}")
+    p = np.concatenate([pred["p_redeem_t1"].to_numpy(float) for pred in predictions])
+    y = np.concatenate([f["redemptions"].to_numpy(float) for f in frames])
+    targeted = np.concatenate([f["targeted"].to_numpy(float) > 0.5 for f in frames])
+    campaign = np.concatenate([f["campaign_id"].to_numpy() for f in frames])
+    return fits[redemption_model](y[targeted], p[targeted], campaign[targeted], evaluation.bootstrap_samples,
+                                  evaluation.seed)
+
+
+def priced_costs(pairs: pd.DataFrame, p_redeem, unit_costs: pd.DataFrame, pricing) -> pd.DataFrame:
+    """household_id, campaign_id, cost, redemptions (0: no coupon inventory is planned) of ``pairs``: the
+    campaign's contact cost plus ``pricing``'s expected count of ``p_redeem`` times its cost per redemption
+    (``unit_costs``: campaign_id, contact_cost, redemption_cost; the scoring job's expected cost)."""
+    priced = pairs[KEYS].assign(count=pricing.expected_count(np.asarray(p_redeem, dtype=float))).merge(
+        unit_costs[["campaign_id", "contact_cost", "redemption_cost"]], on="campaign_id", how="inner",
+        validate="many_to_one")
+    priced["cost"] = priced["contact_cost"] + priced["count"] * priced["redemption_cost"]
+    return priced[[*KEYS, "cost"]].assign(redemptions=0.0)
 
 
 def baseline_decision(name: str, uplift: np.ndarray, scoring: pd.DataFrame, calibration: LinearCalibration,
@@ -271,10 +306,12 @@ def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
 
 def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed: int = 0,
                        risk_quantile: float | None = None, repriced_by=None) -> dict[str, Decisions]:
-    """Every baseline's decisions for ``run_date`` (the published run must exist: its costs are reused); with
-    ``risk_quantile``, each baseline a second time with the risk-aware plan; with ``repriced_by`` (the
-    champion's calibration naming another redemption model), once more planned on the pairs' costs priced
-    by that model (:func:`repriced_costs`)."""
+    """Every baseline's decisions for ``run_date`` (the published run must exist); with ``risk_quantile``, each
+    baseline a second time with the risk-aware plan; with ``repriced_by`` (the champion's calibration naming
+    another redemption model), once more planned on costs priced by that model. ``transformer_uplift`` plans
+    on the champion's published costs (:func:`repriced_costs` for the other model); the other baselines on
+    the T-learner's calibrated redemption probability (:func:`independent_pricing`, :func:`priced_costs`),
+    which does not depend on the champion."""
     from promo_roi.bronze import read_bronze
     from promo_roi.scoring.inputs import planned_campaigns, scoring_examples
     from promo_roi.scoring.plan import budget_constraints
@@ -294,7 +331,7 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
         "heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": t_learner,
         "random": lambda frame: random_predictions(frame, seed),
         # The network's own outputs (the pyfunc's predict), whatever the champion values households by.
-        "transformer_uplift": lambda frame: network.predict(None, frame),
+        NETWORK_BASELINE: lambda frame: network.predict(None, frame),
     }
     from promo_roi import delta_io
 
@@ -303,14 +340,31 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     user_features = delta_io.read_table(spark, user_features_spec(config.features), config.warehouse)
     scoring = scoring_examples(bronze, user_features, plans, run_date, config).toPandas().sort_values(
         KEYS, kind="stable").reset_index(drop=True)  # key order: the random baseline's scores go by position
-    costs = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "expected_cost"]).rename(
+    # The network's own uplift is priced as the champion prices its pairs (the published expected costs);
+    # every other baseline by a champion-independent price, the T-learner's redemption probability calibrated
+    # the champion's way, so that its plan does not change when the champion does.
+    published_costs = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "expected_cost"]).rename(
         columns={"expected_cost": "cost"}).assign(redemptions=0.0)
-    variants: list[tuple[str, float | None, pd.DataFrame]] = [("", None, costs)]
+    unit_costs = plans.select("campaign_id", "contact_cost", "redemption_cost").toPandas()
+    held_redemptions = [t_learner(f) for f in held]
+    scoring_redemptions = t_learner(scoring)["p_redeem_t1"].to_numpy(float)
+
+    def independent(redemption_model: str) -> pd.DataFrame:
+        pricing = independent_pricing(held_redemptions, held, evaluation, redemption_model)
+        # The pairs the night published, as every model's plan chooses among them.
+        return priced_costs(scoring, scoring_redemptions, unit_costs, pricing).merge(published_costs[KEYS], on=KEYS)
+
+    own = independent(config.scoring.redemption_model)
+    variants: dict[str, list[tuple[str, float | None, pd.DataFrame]]] = {
+        "champion": [("", None, published_costs)], "independent": [("", None, own)]}
     if risk_quantile is not None:
-        variants.append((f" + risk q={risk_quantile:g}", risk_quantile, costs))
+        variants["champion"].append((f" + risk q={risk_quantile:g}", risk_quantile, published_costs))
+        variants["independent"].append((f" + risk q={risk_quantile:g}", risk_quantile, own))
     if repriced_by is not None:
-        variants.append((f" + {repriced_by.redemption_model} redemptions", None,
-                         repriced_costs(spark, config, run_date, repriced_by).assign(redemptions=0.0)))
+        suffix = f" + {repriced_by.redemption_model} redemptions"
+        variants["champion"].append((suffix, None, repriced_costs(spark, config, run_date, repriced_by).assign(
+            redemptions=0.0)))
+        variants["independent"].append((suffix, None, independent(repriced_by.redemption_model)))
     audience = forecast_audience(scoring[KEYS], bronze.campaigns.select(*KEYS).toPandas())
     constraints = budget_constraints(plans.toPandas(), config.planning)
     out = {}
@@ -318,7 +372,7 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
         outcome = config.scoring.value_outcome
         calibration = value_calibration([model(f) for f in held], held, nuisance, evaluation, outcome)
         uplift = model(scoring)[f"uplift_{outcome}"].to_numpy(float)
-        for suffix, quantile, priced in variants:
+        for suffix, quantile, priced in variants["champion" if name == NETWORK_BASELINE else "independent"]:
             out[name + suffix] = baseline_decision(name + suffix, uplift, scoring, calibration, audience, priced,
                                                    config.scoring.gross_margin, config.scoring.interval,
                                                    constraints, quantile)
