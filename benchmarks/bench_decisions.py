@@ -60,6 +60,13 @@ def _cell(value, fmt: str) -> str:
     return fmt.format(value)
 
 
+def _money(value: float) -> str:
+    """Whole currency units; a difference that rounds to 0 prints 0, not -0 (two sums of the same pairs in
+    another order differ in their last bits)."""
+    whole = round(value)
+    return f"{whole if whole != 0 else 0:,.0f}"
+
+
 def markdown(runs: list[dict]) -> str:
     head = "| scenario | model | " + " | ".join(label for _, label, _ in FIGURES) + " |"
     lines = [head, "|" + "---|" * (2 + len(FIGURES))]
@@ -76,8 +83,8 @@ def pairs_markdown(runs: list[dict]) -> str:
              "|---|---|---|---:|---|---:|"]
     for run in runs:
         for c in run.get("comparisons", []):
-            lines.append(f"| {run['scenario']} | {c['a']} | {c['b']} | {c['difference']:,.0f} | "
-                         f"[{c['low']:,.0f}, {c['high']:,.0f}] | {c['campaigns']} |")
+            lines.append(f"| {run['scenario']} | {c['a']} | {c['b']} | {_money(c['difference'])} | "
+                         f"[{_money(c['low'])}, {_money(c['high'])}] | {c['campaigns']} |")
     return "\n".join(lines)
 
 
