@@ -382,9 +382,11 @@ def free_port() -> int:
 
 
 def join_as_single_rank(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The environment of rank 0 of a one-process group on a fresh port, as torchrun would set it."""
+    """The environment of rank 0 of a one-process group, as torchrun would set it. Port 0: the group's store
+    binds a port of the system's choosing, which no other process can take first (a port found free and
+    then closed could be, and once was: EADDRINUSE while the other worker started a job)."""
     for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(free_port())}.items():
+                       "MASTER_PORT": "0"}.items():
         monkeypatch.setenv(key, value)
 
 

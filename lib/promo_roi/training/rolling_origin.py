@@ -33,7 +33,6 @@ import dataclasses
 import datetime as dt
 import logging
 import os
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,12 +99,6 @@ class Yardstick:
         return Yardstick({o: p[index] for o, p in self.phi.items()}, self.e[index])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, texts: list[str],
                       training: TrainingConfig, encoder_path: str, workdir: Path) -> Predictor:
     """The transformer of one fold (jobs/train.py's network and schedule, one process): a predictor."""
@@ -145,8 +138,9 @@ def _train_one_rank(params) -> None:
     """:func:`promo_roi.training.distributed.train_worker` in this process, as a world of one rank."""
     from promo_roi.training.distributed import train_worker
 
-    world = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-             "MASTER_PORT": str(_free_port())}
+    # Port 0: a one-rank group's store binds a port of the system's choosing; a port found free and closed
+    # again could be taken by another process before the store binds it.
+    world = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "0"}
     saved = {k: os.environ.get(k) for k in world}
     os.environ.update(world)
     try:
