@@ -17,7 +17,9 @@ core):
 1. ``score_frame`` (the mapInPandas body of jobs/score.py: feature encoding,
    text vectors from the per-worker cache, the network, output frame) on
    batches of ``--batch`` pairs: point predictions only (the default), and
-   with ``--mc`` Monte Carlo dropout draws;
+   with ``--mc`` Monte Carlo dropout draws; and point predictions in chunks
+   of 65,536 pairs (the network's chunk before 2026-12-05, against
+   ``scoring.predict.CHUNK_ROWS`` now);
 2. the path before text caching (``predict_frame``, the transformer re-run
    on the batch's distinct texts at every call), on a smaller sample;
    (1 and 2: the median of ``--repeats`` passes over the pairs;)
@@ -115,6 +117,8 @@ def main() -> int:
     frame = replicate(real, args.pairs)
     score_frame(inner, frame.head(1000), 0)  # warm-up: text vectors cached, kernels loaded
     point_rate, point_s = timed_rate(lambda b: score_frame(inner, b, 0), frame, args.batch, args.repeats)
+    big_rate, big_s = timed_rate(lambda b: score_frame(inner, b, 0, chunk_rows=65_536), frame, args.batch,
+                                 args.repeats)
     mc_frame = frame.head(max(args.batch, args.pairs // 10))
     mc_rate, mc_s = timed_rate(lambda b: score_frame(inner, b, args.mc), mc_frame, args.batch, args.repeats)
     old = frame.head(args.old_path_pairs)
@@ -144,6 +148,8 @@ def main() -> int:
         "campaign_texts": int(real["campaign_text"].nunique()), "model_version": model.version,
         "repeats": args.repeats,
         "score_frame_point": {"pairs": len(frame), "seconds": point_s, "pairs_per_s_per_core": point_rate},
+        "score_frame_point_65536_chunks": {"pairs": len(frame), "seconds": big_s,
+                                           "pairs_per_s_per_core": big_rate},
         "score_frame_mc": {"pairs": len(mc_frame), "draws": args.mc, "seconds": mc_s,
                            "pairs_per_s_per_core": mc_rate},
         "predict_frame_text_per_call": {"pairs": len(old), "seconds": old_s, "pairs_per_s_per_core": old_rate},
@@ -164,6 +170,8 @@ def markdown(r: dict) -> str:
     rows = [
         ("score_frame, point predictions (default)", r["score_frame_point"]),
         (f"score_frame, {r['score_frame_mc']['draws']} MC dropout draws", r["score_frame_mc"]),
+        *([("score_frame, point predictions, 65,536-pair chunks", r["score_frame_point_65536_chunks"])]
+          if "score_frame_point_65536_chunks" in r else []),
         ("predict_frame, texts re-encoded per call (before)", r["predict_frame_text_per_call"]),
     ]
     out = ["| path | pairs | seconds | pairs/s per core | vs default |", "|---|---:|---:|---:|---:|"]

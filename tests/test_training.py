@@ -70,6 +70,26 @@ def test_feature_encoder_hand_computed():
         enc.encode(frame.drop(columns=["income"]))
 
 
+def test_feature_encoder_codes_missing_unseen_and_numeric_categories():
+    """A missing category is the string "unknown" (a training value here), a number is its text, unseen -> 0;
+    numeric columns of any dtype, with missing and infinite values -> the mean (0)."""
+    enc = FeatureEncoder(
+        numeric_columns=["spend", "count"], categorical_columns=["income", "kids"],
+        means=[0.0, 0.0], stds=[1.0, 1.0],
+        vocabularies={"income": ["high", "unknown"], "kids": ["1", "2", "3+"]},
+        spend_scale={"coupon_product_spend": 1.0, "spend": 1.0},
+    )
+    frame = pd.DataFrame({"spend": [0.0, -0.0, math.inf, None, math.e ** 2 - 1],
+                          "count": np.array([0, 1, 2, 3, 4], dtype=np.int32),
+                          "income": ["high", None, "low", "unknown", "high"],
+                          "kids": pd.Series([2, 1, None, 7, 2], dtype="Int64")})
+    out = enc.encode(frame)
+    assert out["x_num"].dtype == np.float32 and out["x_cat"].dtype == np.int64
+    np.testing.assert_allclose(out["x_num"][:, 0], [0.0, 0.0, 0.0, 0.0, 2.0], atol=1e-6)
+    np.testing.assert_allclose(out["x_num"][:, 1], np.log1p([0, 1, 2, 3, 4]), atol=1e-6)
+    assert out["x_cat"].tolist() == [[1, 2], [2, 1], [0, 0], [2, 0], [1, 2]]
+
+
 # --- the network ---------------------------------------------------------------------------
 
 

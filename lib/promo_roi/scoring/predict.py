@@ -28,6 +28,7 @@ columns hold that score instead (:func:`valued_by`).
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Iterator
 
 import numpy as np
@@ -111,11 +112,36 @@ def text_vectors(inner: Any, texts: list[str]):
     return torch.stack([cache[t] for t in texts])
 
 
-def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: int = 65_536) -> pd.DataFrame:
-    """Point predictions (dropout off) and ``mc_samples`` shared-mask dropout draws for one batch."""
+# Pairs per pass of the network: a chunk's activations (pairs x hidden_dim floats per layer and member) stay in
+# the core's cache; 65,536-pair chunks spilled them to memory (benchmarks/bench_scoring.py times both).
+CHUNK_ROWS = 4096
+
+
+def distinct_rows(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the index of each distinct row's first occurrence, each row's index among the distinct rows) of a
+    non-negative integer matrix ``columns`` [rows, k], in the order of the distinct rows' sorted keys."""
+    if len(columns) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    radices = [int(c) + 1 for c in columns.max(axis=0)]
+    if math.prod(radices) < 2 ** 62:
+        key = np.zeros(len(columns), dtype=np.int64)
+        for j, radix in enumerate(radices):
+            key = key * radix + columns[:, j]
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:  # too many combinations for one integer key
+        _, first, inverse = np.unique(columns, axis=0, return_index=True, return_inverse=True)
+    return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+
+
+def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+    """Point predictions (dropout off) and ``mc_samples`` shared-mask dropout draws for one batch.
+
+    The first layer's part that the numeric features do not enter (categories and campaign text) is computed
+    once per distinct (categories, campaign) row, not once per pair (``row_constants``).
+    """
     import torch
 
-    from promo_roi.training.model import inference_threads, predictions_frame
+    from promo_roi.training.model import OUTCOMES, inference_threads, predictions_frame
 
     # A campaign has one text: factorising its id is much cheaper than hashing every row's text.
     codes, _ = pd.factorize(frame["campaign_id"].to_numpy(), sort=True)
@@ -123,19 +149,27 @@ def score_frame(inner: Any, frame: pd.DataFrame, mc_samples: int, chunk_rows: in
     texts = [str(t) for t in frame["campaign_text"].to_numpy()[first_row]]
     vectors = text_vectors(inner, texts)
     encoded = inner.feature_encoder.encode(frame)
-    x_num, x_cat = torch.from_numpy(encoded["x_num"]), torch.from_numpy(encoded["x_cat"])
-    text_index = torch.from_numpy(codes.astype(np.int64))
+    x_num = torch.from_numpy(encoded["x_num"])
+    distinct, row_of = distinct_rows(np.column_stack([encoded["x_cat"], codes.astype(np.int64)]))
+    row_of = torch.from_numpy(row_of)
     network, scale = inner.network, inner.feature_encoder.spend_scale
     network.eval()
+    with torch.no_grad(), inference_threads():
+        constants = network.row_constants(torch.from_numpy(encoded["x_cat"][distinct]), vectors,
+                                          torch.from_numpy(codes[distinct].astype(np.int64)))
 
     def run() -> pd.DataFrame:
-        parts = []
+        logits, arms = [], []
         with torch.no_grad(), inference_threads():
             for start in range(0, len(frame), chunk_rows):
                 sl = slice(start, start + chunk_rows)
-                logit, arms = network.forward_encoded(x_num[sl], x_cat[sl], vectors, text_index[sl])
-                parts.append(predictions_frame(logit, arms, scale))
-        return pd.concat(parts, ignore_index=True)
+                # index_select, not constants[...]: the same rows, a third faster.
+                logit, arm = network.forward_constants(x_num[sl], torch.index_select(constants, 0, row_of[sl]))
+                logits.append(logit)
+                arms.append(arm)
+        if not logits:
+            return predictions_frame(torch.zeros(0), torch.zeros((0, 2, len(OUTCOMES))), scale)
+        return predictions_frame(torch.cat(logits), torch.cat(arms), scale)
 
     point = run()
     draws = []

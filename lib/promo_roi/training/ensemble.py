@@ -65,8 +65,21 @@ def ensemble_network(members: Sequence[Any], text_proj_dim: int):
             return self.forward_encoded(x_num, x_cat, self.encode_texts(input_ids, attention_mask), text_index)
 
         def forward_encoded(self, x_num, x_cat, text_vectors, text_index):
-            outputs = [m.forward_encoded(x_num, x_cat, vectors, text_index)
-                       for m, vectors in zip(self.members, text_vectors.split(text_proj_dim, dim=1))]
+            return self._average([m.forward_encoded(x_num, x_cat, vectors, text_index)
+                                  for m, vectors in zip(self.members, text_vectors.split(text_proj_dim, dim=1))])
+
+        def row_constants(self, x_cat, text_vectors, text_index):
+            """Each member's first-layer constants, side by side (see the single network's)."""
+            return torch.cat([m.row_constants(x_cat, vectors, text_index)
+                              for m, vectors in zip(self.members, text_vectors.split(text_proj_dim, dim=1))], dim=1)
+
+        def forward_constants(self, x_num, constants):
+            widths = [m.representation[0].out_features for m in self.members]
+            return self._average([m.forward_constants(x_num, c)
+                                  for m, c in zip(self.members, constants.split(widths, dim=1))])
+
+        @staticmethod
+        def _average(outputs):
             logit = torch.stack([o[0] for o in outputs]).mean(0)
             arms = torch.stack([o[1] for o in outputs]).mean(0)
             return logit, arms

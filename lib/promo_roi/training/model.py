@@ -91,16 +91,28 @@ class FeatureEncoder:
         missing = [c for c in (*self.numeric_columns, *self.categorical_columns) if c not in frame.columns]
         if missing:
             raise KeyError(f"model input is missing column(s): {', '.join(missing)}")
-        raw = frame[self.numeric_columns].astype("float64").to_numpy()
-        x = (signed_log1p(raw) - np.asarray(self.means)) / np.asarray(self.stds)
+        # Every step in place on one float64 array: scoring encodes every (household, campaign) pair of a night,
+        # and a pass per step was half of its time per pair (BENCHMARKS.md, "Scoring").
+        raw = frame[self.numeric_columns].to_numpy(dtype=np.float64, na_value=np.nan)
+        x = np.log1p(np.abs(raw))
+        np.copysign(x, raw, out=x)  # signed_log1p, value for value
+        x -= np.asarray(self.means)
+        x /= np.asarray(self.stds)
         # Missing (e.g. days since last redemption of a household that never redeemed) -> the mean.
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-        cats = np.zeros((len(frame), len(self.categorical_columns)), dtype=np.int64)
+        np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        cats = np.empty((len(frame), len(self.categorical_columns)), dtype=np.int64)
         for j, col in enumerate(self.categorical_columns):
-            values = frame[col].astype("string").fillna("unknown")
-            # Code i + 1 for the i-th training value, 0 for a value unseen in training.
-            cats[:, j] = pd.Categorical(values, categories=self.vocabularies[col]).codes.astype(np.int64) + 1
-        return {"x_num": x, "x_cat": cats}
+            cats[:, j] = self._category_codes(col, frame[col])
+        return {"x_num": x.astype(np.float32), "x_cat": cats}
+
+    def _category_codes(self, column: str, values: pd.Series) -> np.ndarray:
+        """Code i + 1 for the i-th training value, 0 for a value unseen in training; a missing value is the
+        string "unknown". Each distinct value is converted and looked up once (a column holds a handful)."""
+        row_codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        names = pd.concat([pd.Series(uniques).astype("string"), pd.Series([pd.NA], dtype="string")],
+                          ignore_index=True).fillna("unknown")
+        lookup = pd.Categorical(names, categories=self.vocabularies[column]).codes.astype(np.int64) + 1
+        return lookup[row_codes]  # a missing value's code -1 reads the last entry, "unknown"
 
     def cardinalities(self) -> list[int]:
         return [len(self.vocabularies[c]) + 1 for c in self.categorical_columns]
@@ -348,6 +360,27 @@ def _single_network(spec: ModelSpec, encoder: Any | None):
             """
             cats = [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
             h = self.representation(torch.cat([x_num, *cats, text_vectors[text_index]], dim=1))
+            return self._outputs(h, x_num)
+
+        def row_constants(self, x_cat, text_vectors, text_index):
+            """[rows, hidden_dim]: the first layer's bias plus its product with the row's embeddings and text
+            vector, the part of the first layer that does not depend on the numeric features.
+
+            A night's pairs have a few thousand distinct (categories, campaign) rows among hundreds of
+            thousands: scoring computes this once per distinct row (:meth:`forward_constants`).
+            """
+            first = self.representation[0]
+            cats = [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
+            rest = torch.cat([*cats, text_vectors[text_index]], dim=1)
+            return torch.addmm(first.bias, rest, first.weight[:, spec.n_numeric:].t())
+
+        def forward_constants(self, x_num, constants):
+            """:meth:`forward_encoded`, given each row's :meth:`row_constants` (equal up to float rounding)."""
+            first = self.representation[0]
+            h = torch.addmm(constants, x_num, first.weight[:, :spec.n_numeric].t())
+            return self._outputs(self.representation[1:](h), x_num)
+
+        def _outputs(self, h, x_num):
             # [batch, arm, outcome]: both arms for every row (the uplift needs both).
             if spec.effect_head == "anchored":
                 base, effect = self.base(h), self.effect(h)
