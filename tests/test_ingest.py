@@ -286,6 +286,8 @@ INJECTED = Counter({
     ("coupon_redemptions", "exact_duplicate"): 1,
     ("promotions", "null_key(product_id)"): 1,
     ("promotions", "week_outside_data_range"): 1,
+    ("promotions", "unknown_display_location"): 2,
+    ("promotions", "unknown_mailer_location"): 2,
     ("promotions", "unknown_product"): 1,
     ("promotions", "exact_duplicate"): 1,
 })
@@ -366,6 +368,10 @@ def damage_everything(src) -> None:
     src.append("promotions", [
         {**m0, "product_id": None},
         {**m0, "week": 0},
+        {**m0, "display_location": "B"},      # no such display location
+        {**m0, "display_location": None},
+        {**m0, "display_location": "0", "mailer_location": "Q"},  # no such mailer location
+        {**m0, "display_location": "0", "mailer_location": "a"},  # codes are upper case
         {**m0, "product_id": UNKNOWN_PRODUCT},
         dict(m0),
     ])
@@ -379,6 +385,20 @@ def damaged_ingest(spark, config_for, fixture_copy):
     config = config_for("damaged", quality={"max_quarantine_share": 0.5, "max_quarantine_share_by_table": {}})
     results = run_ingest(spark, config, str(src))
     return src, config, results
+
+
+def test_promotion_codes_outside_the_datas_vocabulary_are_flagged_by_column(spark) -> None:
+    from promo_roi.promotion_codes import DISPLAY_LOCATIONS, MAILER_LOCATIONS
+    from promo_roi.quality import REASON, flag_unknown_code
+
+    rows = [("0", "A"), ("A", "0"), ("B", "A"), (None, "A"), ("0", "a"), ("9", "P"), ("8", "Q")]
+    frame = spark.createDataFrame(rows, "display_location string, mailer_location string")
+    flagged = (frame.transform(flag_unknown_code("display_location", DISPLAY_LOCATIONS))
+               .transform(flag_unknown_code("mailer_location", MAILER_LOCATIONS)))
+    # The first rule broken names the row's reason ("8": the data define no display location 8).
+    assert [r[REASON] for r in flagged.collect()] == [
+        None, None, "unknown_display_location", "unknown_display_location", "unknown_mailer_location", None,
+        "unknown_display_location"]
 
 
 def test_bad_rows_quarantined_with_reason(spark, damaged_ingest, fixture_source) -> None:

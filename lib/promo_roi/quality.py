@@ -9,12 +9,13 @@ A row whose ``_reason`` stays null is good.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from promo_roi.config import SourceConfig
+from promo_roi.promotion_codes import DISPLAY_LOCATIONS, MAILER_LOCATIONS
 
 REASON = "_reason"
 
@@ -45,6 +46,12 @@ def flag_null_keys(columns: Sequence[str]) -> Transform:
 
 def flag_when(condition: Column, reason: str) -> Transform:
     return lambda df: _flag(df, condition, reason)
+
+
+def flag_unknown_code(column: str, codes: Iterable[str]) -> Transform:
+    """A value outside ``codes`` (a missing one too): the code names nothing the data defines."""
+    known = F.coalesce(F.col(column).isin(list(codes)), F.lit(False))
+    return flag_when(~known, f"unknown_{column}")
 
 
 def flag_non_finite(columns: Sequence[str]) -> Transform:
@@ -173,6 +180,8 @@ def source_rules(
         return [
             null_keys,
             flag_when(~weeks_ok, "week_outside_data_range"),
+            flag_unknown_code("display_location", DISPLAY_LOCATIONS),
+            flag_unknown_code("mailer_location", MAILER_LOCATIONS),
             flag_unknown_reference(good["products"], ["product_id"], "unknown_product"),
             dup,
         ]
