@@ -23,6 +23,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/ingest.py
 	$(SPARK_SUBMIT) jobs/build_features.py --as-of $(AS_OF)
+	$(SPARK_SUBMIT) jobs/build_item_store_week.py --as-of $(AS_OF)
 	$(SPARK_SUBMIT) jobs/train.py --as-of $(AS_OF)
 	$(SPARK_SUBMIT) jobs/score.py --run-date $(AS_OF)
 	$(SPARK_SUBMIT) jobs/backtest.py --run-dates $(BACKTEST_DATES)

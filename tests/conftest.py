@@ -103,6 +103,7 @@ SCHEDULE_GROUPS = {
     "test_backtest": "chain", "test_reports": "chain",
     "test_rolling_origin": "chain", "test_scoring": "chain", "test_training": "chain",
     "test_ingest": "ingested", "test_features": "ingested", "test_faults": "ingested",
+    "test_item_store_week": "ingested",
 }
 # Units started first, longest first (serial durations on the 2-core machine, fresh clone: the chain
 # ~16 min, the Airflow night ~8.5, the decision benchmark's tiny scenario ~2).

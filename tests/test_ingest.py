@@ -266,6 +266,7 @@ INJECTED = Counter({
     ("transactions", "negative_sales_value"): 1,
     ("transactions", "transaction_timestamp_outside_data_range"): 2,
     ("transactions", "week_outside_data_range"): 1,
+    ("transactions", "transaction_timestamp_outside_week"): 1,
     ("transactions", "unknown_product"): 2,
     ("transactions", "exact_duplicate"): 2,
     ("demographics", "null_key(household_id)"): 1,
@@ -330,6 +331,7 @@ def damage_everything(src) -> None:
         {**t0, "basket_id": BOUNDARY_BASKET, "transaction_timestamp": dt.datetime(2018, 1, 1, 23, 59, 59),
          "week": 53},
         {**t0, "week": 54},
+        {**t0, "week": t0["week"] + 2},              # dated two weeks before the week it names
         {**t0, "product_id": UNKNOWN_PRODUCT},
         {**t0, "product_id": BAD_PRODUCT},           # the conflicting product is not a good one
         dict(tx[1]), dict(tx[1]),                    # two more copies of a good line
@@ -399,6 +401,19 @@ def test_promotion_codes_outside_the_datas_vocabulary_are_flagged_by_column(spar
     assert [r[REASON] for r in flagged.collect()] == [
         None, None, "unknown_display_location", "unknown_display_location", "unknown_mailer_location", None,
         "unknown_display_location"]
+
+
+def test_a_line_dated_outside_its_week_is_flagged(spark, app_config) -> None:
+    """A week's lines are dated in the 8 days up to its end date (the data's weeks share their boundary day)."""
+    from promo_roi.quality import REASON, flag_outside_week
+
+    end = app_config.source.week_end(3)
+    days = [end - dt.timedelta(days=8), end - dt.timedelta(days=7), end, end + dt.timedelta(days=1)]
+    rows = [(3, dt.datetime.combine(day, dt.time(23, 59, 59))) for day in days]
+    frame = spark.createDataFrame(rows, "week long, transaction_timestamp timestamp")
+    flagged = frame.transform(flag_outside_week("transaction_timestamp", app_config.source))
+    outside = "transaction_timestamp_outside_week"
+    assert [r[REASON] for r in flagged.collect()] == [outside, None, None, outside]
 
 
 def test_bad_rows_quarantined_with_reason(spark, damaged_ingest, fixture_source) -> None:

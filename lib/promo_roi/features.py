@@ -23,7 +23,7 @@ from promo_roi import delta_io
 from promo_roi.bronze import read_bronze
 from promo_roi.config import AppConfig, FeatureConfig, SourceConfig
 from promo_roi.observability import stage
-from promo_roi.quality import Transform
+from promo_roi.quality import Transform, week_end_date
 from promo_roi.tables import (
     CAMPAIGN_EXPOSURES,
     CAMPAIGN_FEATURES,
@@ -60,11 +60,6 @@ def redemptions_before(as_of: dt.date) -> Transform:
         )
 
     return _t
-
-
-def week_end_date(source: SourceConfig) -> Column:
-    """The date on which a week's data ends (see SourceConfig.week_end)."""
-    return F.date_add(F.lit(source.week_one_end), ((F.col("week") - 1) * 7).cast("int"))
 
 
 def completed_weeks_before(as_of: dt.date, source: SourceConfig) -> Transform:

@@ -71,6 +71,19 @@ def flag_date_outside(column: str, start: dt.date, end: dt.date) -> Transform:
     return flag_when(outside, f"{column}_outside_data_range")
 
 
+def week_end_date(source: SourceConfig) -> Column:
+    """The date on which a week's data ends (see SourceConfig.week_end)."""
+    return F.date_add(F.lit(source.week_one_end), ((F.col("week") - 1) * 7).cast("int"))
+
+
+def flag_outside_week(column: str, source: SourceConfig) -> Transform:
+    """A line dated outside its own week (the 8 days up to the week's end date, both ends included: the data's
+    weeks share their boundary day): a week read as complete could otherwise still change."""
+    day = F.to_date(F.col(column))
+    end = week_end_date(source)
+    return flag_when((day > end) | (day < F.date_sub(end, 7)), f"{column}_outside_week")
+
+
 def flag_unknown_reference(reference: DataFrame, keys: Sequence[str], reason: str) -> Transform:
     """Rows whose ``keys`` match no row of ``reference`` (a left join on distinct keys)."""
 
@@ -142,6 +155,7 @@ def source_rules(
             flag_when(F.col("sales_value") < 0, "negative_sales_value"),
             flag_date_outside("transaction_timestamp", source.data_start, source.data_end),
             flag_when(~weeks_ok, "week_outside_data_range"),
+            flag_outside_week("transaction_timestamp", source),
             flag_unknown_reference(good["products"], ["product_id"], "unknown_product"),
             dup,
         ]

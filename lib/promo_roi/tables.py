@@ -197,6 +197,19 @@ ITEM_FEATURES = TableSpec(
     description="One row per product; sales and promotion history before as_of_date.",
 )
 
+ITEM_STORE_WEEK = TableSpec(
+    "silver", "item_store_week", _struct(
+        ("product_id", LongType()), ("store_id", LongType()), ("week", LongType()), ("week_end_date", DateType()),
+        ("units", LongType()), ("sales_value", DoubleType()), ("discount_value", DoubleType()),
+        ("shelf_value", DoubleType()), ("discount_depth", DoubleType()), ("lines", LongType()),
+        ("on_display", BooleanType()), ("in_mailer", BooleanType()),
+        ("display_locations", ArrayType(StringType())), ("mailer_locations", ArrayType(StringType())),
+        ("first_sale_week", LongType()),
+    ), keys=("product_id", "store_id", "week"),
+    description="One row per product, store and completed week with a sale, or a placement after the "
+                "product's first sale there: units, sales, shelf discount, display and mailer codes.",
+)
+
 CAMPAIGN_FEATURES = TableSpec(
     "silver", "campaign_features", _struct(
         ("as_of_date", DateType()), ("campaign_id", LongType()), ("campaign_type", StringType()),
@@ -555,7 +568,7 @@ GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
 
 def all_specs(features: FeatureConfig) -> list[TableSpec]:
     return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
-            + [training_examples_spec(features), *GOLD_TRAINING_SPECS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
+            + [ITEM_STORE_WEEK, training_examples_spec(features), *GOLD_TRAINING_SPECS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
 
 
 def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:

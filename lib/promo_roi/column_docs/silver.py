@@ -61,6 +61,35 @@ TABLES: dict[str, dict[str, str]] = {
             "Sales value in the stores and weeks it had neither display nor mailer (weeks ended before as_of_date)."
         ),
     },
+    "silver.item_store_week": {
+        "product_id": "Product (bronze.products).",
+        "store_id": "Store.",
+        "week": (
+            "Week of the data (bronze.transactions.week), ended before the as-of date of the build that wrote it; "
+            "rows never change once written."
+        ),
+        "week_end_date": "Date on which the week is complete (source.week_one_end + 7 x (week - 1)).",
+        "units": "Units of the product sold in the store in the week (0: placed and sold nothing).",
+        "sales_value": "Sales value of those units, what households paid, in the source currency.",
+        "discount_value": "Store discount on those units (retail_disc): the shelf price less what was paid.",
+        "shelf_value": "Sales value + store discount: the units at shelf price.",
+        "discount_depth": "Store discount / shelf value: the share taken off the shelf price; null when nothing sold.",
+        "lines": "Transaction lines of the product in the store and week.",
+        "on_display": "True when the product had an in-store display in the store that week (display_locations).",
+        "in_mailer": "True when the product was in the store's weekly mailer that week (mailer_locations).",
+        "display_locations": (
+            "Display location codes of the week, sorted, '0' left out (lib/promo_roi/promotion_codes.py; "
+            "two where the data place the product twice); empty when not on display."
+        ),
+        "mailer_locations": (
+            "Mailer location codes of the week, sorted, '0' left out (lib/promo_roi/promotion_codes.py); empty "
+            "when not in the mailer."
+        ),
+        "first_sale_week": (
+            "First week the product sold in the store: placements before it are not rows (the product may not "
+            "have been stocked)."
+        ),
+    },
     "silver.campaign_features": {
         "as_of_date": "First day not observed: status and the type's past campaigns are as known before it.",
         "campaign_id": "Campaign: every row of bronze.campaign_descriptions.",

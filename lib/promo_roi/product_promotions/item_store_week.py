@@ -1,0 +1,130 @@
+"""silver.item_store_week: what each product sold in each store in each completed week, and how it was promoted.
+
+One row per product, store and week in which the product sold in that store,
+or was placed on display or in the mailer there after its first sale in that
+store: a promotion that sold nothing is an observation, while a placement in
+a store that never sold the product says nothing about demand (the product
+may not be stocked there). Weeks with neither a sale nor a placement are not
+rows: the data record no "not promoted, sold nothing" week.
+
+Point in time: a week is a row only once it has ended before the as-of date
+(``features.completed_weeks_before``), and a row reads nothing dated after its
+own week's end, first sale included. So a row never changes once its week
+has ended, and the table is keyed by week rather than sliced by as-of date:
+building for an as-of date replaces every week ended before it (rerunning
+gives the same rows; a reader at an earlier as-of date filters
+``week_end_date < as_of``).
+
+Discount depth is the store's own discount (``retail_disc``, the loyalty
+price reduction) as a share of the shelf price (sales value + that discount);
+manufacturer coupons are not the store's price and stay out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.bronze import read_bronze
+from promo_roi.config import AppConfig, SourceConfig
+from promo_roi.features import completed_weeks_before, transactions_before, week_end_date
+from promo_roi.observability import stage
+from promo_roi.quality import Transform
+from promo_roi.tables import ITEM_STORE_WEEK
+from promo_roi.validation import InputError
+
+log = logging.getLogger(__name__)
+
+KEY = ["product_id", "store_id", "week"]
+NOT_PLACED = "0"  # the data's code for "not on display" and "not in the mailer"
+
+
+def last_completed_week(as_of: dt.date, source: SourceConfig) -> int:
+    """The last week that ended before ``as_of`` (0: none did), within the data's weeks."""
+    days = (as_of - source.week_one_end).days
+    if days <= 0:
+        return 0
+    return min(math.ceil(days / 7), source.last_week)
+
+
+def _placement_codes(column: str):
+    codes = F.collect_set(F.when(F.col(column) != NOT_PLACED, F.col(column)))
+    return F.array_sort(codes).alias(f"{column}s")
+
+
+def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig) -> Transform:
+    """``transactions -> silver.item_store_week`` rows for the weeks ended before ``as_of``."""
+
+    def _t(transactions: DataFrame) -> DataFrame:
+        lines = transactions.transform(transactions_before(as_of)).transform(completed_weeks_before(as_of, source))
+        sales = lines.groupBy(*KEY).agg(
+            F.sum("quantity").alias("units"),
+            F.sum("sales_value").alias("sales_value"),
+            F.sum("retail_disc").alias("discount_value"),
+            F.count(F.lit(1)).alias("lines"),
+        )
+        first_sale = sales.groupBy("product_id", "store_id").agg(F.min("week").alias("first_sale_week"))
+        # Placements only where the product had sold in the store by then; a key can hold two placements
+        # (two display locations in one week): every code is kept.
+        placements = (
+            promotions.transform(completed_weeks_before(as_of, source))
+            .join(first_sale, ["product_id", "store_id"])
+            .filter(F.col("week") >= F.col("first_sale_week"))
+            .groupBy(*KEY)
+            .agg(_placement_codes("display_location"), _placement_codes("mailer_location"))
+        )
+        no_codes = F.array().cast("array<string>")
+        rows = (
+            sales.join(placements, KEY, "full")
+            .join(first_sale, ["product_id", "store_id"])
+            .select(
+                *KEY,
+                F.coalesce("units", F.lit(0)).alias("units"),
+                F.coalesce("sales_value", F.lit(0.0)).alias("sales_value"),
+                F.coalesce("discount_value", F.lit(0.0)).alias("discount_value"),
+                F.coalesce("lines", F.lit(0)).alias("lines"),
+                F.coalesce("display_locations", no_codes).alias("display_locations"),
+                F.coalesce("mailer_locations", no_codes).alias("mailer_locations"),
+                "first_sale_week",
+            )
+        )
+        shelf = F.col("sales_value") + F.col("discount_value")
+        return rows.select(
+            *KEY,
+            week_end_date(source).alias("week_end_date"),
+            "units", "sales_value", "discount_value",
+            shelf.alias("shelf_value"),
+            F.when(shelf > 0, F.col("discount_value") / shelf).alias("discount_depth"),
+            "lines",
+            (F.size("display_locations") > 0).alias("on_display"),
+            (F.size("mailer_locations") > 0).alias("in_mailer"),
+            "display_locations", "mailer_locations", "first_sale_week",
+        ).select(*ITEM_STORE_WEEK.columns)
+
+    return _t
+
+
+def build_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.date) -> dict[str, int]:
+    """Replaces every week of silver.item_store_week that ended before ``as_of``, in one commit; returns the
+    rows of those weeks.
+
+    Refuses an as-of date before the first week ended: no week is complete, and an empty table would read as
+    "nothing sold"."""
+    last_week = last_completed_week(as_of, config.source)
+    if last_week < config.source.first_week:
+        raise InputError(f"as-of date {as_of}: no week of the data ended before it (week {config.source.first_week} "
+                         f"ends {config.source.week_end(config.source.first_week)}; source.week_one_end)")
+    bronze = read_bronze(spark, config)
+    frame = bronze.transactions.transform(item_store_weeks(bronze.promotions, as_of, config.source))
+    with stage(log, f"product_promotions.item_store_week[{as_of}]") as st:
+        version = delta_io.replace_slice(spark, frame, ITEM_STORE_WEEK, config.warehouse, f"week <= {last_week}")
+        rows = (delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse)
+                .filter(F.col("week") <= last_week).count())
+        st.rows = rows
+        st.detail = f"{ITEM_STORE_WEEK.full_name} version {version}, weeks {config.source.first_week}-{last_week}"
+    return {ITEM_STORE_WEEK.full_name: rows}

@@ -1,0 +1,168 @@
+"""silver.item_store_week (lib/promo_roi/product_promotions/item_store_week.py): sales and placements per product,
+store and completed week.
+
+The builder on tiny inline frames with every row worked out by hand, its point-in-time rules (nothing after
+the as-of date; a week's rows the same whatever later as-of date builds them), and the job on the ingested
+fixture against a pandas recount of bronze.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from promo_roi import delta_io
+from promo_roi.product_promotions.item_store_week import (
+    build_item_store_weeks, item_store_weeks, last_completed_week,
+)
+from promo_roi.tables import ITEM_STORE_WEEK, SOURCE_TABLES
+
+TX_SCHEMA = ("household_id long, store_id long, basket_id long, product_id long, quantity long, sales_value double, "
+             "retail_disc double, coupon_disc double, coupon_match_disc double, week long, "
+             "transaction_timestamp timestamp")
+PROMO_SCHEMA = "product_id long, store_id long, display_location string, mailer_location string, week long"
+
+
+def _line(source, product, store, week, quantity, sales, discount, basket=1):
+    # Dated the day before its week ends, as the data's weeks are.
+    stamp = dt.datetime.combine(source.week_end(week) - dt.timedelta(days=1), dt.time(12))
+    return (7, store, basket, product, quantity, sales, discount, 0.0, 0.0, week, stamp)
+
+
+def _frames(spark, source, extra_lines=(), extra_placements=()):
+    lines = [
+        _line(source, 1, 10, 1, 2, 3.0, 1.0), _line(source, 1, 10, 1, 1, 2.0, 0.0, basket=2),
+        _line(source, 1, 10, 3, 1, 2.5, 0.5),
+        _line(source, 2, 10, 2, 1, 4.0, 0.0),
+        _line(source, 1, 10, 4, 5, 9.0, 0.0),        # week 4 has not ended: not a row
+        *extra_lines,
+    ]
+    placements = [
+        (1, 10, "3", "A", 2),                        # placed after its first sale, sold nothing: a row
+        (1, 10, "0", "D", 3), (1, 10, "5", "0", 3),  # two placements in one week: both codes
+        (2, 10, "7", "0", 1),                        # before product 2 first sold in store 10: not a row
+        (1, 20, "9", "0", 2),                        # product 1 never sold in store 20: not a row
+        (2, 10, "A", "0", 4),                        # week 4 has not ended
+        *extra_placements,
+    ]
+    return spark.createDataFrame(lines, TX_SCHEMA), spark.createDataFrame(placements, PROMO_SCHEMA)
+
+
+def _rows(frame) -> list[tuple]:
+    return sorted(tuple(r) for r in frame.drop("week_end_date").collect())
+
+
+def test_last_completed_week_by_hand(app_config):
+    source = app_config.source
+    assert last_completed_week(source.week_one_end, source) == 0
+    assert last_completed_week(source.week_one_end + dt.timedelta(days=1), source) == 1
+    assert last_completed_week(source.week_end(3), source) == 2          # week 3 ends that day: not yet
+    assert last_completed_week(source.week_end(3) + dt.timedelta(days=1), source) == 3
+    assert last_completed_week(dt.date(2030, 1, 1), source) == source.last_week
+
+
+def test_each_row_by_hand(spark, app_config):
+    source = app_config.source
+    as_of = source.week_end(3) + dt.timedelta(days=1)
+    tx, promotions = _frames(spark, source)
+    out = tx.transform(item_store_weeks(promotions, as_of, source))
+    assert out.columns == ITEM_STORE_WEEK.columns
+    # product, store, week, units, sales, discount, shelf, depth, lines, on display, in mailer, display codes,
+    # mailer codes, first sale week
+    assert _rows(out) == [
+        (1, 10, 1, 3, 5.0, 1.0, 6.0, 1 / 6, 2, False, False, [], [], 1),
+        (1, 10, 2, 0, 0.0, 0.0, 0.0, None, 0, True, True, ["3"], ["A"], 1),
+        (1, 10, 3, 1, 2.5, 0.5, 3.0, 0.5 / 3.0, 1, True, True, ["5"], ["D"], 1),
+        (2, 10, 2, 1, 4.0, 0.0, 4.0, 0.0, 1, False, False, [], [], 2),
+    ]
+    ends = {r["week"]: r["week_end_date"] for r in out.select("week", "week_end_date").distinct().collect()}
+    assert ends == {w: source.week_end(w) for w in (1, 2, 3)}
+
+
+def test_nothing_after_the_as_of_date_and_no_later_week_changes_a_row(spark, app_config):
+    """Lines dated on or after the as-of date and placements in weeks not ended change nothing; built at a
+    later as-of date, the weeks already ended keep their rows (the table is keyed by week, not as-of date),
+    even where a later first sale would otherwise reach back to an earlier placement. (A line dated outside
+    its own week never reaches bronze: ingest quarantines it, tests/test_ingest.py.)"""
+    source = app_config.source
+    as_of = source.week_end(3) + dt.timedelta(days=1)
+    tx, promotions = _frames(spark, source)
+    expected = _rows(tx.transform(item_store_weeks(promotions, as_of, source)))
+    late_line = _line(source, 1, 10, 4, 4, 8.0, 2.0, basket=9)
+    late_line = (*late_line[:-1], dt.datetime.combine(as_of, dt.time(0)))  # week 4's first day: the as-of date
+    future = _frames(spark, source,
+                     extra_lines=[late_line, _line(source, 2, 20, 4, 1, 1.0, 0.0), _line(source, 3, 10, 5, 1, 1.0, 0.0)],
+                     extra_placements=[(2, 20, "1", "0", 2), (1, 10, "2", "H", 4)])
+    assert _rows(future[0].transform(item_store_weeks(future[1], as_of, source))) == expected
+    later = future[0].transform(item_store_weeks(future[1], source.week_end(5) + dt.timedelta(days=1), source))
+    assert _rows(later.filter(F.col("week") <= 3)) == expected
+    # ... and the later weeks are there: product 2 first sold in store 20 in week 4, its week-2 placement stays out.
+    assert {(r["product_id"], r["store_id"], r["week"]) for r in later.filter(F.col("week") > 3).collect()} == {
+        (1, 10, 4), (2, 10, 4), (2, 20, 4), (3, 10, 5)}
+
+
+@pytest.fixture(scope="module")
+def built(spark, ingested, copy_warehouse):
+    config = copy_warehouse(ingested[0], "item_store_week")
+    as_of = dt.date(2017, 7, 1)
+    return config, as_of, build_item_store_weeks(spark, config, as_of)
+
+
+def test_the_fixtures_weeks_match_a_recount_of_bronze(spark, built):
+    config, as_of, counts = built
+    source = config.source
+    last = last_completed_week(as_of, source)
+    tx = delta_io.read_table(spark, SOURCE_TABLES["transactions"], config.warehouse).toPandas()
+    promo = delta_io.read_table(spark, SOURCE_TABLES["promotions"], config.warehouse).toPandas()
+    tx = tx[(tx["week"] <= last) & (tx["transaction_timestamp"] < pd.Timestamp(as_of))]
+    sales = tx.groupby(["product_id", "store_id", "week"]).agg(
+        units=("quantity", "sum"), sales_value=("sales_value", "sum"), discount_value=("retail_disc", "sum"),
+        lines=("quantity", "size")).reset_index()
+    first = sales.groupby(["product_id", "store_id"])["week"].min().rename("first_sale_week").reset_index()
+    promo = promo[promo["week"] <= last].merge(first, on=["product_id", "store_id"])
+    promo = promo[promo["week"] >= promo["first_sale_week"]]
+    keys = set(map(tuple, sales[["product_id", "store_id", "week"]].to_numpy())) | set(
+        map(tuple, promo[["product_id", "store_id", "week"]].to_numpy()))
+    got = delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse).toPandas()
+    assert counts == {"silver.item_store_week": len(keys)} and len(got) == len(keys)
+    assert set(map(tuple, got[["product_id", "store_id", "week"]].to_numpy())) == keys
+    merged = got.merge(sales, on=["product_id", "store_id", "week"], how="left", suffixes=("", "_expected"))
+    sold = merged["lines_expected"].notna()
+    for column in ("units", "sales_value", "discount_value", "lines"):
+        assert (merged.loc[sold, column] - merged.loc[sold, f"{column}_expected"]).abs().max() < 1e-9, column
+    assert (merged.loc[~sold, ["units", "lines"]] == 0).all().all()
+    displayed = {tuple(k) for k in promo.loc[promo["display_location"] != "0", ["product_id", "store_id", "week"]]
+                 .to_numpy()}
+    assert {k for k, on in zip(map(tuple, got[["product_id", "store_id", "week"]].to_numpy()), got["on_display"])
+            if on} == displayed
+    assert got["on_display"].any() and (~sold).any()  # the fixture has both kinds of rows
+
+
+def test_a_rebuild_replaces_the_same_weeks_with_the_same_rows(spark, built):
+    from delta.tables import DeltaTable
+
+    config, as_of, counts = built
+    before = delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse).toPandas()
+    assert build_item_store_weeks(spark, config, as_of) == counts
+    after = delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse).toPandas()
+    key = ["product_id", "store_id", "week"]
+    pd.testing.assert_frame_equal(after.sort_values(key).reset_index(drop=True),
+                                  before.sort_values(key).reset_index(drop=True))
+    last = DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, ITEM_STORE_WEEK)).history(1).first()
+    assert (last.operation, last.operationParameters["mode"]) == ("WRITE", "Overwrite")
+    assert f"<= {last_completed_week(as_of, config.source)}" in last.operationParameters["predicate"]
+
+
+def test_an_as_of_date_before_the_first_week_ended_is_refused(spark, built):
+    from promo_roi.validation import InputError
+
+    config, _, _ = built
+    fresh = dataclasses.replace(config, warehouse=dataclasses.replace(config.warehouse,
+                                                                       root=config.warehouse.root + "_none"))
+    with pytest.raises(InputError, match="no week of the data ended before it"):
+        build_item_store_weeks(spark, fresh, config.source.week_one_end)
+    assert not delta_io.table_exists(spark, ITEM_STORE_WEEK, fresh.warehouse)
