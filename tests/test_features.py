@@ -19,6 +19,7 @@ from promo_roi.features import (
     build_campaign_exposures,
     build_campaign_features_on,
     build_features,
+    build_item_features,
     build_user_features,
     build_user_features_on,
     exposure_windows,
@@ -165,6 +166,32 @@ def test_user_features_hand_computed(spark):
         got.schema,
     )
     assert_approx_df_equality(got, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_item_features_hand_computed_and_a_week_with_two_placement_rows_counted_once(spark):
+    def line(household, basket, product, quantity, sales, week):
+        day = SOURCE.week_end(week) - dt.timedelta(days=1)
+        return (household, 10, basket, product, quantity, sales, 0.0, 0.0, 0.0, week, _ts(day.isoformat()))
+
+    tx = _bronze(spark, "transactions", [
+        line(7, 1, 1, 2, 5.0, 1), line(8, 2, 1, 1, 3.0, 2), line(7, 3, 2, 4, 4.0, 1),
+        line(7, 4, 1, 9, 90.0, 30),                    # dated after AS_OF: unseen
+    ])
+    products = _bronze(spark, "products", [(p, 100, "GROCERY", "National", "SOUP", "CANNED SOUP", "10 OZ")
+                                           for p in (1, 2, 3)])
+    promotions = _bronze(spark, "promotions", [
+        (1, 10, "3", "A", 1), (1, 10, "0", "D", 1),    # two placement rows for one product, store and week
+        (2, 10, "7", "0", 30),                         # a week that ends after AS_OF: unseen
+    ])
+    got = build_item_features(tx, products, promotions, AS_OF, SOURCE).select(
+        "product_id", "units_sold", "sales_value", "households", "avg_unit_price", "weeks_sold", "display_weeks",
+        "mailer_weeks", "sales_on_display", "sales_in_mailer", "sales_unpromoted")
+    # Product 1: week 1 (5.0) on display and in the mailer, once each; week 2 (3.0) unpromoted.
+    assert sorted(tuple(r) for r in got.collect()) == [
+        (1, 3, 8.0, 2, 8.0 / 3, 2, 1, 1, 5.0, 5.0, 3.0),
+        (2, 4, 4.0, 1, 1.0, 1, 0, 0, 0.0, 0.0, 4.0),
+        (3, 0, 0.0, 0, None, 0, 0, 0, 0.0, 0.0, 0.0),
+    ]
 
 
 def test_user_features_on_several_dates_in_one_plan(spark):
