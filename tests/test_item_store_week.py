@@ -19,7 +19,8 @@ from promo_roi import delta_io
 from promo_roi.product_promotions.item_store_week import (
     build_item_store_weeks, item_store_weeks, last_completed_week,
 )
-from promo_roi.tables import ITEM_STORE_WEEK, SOURCE_TABLES
+from promo_roi.product_promotions.baseline_features import item_store_week_features
+from promo_roi.tables import ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, SOURCE_TABLES
 
 TX_SCHEMA = ("household_id long, store_id long, basket_id long, product_id long, quantity long, sales_value double, "
              "retail_disc double, coupon_disc double, coupon_match_disc double, week long, "
@@ -105,6 +106,52 @@ def test_nothing_after_the_as_of_date_and_no_later_week_changes_a_row(spark, app
         (1, 10, 4), (2, 10, 4), (2, 20, 4), (3, 10, 5)}
 
 
+def _week(product, store, week, units, shelf, discount, display=(), mailer=(), first=1):
+    return (product, store, week, None, units, shelf - discount, discount, shelf, None, 1, bool(display),
+            bool(mailer), list(display), list(mailer), first)
+
+
+def test_baseline_features_by_hand(spark):
+    """Window of 3 weeks. Product 1 in store 10 first sold in week 1; week 2 has no row (unplaced, sold
+    nothing); placed in weeks 3 (display) and 5 (mailer). Product 2, same category and store, first sold in
+    week 4. Every number below is worked out from these rows."""
+    rows = [
+        _week(1, 10, 1, 4, 8.0, 0.0),
+        _week(1, 10, 3, 10, 15.0, 5.0, display=["3"]),
+        _week(1, 10, 4, 2, 4.0, 0.0),
+        _week(1, 10, 5, 0, 0.0, 0.0, mailer=["A"]),
+        _week(1, 10, 6, 3, 6.0, 0.0),
+        _week(2, 10, 4, 6, 6.0, 0.0, first=4),
+        _week(3, 20, 6, 1, 1.0, 0.0, first=6),  # another category, another store
+    ]
+    weeks = spark.createDataFrame(rows, ITEM_STORE_WEEK.struct)
+    products = spark.createDataFrame(
+        [(1, 100, "GROCERY", "National", "SOUP", "CANNED SOUP", "10 OZ"),
+         (2, 100, "GROCERY", "National", "SOUP", "CANNED SOUP", "20 OZ"),
+         (3, 100, "GROCERY", "National", "PASTA", "DRY PASTA", "1 LB")], SOURCE_TABLES["products"].struct)
+    got = weeks.transform(item_store_week_features(products, window_weeks=3))
+    assert got.columns == ITEM_STORE_WEEK_FEATURES.columns
+    # product, store, week, category, weeks since first sale, week of year, baseline units, unplaced weeks,
+    # placed weeks, shelf price, discount depth, weeks since last placement, its units, its baseline, its lift,
+    # category units in the store over the window
+    assert sorted(tuple(r) for r in got.collect()) == [
+        (1, 10, 1, "SOUP", 0, 1, None, 0, 0, None, None, None, None, None, None, 0),
+        # weeks 1-2 open, none placed: 4 units over 2 unplaced weeks
+        (1, 10, 3, "SOUP", 2, 3, 2.0, 2, 0, 2.0, 0.0, None, None, None, None, 4),
+        # weeks 1-3: week 3 placed; 4 units over weeks 1 and 2
+        (1, 10, 4, "SOUP", 3, 4, 2.0, 2, 1, 23 / 14, 5 / 23, 1, 10, 2.0, 5.0, 14),
+        # weeks 2-4: week 3 placed; 2 units over weeks 2 and 4
+        (1, 10, 5, "SOUP", 4, 5, 1.0, 2, 1, 19 / 12, 5 / 19, 2, 10, 2.0, 5.0, 18),
+        # weeks 3-5: weeks 3 and 5 placed; 2 units over week 4; the last placement sold 0 against 1.0
+        (1, 10, 6, "SOUP", 5, 6, 2.0, 1, 2, 19 / 12, 5 / 19, 1, 0, 1.0, 0.0, 18),
+        (2, 10, 4, "SOUP", 0, 4, None, 0, 0, None, None, None, None, None, None, 14),
+        (3, 20, 6, "PASTA", 0, 6, None, 0, 0, None, None, None, None, None, None, 0),
+    ]
+    # Later weeks change no earlier week's features (the table is keyed by week).
+    early = weeks.filter(F.col("week") <= 4).transform(item_store_week_features(products, window_weeks=3))
+    assert sorted(tuple(r) for r in early.collect()) == sorted(tuple(r) for r in got.collect() if r["week"] <= 4)
+
+
 @pytest.fixture(scope="module")
 def built(spark, ingested, copy_warehouse):
     config = copy_warehouse(ingested[0], "item_store_week")
@@ -128,7 +175,8 @@ def test_the_fixtures_weeks_match_a_recount_of_bronze(spark, built):
     keys = set(map(tuple, sales[["product_id", "store_id", "week"]].to_numpy())) | set(
         map(tuple, promo[["product_id", "store_id", "week"]].to_numpy()))
     got = delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse).toPandas()
-    assert counts == {"silver.item_store_week": len(keys)} and len(got) == len(keys)
+    assert counts == {"silver.item_store_week": len(keys), "silver.item_store_week_features": len(keys)}
+    assert len(got) == len(keys)
     assert set(map(tuple, got[["product_id", "store_id", "week"]].to_numpy())) == keys
     merged = got.merge(sales, on=["product_id", "store_id", "week"], how="left", suffixes=("", "_expected"))
     sold = merged["lines_expected"].notna()

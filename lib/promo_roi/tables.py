@@ -210,6 +210,20 @@ ITEM_STORE_WEEK = TableSpec(
                 "product's first sale there: units, sales, shelf discount, display and mailer codes.",
 )
 
+ITEM_STORE_WEEK_FEATURES = TableSpec(
+    "silver", "item_store_week_features", _struct(
+        ("product_id", LongType()), ("store_id", LongType()), ("week", LongType()),
+        ("product_category", StringType()), ("weeks_since_first_sale", LongType()), ("week_of_year", LongType()),
+        ("baseline_units", DoubleType()), ("unplaced_weeks", LongType()), ("placed_weeks", LongType()),
+        ("shelf_price", DoubleType()), ("discount_depth_before", DoubleType()),
+        ("weeks_since_last_placement", LongType()), ("last_placement_units", LongType()),
+        ("last_placement_baseline_units", DoubleType()), ("last_placement_lift", DoubleType()),
+        ("category_units_before", LongType()),
+    ), keys=("product_id", "store_id", "week"),
+    description="One row per silver.item_store_week row: the product's baseline, placements, price and "
+                "category units in the store over the 8 weeks before the week.",
+)
+
 CAMPAIGN_FEATURES = TableSpec(
     "silver", "campaign_features", _struct(
         ("as_of_date", DateType()), ("campaign_id", LongType()), ("campaign_type", StringType()),
@@ -568,7 +582,7 @@ GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
 
 def all_specs(features: FeatureConfig) -> list[TableSpec]:
     return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
-            + [ITEM_STORE_WEEK, training_examples_spec(features), *GOLD_TRAINING_SPECS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
+            + [ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, training_examples_spec(features), *GOLD_TRAINING_SPECS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
 
 
 def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:

@@ -90,6 +90,30 @@ TABLES: dict[str, dict[str, str]] = {
             "have been stocked)."
         ),
     },
+    "silver.item_store_week_features": {
+        "product_id": "Product (bronze.products).",
+        "store_id": "Store.",
+        "week": "The week these features describe the start of: every value reads earlier weeks only.",
+        "product_category": "Product category (bronze.products).",
+        "weeks_since_first_sale": "Weeks since the product first sold in the store (0: it first sold this week).",
+        "week_of_year": "Week of the year, 1-52 (week 53 of the data is week 1 of the next year).",
+        "baseline_units": (
+            "Units per unplaced week over the 8 weeks before, from the first sale on; a week without a row "
+            "counts as unplaced and 0 units. Null when no such week."
+        ),
+        "unplaced_weeks": "Weeks of that window, from the first sale on, without a display or mailer placement.",
+        "placed_weeks": "Weeks of that window with a display or mailer placement.",
+        "shelf_price": "Shelf value per unit sold over the 8 weeks before; null when none sold.",
+        "discount_depth_before": "Store discount / shelf value over the 8 weeks before; null when none sold.",
+        "weeks_since_last_placement": "Weeks since the product was last on display or in the mailer in the store.",
+        "last_placement_units": "Units sold in the store in that last placed week.",
+        "last_placement_baseline_units": "baseline_units of that last placed week: what it sold against.",
+        "last_placement_lift": (
+            "last_placement_units / last_placement_baseline_units: the product's own last promotion's lift "
+            "(null without a baseline)."
+        ),
+        "category_units_before": "Units of the product's category in the store over the 8 weeks before.",
+    },
     "silver.campaign_features": {
         "as_of_date": "First day not observed: status and the type's past campaigns are as known before it.",
         "campaign_id": "Campaign: every row of bronze.campaign_descriptions.",

@@ -34,8 +34,9 @@ from promo_roi.bronze import read_bronze
 from promo_roi.config import AppConfig, SourceConfig
 from promo_roi.features import completed_weeks_before, transactions_before, week_end_date
 from promo_roi.observability import stage
+from promo_roi.product_promotions.baseline_features import item_store_week_features
 from promo_roi.quality import Transform
-from promo_roi.tables import ITEM_STORE_WEEK
+from promo_roi.tables import ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES
 from promo_roi.validation import InputError
 
 log = logging.getLogger(__name__)
@@ -110,21 +111,28 @@ def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig
 
 
 def build_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.date) -> dict[str, int]:
-    """Replaces every week of silver.item_store_week that ended before ``as_of``, in one commit; returns the
-    rows of those weeks.
+    """Replaces every week of silver.item_store_week, then of silver.item_store_week_features, that ended before
+    ``as_of``, each table in one commit; returns the rows of those weeks per table.
 
     Refuses an as-of date before the first week ended: no week is complete, and an empty table would read as
-    "nothing sold"."""
+    "nothing sold". A run stopped between the two commits leaves the features of the new weeks missing until
+    the rerun, never wrong: each commit replaces whole weeks."""
     last_week = last_completed_week(as_of, config.source)
     if last_week < config.source.first_week:
         raise InputError(f"as-of date {as_of}: no week of the data ended before it (week {config.source.first_week} "
                          f"ends {config.source.week_end(config.source.first_week)}; source.week_one_end)")
     bronze = read_bronze(spark, config)
-    frame = bronze.transactions.transform(item_store_weeks(bronze.promotions, as_of, config.source))
-    with stage(log, f"product_promotions.item_store_week[{as_of}]") as st:
-        version = delta_io.replace_slice(spark, frame, ITEM_STORE_WEEK, config.warehouse, f"week <= {last_week}")
-        rows = (delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse)
-                .filter(F.col("week") <= last_week).count())
-        st.rows = rows
-        st.detail = f"{ITEM_STORE_WEEK.full_name} version {version}, weeks {config.source.first_week}-{last_week}"
-    return {ITEM_STORE_WEEK.full_name: rows}
+    weeks = f"week <= {last_week}"
+    builds = (
+        (ITEM_STORE_WEEK, lambda: bronze.transactions.transform(item_store_weeks(bronze.promotions, as_of, config.source))),
+        (ITEM_STORE_WEEK_FEATURES, lambda: delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse)
+         .filter(weeks).transform(item_store_week_features(bronze.products))),
+    )
+    counts: dict[str, int] = {}
+    for spec, build in builds:
+        with stage(log, f"product_promotions.{spec.name}[{as_of}]") as st:
+            version = delta_io.replace_slice(spark, build(), spec, config.warehouse, weeks)
+            st.rows = counts[spec.full_name] = (delta_io.read_table(spark, spec, config.warehouse)
+                                                .filter(weeks).count())
+            st.detail = f"{spec.full_name} version {version}, weeks {config.source.first_week}-{last_week}"
+    return counts
