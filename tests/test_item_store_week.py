@@ -214,3 +214,32 @@ def test_an_as_of_date_before_the_first_week_ended_is_refused(spark, built):
     with pytest.raises(InputError, match="no week of the data ended before it"):
         build_item_store_weeks(spark, fresh, config.source.week_one_end)
     assert not delta_io.table_exists(spark, ITEM_STORE_WEEK, fresh.warehouse)
+
+
+def test_the_lift_yardstick_on_the_fixture(spark, built):
+    """jobs/evaluate_promotions.py's work on the fixture: every model and placement type scored, the no-lift
+    baseline's WAPE as recounted here from the two silver tables."""
+    from promo_roi.product_promotions.evaluation import evaluate_promotion_lift
+    from promo_roi.product_promotions.lift_yardstick import MODELS
+    from promo_roi.tables import PROMOTION_LIFT_EVALUATION
+    from promo_roi.validation import InputError
+
+    config, as_of, _ = built
+    last = last_completed_week(as_of, config.source)
+    assert evaluate_promotion_lift(spark, config, as_of, held_out_weeks=4) == {
+        "gold.promotion_lift_evaluation": len(MODELS) * 4}
+    got = delta_io.read_table(spark, PROMOTION_LIFT_EVALUATION, config.warehouse).toPandas()
+    assert set(got["model"]) == set(MODELS)
+    assert set(got["placement_type"]) == {"all", "display", "mailer", "display_and_mailer"}
+    assert (got["first_held_out_week"] == last - 3).all() and (got["last_held_out_week"] == last).all()
+    weeks = delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse).toPandas()
+    features = delta_io.read_table(spark, ITEM_STORE_WEEK_FEATURES, config.warehouse).toPandas()
+    rows = weeks.merge(features, on=["product_id", "store_id", "week"])
+    rows = rows[(rows["week"] > last - 4) & (rows["on_display"] | rows["in_mailer"]) & rows["baseline_units"].notna()]
+    sums = rows.groupby(["product_id", "week"])[["units", "baseline_units"]].sum()
+    expected = (sums["units"] - sums["baseline_units"]).abs().sum() / sums["units"].sum()
+    (no_lift,) = got[(got["model"] == "no_lift") & (got["placement_type"] == "all")].itertuples()
+    assert no_lift.rows == len(rows) and no_lift.wape == pytest.approx(expected)
+    assert no_lift.wape_low <= no_lift.wape_high
+    with pytest.raises(InputError, match="leaving no earlier week to fit on"):
+        evaluate_promotion_lift(spark, config, as_of, held_out_weeks=last)

@@ -330,6 +330,25 @@ MODEL_EVALUATION = TableSpec(
     ),
 )
 
+PROMOTION_LIFT_EVALUATION = TableSpec(
+    "gold", "promotion_lift_evaluation", _struct(
+        ("as_of_date", DateType()), ("first_held_out_week", LongType()), ("last_held_out_week", LongType()),
+        ("model", StringType()), ("placement_type", StringType()), ("rows", LongType()),
+        ("product_weeks", LongType()), ("units", DoubleType()),
+        ("wape", DoubleType()), ("wape_low", DoubleType()), ("wape_high", DoubleType()), ("lift_wape", DoubleType()),
+        ("poisson_deviance", DoubleType()), ("deviance_low", DoubleType()), ("deviance_high", DoubleType()),
+        ("reference_model", StringType()), ("wape_minus_reference", DoubleType()),
+        ("difference_low", DoubleType()), ("difference_high", DoubleType()),
+        ("deviance_minus_reference", DoubleType()), ("deviance_difference_low", DoubleType()),
+        ("deviance_difference_high", DoubleType()), ("evaluated_at", TimestampType()),
+    ), partition_by=("as_of_date",), keys=("as_of_date", "model", "placement_type"),
+    description=(
+        "The promotion lift yardstick: units of placed product-store-weeks forecast rolling origin over "
+        "held-out weeks by merchandiser baselines and LightGBM; WAPE and Poisson deviance, product-resampled "
+        "intervals."
+    ),
+)
+
 ROLLING_ORIGIN_EVALUATION = TableSpec(
     "gold", "rolling_origin_evaluation", _struct(
         ("as_of_date", DateType()), ("model_name", StringType()), ("campaign_id", LongType()),
@@ -582,7 +601,8 @@ GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
 
 def all_specs(features: FeatureConfig) -> list[TableSpec]:
     return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
-            + [ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, training_examples_spec(features), *GOLD_TRAINING_SPECS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
+            + [ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, training_examples_spec(features), *GOLD_TRAINING_SPECS,
+               PROMOTION_LIFT_EVALUATION, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
 
 
 def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:

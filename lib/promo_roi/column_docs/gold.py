@@ -80,6 +80,40 @@ ROI_FORECAST: dict[str, str] = {
 
 TABLES: dict[str, dict[str, str]] = {
     # --- gold: what training publishes --------------------------------------------------------------------
+    "gold.promotion_lift_evaluation": {
+        "as_of_date": "First day not observed: every held-out week ended before it.",
+        "first_held_out_week": "First held-out week; each held-out week is forecast by models fitted on earlier weeks.",
+        "last_held_out_week": "Last held-out week (the last week ended before as_of_date).",
+        "model": (
+            "no_lift, category_lift, own_last_lift (the merchandiser baselines) or lgbm (LightGBM); "
+            "lib/promo_roi/product_promotions/lift_yardstick.py."
+        ),
+        "placement_type": "display, mailer, display_and_mailer, or all of them pooled.",
+        "rows": "Placed product-store-weeks of the held-out weeks with a baseline: what was forecast.",
+        "product_weeks": "Product-weeks those rows sum to (over stores): what wape is taken over.",
+        "units": "Units they sold.",
+        "wape": (
+            "Sum of |units - forecast| / sum of units, both summed per product and week over stores (a single "
+            "store-week mostly sells 0 or 1 unit, where absolute error rewards forecasting 0)."
+        ),
+        "wape_low": "5% quantile of the WAPE over 200 draws of whole products with replacement.",
+        "wape_high": "95% quantile of the WAPE over the same draws.",
+        "lift_wape": (
+            "The same error over the sum of |units - baseline units| per product and week: the share of the "
+            "realized departure from the baseline the forecast gets wrong."
+        ),
+        "poisson_deviance": "Mean Poisson deviance per product-store-week: the proper score of a forecast mean.",
+        "deviance_low": "5% quantile of the mean deviance over the same draws.",
+        "deviance_high": "95% quantile of the mean deviance over the same draws.",
+        "reference_model": "The baseline with the lowest WAPE for this placement type: what each model is held to.",
+        "wape_minus_reference": "This model's WAPE minus the reference's (negative: better).",
+        "difference_low": "5% quantile of that difference over the same product draws (paired).",
+        "difference_high": "95% quantile of that difference over the same product draws.",
+        "deviance_minus_reference": "This model's mean Poisson deviance minus the reference's (negative: better).",
+        "deviance_difference_low": "5% quantile of that difference over the same draws.",
+        "deviance_difference_high": "95% quantile of that difference over the same draws.",
+        "evaluated_at": "When the yardstick ran.",
+    },
     "gold.model_evaluation": {
         "as_of_date": "As-of date of the training run: its campaigns were fully observed before it.",
         "model_name": (

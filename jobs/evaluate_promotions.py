@@ -1,0 +1,30 @@
+"""The promotion lift yardstick: forecast the placed product-store-weeks of the last weeks before an as-of date.
+
+    spark-submit jobs/evaluate_promotions.py --as-of 2018-01-02 [--held-out-weeks 8] [--profile ...] [--set ...]
+
+Reads silver.item_store_week and its features (run jobs/build_item_store_week.py
+for the same as-of date first). Each held-out week is forecast by models
+fitted on the weeks before it: the merchandiser baselines (no lift, the
+category's lift, the product's own last lift) and LightGBM. Replaces the
+as-of date's slice of gold.promotion_lift_evaluation (WAPE per model and
+placement type, store-resampled intervals, paired differences against the
+best baseline).
+"""
+
+from __future__ import annotations
+
+from promo_roi.entrypoint import exit_with, iso_date, job_parser, run_job
+from promo_roi.product_promotions.evaluation import evaluate_promotion_lift
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = job_parser("Rolling-origin yardstick of promotion lift forecasts.")
+    parser.add_argument("--as-of", required=True, type=iso_date, help="first day not observed (YYYY-MM-DD)")
+    parser.add_argument("--held-out-weeks", type=int, default=8, help="weeks forecast, the last before --as-of")
+    args = parser.parse_args(argv)
+    return run_job("evaluate_promotions", args,
+                   lambda spark, config: evaluate_promotion_lift(spark, config, args.as_of, args.held_out_weeks))
+
+
+if __name__ == "__main__":
+    exit_with(main())
