@@ -13,14 +13,14 @@ best baseline).
 
 from __future__ import annotations
 
-from promo_roi.entrypoint import exit_with, iso_date, job_parser, run_job
+from promo_roi.entrypoint import exit_with, iso_date, job_parser, positive_int, run_job
 from promo_roi.product_promotions.evaluation import evaluate_promotion_lift
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser("Rolling-origin yardstick of promotion lift forecasts.")
     parser.add_argument("--as-of", required=True, type=iso_date, help="first day not observed (YYYY-MM-DD)")
-    parser.add_argument("--held-out-weeks", type=int, default=8, help="weeks forecast, the last before --as-of")
+    parser.add_argument("--held-out-weeks", type=positive_int, default=8, help="weeks forecast, the last before --as-of")
     args = parser.parse_args(argv)
     return run_job("evaluate_promotions", args,
                    lambda spark, config: evaluate_promotion_lift(spark, config, args.as_of, args.held_out_weeks))

@@ -99,3 +99,17 @@ def test_scores_by_hand():
     assert (ref.wape_minus_reference, ref.difference_low, ref.difference_high) == (0.0, 0.0, 0.0)
     # Draws holding only product 2 sold nothing and have no WAPE: the interval is over the others.
     assert 0.0 <= scores["no_lift", "all"].wape_low <= scores["no_lift", "all"].wape_high <= 1.0
+
+
+@pytest.mark.parametrize("weeks,message", [("0", "must be >= 1, got 0"), ("two", "not a whole number: 'two'")])
+def test_the_job_refuses_a_held_out_week_count_before_any_work(capsys, weeks, message):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "jobs" / "evaluate_promotions.py"
+    spec = importlib.util.spec_from_file_location("evaluate_promotions_job", path)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    with pytest.raises(SystemExit) as exit_info:
+        job.main(["--as-of", "2018-01-02", "--held-out-weeks", weeks])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
