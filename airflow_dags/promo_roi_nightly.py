@@ -10,6 +10,7 @@ The nightly promo-roi pipeline for run date **D** (the run's logical date,
 | `ingest` | `spark-submit jobs/ingest.py`: the source (setting `source.path`) into bronze, bad rows quarantined |
 | `check_quality` | `spark-submit jobs/check_quality.py`: the latest ingest's `bronze.ingest_audit` against what bronze and the quarantine hold now |
 | `build_features` | `spark-submit jobs/build_features.py --as-of D` |
+| `build_item_store_week` | `spark-submit jobs/build_item_store_week.py --as-of D`: product x store x week sales, placements and baseline features (product promotions; beside the household chain, which does not wait for it) |
 | `choose_training` | branch: `train` on training days, else `skip_training` |
 | `train` | `spark-submit jobs/train.py --as-of D`: examples, DDP training, evaluation, MLflow champion gate |
 | `score` | `spark-submit jobs/score.py --run-date D`: ROI forecasts from the champion, published all-or-nothing |
@@ -102,6 +103,7 @@ TIMEOUTS = {
     "ingest": dt.timedelta(minutes=45),
     "check_quality": dt.timedelta(minutes=15),
     "build_features": dt.timedelta(minutes=45),
+    "build_item_store_week": dt.timedelta(minutes=45),
     "train": dt.timedelta(hours=2),
     "score": dt.timedelta(minutes=45),
     "backtest": dt.timedelta(hours=1, minutes=30),
@@ -239,6 +241,10 @@ with DAG(
     build_features = spark_job("build_features", "build_features", "--as-of", "{{ ds }}",
                                doc_md="Point-in-time silver feature tables as of D.")
 
+    build_item_store_week = spark_job(
+        "build_item_store_week", "build_item_store_week", "--as-of", "{{ ds }}",
+        doc_md="Product x store x week sales, placements and baseline features for the weeks ended before D.")
+
     @task.branch(task_id="choose_training", doc_md="train on training days (param `train`), else skip_training.")
     def choose_training(params=None, dag_run=None) -> str:
         return "train" if training_due(dag_run.logical_date.date(), params["train"]) else "skip_training"
@@ -257,3 +263,4 @@ with DAG(
 
     check_run_date() >> ingest >> check_quality >> build_features >> choose_training() >> [train, skip_training]
     [train, skip_training] >> score >> backtest
+    check_quality >> build_item_store_week

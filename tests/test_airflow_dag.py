@@ -54,12 +54,13 @@ OFF_DAY = dt.date(2017, 7, 5)
 BACKTEST_DATE = RUN_DATE - dt.timedelta(days=56)
 SPARK_TASKS = {
     "ingest": "ingest", "check_quality": "check_quality", "build_features": "build_features",
-    "train": "train", "score": "score", "backtest": "backtest",
+    "build_item_store_week": "build_item_store_week", "train": "train", "score": "score", "backtest": "backtest",
 }
 EDGES = {
     ("check_run_date", "ingest"), ("ingest", "check_quality"), ("check_quality", "build_features"),
     ("build_features", "choose_training"), ("choose_training", "train"), ("choose_training", "skip_training"),
     ("train", "score"), ("skip_training", "score"), ("score", "backtest"),
+    ("check_quality", "build_item_store_week"),
 }
 ALERT_TO = "oncall@promo-roi.test"
 
@@ -312,6 +313,7 @@ def test_spark_tasks_submit_their_job_with_conf_and_the_templated_run_date(dag):
     assert dag.get_task("ingest").application_args[4:] == []
     assert dag.get_task("check_quality").application_args[4:] == []
     assert dag.get_task("build_features").application_args[4:] == ["--as-of", "{{ ds }}"]
+    assert dag.get_task("build_item_store_week").application_args[4:] == ["--as-of", "{{ ds }}"]
     assert dag.get_task("train").application_args[4:] == ["--as-of", "{{ ds }}"]
     assert dag.get_task("score").application_args[4:] == ["--run-date", "{{ ds }}"]
     assert dag.get_task("backtest").application_args[4:] == [
@@ -460,7 +462,8 @@ def test_one_night_runs_end_to_end(night):
     print("task seconds:", {t: round(ti.duration) for t, ti in night.tis.items() if ti.duration})
     assert states == {
         "check_run_date": "success", "ingest": "success", "check_quality": "success",
-        "build_features": "success", "choose_training": "success", "train": "success",
+        "build_features": "success", "build_item_store_week": "success", "choose_training": "success",
+        "train": "success",
         "skip_training": "skipped", "score": "success", "backtest": "success",
     }
     assert str(night.dagrun.state) in ("success", "DagRunState.SUCCESS")
@@ -474,6 +477,7 @@ def test_each_job_got_the_conf_profile_and_the_run_date(night):
     expected = {
         "ingest": conf, "check_quality": conf,
         "build_features": [*conf, "--as-of", RUN_DATE.isoformat()],
+        "build_item_store_week": [*conf, "--as-of", RUN_DATE.isoformat()],
         "train": [*conf, "--as-of", RUN_DATE.isoformat()],
         "score": [*conf, "--run-date", RUN_DATE.isoformat()],
         "backtest": [*conf, "--run-dates", BACKTEST_DATE.isoformat(), "--observed-through", RUN_DATE.isoformat()],
@@ -536,6 +540,10 @@ def test_the_night_left_its_tables_and_a_champion(night):
                           ("training_examples", "as_of_date")):
         df = _delta(night, "silver", table, column)
         assert (df[column] == RUN_DATE).sum() > 0, table
+    # The product promotion tables: every week that ended before the run date, each row with its features.
+    weeks = _delta(night, "silver", "item_store_week", "product_id", "store_id", "week", "week_end_date")
+    features = _delta(night, "silver", "item_store_week_features", "product_id", "store_id", "week")
+    assert len(weeks) > 0 and (weeks.week_end_date < RUN_DATE).all() and len(features) == len(weeks)
     evaluation = _delta(night, "gold", "model_evaluation", "as_of_date", "model_name", "split", "scope", "metric",
                         "value")
     assert (evaluation.as_of_date == RUN_DATE).any()
