@@ -6,9 +6,9 @@ Reads silver.item_store_week and its features (run jobs/build_item_store_week.py
 for the same as-of date first). Each held-out week is forecast by models
 fitted on the weeks before it: the merchandiser baselines (no lift, the
 category's lift, the product's own last lift) and LightGBM. Replaces the
-as-of date's slice of gold.promotion_lift_evaluation (WAPE per model and
-placement type, store-resampled intervals, paired differences against the
-best baseline).
+as-of date's slice of gold.promotion_lift_evaluation (WAPE of product-week
+totals, lift WAPE and Poisson deviance per model and placement type,
+product-resampled intervals, paired differences against the best baseline).
 """
 
 from __future__ import annotations

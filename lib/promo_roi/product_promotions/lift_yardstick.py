@@ -14,7 +14,7 @@ units per unplaced week over the 8 weeks before). The baselines:
 - ``own_last_lift``: the baseline times the lift of the product's own last
   placement in that store (``last_placement_lift``), ``category_lift`` where
   it has none;
-- ``lgbm``: LightGBM (Poisson) on the features, the placement type and codes.
+- ``lgbm``: LightGBM (Poisson) on the features, the placement type and the category.
 
 Scored pooled over the held-out weeks, per placement type and for all
 (:func:`score`): WAPE of units summed per product and week over stores, and

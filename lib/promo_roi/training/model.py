@@ -73,7 +73,9 @@ def default_encoder_path() -> str:
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
+    """sign(x) * log1p(|x|), in two passes over one new array (scoring encodes every pair of a night)."""
+    out = np.log1p(np.abs(x))
+    return np.copysign(out, x, out=out)
 
 
 @dataclass
@@ -91,11 +93,10 @@ class FeatureEncoder:
         missing = [c for c in (*self.numeric_columns, *self.categorical_columns) if c not in frame.columns]
         if missing:
             raise KeyError(f"model input is missing column(s): {', '.join(missing)}")
-        # Every step in place on one float64 array: scoring encodes every (household, campaign) pair of a night,
-        # and a pass per step was half of its time per pair (BENCHMARKS.md, "Scoring").
+        # Every step in place on one float64 array: scoring encodes every (household, campaign) pair of a night
+        # (BENCHMARKS.md, "Scoring").
         raw = frame[self.numeric_columns].to_numpy(dtype=np.float64, na_value=np.nan)
-        x = np.log1p(np.abs(raw))
-        np.copysign(x, raw, out=x)  # signed_log1p, value for value
+        x = signed_log1p(raw)
         x -= np.asarray(self.means)
         x /= np.asarray(self.stds)
         # Missing (e.g. days since last redemption of a household that never redeemed) -> the mean.
