@@ -243,3 +243,44 @@ def test_the_lift_yardstick_on_the_fixture(spark, built):
     assert no_lift.wape_low <= no_lift.wape_high
     with pytest.raises(InputError, match="leaving no earlier week to fit on"):
         evaluate_promotion_lift(spark, config, as_of, held_out_weeks=last)
+
+
+def _plain(value):
+    """A DuckDB (pandas) cell as Spark's Row holds it: lists, dates, None for a missing number."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def test_the_scale_benchmarks_duckdb_yardstick_gives_the_builders_rows(spark, app_config, tmp_path):
+    """benchmarks/bench_item_store_week.py times the builder against the same aggregation in DuckDB SQL, and
+    trusts the comparison only where both give the same table: here on the hand-worked rows (two placements
+    in a week, a placement that sold nothing, placements before a first sale or in a store that never sold
+    the product, lines and placements of a week not yet ended)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_item_store_week.py"
+    spec = importlib.util.spec_from_file_location("bench_item_store_week", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    source = app_config.source
+    as_of = source.week_end(3) + dt.timedelta(days=1)
+    tx, promotions = _frames(spark, source)
+    tx.write.parquet(str(tmp_path / "transactions"))
+    promotions.write.parquet(str(tmp_path / "promotions"))
+    con = bench.duckdb_connection(1, app_config.spark.session_time_zone, tmp_path / "duckdb_tmp")
+    duck = con.execute(bench.duckdb_item_store_weeks(tmp_path / "transactions", tmp_path / "promotions", as_of,
+                                                     source)).fetchdf()
+    assert list(duck.columns) == ITEM_STORE_WEEK.columns
+    got = sorted(tuple(_plain(v) for v in row) for row in duck.itertuples(index=False))
+    expected = sorted(tuple(r) for r in tx.transform(item_store_weeks(promotions, as_of, source)).collect())
+    assert len(got) == len(expected) == 4
+    for row, want in zip(got, expected):
+        # Sums of doubles may differ in the last bit with the order of addition.
+        assert all(g == pytest.approx(w, rel=1e-12) if isinstance(w, float) else g == w
+                   for g, w in zip(row, want)), (row, want)

@@ -110,23 +110,37 @@ def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig
     return _t
 
 
-def build_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.date) -> dict[str, int]:
-    """Replaces every week of silver.item_store_week, then of silver.item_store_week_features, that ended before
-    ``as_of``, each table in one commit; returns the rows of those weeks per table.
-
-    Refuses an as-of date before the first week ended: no week is complete, and an empty table would read as
-    "nothing sold". A run stopped between the two commits leaves the features of the new weeks missing until
-    the rerun, never wrong: each commit replaces whole weeks."""
+def completed_weeks(as_of: dt.date, config: AppConfig) -> int:
+    """The last week ended before ``as_of``; refuses an as-of date before the first week ended: no week is
+    complete, and an empty table would read as "nothing sold"."""
     last_week = last_completed_week(as_of, config.source)
     if last_week < config.source.first_week:
         raise InputError(f"as-of date {as_of}: no week of the data ended before it (week {config.source.first_week} "
                          f"ends {config.source.week_end(config.source.first_week)}; source.week_one_end)")
+    return last_week
+
+
+def build_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.date) -> dict[str, int]:
+    """Replaces every week of silver.item_store_week, then of silver.item_store_week_features, that ended before
+    ``as_of``, each table in one commit, from bronze's published snapshot; returns the rows of those weeks per
+    table (see ``publish_item_store_weeks``)."""
+    completed_weeks(as_of, config)  # refused before bronze is read
     bronze = read_bronze(spark, config)
+    return publish_item_store_weeks(spark, config, as_of, bronze.transactions, bronze.promotions, bronze.products)
+
+
+def publish_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.date, transactions: DataFrame,
+                             promotions: DataFrame, products: DataFrame) -> dict[str, int]:
+    """The two commits of ``build_item_store_weeks`` from these source frames (bronze's, or a benchmark's).
+
+    A run stopped between the two commits leaves the features of the new weeks missing until the rerun, never
+    wrong: each commit replaces whole weeks."""
+    last_week = completed_weeks(as_of, config)
     weeks = f"week <= {last_week}"
     builds = (
-        (ITEM_STORE_WEEK, lambda: bronze.transactions.transform(item_store_weeks(bronze.promotions, as_of, config.source))),
+        (ITEM_STORE_WEEK, lambda: transactions.transform(item_store_weeks(promotions, as_of, config.source))),
         (ITEM_STORE_WEEK_FEATURES, lambda: delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse)
-         .filter(weeks).transform(item_store_week_features(bronze.products))),
+         .filter(weeks).transform(item_store_week_features(products))),
     )
     counts: dict[str, int] = {}
     for spec, build in builds:
