@@ -1,4 +1,5 @@
-"""The promotion lift yardstick: forecast the placed product-store-weeks of the last weeks before an as-of date.
+"""Product promotions measured: the lift yardstick over the last weeks before an as-of date, and what placements
+cost beyond their own week.
 
     spark-submit jobs/evaluate_promotions.py --as-of 2018-01-02 [--held-out-weeks 8] [--profile ...] [--set ...]
 
@@ -8,13 +9,17 @@ fitted on the weeks before it: the merchandiser baselines (no lift, the
 category's lift, the product's own last lift) and LightGBM. Replaces the
 as-of date's slice of gold.promotion_lift_evaluation (WAPE of product-week
 totals, lift WAPE and Poisson deviance per model and placement type,
-product-resampled intervals, paired differences against the best baseline).
+product-resampled intervals, paired differences against the best baseline),
+then of gold.promotion_side_effects: the dip in the week after a placement
+(pull-forward) and the loss of the category's other products in the store
+(cannibalisation), as shares of the placements' lift, over every week before
+the as-of date.
 """
 
 from __future__ import annotations
 
 from promo_roi.entrypoint import exit_with, iso_date, job_parser, positive_int, run_job
-from promo_roi.product_promotions.evaluation import evaluate_promotion_lift
+from promo_roi.product_promotions.evaluation import evaluate_promotion_lift, measure_side_effects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", required=True, type=iso_date, help="first day not observed (YYYY-MM-DD)")
     parser.add_argument("--held-out-weeks", type=positive_int, default=8, help="weeks forecast, the last before --as-of")
     args = parser.parse_args(argv)
-    return run_job("evaluate_promotions", args,
-                   lambda spark, config: evaluate_promotion_lift(spark, config, args.as_of, args.held_out_weeks))
+    def evaluate(spark, config) -> dict[str, int]:
+        counts = evaluate_promotion_lift(spark, config, args.as_of, args.held_out_weeks)
+        return {**counts, **measure_side_effects(spark, config, args.as_of)}
+
+    return run_job("evaluate_promotions", args, evaluate)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def _undescribed(specs) -> list[str]:
 def test_every_column_of_every_table_is_described():
     features = load_config(env={}).features
     specs = all_specs(features)
-    assert len(specs) == 32
+    assert len(specs) == 33
     assert _undescribed(specs) == []
     # Generated columns (windows and departments are configuration) are described for any setting.
     other = dataclasses.replace(features, rfm_windows_weeks=(1, 8, 52), spend_departments=("FROZEN GROCERY",))
@@ -107,7 +107,7 @@ def test_describe_on_the_command_line(capsys):
     assert code == 0 and out.startswith("gold.latest_budget_plan (view)\n") and "reads: gold.budget_plan_published" in out
     code, out, _ = _cli(capsys, "describe")
     names = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
-    assert code == 0 and len(names) == 32 + len(ANALYST_VIEWS) and {"bronze.transactions", "silver.item_store_week"} <= set(names)
+    assert code == 0 and len(names) == 33 + len(ANALYST_VIEWS) and {"bronze.transactions", "silver.item_store_week"} <= set(names)
     code, _, err = _cli(capsys, "describe", "gold.budget_pln")
     assert code == 2 and "did you mean gold.budget_plan?" in err
     code, _, err = _cli(capsys, "history", "gold.budget_pln")

@@ -349,6 +349,22 @@ PROMOTION_LIFT_EVALUATION = TableSpec(
     ),
 )
 
+PROMOTION_SIDE_EFFECTS = TableSpec(
+    "gold", "promotion_side_effects", _struct(
+        ("as_of_date", DateType()), ("first_week", LongType()), ("last_week", LongType()), ("effect", StringType()),
+        ("placement_type", StringType()), ("events", LongType()), ("controls", LongType()),
+        ("lift_units", DoubleType()), ("expected_units", DoubleType()), ("lost_units", DoubleType()),
+        ("loss_rate", DoubleType()), ("loss_rate_low", DoubleType()), ("loss_rate_high", DoubleType()),
+        ("share", DoubleType()), ("share_low", DoubleType()), ("share_high", DoubleType()),
+        ("evaluated_at", TimestampType()),
+    ), partition_by=("as_of_date",), keys=("as_of_date", "effect", "placement_type"),
+    description=(
+        "What placements cost beyond their own units, from the weeks before as_of_date: the next week's dip "
+        "(pull-forward) and the category's other products' loss (cannibalisation), as rates of the expected "
+        "units and shares of the lift."
+    ),
+)
+
 ROLLING_ORIGIN_EVALUATION = TableSpec(
     "gold", "rolling_origin_evaluation", _struct(
         ("as_of_date", DateType()), ("model_name", StringType()), ("campaign_id", LongType()),
@@ -602,7 +618,7 @@ GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
 def all_specs(features: FeatureConfig) -> list[TableSpec]:
     return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
             + [ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, training_examples_spec(features), *GOLD_TRAINING_SPECS,
-               PROMOTION_LIFT_EVALUATION, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
+               PROMOTION_LIFT_EVALUATION, PROMOTION_SIDE_EFFECTS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
 
 
 def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:

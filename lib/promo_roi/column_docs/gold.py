@@ -80,6 +80,33 @@ ROI_FORECAST: dict[str, str] = {
 
 TABLES: dict[str, dict[str, str]] = {
     # --- gold: what training publishes --------------------------------------------------------------------
+    "gold.promotion_side_effects": {
+        "as_of_date": "First day not observed: every week measured ended before it.",
+        "first_week": "First week of the data read (the weeks before it give the first baselines).",
+        "last_week": "Last week ended before as_of_date (a pull-forward event needs the week after it).",
+        "effect": (
+            "pull_forward (units lost the week after a placement) or cannibalisation (units lost by the "
+            "category's unplaced products in the store that week); product_promotions/side_effects.py."
+        ),
+        "placement_type": "display, mailer, display_and_mailer, or all pooled (cannibalisation: all only).",
+        "events": "Placed product-store-weeks (pull_forward) or category-store-weeks with a placement "
+                  "(cannibalisation) compared: those of a week with controls.",
+        "controls": "Unplaced product-store-weeks between unplaced weeks, or category-store-weeks without a "
+                    "placement: what gives each week's movement.",
+        "lift_units": "The events' units over their baseline (units per unplaced week of the 8 before), summed.",
+        "expected_units": "What the next week (or the others) would have sold: the reference (baseline, or the "
+                          "others' 8-week mean) times the controls' ratio in that week, summed.",
+        "lost_units": "expected_units minus the units realised. Negative: a halo (more sold than expected).",
+        "loss_rate": "lost_units / expected_units: the figure to read first. An association with the week's "
+                     "movement removed, not a randomised effect.",
+        "loss_rate_low": "5% quantile of loss_rate over 200 draws of whole products (pull_forward) or categories.",
+        "loss_rate_high": "95% quantile of loss_rate over the same draws.",
+        "share": "lost_units / lift_units: the part of the placements' extra units taken from later weeks or "
+                 "from the same shelf; null where lift_units is not positive, unstable where it is small.",
+        "share_low": "5% quantile of the share over the same draws (draws without a positive lift left out).",
+        "share_high": "95% quantile of the share over the same draws.",
+        "evaluated_at": "When the job measured it (UTC).",
+    },
     "gold.promotion_lift_evaluation": {
         "as_of_date": "First day not observed: every held-out week ended before it.",
         "first_held_out_week": "First held-out week; each held-out week is forecast by models fitted on earlier weeks.",
