@@ -346,8 +346,11 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     published_costs = _published_frame(spark, HOUSEHOLD_SCORES, config, run_date, [*KEYS, "expected_cost"]).rename(
         columns={"expected_cost": "cost"}).assign(redemptions=0.0)
     unit_costs = plans.select("campaign_id", "contact_cost", "redemption_cost").toPandas()
-    held_redemptions = [t_learner(f) for f in held]
-    scoring_redemptions = t_learner(scoring)["p_redeem_t1"].to_numpy(float)
+    # Every model predicts each held-out frame and the scoring pairs once; the T-learner's predictions also
+    # price the other baselines' pairs.
+    predictions = {name: ([model(f) for f in held], model(scoring)) for name, model in models.items()}
+    held_redemptions, t_learner_scoring = predictions["lgbm_t_learner"]
+    scoring_redemptions = t_learner_scoring["p_redeem_t1"].to_numpy(float)
 
     def independent(redemption_model: str) -> pd.DataFrame:
         pricing = independent_pricing(held_redemptions, held, evaluation, redemption_model)
@@ -368,10 +371,10 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     audience = forecast_audience(scoring[KEYS], bronze.campaigns.select(*KEYS).toPandas())
     constraints = budget_constraints(plans.toPandas(), config.planning)
     out = {}
-    for name, model in models.items():
-        outcome = config.scoring.value_outcome
-        calibration = value_calibration([model(f) for f in held], held, nuisance, evaluation, outcome)
-        uplift = model(scoring)[f"uplift_{outcome}"].to_numpy(float)
+    outcome = config.scoring.value_outcome
+    for name, (held_predictions, scoring_predictions) in predictions.items():
+        calibration = value_calibration(held_predictions, held, nuisance, evaluation, outcome)
+        uplift = scoring_predictions[f"uplift_{outcome}"].to_numpy(float)
         for suffix, quantile, priced in variants["champion" if name == NETWORK_BASELINE else "independent"]:
             out[name + suffix] = baseline_decision(name + suffix, uplift, scoring, calibration, audience, priced,
                                                    config.scoring.gross_margin, config.scoring.interval,
