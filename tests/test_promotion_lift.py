@@ -89,6 +89,10 @@ def test_scores_by_hand():
     # lift WAPE: the realized departure from the baseline is |4 - 2| + |0 - 2| = 4.
     assert scores["category_lift", "all"].lift_wape == pytest.approx(1 / 4)
     assert scores["no_lift", "all"].lift_wape == pytest.approx(1.0)
+    # bias of the totals: 4 units sold; forecasts sum to 4, 5, 5 and 3.5.
+    assert [scores[m, "all"].bias for m in lift_yardstick.MODELS] == pytest.approx([0.0, 0.25, 0.25, -0.125])
+    # Draws holding product 1 only: lgbm forecast 3.5 of 4 (-0.125); product 2's draws sold nothing (no bias).
+    assert scores["lgbm", "all"].bias_low == scores["lgbm", "all"].bias_high == pytest.approx(-0.125)
     lgbm_rows = poisson_deviance(np.array([3.0, 1.0, 0.0]), np.array([3.0, 0.5, 0.0]))
     # 0 units against 0 forecast: 2 * (0 - (0 - 0.01)) with the floor.
     np.testing.assert_allclose(lgbm_rows, [0.0, 2 * (math.log(2) - 0.5), 0.02])

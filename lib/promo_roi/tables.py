@@ -336,6 +336,7 @@ PROMOTION_LIFT_EVALUATION = TableSpec(
         ("model", StringType()), ("placement_type", StringType()), ("rows", LongType()),
         ("product_weeks", LongType()), ("units", DoubleType()),
         ("wape", DoubleType()), ("wape_low", DoubleType()), ("wape_high", DoubleType()), ("lift_wape", DoubleType()),
+        ("bias", DoubleType()), ("bias_low", DoubleType()), ("bias_high", DoubleType()),
         ("poisson_deviance", DoubleType()), ("deviance_low", DoubleType()), ("deviance_high", DoubleType()),
         ("reference_model", StringType()), ("wape_minus_reference", DoubleType()),
         ("difference_low", DoubleType()), ("difference_high", DoubleType()),

@@ -129,6 +129,10 @@ TABLES: dict[str, dict[str, str]] = {
             "The same error over the sum of |units - baseline units| per product and week: the share of the "
             "realized departure from the baseline the forecast gets wrong."
         ),
+        "bias": "Sum of forecasts over sum of units, minus 1: what a plan summing these means gets wrong in "
+                "level (negative: too few units forecast).",
+        "bias_low": "5% quantile of the bias over the same draws of whole products.",
+        "bias_high": "95% quantile of the bias over the same draws.",
         "poisson_deviance": "Mean Poisson deviance per product-store-week: the proper score of a forecast mean.",
         "deviance_low": "5% quantile of the mean deviance over the same draws.",
         "deviance_high": "95% quantile of the mean deviance over the same draws.",

@@ -22,7 +22,8 @@ of lift (the same error over sum |units - baseline|, how much of the
 realized departure from the baseline a model gets wrong), the mean Poisson
 deviance per product-store-week, each with a 90% interval from resampling
 whole products, and each model minus the best baseline on the same draws
-(negative: better). Pure pandas and numpy; the job (jobs/evaluate_promotions.py)
+(negative: better), and the bias of the totals (sum of forecasts over sum of units, minus 1). Pure pandas and
+numpy; the job (jobs/evaluate_promotions.py)
 reads the silver tables and writes gold.promotion_lift_evaluation.
 """
 
@@ -132,6 +133,9 @@ class Score:
     wape_low: float
     wape_high: float
     lift_wape: float
+    bias: float              # sum of forecasts over sum of units, minus 1 (negative: too few units forecast)
+    bias_low: float
+    bias_high: float
     poisson_deviance: float
     deviance_low: float
     deviance_high: float
@@ -185,16 +189,19 @@ def score(forecasts: pd.DataFrame, models: Sequence[str], n_boot: int = 200, see
         drawn_rows = weights @ per_product(np.ones(len(part)), row_product)
         lift_error = np.abs(units - sums["baseline_units"].to_numpy(float)).sum()
         row_units = part["units"].to_numpy(float)
-        wape, deviance, drawn_wape, drawn_deviance, lift_wape = {}, {}, {}, {}, {}
+        wape, deviance, drawn_wape, drawn_deviance, lift_wape, bias, drawn_bias = {}, {}, {}, {}, {}, {}, {}
         for m in models:
-            error = np.abs(units - sums[f"forecast_{m}"].to_numpy(float))
+            forecast = sums[f"forecast_{m}"].to_numpy(float)
+            error = np.abs(units - forecast)
             row_deviance = poisson_deviance(row_units, part[f"forecast_{m}"].to_numpy(float))
             wape[m] = error.sum() / units.sum() if units.sum() > 0 else float("nan")
             deviance[m] = row_deviance.mean()
             lift_wape[m] = error.sum() / lift_error if lift_error > 0 else float("nan")
+            bias[m] = forecast.sum() / units.sum() - 1 if units.sum() > 0 else float("nan")
             # A draw of products that sold nothing has no WAPE (nan, left out of the interval).
             with np.errstate(invalid="ignore", divide="ignore"):
                 drawn_wape[m] = np.where(drawn_units > 0, (weights @ per_product(error)) / drawn_units, np.nan)
+                drawn_bias[m] = np.where(drawn_units > 0, (weights @ per_product(forecast)) / drawn_units - 1, np.nan)
             drawn_deviance[m] = (weights @ per_product(row_deviance, row_product)) / drawn_rows
         baselines = [m for m in models if m in BASELINES]
         reference = min(baselines, key=lambda m: (np.nan_to_num(wape[m], nan=np.inf), baselines.index(m)))
@@ -207,7 +214,8 @@ def score(forecasts: pd.DataFrame, models: Sequence[str], n_boot: int = 200, see
         for m in models:
             out.append(Score(
                 m, kind, len(part), len(sums), float(units.sum()), float(wape[m]), *interval(drawn_wape[m]),
-                float(lift_wape[m]), float(deviance[m]), *interval(drawn_deviance[m]), reference,
+                float(lift_wape[m]), float(bias[m]), *interval(drawn_bias[m]), float(deviance[m]),
+                *interval(drawn_deviance[m]), reference,
                 float(wape[m] - wape[reference]), *interval(drawn_wape[m] - drawn_wape[reference]),
                 float(deviance[m] - deviance[reference]),
                 *interval(drawn_deviance[m] - drawn_deviance[reference]),
