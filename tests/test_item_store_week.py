@@ -206,6 +206,57 @@ def test_a_rebuild_replaces_the_same_weeks_with_the_same_rows(spark, built):
     assert f"<= {last_completed_week(as_of, config.source)}" in last.operationParameters["predicate"]
 
 
+class _Killed(RuntimeError):
+    """Raised before a commit: what a kill between two commits leaves (a Delta commit itself is atomic)."""
+
+
+def test_a_build_killed_before_either_commit_leaves_no_wrong_row_and_a_rerun_completes(
+        spark, built, copy_warehouse):
+    """Built through week N, then built four weeks later and killed before its first commit, then before its
+    second: the first kill changes nothing; the second leaves the new weeks without features, and every row
+    that is there as it was (weeks are replaced whole). The rerun ends with every week and its features, the
+    weeks up to N exactly as before."""
+    config, as_of, _ = built
+    config = copy_warehouse(config, "item_store_week_killed")
+    key = ["product_id", "store_id", "week"]
+
+    def table(spec):
+        return delta_io.read_table(spark, spec, config.warehouse).toPandas().sort_values(key).reset_index(drop=True)
+
+    before = {spec: table(spec) for spec in (ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES)}
+    last = last_completed_week(as_of, config.source)
+    later = as_of + dt.timedelta(days=28)
+    for kill_at in (1, 2):
+        commits: list[str] = []
+
+        def hook(operation: str, table_name: str) -> None:
+            commits.append(table_name)
+            if len(commits) == kill_at:
+                raise _Killed(f"before commit {kill_at}: {operation} {table_name}")
+
+        delta_io.BEFORE_COMMIT.append(hook)
+        try:
+            with pytest.raises(_Killed):
+                build_item_store_weeks(spark, config, later)
+        finally:
+            delta_io.BEFORE_COMMIT.remove(hook)
+        assert commits == ["silver.item_store_week", "silver.item_store_week_features"][:kill_at]
+        features = table(ITEM_STORE_WEEK_FEATURES)
+        pd.testing.assert_frame_equal(features, before[ITEM_STORE_WEEK_FEATURES])
+        weeks = table(ITEM_STORE_WEEK)
+        if kill_at == 1:
+            pd.testing.assert_frame_equal(weeks, before[ITEM_STORE_WEEK])
+        else:
+            assert weeks["week"].max() > last
+            pd.testing.assert_frame_equal(weeks[weeks["week"] <= last].reset_index(drop=True), before[ITEM_STORE_WEEK])
+    counts = build_item_store_weeks(spark, config, later)
+    weeks, features = table(ITEM_STORE_WEEK), table(ITEM_STORE_WEEK_FEATURES)
+    assert counts == {"silver.item_store_week": len(weeks), "silver.item_store_week_features": len(features)}
+    pd.testing.assert_frame_equal(weeks[key], features[key])
+    for spec, frame in ((ITEM_STORE_WEEK, weeks), (ITEM_STORE_WEEK_FEATURES, features)):
+        pd.testing.assert_frame_equal(frame[frame["week"] <= last].reset_index(drop=True), before[spec])
+
+
 def test_an_as_of_date_before_the_first_week_ended_is_refused(spark, built):
     from promo_roi.validation import InputError
 
