@@ -454,3 +454,28 @@ def test_the_metastore_password_comes_from_the_environment(monkeypatch):
     assert "spark.hadoop.javax.jdo.option.ConnectionPassword" not in spark_settings(config)
     monkeypatch.setenv("PROMO_ROI_METASTORE_PASSWORD", "s3cr3t")
     assert spark_settings(config)["spark.hadoop.javax.jdo.option.ConnectionPassword"] == "s3cr3t"
+
+
+def test_memory_strings_in_bytes() -> None:
+    from promo_roi.session import memory_bytes
+
+    assert memory_bytes("8g") == 8 * 2**30
+    assert memory_bytes("512M") == 512 * 2**20
+    assert memory_bytes("2048k") == 2 * 2**20
+    assert memory_bytes("1tb") == 2**40
+    assert memory_bytes("4096") == 4 * 2**30  # a bare number is MiB, as spark.driver.memory reads it
+    assert memory_bytes("eight gigs") is None
+
+
+def test_a_driver_smaller_than_its_configured_memory_is_named() -> None:
+    """Under spark-submit the driver JVM starts before the session, so spark.driver_memory set in the session
+    changes nothing: the job must say so rather than run on spark-submit's 1 GB (measured: the demo's jobs did,
+    with conf/local.yaml asking for 8g)."""
+    from promo_roi.session import driver_memory_shortfall
+
+    one_gib_heap = 2**30  # what spark-submit's driver reported as its maximum heap (measured, Java 17)
+    message = driver_memory_shortfall("8g", one_gib_heap)
+    assert message is not None and "--driver-memory 8g" in message and "1.0 GiB" in message
+    assert driver_memory_shortfall("1g", 954 * 2**20) is None  # within the JVM's own margin under -Xmx1g
+    assert driver_memory_shortfall(None, one_gib_heap) is None  # nothing asked for
+    assert driver_memory_shortfall("a lot", one_gib_heap) is None  # not a memory string: nothing to compare

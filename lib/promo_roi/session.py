@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -61,6 +62,36 @@ def spark_settings(config: AppConfig) -> dict[str, str]:
     return settings
 
 
+_MEMORY = re.compile(r"^(\d+)([kmgt]?)b?$", re.IGNORECASE)
+_MEMORY_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def memory_bytes(value: str) -> int | None:
+    """A Spark memory string (``512m``, ``8g``; a bare number is MiB, as for spark.driver.memory) in bytes;
+    None where it is not one."""
+    match = _MEMORY.match(value.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * _MEMORY_UNITS[(match.group(2) or "m").lower()]
+
+
+# The JVM reports a little less than -Xmx as its maximum heap (one survivor space is left out).
+HEAP_TOLERANCE = 0.8
+
+
+def driver_memory_shortfall(configured: str | None, max_heap_bytes: int) -> str | None:
+    """Why the driver has less memory than ``spark.driver_memory`` asks for, or None where it has enough (or
+    asks for nothing). Under spark-submit the driver JVM starts before the session is built, so a memory
+    set in the session is silently ignored (Spark's own documentation): the driver keeps spark-submit's
+    default of 1 GB."""
+    wanted = memory_bytes(configured) if configured else None
+    if wanted is None or max_heap_bytes >= HEAP_TOLERANCE * wanted:
+        return None
+    return (f"spark.driver_memory is {configured} but the driver JVM has {max_heap_bytes / 2**30:.1f} GiB of "
+            f"heap: the JVM started before the session (spark-submit), so pass --driver-memory {configured} "
+            "to spark-submit or set spark.driver.memory in spark-defaults.conf")
+
+
 def build_spark_session(config: AppConfig, app_name: str | None = None) -> SparkSession:
     """Builds (or returns the running) SparkSession for ``config``.
 
@@ -83,6 +114,10 @@ def build_spark_session(config: AppConfig, app_name: str | None = None) -> Spark
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    shortfall = driver_memory_shortfall(
+        config.spark.driver_memory, spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
+    if shortfall:
+        log.warning("%s", shortfall)
     ensure_schemas(spark, config)
     log.info(
         "spark session ready: master=%s warehouse=%s catalog=%s",
