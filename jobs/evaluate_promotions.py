@@ -12,8 +12,8 @@ totals, lift WAPE and Poisson deviance per model and placement type,
 product-resampled intervals, paired differences against the best baseline),
 then of gold.promotion_side_effects: the dip in the week after a placement
 (pull-forward) and the loss of the category's other products in the store
-(cannibalisation), as shares of the placements' lift, over every week before
-the as-of date.
+(cannibalisation), as rates of the units expected and shares of the
+placements' lift, over every week before the as-of date.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from promo_roi.product_promotions.evaluation import evaluate_promotion_lift, mea
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = job_parser("Rolling-origin yardstick of promotion lift forecasts.")
+    parser = job_parser("Rolling-origin yardstick of promotion lift forecasts, then pull-forward and "
+                        "cannibalisation.")
     parser.add_argument("--as-of", required=True, type=iso_date, help="first day not observed (YYYY-MM-DD)")
     parser.add_argument("--held-out-weeks", type=positive_int, default=8, help="weeks forecast, the last before --as-of")
     args = parser.parse_args(argv)
+
     def evaluate(spark, config) -> dict[str, int]:
         counts = evaluate_promotion_lift(spark, config, args.as_of, args.held_out_weeks)
         return {**counts, **measure_side_effects(spark, config, args.as_of)}

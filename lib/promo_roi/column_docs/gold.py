@@ -94,8 +94,8 @@ TABLES: dict[str, dict[str, str]] = {
         "controls": "Unplaced product-store-weeks between unplaced weeks, or category-store-weeks without a "
                     "placement: what gives each week's movement.",
         "lift_units": "The events' units over their baseline (units per unplaced week of the 8 before), summed.",
-        "expected_units": "What the next week (or the others) would have sold: the reference (baseline, or the "
-                          "others' 8-week mean) times the controls' ratio in that week, summed.",
+        "expected_units": "What the next week (or the others) would have sold: the baselines (each product's "
+                          "units per unplaced week before) times the controls' ratio in that week, summed.",
         "lost_units": "expected_units minus the units realised. Negative: a halo (more sold than expected).",
         "loss_rate": "lost_units / expected_units: the figure to read first. An association with the week's "
                      "movement removed, not a randomised effect.",

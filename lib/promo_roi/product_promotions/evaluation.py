@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 COLUMNS = ("product_id", "store_id", "week", "units", "on_display", "in_mailer")
 
 
+def require_item_tables(spark: SparkSession, config: AppConfig) -> None:
+    """Refuses a warehouse without the item tables (their features are written last)."""
+    if not delta_io.table_exists(spark, ITEM_STORE_WEEK_FEATURES, config.warehouse):
+        raise InputError(f"{ITEM_STORE_WEEK_FEATURES.full_name} does not exist: run jobs/build_item_store_week.py")
+
+
 def evaluable_rows(spark: SparkSession, config: AppConfig, last_week: int) -> pd.DataFrame:
     """The placed rows of weeks up to ``last_week`` that have a baseline, with their features, as pandas."""
     weeks = delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse).select(*COLUMNS)
@@ -49,8 +55,7 @@ def evaluate_promotion_lift(spark: SparkSession, config: AppConfig, as_of: dt.da
     if first <= config.source.first_week:
         raise InputError(f"as-of date {as_of}: {held_out_weeks} held-out week(s) end at week {last_week}, "
                          f"leaving no earlier week to fit on")
-    if not delta_io.table_exists(spark, ITEM_STORE_WEEK_FEATURES, config.warehouse):
-        raise InputError(f"{ITEM_STORE_WEEK_FEATURES.full_name} does not exist: run jobs/build_item_store_week.py")
+    require_item_tables(spark, config)
     with stage(log, f"product_promotions.lift_yardstick[{as_of}]") as st:
         rows = evaluable_rows(spark, config, last_week)
         models = list(lift_yardstick.MODELS if with_lgbm else lift_yardstick.BASELINES)
@@ -98,8 +103,7 @@ def measure_side_effects(spark: SparkSession, config: AppConfig, as_of: dt.date)
     """Pull-forward and cannibalisation over every week ended before ``as_of``; replaces the as_of_date slice
     of gold.promotion_side_effects and returns its rows."""
     last_week = last_completed_week(as_of, config.source)
-    if not delta_io.table_exists(spark, ITEM_STORE_WEEK_FEATURES, config.warehouse):
-        raise InputError(f"{ITEM_STORE_WEEK_FEATURES.full_name} does not exist: run jobs/build_item_store_week.py")
+    require_item_tables(spark, config)
     first_week = config.source.first_week
     with stage(log, f"product_promotions.side_effects[{as_of}]") as st:
         categories = side_effects.counted_in_items(

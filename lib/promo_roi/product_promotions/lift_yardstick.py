@@ -21,10 +21,11 @@ Scored pooled over the held-out weeks, per placement type and for all
 of lift (the same error over sum |units - baseline|, how much of the
 realized departure from the baseline a model gets wrong), the mean Poisson
 deviance per product-store-week, each with a 90% interval from resampling
-whole products, and each model minus the best baseline on the same draws
-(negative: better), and the bias of the totals (sum of forecasts over sum of units, minus 1). Pure pandas and
-numpy; the job (jobs/evaluate_promotions.py)
-reads the silver tables and writes gold.promotion_lift_evaluation.
+whole products, each model minus the best baseline on the same draws
+(negative: better), and the bias of the totals (sum of forecasts over sum
+of units, minus 1). Pure pandas and numpy; the job
+(jobs/evaluate_promotions.py) reads the silver tables and writes
+gold.promotion_lift_evaluation.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from promo_roi.product_promotions.resampling import cluster_weights, nan_interval
 
 PLACEMENT_TYPES = ("display", "mailer", "display_and_mailer")
 BASELINES = ("no_lift", "category_lift", "own_last_lift")
@@ -169,7 +172,6 @@ def score(forecasts: pd.DataFrame, models: Sequence[str], n_boot: int = 200, see
     intervals from drawing whole products with replacement, and each model minus the baseline with the
     lowest WAPE of the placement type, on the same draws."""
     out: list[Score] = []
-    alpha = (1 - level) / 2
     for kind in ("all", *PLACEMENT_TYPES):
         part = forecasts if kind == "all" else forecasts[forecasts["placement_type"] == kind]
         if part.empty:
@@ -178,8 +180,7 @@ def score(forecasts: pd.DataFrame, models: Sequence[str], n_boot: int = 200, see
         sums = part.groupby(["product_id", "week"])[columns].sum().reset_index()
         products, product_index = np.unique(sums["product_id"].to_numpy(), return_inverse=True)
         _, row_product = np.unique(part["product_id"].to_numpy(), return_inverse=True)
-        draws = np.random.default_rng(seed).integers(0, len(products), size=(n_boot, len(products)))
-        weights = np.stack([np.bincount(d, minlength=len(products)) for d in draws])  # [draw, product]
+        weights = cluster_weights(len(products), n_boot, seed)  # [draw, product]
 
         def per_product(values: np.ndarray, index: np.ndarray = product_index) -> np.ndarray:
             return np.bincount(index, values, len(products))
@@ -205,19 +206,14 @@ def score(forecasts: pd.DataFrame, models: Sequence[str], n_boot: int = 200, see
             drawn_deviance[m] = (weights @ per_product(row_deviance, row_product)) / drawn_rows
         baselines = [m for m in models if m in BASELINES]
         reference = min(baselines, key=lambda m: (np.nan_to_num(wape[m], nan=np.inf), baselines.index(m)))
-
-        def interval(values: np.ndarray) -> tuple[float, float]:
-            if np.isnan(values).all():
-                return float("nan"), float("nan")
-            return float(np.nanquantile(values, alpha)), float(np.nanquantile(values, 1 - alpha))
-
         for m in models:
             out.append(Score(
-                m, kind, len(part), len(sums), float(units.sum()), float(wape[m]), *interval(drawn_wape[m]),
-                float(lift_wape[m]), float(bias[m]), *interval(drawn_bias[m]), float(deviance[m]),
-                *interval(drawn_deviance[m]), reference,
-                float(wape[m] - wape[reference]), *interval(drawn_wape[m] - drawn_wape[reference]),
+                m, kind, len(part), len(sums), float(units.sum()),
+                float(wape[m]), *nan_interval(drawn_wape[m], level), float(lift_wape[m]),
+                float(bias[m]), *nan_interval(drawn_bias[m], level),
+                float(deviance[m]), *nan_interval(drawn_deviance[m], level), reference,
+                float(wape[m] - wape[reference]), *nan_interval(drawn_wape[m] - drawn_wape[reference], level),
                 float(deviance[m] - deviance[reference]),
-                *interval(drawn_deviance[m] - drawn_deviance[reference]),
+                *nan_interval(drawn_deviance[m] - drawn_deviance[reference], level),
             ))
     return out

@@ -45,6 +45,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from promo_roi.product_promotions.baseline_features import WINDOW_WEEKS
+from promo_roi.product_promotions.lift_yardstick import PLACEMENT_TYPES
+from promo_roi.product_promotions.resampling import cluster_weights, nan_interval
 from promo_roi.quality import Transform
 
 KEY = ["product_id", "store_id", "week"]
@@ -204,18 +206,21 @@ def _effect(sums: pd.DataFrame, cluster: str, realised: str, reference: str, lif
         return _matrix(sums[mask], cluster_index[mask], week_index[mask], column, *shape)
 
     control_realised, control_reference = matrix(control, realised), matrix(control, reference)
-    draws = np.random.default_rng(seed).integers(0, len(clusters), size=(n_boot, len(clusters)))
-    weights = np.vstack([np.ones(len(clusters)), np.stack([np.bincount(d, minlength=len(clusters)) for d in draws])])
+    # Row 0 is the data itself (every cluster once), the other rows the draws.
+    weights = np.vstack([np.ones(len(clusters)), cluster_weights(len(clusters), n_boot, seed)])
     with np.errstate(invalid="ignore", divide="ignore"):
         # [draw, week]: a week with no control reference has no ratio and its events drop out of that draw.
         ratio = (weights @ control_realised) / (weights @ control_reference)
-    alpha = (1 - level) / 2
+    covered = np.isfinite(ratio)
+
+    def interval(values: np.ndarray) -> tuple[float, float]:
+        return nan_interval(values[1:], level)
+
     out = []
     for kind, mask in kinds:
         event = (sums["role"] == "event").to_numpy() & mask.to_numpy()
         if not event.any():
             continue
-        covered = np.isfinite(ratio)
         event_reference, event_realised = matrix(event, reference), matrix(event, realised)
         event_lift = matrix(event, lift)
         expected = np.where(covered, (weights @ event_reference) * np.nan_to_num(ratio), 0.0).sum(axis=1)
@@ -224,13 +229,6 @@ def _effect(sums: pd.DataFrame, cluster: str, realised: str, reference: str, lif
         with np.errstate(invalid="ignore", divide="ignore"):
             rate = np.where(expected > 0, lost / expected, np.nan)
             share = np.where(lifted > 0, lost / lifted, np.nan)
-
-        def interval(values: np.ndarray) -> tuple[float, float]:
-            drawn = values[1:]
-            if not np.isfinite(drawn).any():
-                return float("nan"), float("nan")
-            return float(np.nanquantile(drawn, alpha)), float(np.nanquantile(drawn, 1 - alpha))
-
         # The events compared: those of weeks with a control (on the data itself, draw 0).
         events = float(np.where(covered[0], matrix(event, "rows"), 0.0).sum())
         out.append(SideEffect(effect, kind, int(events), int(sums.loc[control, "rows"].sum()), float(lifted[0]),
@@ -245,7 +243,7 @@ def estimate(pull_forward: pd.DataFrame, cannibalisation: pd.DataFrame, n_boot: 
     :func:`pull_forward_sums` and :func:`cannibalisation_sums`, with intervals."""
     pf = pull_forward.assign(lift=pull_forward["units"] - pull_forward["baseline_units"])
     types = [("all", pd.Series(True, index=pf.index))] + [
-        (t, pf["placement_type"] == t) for t in ("display", "mailer", "display_and_mailer")]
+        (t, pf["placement_type"] == t) for t in PLACEMENT_TYPES]
     return [
         *_effect(pf, "product_id", "next_units", "baseline_units", "lift", "pull_forward", types, n_boot, seed, level),
         *_effect(cannibalisation, "product_category", "other_units", "other_baseline_units", "lift_units",
