@@ -17,6 +17,7 @@ import datetime as dt
 import os
 import shutil
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -338,6 +339,31 @@ def scored(spark, champion, copy_warehouse):
 
 
 # --- published runs: what the publication tests write and read back ---------------------------
+
+class InjectedFault(RuntimeError):
+    """The stand-in for a kill: raised before the n-th commit (a Delta commit itself is atomic, so this leaves
+    what a kill between commits n-1 and n leaves)."""
+
+
+@contextmanager
+def fail_at(n: int):
+    """Fails the n-th Delta commit made inside the block (1-based; 0: none); yields the commits seen, as
+    (operation, table) pairs, through ``promo_roi.delta_io.BEFORE_COMMIT``."""
+    from promo_roi import delta_io
+
+    seen: list[tuple[str, str]] = []
+
+    def hook(operation: str, table: str) -> None:
+        seen.append((operation, table))
+        if len(seen) == n:
+            raise InjectedFault(f"injected before commit {n}: {operation} {table}")
+
+    delta_io.BEFORE_COMMIT.append(hook)
+    try:
+        yield seen
+    finally:
+        delta_io.BEFORE_COMMIT.remove(hook)
+
 
 def publication_frames(spark, run_date: dt.date, run_id: str, rows: int = 2) -> dict:
     """One run's rows for every published table (``rows`` of them, ids 0..rows-1), to hand to ``publish``."""

@@ -16,12 +16,10 @@ import datetime as dt
 import json
 import threading
 from collections import Counter
-from contextlib import contextmanager
 
 import pytest
 
-from conftest import publication_frames, runs_stored, runs_visible
-from promo_roi import delta_io
+from conftest import InjectedFault, fail_at, publication_frames, runs_stored, runs_visible
 from promo_roi.analyst_views import PUBLISHED_TABLES
 from promo_roi.publication import SupersededRunError, new_run_id, publish, published_run
 from promo_roi.tables import INGEST_AUDIT, SOURCE_TABLES
@@ -32,27 +30,6 @@ pytestmark = pytest.mark.e2e
 RUN_DATE = dt.date(2017, 7, 1)
 OTHER_DATE = dt.date(2017, 6, 1)
 TALLY: Counter = Counter()
-
-
-class InjectedFault(RuntimeError):
-    """The stand-in for a kill: raised before the n-th commit."""
-
-
-@contextmanager
-def fail_at(n: int):
-    """Fails the n-th Delta commit made inside the block (1-based); yields the commits seen."""
-    seen: list[tuple[str, str]] = []
-
-    def hook(operation: str, table: str) -> None:
-        seen.append((operation, table))
-        if len(seen) == n:
-            raise InjectedFault(f"injected before commit {n}: {operation} {table}")
-
-    delta_io.BEFORE_COMMIT.append(hook)
-    try:
-        yield seen
-    finally:
-        delta_io.BEFORE_COMMIT.remove(hook)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from conftest import InjectedFault, fail_at
 from promo_roi import delta_io
 from promo_roi.product_promotions.item_store_week import (
     build_item_store_weeks, item_store_weeks, last_completed_week,
@@ -206,10 +207,6 @@ def test_a_rebuild_replaces_the_same_weeks_with_the_same_rows(spark, built):
     assert f"<= {last_completed_week(as_of, config.source)}" in last.operationParameters["predicate"]
 
 
-class _Killed(RuntimeError):
-    """Raised before a commit: what a kill between two commits leaves (a Delta commit itself is atomic)."""
-
-
 def test_a_build_killed_before_either_commit_leaves_no_wrong_row_and_a_rerun_completes(
         spark, built, copy_warehouse):
     """Built through week N, then built four weeks later and killed before its first commit, then before its
@@ -227,20 +224,9 @@ def test_a_build_killed_before_either_commit_leaves_no_wrong_row_and_a_rerun_com
     last = last_completed_week(as_of, config.source)
     later = as_of + dt.timedelta(days=28)
     for kill_at in (1, 2):
-        commits: list[str] = []
-
-        def hook(operation: str, table_name: str) -> None:
-            commits.append(table_name)
-            if len(commits) == kill_at:
-                raise _Killed(f"before commit {kill_at}: {operation} {table_name}")
-
-        delta_io.BEFORE_COMMIT.append(hook)
-        try:
-            with pytest.raises(_Killed):
-                build_item_store_weeks(spark, config, later)
-        finally:
-            delta_io.BEFORE_COMMIT.remove(hook)
-        assert commits == ["silver.item_store_week", "silver.item_store_week_features"][:kill_at]
+        with pytest.raises(InjectedFault), fail_at(kill_at) as commits:
+            build_item_store_weeks(spark, config, later)
+        assert [table for _, table in commits] == ["silver.item_store_week", "silver.item_store_week_features"][:kill_at]
         features = table(ITEM_STORE_WEEK_FEATURES)
         pd.testing.assert_frame_equal(features, before[ITEM_STORE_WEEK_FEATURES])
         weeks = table(ITEM_STORE_WEEK)
