@@ -1,20 +1,11 @@
-"""Every table's name, schema, partitioning and keys, declared once.
-
-Bronze holds the source tables as loaded (canonical types, bad rows removed to
-``bronze.quarantine``); silver holds point-in-time feature tables keyed by
-``as_of_date``; gold holds what the business reads.
-"""
+"""Gold: what the business reads, from the training step, the promotion evaluation and the nightly
+scoring job."""
 
 from __future__ import annotations
-
-import re
-from dataclasses import dataclass
-from typing import Sequence
 
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
-    DataType,
     DateType,
     DoubleType,
     IntegerType,
@@ -26,296 +17,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from promo_roi import column_docs
-from promo_roi.config import FeatureConfig
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    schema: str
-    name: str
-    struct: StructType
-    partition_by: tuple[str, ...] = ()
-    keys: tuple[str, ...] = ()
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        # Each column carries its catalogue description (promo_roi.column_docs) as its comment: Delta stores
-        # it with the table (delta_io), so DESCRIBE, the SQL endpoint and BI tools show it.
-        fields = []
-        for f in self.struct.fields:
-            text = column_docs.column_description(self.full_name, f.name)
-            fields.append(StructField(f.name, f.dataType, f.nullable,
-                                      {**f.metadata, "comment": text} if text else f.metadata))
-        object.__setattr__(self, "struct", StructType(fields))
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    def column_description(self, column: str) -> str | None:
-        """What the column holds (promo_roi.column_docs); None for one not described."""
-        return self.struct[column].metadata.get("comment")
-
-    @property
-    def columns(self) -> list[str]:
-        return [f.name for f in self.struct.fields]
-
-
-def _struct(*cols: tuple[str, DataType]) -> StructType:
-    return StructType([StructField(name, dtype, True) for name, dtype in cols])
-
-
-# --- source contract: the eight Complete Journey tables ---------------------
-
-SOURCE_TABLES: dict[str, TableSpec] = {
-    spec.name: spec
-    for spec in (
-        TableSpec("bronze", "products", _struct(
-            ("product_id", LongType()), ("manufacturer_id", LongType()), ("department", StringType()),
-            ("brand", StringType()), ("product_category", StringType()), ("product_type", StringType()),
-            ("package_size", StringType()),
-        ), keys=("product_id",), description="Product master."),
-        TableSpec("bronze", "campaign_descriptions", _struct(
-            ("campaign_id", LongType()), ("campaign_type", StringType()),
-            ("start_date", TimestampType()), ("end_date", TimestampType()),
-        ), keys=("campaign_id",), description="One row per campaign: type and dates."),
-        TableSpec("bronze", "transactions", _struct(
-            ("household_id", LongType()), ("store_id", LongType()), ("basket_id", LongType()),
-            ("product_id", LongType()), ("quantity", LongType()), ("sales_value", DoubleType()),
-            ("retail_disc", DoubleType()), ("coupon_disc", DoubleType()), ("coupon_match_disc", DoubleType()),
-            ("week", LongType()), ("transaction_timestamp", TimestampType()),
-        ), keys=("household_id", "basket_id", "product_id", "transaction_timestamp"),
-            description="Basket lines; discounts are positive amounts taken off the shelf price."),
-        TableSpec("bronze", "demographics", _struct(
-            ("household_id", LongType()), ("age", StringType()), ("income", StringType()),
-            ("home_ownership", StringType()), ("marital_status", StringType()),
-            ("household_size", StringType()), ("household_comp", StringType()), ("kids_count", StringType()),
-        ), keys=("household_id",), description="Demographics of the households that shared them."),
-        TableSpec("bronze", "campaigns", _struct(
-            ("campaign_id", LongType()), ("household_id", LongType()),
-        ), keys=("campaign_id", "household_id"), description="Which households each campaign targeted."),
-        TableSpec("bronze", "coupons", _struct(
-            ("coupon_upc", LongType()), ("product_id", LongType()), ("campaign_id", LongType()),
-        ), keys=("coupon_upc", "product_id", "campaign_id"), description="Products each campaign coupon applies to."),
-        TableSpec("bronze", "coupon_redemptions", _struct(
-            ("household_id", LongType()), ("coupon_upc", LongType()), ("campaign_id", LongType()),
-            ("redemption_date", TimestampType()),
-        ), keys=("household_id", "coupon_upc", "campaign_id", "redemption_date"),
-            description="Coupon redemptions by household."),
-        TableSpec("bronze", "promotions", _struct(
-            ("product_id", LongType()), ("store_id", LongType()), ("display_location", StringType()),
-            ("mailer_location", StringType()), ("week", LongType()),
-        ), keys=("product_id", "store_id", "week"),
-            description="In-store display and mailer placement by product, store and week ('0' = none)."),
-    )
-}
-
-# Order of loading: a table's references are checked against tables earlier in it.
-INGEST_ORDER: tuple[str, ...] = (
-    "products",
-    "campaign_descriptions",
-    "transactions",
-    "demographics",
-    "campaigns",
-    "coupons",
-    "coupon_redemptions",
-    "promotions",
-)
-
-QUARANTINE = TableSpec(
-    "bronze", "quarantine", _struct(
-        ("source_table", StringType()), ("reason", StringType()), ("record", StringType()),
-    ), partition_by=("source_table",),
-    description="Rows refused by ingest, with the first rule they broke; record is the row as JSON.",
-)
-
-INGEST_AUDIT = TableSpec(
-    "bronze", "ingest_audit", _struct(
-        ("source_table", StringType()), ("source_path", StringType()), ("rows_read", LongType()),
-        ("rows_written", LongType()), ("rows_quarantined", LongType()),
-        ("quarantined_by_reason", MapType(StringType(), LongType())), ("table_version", LongType()),
-        ("ingested_at", TimestampType()),
-    ), keys=("source_table",),
-    description="The latest ingest of each source table: rows read = written + quarantined.",
-)
-
-
-# --- silver: point-in-time features ------------------------------------------
-
-def column_slug(value: str) -> str:
-    """'MEAT-PCKGD' -> 'meat_pckgd': a department name as a column suffix."""
-    return re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
-
-
-DEMOGRAPHIC_COLUMNS: tuple[str, ...] = (
-    "age", "income", "home_ownership", "marital_status", "household_size", "household_comp", "kids_count",
-)
-
-
-def user_features_spec(features: FeatureConfig) -> TableSpec:
-    cols: list[tuple[str, DataType]] = [
-        ("as_of_date", DateType()), ("household_id", LongType()),
-        ("first_purchase_date", DateType()), ("days_since_last_purchase", IntegerType()),
-    ]
-    for w in features.rfm_windows_weeks:
-        cols += [(f"baskets_{w}w", LongType()), (f"spend_{w}w", DoubleType()),
-                 (f"avg_basket_spend_{w}w", DoubleType())]
-    cols += [(f"dept_spend_{column_slug(d)}", DoubleType()) for d in features.spend_departments]
-    cols += [
-        ("dept_spend_other", DoubleType()),
-        ("retail_discount_spend_share", DoubleType()),
-        ("coupon_discount_spend_share", DoubleType()),
-        ("campaigns_targeted", LongType()),
-        ("campaigns_redeemed", LongType()),
-        ("coupons_redeemed", LongType()),
-        ("days_since_last_redemption", IntegerType()),
-        ("has_demographics", BooleanType()),
-    ]
-    cols += [(c, StringType()) for c in DEMOGRAPHIC_COLUMNS]
-    return TableSpec(
-        "silver", "user_features", _struct(*cols), partition_by=("as_of_date",),
-        keys=("as_of_date", "household_id"),
-        description=(
-            "One row per household seen before as_of_date. Windows end the day before as_of_date; "
-            f"department spend covers the last {max(features.rfm_windows_weeks)} weeks."
-        ),
-    )
-
-
-ITEM_FEATURES = TableSpec(
-    "silver", "item_features", _struct(
-        ("as_of_date", DateType()), ("product_id", LongType()), ("manufacturer_id", LongType()),
-        ("department", StringType()), ("brand", StringType()), ("product_category", StringType()),
-        ("product_type", StringType()), ("package_size", StringType()), ("item_text", StringType()),
-        ("units_sold", LongType()), ("sales_value", DoubleType()), ("households", LongType()),
-        ("avg_unit_price", DoubleType()), ("weeks_sold", LongType()),
-        ("display_weeks", LongType()), ("mailer_weeks", LongType()),
-        ("sales_on_display", DoubleType()), ("sales_in_mailer", DoubleType()),
-        ("sales_unpromoted", DoubleType()),
-    ), partition_by=("as_of_date",), keys=("as_of_date", "product_id"),
-    description="One row per product; sales and promotion history before as_of_date.",
-)
-
-ITEM_STORE_WEEK = TableSpec(
-    "silver", "item_store_week", _struct(
-        ("product_id", LongType()), ("store_id", LongType()), ("week", LongType()), ("week_end_date", DateType()),
-        ("units", LongType()), ("sales_value", DoubleType()), ("discount_value", DoubleType()),
-        ("shelf_value", DoubleType()), ("discount_depth", DoubleType()), ("lines", LongType()),
-        ("on_display", BooleanType()), ("in_mailer", BooleanType()),
-        ("display_locations", ArrayType(StringType())), ("mailer_locations", ArrayType(StringType())),
-        ("first_sale_week", LongType()),
-    ), keys=("product_id", "store_id", "week"),
-    description="One row per product, store and completed week with a sale, or a placement after the "
-                "product's first sale there: units, sales, shelf discount, display and mailer codes.",
-)
-
-ITEM_STORE_WEEK_FEATURES = TableSpec(
-    "silver", "item_store_week_features", _struct(
-        ("product_id", LongType()), ("store_id", LongType()), ("week", LongType()),
-        ("product_category", StringType()), ("weeks_since_first_sale", LongType()), ("week_of_year", LongType()),
-        ("baseline_units", DoubleType()), ("unplaced_weeks", LongType()), ("placed_weeks", LongType()),
-        ("shelf_price", DoubleType()), ("discount_depth_before", DoubleType()),
-        ("weeks_since_last_placement", LongType()), ("last_placement_units", LongType()),
-        ("last_placement_baseline_units", DoubleType()), ("last_placement_lift", DoubleType()),
-        ("category_units_before", LongType()),
-    ), keys=("product_id", "store_id", "week"),
-    description="One row per silver.item_store_week row: the product's baseline, placements, price and "
-                "category units in the store over the 8 weeks before the week.",
-)
-
-CAMPAIGN_FEATURES = TableSpec(
-    "silver", "campaign_features", _struct(
-        ("as_of_date", DateType()), ("campaign_id", LongType()), ("campaign_type", StringType()),
-        ("start_date", DateType()), ("end_date", DateType()), ("duration_days", IntegerType()),
-        ("status", StringType()), ("targeted_households", LongType()),
-        ("coupons", LongType()), ("coupon_products", LongType()),
-        ("coupon_departments_text", StringType()), ("coupon_categories_text", StringType()),
-        ("type_past_campaigns", LongType()), ("type_past_redemption_rate", DoubleType()),
-        ("starts_before_data", BooleanType()), ("ends_after_data", BooleanType()),
-    ), partition_by=("as_of_date",), keys=("as_of_date", "campaign_id"),
-    description=(
-        "One row per campaign; status is planned/running/ended relative to as_of_date and the "
-        "past redemption rate of its type uses only campaigns of that type ended before it."
-    ),
-)
-
-CAMPAIGN_EXPOSURES = TableSpec(
-    "silver", "campaign_exposures", _struct(
-        ("as_of_date", DateType()), ("household_id", LongType()), ("campaign_id", LongType()),
-        ("campaign_type", StringType()), ("targeted", BooleanType()),
-        ("start_date", DateType()), ("end_date", DateType()), ("duration_days", IntegerType()),
-        ("observed_days", IntegerType()), ("pre_observed_days", IntegerType()),
-        ("censored", BooleanType()), ("censor_reason", StringType()),
-        ("pre_spend", DoubleType()), ("pre_coupon_product_spend", DoubleType()),
-        ("spend", DoubleType()), ("coupon_product_spend", DoubleType()),
-        ("redemptions", LongType()), ("redeemed", BooleanType()), ("coupon_cost", DoubleType()),
-    ), partition_by=("as_of_date",), keys=("as_of_date", "household_id", "campaign_id"),
-    description=(
-        "Household x campaign for every campaign started before as_of_date: targeted or not, spend "
-        "in the campaign window and in the equal-length window before it, redemptions, coupon cost. "
-        "Windows are clipped to the data and to as_of_date; censored marks a clipped campaign window."
-    ),
-)
-
-
-# --- training examples: what the model reads ----------------------------------
-
-# Household features the model reads, as of the campaign start (training) or
-# the run date (scoring): the numeric columns of silver.user_features.
-def household_numeric_columns(features: FeatureConfig) -> tuple[str, ...]:
-    skip = {"as_of_date", "household_id", "first_purchase_date", "has_demographics", *DEMOGRAPHIC_COLUMNS}
-    return tuple(c for c in user_features_spec(features).columns if c not in skip)
-
-
-# Per (household, campaign): spend before the reference date, and what is
-# known of the campaign in advance.
-PAIR_NUMERIC_COLUMNS: tuple[str, ...] = (
-    "pre_spend", "pre_coupon_product_spend", "pre_observed_share",
-    # Other campaigns targeting the same household whose windows overlap this
-    # one's, in all and sharing coupon products with it: targeted households get
-    # several campaigns at once, and without these the placebo window (full of
-    # other campaigns) shows "effects" that are theirs.
-    "concurrent_campaigns", "concurrent_shared_product_campaigns",
-    # Campaign facts a planner knows before choosing the audience (so not the
-    # audience size: that is what the budget plan decides).
-    "duration_days", "coupons", "coupon_products", "type_past_redemption_rate",
-)
-CATEGORICAL_COLUMNS: tuple[str, ...] = (*DEMOGRAPHIC_COLUMNS, "has_demographics", "campaign_type")
-OUTCOME_COLUMNS: tuple[str, ...] = ("redeemed", "coupon_product_spend", "spend")
-
-
-def model_numeric_columns(features: FeatureConfig) -> tuple[str, ...]:
-    return household_numeric_columns(features) + PAIR_NUMERIC_COLUMNS
-
-
-def training_examples_spec(features: FeatureConfig) -> TableSpec:
-    user = {f.name: f.dataType for f in user_features_spec(features).struct.fields}
-    numeric = [(c, user.get(c, DoubleType())) for c in model_numeric_columns(features)]
-    cols: list[tuple[str, DataType]] = [
-        ("as_of_date", DateType()), ("household_id", LongType()), ("campaign_id", LongType()),
-        ("start_date", DateType()), ("end_date", DateType()), ("split", StringType()),
-        ("targeted", BooleanType()), ("redeemed", BooleanType()), ("redemptions", LongType()),
-        ("coupon_product_spend", DoubleType()), ("spend", DoubleType()), ("coupon_cost", DoubleType()),
-        ("campaign_text", StringType()),
-        *numeric,
-        *[(c, StringType()) for c in CATEGORICAL_COLUMNS],
-    ]
-    return TableSpec(
-        "silver", "training_examples", _struct(*cols), partition_by=("as_of_date",),
-        keys=("as_of_date", "household_id", "campaign_id"),
-        description=(
-            "Household x fully observed campaign ended before as_of_date: features as of the campaign's "
-            "start (household state, pre-period spend, campaign facts), the targeting, the outcomes in "
-            "the campaign window, and the time-based split (train/validation/test by start date)."
-        ),
-    )
-
+from promo_roi.tables.spec import TableSpec, table_struct
 
 # --- gold: what the training step publishes ---------------------------------
 
 MODEL_EVALUATION = TableSpec(
-    "gold", "model_evaluation", _struct(
+    "gold", "model_evaluation", table_struct(
         ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("model_name", StringType()),
         ("split", StringType()), ("scope", StringType()), ("outcome", StringType()),
         ("metric", StringType()), ("value", DoubleType()), ("ci_low", DoubleType()),
@@ -331,7 +38,7 @@ MODEL_EVALUATION = TableSpec(
 )
 
 PROMOTION_LIFT_EVALUATION = TableSpec(
-    "gold", "promotion_lift_evaluation", _struct(
+    "gold", "promotion_lift_evaluation", table_struct(
         ("as_of_date", DateType()), ("first_held_out_week", LongType()), ("last_held_out_week", LongType()),
         ("model", StringType()), ("placement_type", StringType()), ("rows", LongType()),
         ("product_weeks", LongType()), ("units", DoubleType()),
@@ -351,7 +58,7 @@ PROMOTION_LIFT_EVALUATION = TableSpec(
 )
 
 PROMOTION_SIDE_EFFECTS = TableSpec(
-    "gold", "promotion_side_effects", _struct(
+    "gold", "promotion_side_effects", table_struct(
         ("as_of_date", DateType()), ("first_week", LongType()), ("last_week", LongType()), ("effect", StringType()),
         ("placement_type", StringType()), ("events", LongType()), ("controls", LongType()),
         ("lift_units", DoubleType()), ("expected_units", DoubleType()), ("lost_units", DoubleType()),
@@ -367,7 +74,7 @@ PROMOTION_SIDE_EFFECTS = TableSpec(
 )
 
 ROLLING_ORIGIN_EVALUATION = TableSpec(
-    "gold", "rolling_origin_evaluation", _struct(
+    "gold", "rolling_origin_evaluation", table_struct(
         ("as_of_date", DateType()), ("model_name", StringType()), ("campaign_id", LongType()),
         ("outcome", StringType()), ("scope", StringType()), ("metric", StringType()), ("value", DoubleType()),
         ("ci_low", DoubleType()), ("ci_high", DoubleType()), ("share_better", DoubleType()),
@@ -387,7 +94,7 @@ ROLLING_ORIGIN_EVALUATION = TableSpec(
 )
 
 POSITIVITY_DIAGNOSTICS = TableSpec(
-    "gold", "positivity_diagnostics", _struct(
+    "gold", "positivity_diagnostics", table_struct(
         ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("split", StringType()),
         ("campaign_id", LongType()), ("propensity_source", StringType()),
         ("n", LongType()), ("n_targeted", LongType()), ("auc_propensity", DoubleType()),
@@ -400,7 +107,7 @@ POSITIVITY_DIAGNOSTICS = TableSpec(
 )
 
 REFUTATION_CHECKS = TableSpec(
-    "gold", "refutation_checks", _struct(
+    "gold", "refutation_checks", table_struct(
         ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("model_name", StringType()),
         ("check", StringType()), ("outcome", StringType()), ("passed", BooleanType()),
         ("effect", DoubleType()), ("ci_low", DoubleType()), ("ci_high", DoubleType()),
@@ -417,7 +124,7 @@ REFUTATION_CHECKS = TableSpec(
 )
 
 UPLIFT_CURVES = TableSpec(
-    "gold", "uplift_curves", _struct(
+    "gold", "uplift_curves", table_struct(
         ("as_of_date", DateType()), ("mlflow_run_id", StringType()), ("model_name", StringType()),
         ("split", StringType()), ("scope", StringType()), ("outcome", StringType()),
         ("point", LongType()), ("n_rows", LongType()), ("fraction_targeted", DoubleType()),
@@ -436,7 +143,7 @@ UPLIFT_CURVES = TableSpec(
 # --- gold: what the nightly scoring job publishes -------------------------------
 
 CAMPAIGN_PLANS = TableSpec(
-    "gold", "campaign_plans", _struct(
+    "gold", "campaign_plans", table_struct(
         ("campaign_id", LongType()), ("campaign_type", StringType()),
         ("start_date", DateType()), ("end_date", DateType()),
         ("coupon_product_ids", ArrayType(LongType())),
@@ -452,7 +159,7 @@ CAMPAIGN_PLANS = TableSpec(
 )
 
 HOUSEHOLD_SCORES = TableSpec(
-    "gold", "household_scores", _struct(
+    "gold", "household_scores", table_struct(
         ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
         ("household_id", LongType()),
         ("p_redeem_targeted", DoubleType()), ("p_redeem_untargeted", DoubleType()),
@@ -474,7 +181,7 @@ HOUSEHOLD_SCORES = TableSpec(
 )
 
 CAMPAIGN_ROI_FORECAST = TableSpec(
-    "gold", "campaign_roi_forecast", _struct(
+    "gold", "campaign_roi_forecast", table_struct(
         ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
         ("campaign_type", StringType()), ("start_date", DateType()), ("end_date", DateType()),
         ("audience", LongType()), ("audience_source", StringType()),
@@ -494,7 +201,7 @@ CAMPAIGN_ROI_FORECAST = TableSpec(
 )
 
 PUBLICATION_LOG = TableSpec(
-    "gold", "publication_log", _struct(
+    "gold", "publication_log", table_struct(
         ("run_date", DateType()), ("run_id", StringType()), ("published_at", TimestampType()),
         ("model_version", StringType()), ("table_versions", MapType(StringType(), LongType())),
         ("rows", MapType(StringType(), LongType())),
@@ -507,7 +214,7 @@ PUBLICATION_LOG = TableSpec(
 
 
 MODEL_CHAMPION = TableSpec(
-    "gold", "model_champion", _struct(
+    "gold", "model_champion", table_struct(
         ("registered_model", StringType()), ("alias", StringType()), ("sequence", LongType()),
         ("version", StringType()), ("previous_version", StringType()), ("mlflow_run_id", StringType()),
         ("reason", StringType()), ("decided_at", TimestampType()),
@@ -521,7 +228,7 @@ MODEL_CHAMPION = TableSpec(
 
 
 BUDGET_PLAN = TableSpec(
-    "gold", "budget_plan", _struct(
+    "gold", "budget_plan", table_struct(
         ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
         ("planning_mode", StringType()), ("total_budget", DoubleType()), ("target_roi", DoubleType()),
         ("household_cap", IntegerType()), ("min_budget", DoubleType()), ("max_budget", DoubleType()),
@@ -546,7 +253,7 @@ BUDGET_PLAN = TableSpec(
 )
 
 HOUSEHOLD_TARGETING = TableSpec(
-    "gold", "household_targeting", _struct(
+    "gold", "household_targeting", table_struct(
         ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
         ("household_id", LongType()), ("expected_incremental_gross_profit", DoubleType()),
         ("expected_cost", DoubleType()), ("expected_redemptions", DoubleType()),
@@ -573,7 +280,7 @@ BACKTEST_FORECAST = TableSpec(
 )
 
 FORECAST_ACCURACY = TableSpec(
-    "gold", "forecast_accuracy", _struct(
+    "gold", "forecast_accuracy", table_struct(
         ("run_date", DateType()), ("run_id", StringType()), ("campaign_id", LongType()),
         ("campaign_type", StringType()), ("start_date", DateType()), ("end_date", DateType()),
         ("audience", LongType()),
@@ -601,29 +308,3 @@ FORECAST_ACCURACY = TableSpec(
         "the forecast's redemptions and cost against those the campaign paid."
     ),
 )
-
-
-def silver_specs(features: FeatureConfig) -> list[TableSpec]:
-    """The four point-in-time feature tables jobs/build_features.py writes."""
-    return [user_features_spec(features), ITEM_FEATURES, CAMPAIGN_FEATURES, CAMPAIGN_EXPOSURES]
-
-
-GOLD_TRAINING_SPECS: tuple[TableSpec, ...] = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS,
-                                              UPLIFT_CURVES, ROLLING_ORIGIN_EVALUATION)
-GOLD_SCORING_SPECS: tuple[TableSpec, ...] = (
-    CAMPAIGN_PLANS, HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, HOUSEHOLD_TARGETING, PUBLICATION_LOG,
-    BACKTEST_FORECAST, FORECAST_ACCURACY,
-)
-
-
-def all_specs(features: FeatureConfig) -> list[TableSpec]:
-    return ([SOURCE_TABLES[t] for t in INGEST_ORDER] + [QUARANTINE, INGEST_AUDIT] + silver_specs(features)
-            + [ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, training_examples_spec(features), *GOLD_TRAINING_SPECS,
-               PROMOTION_LIFT_EVALUATION, PROMOTION_SIDE_EFFECTS, MODEL_CHAMPION, *GOLD_SCORING_SPECS])
-
-
-def spec_by_name(specs: Sequence[TableSpec], full_name: str) -> TableSpec:
-    for spec in specs:
-        if spec.full_name == full_name:
-            return spec
-    raise KeyError(full_name)
