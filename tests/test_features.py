@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import InjectedFault, fail_at
 from delta.tables import DeltaTable
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
@@ -336,23 +337,59 @@ def test_nothing_dated_on_or_after_as_of_changes_any_feature(spark, two_warehous
         assert_approx_df_equality(got_a, got_b, 1e-6, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_rerun_replaces_the_slice_and_keeps_other_dates(spark, two_warehouses):
-    config = two_warehouses["a"]
-    other_date = dt.date(2017, 9, 1)
-    first = build_features(spark, config, other_date)
-    before = {s.full_name: _slice(spark, s, config.warehouse, AS_OF).count() for s in silver_specs(config.features)}
-    again = build_features(spark, config, other_date)
+OTHER_DATE = dt.date(2017, 9, 1)
+
+
+@pytest.fixture(scope="module")
+def rebuilt(spark, two_warehouses, copy_warehouse):
+    """A copy of warehouse a with OTHER_DATE built, then built again: (config, first counts, second counts,
+    AS_OF's slices before either build)."""
+    config = copy_warehouse(two_warehouses["a"], "features_rebuilt")
+    before = {s.full_name: _rows(spark, config, s, AS_OF) for s in silver_specs(config.features)}
+    first = build_features(spark, config, OTHER_DATE)
+    again = build_features(spark, config, OTHER_DATE)
+    return config, first, again, before
+
+
+def _rows(spark, config, spec, date) -> pd.DataFrame:
+    return _slice(spark, spec, config.warehouse, date).toPandas().sort_values(list(spec.keys)).reset_index(drop=True)
+
+
+def test_rerun_replaces_the_slice_and_keeps_other_dates(spark, rebuilt):
+    config, first, again, before = rebuilt
     assert again == first
     for spec in silver_specs(config.features):
         table = delta_io.read_table(spark, spec, config.warehouse)
         # No duplicates: one row per key.
         assert table.count() == table.select(*spec.keys).distinct().count(), spec.full_name
         # The other date's slice is untouched.
-        assert _slice(spark, spec, config.warehouse, AS_OF).count() == before[spec.full_name]
+        pd.testing.assert_frame_equal(_rows(spark, config, spec, AS_OF), before[spec.full_name])
         last = DeltaTable.forPath(spark, delta_io.table_path(config.warehouse, spec)).history(1).first()
         assert last.operation == "WRITE"
         assert last.operationParameters["mode"] == "Overwrite"
         assert "2017-09-01" in last.operationParameters["predicate"]
+
+
+def test_a_build_killed_before_each_commit_leaves_whole_slices_and_a_rerun_completes(
+        spark, two_warehouses, copy_warehouse, rebuilt):
+    """A build of a new date killed before each of its four commits (one table's slice each) leaves the tables
+    it committed with that date's whole slice and the others without one, every other date as it was; the rerun
+    ends with the four slices of an uninterrupted build (``rebuilt``'s, made in another copy)."""
+    reference, expected, _, before = rebuilt
+    killed = copy_warehouse(two_warehouses["a"], "features_killed")
+    specs = silver_specs(killed.features)
+    for kill_at in range(1, len(specs) + 1):
+        with pytest.raises(InjectedFault), fail_at(kill_at) as commits:
+            build_features(spark, killed, OTHER_DATE)
+        assert [table for _, table in commits] == [spec.full_name for spec in specs][:kill_at]
+        for position, spec in enumerate(specs, start=1):
+            present = _slice(spark, spec, killed.warehouse, OTHER_DATE).count()
+            assert present == (expected[spec.full_name] if position < kill_at else 0), (kill_at, spec.full_name)
+            pd.testing.assert_frame_equal(_rows(spark, killed, spec, AS_OF), before[spec.full_name])
+    assert build_features(spark, killed, OTHER_DATE) == expected
+    for spec in specs:
+        pd.testing.assert_frame_equal(_rows(spark, killed, spec, OTHER_DATE), _rows(spark, reference, spec, OTHER_DATE))
+        pd.testing.assert_frame_equal(_rows(spark, killed, spec, AS_OF), before[spec.full_name])
 
 
 def test_features_refuse_a_missing_bronze(spark, app_config, tmp_path):
