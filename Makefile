@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(SPARK_SUBMIT) jobs/ingest.py
 	$(SPARK_SUBMIT) jobs/build_features.py --as-of $(AS_OF)
 	$(SPARK_SUBMIT) jobs/build_item_store_week.py --as-of $(AS_OF)
+	$(SPARK_SUBMIT) jobs/evaluate_promotions.py --as-of $(AS_OF)
 	$(SPARK_SUBMIT) jobs/train.py --as-of $(AS_OF)
 	$(SPARK_SUBMIT) jobs/score.py --run-date $(AS_OF)
 	$(SPARK_SUBMIT) jobs/backtest.py --run-dates $(BACKTEST_DATES)
