@@ -145,3 +145,69 @@ def test_an_ingest_killed_before_its_audit_leaves_downstream_on_the_last_snapsho
     assert transactions_seen() == rerun["transactions"].rows_written < before
     check_ingest_audit(spark, config)
     TALLY["rows lost"] += 0
+
+
+def test_an_ingest_overtaken_by_another_is_refused_and_readers_stay_on_one_whole_snapshot(
+        spark, ingested, copy_warehouse, fixture_copy):
+    """Ingest A (the fixture again) stops before its fourth commit, after rewriting products, campaign
+    descriptions and transactions; ingest B (100 transaction lines fewer) runs whole meanwhile and publishes.
+    Readers see B's snapshot. A then goes on, overwrites the other tables, and is refused before its audit,
+    naming the audit's versions: readers still see B's snapshot whole, and check_quality names the tables A
+    changed since."""
+    from promo_roi.bronze import read_bronze
+    from promo_roi.ingest import ConcurrentIngestError, run_ingest
+    from promo_roi.ingest_checks import IngestAuditError, check_ingest_audit
+
+    config, results = ingested
+    config = copy_warehouse(config, "faults_ingest_race")
+    source_b = fixture_copy("faults_ingest_race_b")
+    tx = source_b.read("transactions")
+    source_b.write("transactions", tx.slice(0, tx.num_rows - 100))
+    paused, resume = threading.Event(), threading.Event()
+    outcome: dict[str, BaseException | str] = {}
+
+    def pause_a_before_commit_4(operation: str, table: str) -> None:
+        if threading.current_thread().name == "ingest-a":
+            commits_a.append(table)
+            if len(commits_a) == 4:
+                paused.set()
+                assert resume.wait(600), "ingest B did not finish"
+
+    def ingest_a() -> None:
+        try:
+            run_ingest(spark, config, str(source_a))
+            outcome["a"] = "published"
+        except BaseException as exc:  # noqa: BLE001 - the test reads what stopped it
+            outcome["a"] = exc
+
+    from promo_roi import delta_io
+
+    source_a = fixture_copy("faults_ingest_race_a")
+    commits_a: list[str] = []
+    delta_io.BEFORE_COMMIT.append(pause_a_before_commit_4)
+    try:
+        thread = threading.Thread(target=ingest_a, name="ingest-a")
+        thread.start()
+        assert paused.wait(600), f"ingest A stopped early: {outcome}"
+        assert commits_a == ["bronze.products", "bronze.campaign_descriptions", "bronze.transactions",
+                             "bronze.demographics"]
+        b = run_ingest(spark, config, str(source_b))
+        b_rows = b["transactions"].rows_written
+        assert b_rows == results["transactions"].rows_written - 100
+        assert read_bronze(spark, config).transactions.count() == b_rows
+        check_ingest_audit(spark, config)  # B rewrote every table A had written: bronze is B's
+        resume.set()
+        thread.join(600)
+    finally:
+        resume.set()
+        delta_io.BEFORE_COMMIT.remove(pause_a_before_commit_4)
+    assert isinstance(outcome["a"], ConcurrentIngestError), outcome
+    assert "another ingest published bronze while this one ran" in str(outcome["a"])
+    assert len(commits_a) == len(SOURCE_TABLES) + 1  # its eight tables and the quarantine; no audit
+    assert read_bronze(spark, config).transactions.count() == b_rows
+    with pytest.raises(IngestAuditError) as drift:
+        check_ingest_audit(spark, config)
+    changed_since = [t for t in SOURCE_TABLES if f"{t}: " in str(drift.value)]
+    assert changed_since == ["demographics", "campaigns", "coupons", "coupon_redemptions", "promotions"], drift.value
+    TALLY["concurrent runs"] += 2
+    TALLY["rows lost"] += 0

