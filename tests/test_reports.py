@@ -522,7 +522,7 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
     config, _, _, backtested = reported
     directory = _directory(config)
     p = page(directory)
-    assert p.sections == ["recommendation", "about", "roi", "budget", "backtest"]
+    assert p.sections == ["recommendation", "about", "roi", "budget", "backtest", "promotions"]
     version = _log_entry(spark, config).model_version
     assert f"run of {RUN_DATE}" in p.full_text and f"version {version}" in p.full_text
     assert "Calibration used" in p.full_text and "bootstrap draws" in p.full_text
@@ -542,7 +542,9 @@ def test_the_report_has_every_section_and_valid_charts(spark, reported):
     manifest = json.loads((directory / report.MANIFEST_FILE).read_text())
     # The re-rendered report is still the published run's: the backtest forecast beside it, it published nothing.
     assert manifest["run_id"] == reported[1][0].run_id == _log_entry(spark, config).run_id != backtested.run_id
-    assert manifest["missing"] == {}
+    # The fixture's chain measures no product promotion: the section says so and how to, the manifest too.
+    assert manifest["missing"] == {"product_promotions": "no promotion_lift_evaluation as of the run date or before"}
+    assert "Not measured yet. gold.promotion_lift_evaluation does not exist yet." in p.full_text
     assert sorted(os.listdir(directory)) == sorted([*sections.CHART_FILES.values(), report.REPORT_FILE, DIAGNOSTICS_FILE,
                                                 report.MANIFEST_FILE])
     assert [n for n in os.listdir(directory.parent) if n.startswith(".")] == []
@@ -768,7 +770,7 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
     assert files == ["diagnostics.html", "report.html", "report.json", "roi_per_campaign.png"]
     p = page(tmp_path)
     diagnostics = page(tmp_path, DIAGNOSTICS_FILE)
-    assert p.sections == ["recommendation", "about", "roi", "budget", "backtest"]
+    assert p.sections == ["recommendation", "about", "roi", "budget", "backtest", "promotions"]
     assert "No uplift curves stored for this model. gold.uplift_curves does not exist yet" in diagnostics.full_text
     assert "The calibration coefficients are not in gold.model_evaluation for this model" in diagnostics.full_text
     assert "No backtest yet. gold.forecast_accuracy does not exist yet" in p.full_text
@@ -777,7 +779,70 @@ def test_a_report_says_what_is_missing_instead_of_failing(tmp_path):
     assert "version 4, trained as of 2017-06-01" in p.full_text
     assert [r["campaign_id"] for r in p.tables["roi-table"]] == ["1", "2", "3"]
     manifest = json.loads((tmp_path / report.MANIFEST_FILE).read_text())
-    assert set(manifest["missing"]) == {"uplift_curves", "backtest"} and manifest["charts"] == {"roi": "roi_per_campaign.png"}
+    assert set(manifest["missing"]) == {"uplift_curves", "backtest", "product_promotions"} and manifest["charts"] == {"roi": "roi_per_campaign.png"}
+
+
+def _lift_row(placement: str, model: str, wape: float, reference: str, difference: tuple[float, float, float],
+              bias: float = 0.0) -> dict:
+    return {"as_of_date": dt.date(2017, 7, 1), "first_held_out_week": 19, "last_held_out_week": 26, "model": model,
+            "placement_type": placement, "rows": 100, "product_weeks": 40, "units": 500.0, "wape": wape,
+            "wape_low": wape - 0.05, "wape_high": wape + 0.05, "reference_model": reference,
+            "wape_minus_reference": difference[0], "difference_low": difference[1],
+            "difference_high": difference[2], "bias": bias}
+
+
+def test_the_product_promotions_section_says_which_forecast_wins_per_placement(tmp_path):
+    """Hand-written yardstick rows: per placement type the lowest WAPE and LightGBM's paired difference from the
+    best baseline in words (beats it, loses to it, not shown to differ), the table in placement order, and the
+    side effects as loss rates."""
+    lift = pd.DataFrame([
+        _lift_row("mailer", "lgbm", 0.75, "category_lift", (0.05, 0.01, 0.09)),
+        _lift_row("mailer", "category_lift", 0.70, "category_lift", (0.0, 0.0, 0.0)),
+        _lift_row("display", "own_last_lift", 0.60, "own_last_lift", (0.0, 0.0, 0.0)),
+        _lift_row("display", "lgbm", 0.55, "own_last_lift", (-0.05, -0.08, -0.02)),
+        _lift_row("all", "no_lift", 0.926, "own_last_lift", (0.256, 0.202, 0.301), bias=-0.2),
+        _lift_row("all", "lgbm", 0.680, "own_last_lift", (0.010, -0.006, 0.027), bias=0.144),
+        _lift_row("all", "own_last_lift", 0.670, "own_last_lift", (0.0, 0.0, 0.0)),
+    ])
+    effects = pd.DataFrame([
+        {"as_of_date": dt.date(2017, 7, 1), "effect": "pull_forward", "placement_type": "all", "events": 100,
+         "expected_units": 50.0, "lost_units": -7.0, "loss_rate": -0.14, "loss_rate_low": -0.2, "loss_rate_high": -0.1},
+        {"as_of_date": dt.date(2017, 7, 1), "effect": "cannibalisation", "placement_type": "all", "events": 40,
+         "expected_units": 1000.0, "lost_units": 83.0, "loss_rate": 0.083, "loss_rate_low": 0.054,
+         "loss_rate_high": 0.103},
+    ])
+    data = report_data.ReportData(
+        run_date=RUN_DATE, run_id="run-1", published_at=dt.datetime(2017, 7, 1, 3, 0), forecast=_forecast_rows(),
+        model=report_data.ModelInfo("promo_roi_household_response", "4", "abc", dt.date(2017, 6, 1)),
+        plan=pd.DataFrame(), targeting=summaries.targeting_counts(pd.DataFrame()), pairs_targeted=0,
+        households_targeted=0, accuracy=None, evaluation=pd.DataFrame(columns=MODEL_EVALUATION.columns),
+        curves=pd.DataFrame(columns=UPLIFT_CURVES.columns), evaluation_note="none", curves_note="none",
+        promotion_lift=lift, promotion_side_effects=effects)
+    report.render_report(data, "USD", tmp_path)
+    p = page(tmp_path)
+    assert p.sections[-1] == "promotions"
+    assert "As of 2017-07-01: the units of placed product-store-weeks in weeks 19-26" in p.full_text
+    for verdict in (
+        "every placement: the lowest WAPE is the product's own last lift's, 67.0%; LightGBM minus the best "
+        "baseline (the product's own last lift): 1.0% [-0.6%, 2.7%], LightGBM is not shown to differ.",
+        "display: the lowest WAPE is LightGBM's, 55.0%; LightGBM minus the best baseline (the product's own last "
+        "lift): -5.0% [-8.0%, -2.0%], LightGBM beats it.",
+        "mailer: the lowest WAPE is the category's lift's, 70.0%; LightGBM minus the best baseline (the "
+        "category's lift): 5.0% [1.0%, 9.0%], LightGBM loses to it.",
+    ):
+        assert verdict in p.full_text
+    rows = p.tables["promotion-lift-table"]
+    assert [(r["placement"], r["model_label"], r["wape"]) for r in rows] == [
+        ("every placement", "the product's own last lift", "67.0%"), ("every placement", "LightGBM", "68.0%"),
+        ("every placement", "no lift (the baseline)", "92.6%"), ("display", "LightGBM", "55.0%"),
+        ("display", "the product's own last lift", "60.0%"), ("mailer", "the category's lift", "70.0%"),
+        ("mailer", "LightGBM", "75.0%")]
+    assert (rows[1]["bias"], rows[1]["difference_low"], rows[1]["difference_high"]) == ("14.4%", "-0.6%", "2.7%")
+    side = p.tables["promotion-side-effects-table"]
+    assert [(r["effect_label"], r["lost_units"], r["loss_rate"], r["loss_rate_low"], r["loss_rate_high"])
+            for r in side] == [("pull-forward (the week after)", "-7", "-14.0%", "-20.0%", "-10.0%"),
+                               ("cannibalisation (the category's other products)", "83", "8.3%", "5.4%", "10.3%")]
+    assert "product_promotions" not in json.loads((tmp_path / report.MANIFEST_FILE).read_text())["missing"]
 
 
 def test_a_risk_aware_plan_says_what_the_rule_left_out(tmp_path):

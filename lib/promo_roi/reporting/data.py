@@ -34,8 +34,11 @@ from promo_roi.tables import (
     HOUSEHOLD_SCORES,
     HOUSEHOLD_TARGETING,
     MODEL_EVALUATION,
+    PROMOTION_LIFT_EVALUATION,
+    PROMOTION_SIDE_EFFECTS,
     PUBLICATION_LOG,
     UPLIFT_CURVES,
+    TableSpec,
 )
 from promo_roi.validation import InputError
 
@@ -43,7 +46,7 @@ log = logging.getLogger(__name__)
 
 BACKFILL_HINT = "jobs/report.py --run-date D --backfill-curves stores the curves of an older version without retraining"
 SOURCE_TABLES = (PUBLICATION_LOG, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, HOUSEHOLD_TARGETING, FORECAST_ACCURACY,
-                 MODEL_EVALUATION, UPLIFT_CURVES)
+                 MODEL_EVALUATION, UPLIFT_CURVES, PROMOTION_LIFT_EVALUATION, PROMOTION_SIDE_EFFECTS)
 
 
 class ReportInputError(InputError):
@@ -89,6 +92,11 @@ class ReportData:
     table_versions: dict[str, int] = field(default_factory=dict)
     previous: PreviousRun | None = None  # None: no earlier published run
     budget_curve: pd.DataFrame | None = None  # budget_curve.spend_profit_curve of the run's pairs; None: none
+    # The product promotions' latest measurement on or before the run date (jobs/evaluate_promotions.py):
+    # gold.promotion_lift_evaluation's and gold.promotion_side_effects' rows of that as-of date; None: the
+    # table does not exist, empty: it holds no as-of date that early.
+    promotion_lift: pd.DataFrame | None = None
+    promotion_side_effects: pd.DataFrame | None = None
 
     def _forecast_text(self, column: str) -> str | None:
         """The distinct values of a text column of the forecast, joined; None when it has none."""
@@ -194,6 +202,18 @@ def _previous_run(spark: SparkSession, config: AppConfig, run_date: dt.date) -> 
     return PreviousRun(entry.run_date, entry.run_id, str(entry.model_version), plan)
 
 
+def latest_slice_by(spark: SparkSession, config: AppConfig, spec: TableSpec, run_date: dt.date) -> pd.DataFrame | None:
+    """``spec``'s rows of its latest as_of_date on or before ``run_date``; None when the table does not exist,
+    empty when it holds no as-of date that early."""
+    if not delta_io.table_exists(spark, spec, config.warehouse):
+        return None
+    rows = delta_io.read_table(spark, spec, config.warehouse).filter(F.col("as_of_date") <= F.lit(run_date))
+    latest = rows.agg(F.max("as_of_date")).first()[0]
+    if latest is None:
+        return pd.DataFrame(columns=spec.columns)
+    return rows.filter(F.col("as_of_date") == F.lit(latest)).toPandas()
+
+
 def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ReportData:
     """Everything the report shows for ``run_date``, read from the published gold tables."""
     entry = _publication_entry(spark, config, run_date)
@@ -228,6 +248,8 @@ def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) 
         households_targeted=int(totals["households"]), accuracy=accuracy, evaluation=evaluation,
         curves=curves, evaluation_note=evaluation_note, curves_note=curves_note, table_versions=versions,
         previous=_previous_run(spark, config, run_date), budget_curve=curve,
+        promotion_lift=latest_slice_by(spark, config, PROMOTION_LIFT_EVALUATION, run_date),
+        promotion_side_effects=latest_slice_by(spark, config, PROMOTION_SIDE_EFFECTS, run_date),
     )
 
 

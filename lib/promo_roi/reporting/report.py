@@ -77,7 +77,9 @@ def _missing_parts(data: ReportData) -> dict[str, str]:
     """What the report could not show, and why (the manifest's ``missing``)."""
     reasons = (("uplift_curves", data.curves_note if data.curves.empty else None),
                ("backtest", None if data.accuracy is not None and len(data.accuracy)
-                else "no forecast_accuracy rows up to the run date"))
+                else "no forecast_accuracy rows up to the run date"),
+               ("product_promotions", None if data.promotion_lift is not None and len(data.promotion_lift)
+                else "no promotion_lift_evaluation as of the run date or before"))
     return {k: v for k, v in reasons if v}
 
 

@@ -380,5 +380,98 @@ def section_backtest(data: ReportData, cur: str) -> Section:
     return Section("".join(parts) + "</section>", (chart,))
 
 
-SECTIONS = (section_roi, section_budget, section_backtest)  # the report's sections, in page order
+PLACEMENT_LABELS = {"all": "every placement", "display": "display", "mailer": "mailer",
+                    "display_and_mailer": "display and mailer"}
+PROMOTION_MODEL_LABELS = {"no_lift": "no lift (the baseline)", "category_lift": "the category's lift",
+                          "own_last_lift": "the product's own last lift", "lgbm": "LightGBM"}
+PROMOTION_LIFT_COLUMNS = (
+    Column("placement", "Placement"), Column("model_label", "Forecast"), Column("product_weeks", "Product-weeks", "int"),
+    Column("wape", "WAPE of units", "pct"), Column("wape_low", "low", "pct"), Column("wape_high", "high", "pct"),
+    Column("wape_minus_reference", "WAPE - best baseline's", "pct"), Column("difference_low", "low", "pct"),
+    Column("difference_high", "high", "pct"), Column("bias", "Bias of the total", "pct"),
+)
+SIDE_EFFECT_LABELS = {"pull_forward": "pull-forward (the week after)",
+                      "cannibalisation": "cannibalisation (the category's other products)"}
+SIDE_EFFECT_COLUMNS = (
+    Column("effect_label", "Effect"), Column("placement", "Placement"), Column("events", "Events", "int"),
+    Column("expected_units", "Units expected", "int"), Column("lost_units", "Units lost", "int"),
+    Column("loss_rate", "Loss rate", "pct"), Column("loss_rate_low", "low", "pct"),
+    Column("loss_rate_high", "high", "pct"),
+)
+PROMOTIONS_HINT = ("<code>spark-submit jobs/build_item_store_week.py --as-of D</code>, then "
+                   "<code>spark-submit jobs/evaluate_promotions.py --as-of D</code>")
+
+
+def promotion_verdicts(lift: pd.DataFrame) -> list[str]:
+    """Per placement type (all first), which forecast has the lowest WAPE and whether LightGBM's paired
+    difference from the best baseline excludes 0 (its 90% interval), in words."""
+    out = []
+    order = [p for p in PLACEMENT_LABELS if p in set(lift["placement_type"])]
+    for placement in order:
+        rows = lift[lift["placement_type"] == placement]
+        best = rows.loc[rows["wape"].idxmin()]
+        learned = rows[rows["model"] == "lgbm"]
+        text = (f"{PLACEMENT_LABELS[placement]}: the lowest WAPE is "
+                f"{PROMOTION_MODEL_LABELS.get(best['model'], best['model'])}'s, {format_value(best['wape'], 'pct')}")
+        if len(learned):
+            row = learned.iloc[0]
+            low, high = row["difference_low"], row["difference_high"]
+            reference = PROMOTION_MODEL_LABELS.get(row["reference_model"], row["reference_model"])
+            if is_missing(low) or is_missing(high):
+                verdict = "no interval"
+            elif high < 0:
+                verdict = "LightGBM beats it"
+            elif low > 0:
+                verdict = "LightGBM loses to it"
+            else:
+                verdict = "LightGBM is not shown to differ"
+            text += (f"; LightGBM minus the best baseline ({reference}): "
+                     f"{format_value(row['wape_minus_reference'], 'pct')} [{format_value(low, 'pct')}, "
+                     f"{format_value(high, 'pct')}], {verdict}")
+        out.append(text + ".")
+    return out
+
+
+def section_promotions(data: ReportData, cur: str) -> Section:
+    head = '<section id="promotions"><h2>4. Product promotions: how well their lift is forecast</h2>'
+    lift, effects = data.promotion_lift, data.promotion_side_effects
+    if lift is None or lift.empty:
+        where = ("gold.promotion_lift_evaluation does not exist yet" if lift is None
+                 else f"gold.promotion_lift_evaluation holds no as-of date on or before {data.run_date}")
+        return Section(f'{head}<div class="notice"><b>Not measured yet.</b> {where}. Run {PROMOTIONS_HINT} '
+                       f"for an as-of date D on or before {data.run_date}.</div></section>")
+    first = lift.iloc[0]
+    parts = [head, (
+        f"<p>As of {format_value(first['as_of_date'], 'date')}: the units of placed product-store-weeks in weeks "
+        f"{int(first['first_held_out_week'])}-{int(first['last_held_out_week'])}, each week forecast by models "
+        "fitted on the weeks before it, summed per product and week. WAPE is the absolute error over the units "
+        "sold; the differences are paired over the same products, with 90% intervals from resampling whole "
+        "products; the bias is the forecast total over the units sold, minus 1. A forecast that is not shown "
+        "to beat the best baseline is no reason to plan on it.</p>")]
+    parts.append("<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in promotion_verdicts(lift)) + "</ul>")
+    table = lift.assign(
+        placement=lift["placement_type"].map(PLACEMENT_LABELS).fillna(lift["placement_type"]),
+        model_label=lift["model"].map(PROMOTION_MODEL_LABELS).fillna(lift["model"]),
+        order=lift["placement_type"].map({p: i for i, p in enumerate(PLACEMENT_LABELS)}),
+    ).sort_values(["order", "wape"])
+    parts.append(html_table(table, PROMOTION_LIFT_COLUMNS, "promotion-lift-table",
+                            caption="Per placement type and forecast (gold.promotion_lift_evaluation)"))
+    if effects is not None and not effects.empty:
+        rows = effects.assign(
+            effect_label=effects["effect"].map(SIDE_EFFECT_LABELS).fillna(effects["effect"]),
+            placement=effects["placement_type"].map(PLACEMENT_LABELS).fillna(effects["placement_type"]),
+        )
+        parts.append(
+            "<p>What a placement costs beyond its own week, over every week before "
+            f"{format_value(effects.iloc[0]['as_of_date'], 'date')}: the share of the units expected that were "
+            "not sold (negative: more sold than expected), in the week after a placement and among the "
+            "category's unplaced products in the same store and week. These are associations with each week's "
+            "movement removed, not randomised effects.</p>")
+        parts.append(html_table(rows, SIDE_EFFECT_COLUMNS, "promotion-side-effects-table",
+                                caption="gold.promotion_side_effects (90% intervals from resampling products or "
+                                        "categories)"))
+    return Section("".join(parts) + "</section>")
+
+
+SECTIONS = (section_roi, section_budget, section_backtest, section_promotions)  # the report's sections, in page order
 APPENDIX_SECTIONS = (section_uplift,)  # the model diagnostics page's, after its calibration table
