@@ -36,6 +36,7 @@ from promo_roi.tables import (
     FORECAST_ACCURACY,
     HOUSEHOLD_SCORES,
     HOUSEHOLD_TARGETING,
+    PROMOTION_LIFT_EVALUATION,
     PUBLICATION_LOG,
     TableSpec,
 )
@@ -47,7 +48,7 @@ PUBLISHED_TABLES: tuple[TableSpec, ...] = (HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECA
 
 # Declared tables the views read (the rest of the warehouse is not needed by any view).
 VIEW_SOURCE_TABLES: tuple[TableSpec, ...] = (
-    *PUBLISHED_TABLES, PUBLICATION_LOG, CAMPAIGN_PLANS, FORECAST_ACCURACY,
+    *PUBLISHED_TABLES, PUBLICATION_LOG, CAMPAIGN_PLANS, FORECAST_ACCURACY, PROMOTION_LIFT_EVALUATION,
 )
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\}")
@@ -149,6 +150,28 @@ GROUP BY run_date""",
     "realized effect. Money rounded to cents, WAPE and coverage (shares) to 4 decimals.",
 )
 
+# The latest as-of date through a window, not a join to max(as_of_date): Spark turns that join into a scalar
+# subquery on the partition column, which the SQL endpoint (java.time dates) fails on with a ClassCastException.
+LATEST_PROMOTION_LIFT_SCORECARD = AnalystView(
+    "gold", "latest_promotion_lift_scorecard",
+    """SELECT e.as_of_date, e.first_held_out_week, e.last_held_out_week, e.placement_type, e.model, e.product_weeks,
+       round(e.wape, 4) AS wape, round(e.wape_low, 4) AS wape_low, round(e.wape_high, 4) AS wape_high,
+       e.reference_model, round(e.wape_minus_reference, 4) AS wape_minus_reference,
+       round(e.difference_low, 4) AS difference_low, round(e.difference_high, 4) AS difference_high,
+       round(e.bias, 4) AS bias,
+       CASE WHEN e.model = e.reference_model THEN 'best baseline'
+            WHEN e.difference_low IS NULL OR e.difference_high IS NULL THEN 'no interval'
+            WHEN e.difference_high < 0 THEN 'beats the best baseline'
+            WHEN e.difference_low > 0 THEN 'loses to the best baseline'
+            ELSE 'not shown to differ' END AS verdict
+FROM (SELECT *, max(as_of_date) OVER () AS latest_as_of_date FROM {gold.promotion_lift_evaluation}) e
+WHERE e.as_of_date = e.latest_as_of_date""",
+    "The promotion lift yardstick of the latest as-of date: per placement type and forecast, the WAPE of placed "
+    "product-week units with its 90% interval, the paired difference from the best merchandiser baseline "
+    "(reference_model) with its interval, the bias of the total, and the verdict the interval allows. WAPE, "
+    "differences and bias are shares rounded to 4 decimals.",
+)
+
 # In dependency order: a view comes after the views it reads.
 ANALYST_VIEWS: tuple[AnalystView, ...] = (
     *(_published_view(s) for s in PUBLISHED_TABLES),
@@ -156,6 +179,7 @@ ANALYST_VIEWS: tuple[AnalystView, ...] = (
     LATEST_BUDGET_PLAN,
     PLAN_VS_BUDGET,
     FORECAST_ACCURACY_OVER_TIME,
+    LATEST_PROMOTION_LIFT_SCORECARD,
 )
 
 VIEW_NAMES: frozenset[str] = frozenset(v.full_name for v in ANALYST_VIEWS)

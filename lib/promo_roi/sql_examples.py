@@ -8,7 +8,7 @@ a handful of rows with the declared schemas: three planned campaigns (13 and
 published scoring runs (2017-07-01 and 2017-08-01) and one run of 2017-08-01
 that died before its publication-log entry (its rows are in the tables, the
 views must not show them), a budget plan for 2017-08-01, and a backtest of two
-earlier run dates. Then it creates the analyst views. The example
+earlier run dates, and a promotion lift yardstick of two as-of dates. Then it creates the analyst views. The example
 outputs in docs/sql.md are what ``promo-roi sql`` answers on this warehouse; a test checks
 them, through ``promo-roi sql`` and through the SQL endpoint.
 
@@ -34,6 +34,7 @@ from promo_roi.tables import (
     FORECAST_ACCURACY,
     HOUSEHOLD_SCORES,
     HOUSEHOLD_TARGETING,
+    PROMOTION_LIFT_EVALUATION,
     PUBLICATION_LOG,
     TableSpec,
 )
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 MARKER = ".promo_roi_sql_example"
 EXAMPLE_TABLES: tuple[TableSpec, ...] = (
     CAMPAIGN_PLANS, HOUSEHOLD_SCORES, CAMPAIGN_ROI_FORECAST, BUDGET_PLAN, HOUSEHOLD_TARGETING, PUBLICATION_LOG,
-    FORECAST_ACCURACY,
+    FORECAST_ACCURACY, PROMOTION_LIFT_EVALUATION,
 )
 
 MARGIN = 0.30
@@ -186,6 +187,30 @@ def _accuracy_rows() -> list[dict]:
     return rows
 
 
+# The promotion lift yardstick (the demo's figures as of 2017-07-01, rounded, and one row of an older as-of
+# date that the latest scorecard leaves out): as_of, placement, model, product-weeks, WAPE (low, high),
+# reference model, WAPE minus the reference's (low, high), bias.
+PROMOTION_LIFT = [
+    (dt.date(2017, 6, 1), "all", "own_last_lift", 30000, (0.71, 0.65, 0.77), "own_last_lift", (0.0, 0.0, 0.0), -0.25),
+    (JUL, "all", "own_last_lift", 33961, (0.670, 0.605, 0.730), "own_last_lift", (0.0, 0.0, 0.0), -0.269),
+    (JUL, "all", "lgbm", 33961, (0.680, 0.618, 0.747), "own_last_lift", (0.010, -0.006, 0.027), 0.054),
+    (JUL, "mailer", "own_last_lift", 10200, (0.612, 0.538, 0.714), "own_last_lift", (0.0, 0.0, 0.0), -0.182),
+    (JUL, "mailer", "lgbm", 10200, (0.636, 0.555, 0.741), "own_last_lift", (0.024, 0.002, 0.044), 0.084),
+    (JUL, "display_and_mailer", "own_last_lift", 4979, (0.752, 0.718, 0.790), "own_last_lift", (0.0, 0.0, 0.0),
+     -0.486),
+    (JUL, "display_and_mailer", "lgbm", 4979, (0.690, 0.656, 0.726), "own_last_lift", (-0.063, -0.090, -0.032),
+     -0.068),
+]
+
+
+def _promotion_lift_rows() -> list[dict]:
+    return [dict(as_of_date=as_of, first_held_out_week=19, last_held_out_week=26, model=model,
+                 placement_type=placement, product_weeks=weeks, wape=wape[0], wape_low=wape[1], wape_high=wape[2],
+                 reference_model=reference, wape_minus_reference=difference[0], difference_low=difference[1],
+                 difference_high=difference[2], bias=bias, evaluated_at=dt.datetime(2017, 7, 1, 4, 0, 0))
+            for as_of, placement, model, weeks, wape, reference, difference, bias in PROMOTION_LIFT]
+
+
 def _publication_rows() -> list[dict]:
     def counts(run_date: dt.date, run_id: str) -> dict[str, int]:
         return {
@@ -225,6 +250,7 @@ def example_rows() -> dict[TableSpec, list[tuple]]:
         HOUSEHOLD_TARGETING: _targeting_rows(),
         PUBLICATION_LOG: _publication_rows(),
         FORECAST_ACCURACY: _accuracy_rows(),
+        PROMOTION_LIFT_EVALUATION: _promotion_lift_rows(),
     }
     return {spec: _in_declared_order(spec, r) for spec, r in rows.items()}
 
