@@ -11,6 +11,7 @@ The nightly promo-roi pipeline for run date **D** (the run's logical date,
 | `check_quality` | `spark-submit jobs/check_quality.py`: the latest ingest's `bronze.ingest_audit` against what bronze and the quarantine hold now |
 | `build_features` | `spark-submit jobs/build_features.py --as-of D` |
 | `build_item_store_week` | `spark-submit jobs/build_item_store_week.py --as-of D`: product x store x week sales, placements and baseline features (product promotions; beside the household chain, which does not wait for it) |
+| `evaluate_promotions` | `spark-submit jobs/evaluate_promotions.py --as-of D`: the promotion lift yardstick over the 8 weeks before D and the side effects (gold.promotion_lift_evaluation, gold.promotion_side_effects); the run report shows the latest on or before its date, so a report rendered before this task ends shows the previous night's |
 | `choose_training` | branch: `train` on training days, else `skip_training` |
 | `train` | `spark-submit jobs/train.py --as-of D`: examples, DDP training, evaluation, MLflow champion gate |
 | `score` | `spark-submit jobs/score.py --run-date D`: ROI forecasts from the champion, published all-or-nothing |
@@ -104,6 +105,7 @@ TIMEOUTS = {
     "check_quality": dt.timedelta(minutes=15),
     "build_features": dt.timedelta(minutes=45),
     "build_item_store_week": dt.timedelta(minutes=45),
+    "evaluate_promotions": dt.timedelta(minutes=45),
     "train": dt.timedelta(hours=2),
     "score": dt.timedelta(minutes=45),
     "backtest": dt.timedelta(hours=1, minutes=30),
@@ -244,6 +246,9 @@ with DAG(
     build_item_store_week = spark_job(
         "build_item_store_week", "build_item_store_week", "--as-of", "{{ ds }}",
         doc_md="Product x store x week sales, placements and baseline features for the weeks ended before D.")
+    evaluate_promotions = spark_job(
+        "evaluate_promotions", "evaluate_promotions", "--as-of", "{{ ds }}",
+        doc_md="The promotion lift yardstick over the last weeks before D, then pull-forward and cannibalisation.")
 
     @task.branch(task_id="choose_training", doc_md="train on training days (param `train`), else skip_training.")
     def choose_training(params=None, dag_run=None) -> str:
@@ -263,4 +268,4 @@ with DAG(
 
     check_run_date() >> ingest >> check_quality >> build_features >> choose_training() >> [train, skip_training]
     [train, skip_training] >> score >> backtest
-    check_quality >> build_item_store_week
+    check_quality >> build_item_store_week >> evaluate_promotions

@@ -54,13 +54,14 @@ OFF_DAY = dt.date(2017, 7, 5)
 BACKTEST_DATE = RUN_DATE - dt.timedelta(days=56)
 SPARK_TASKS = {
     "ingest": "ingest", "check_quality": "check_quality", "build_features": "build_features",
-    "build_item_store_week": "build_item_store_week", "train": "train", "score": "score", "backtest": "backtest",
+    "build_item_store_week": "build_item_store_week", "evaluate_promotions": "evaluate_promotions", "train": "train",
+    "score": "score", "backtest": "backtest",
 }
 EDGES = {
     ("check_run_date", "ingest"), ("ingest", "check_quality"), ("check_quality", "build_features"),
     ("build_features", "choose_training"), ("choose_training", "train"), ("choose_training", "skip_training"),
     ("train", "score"), ("skip_training", "score"), ("score", "backtest"),
-    ("check_quality", "build_item_store_week"),
+    ("check_quality", "build_item_store_week"), ("build_item_store_week", "evaluate_promotions"),
 }
 ALERT_TO = "oncall@promo-roi.test"
 
@@ -314,6 +315,7 @@ def test_spark_tasks_submit_their_job_with_conf_and_the_templated_run_date(dag):
     assert dag.get_task("check_quality").application_args[4:] == []
     assert dag.get_task("build_features").application_args[4:] == ["--as-of", "{{ ds }}"]
     assert dag.get_task("build_item_store_week").application_args[4:] == ["--as-of", "{{ ds }}"]
+    assert dag.get_task("evaluate_promotions").application_args[4:] == ["--as-of", "{{ ds }}"]
     assert dag.get_task("train").application_args[4:] == ["--as-of", "{{ ds }}"]
     assert dag.get_task("score").application_args[4:] == ["--run-date", "{{ ds }}"]
     assert dag.get_task("backtest").application_args[4:] == [
@@ -462,7 +464,8 @@ def test_one_night_runs_end_to_end(night):
     print("task seconds:", {t: round(ti.duration) for t, ti in night.tis.items() if ti.duration})
     assert states == {
         "check_run_date": "success", "ingest": "success", "check_quality": "success",
-        "build_features": "success", "build_item_store_week": "success", "choose_training": "success",
+        "build_features": "success", "build_item_store_week": "success", "evaluate_promotions": "success",
+        "choose_training": "success",
         "train": "success",
         "skip_training": "skipped", "score": "success", "backtest": "success",
     }
@@ -478,6 +481,7 @@ def test_each_job_got_the_conf_profile_and_the_run_date(night):
         "ingest": conf, "check_quality": conf,
         "build_features": [*conf, "--as-of", RUN_DATE.isoformat()],
         "build_item_store_week": [*conf, "--as-of", RUN_DATE.isoformat()],
+        "evaluate_promotions": [*conf, "--as-of", RUN_DATE.isoformat()],
         "train": [*conf, "--as-of", RUN_DATE.isoformat()],
         "score": [*conf, "--run-date", RUN_DATE.isoformat()],
         "backtest": [*conf, "--run-dates", BACKTEST_DATE.isoformat(), "--observed-through", RUN_DATE.isoformat()],
@@ -544,6 +548,12 @@ def test_the_night_left_its_tables_and_a_champion(night):
     weeks = _delta(night, "silver", "item_store_week", "product_id", "store_id", "week", "week_end_date")
     features = _delta(night, "silver", "item_store_week_features", "product_id", "store_id", "week")
     assert len(weeks) > 0 and (weeks.week_end_date < RUN_DATE).all() and len(features) == len(weeks)
+    # The promotion yardstick and side effects of the run date (jobs/evaluate_promotions.py).
+    lift = _delta(night, "gold", "promotion_lift_evaluation", "as_of_date", "model", "placement_type")
+    assert set(lift.as_of_date) == {RUN_DATE} and {"own_last_lift", "lgbm"} <= set(lift.model)
+    assert "all" in set(lift.placement_type)
+    effects = _delta(night, "gold", "promotion_side_effects", "as_of_date", "effect")
+    assert set(effects.as_of_date) == {RUN_DATE} and set(effects.effect) == {"pull_forward", "cannibalisation"}
     evaluation = _delta(night, "gold", "model_evaluation", "as_of_date", "model_name", "split", "scope", "metric",
                         "value")
     assert (evaluation.as_of_date == RUN_DATE).any()
