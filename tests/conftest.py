@@ -351,11 +351,22 @@ class InjectedFault(RuntimeError):
 
 
 @contextmanager
-def fail_at(n: int):
-    """Fails the n-th Delta commit made inside the block (1-based; 0: none); yields the commits seen, as
-    (operation, table) pairs, through ``promo_roi.delta_io.BEFORE_COMMIT``."""
+def before_commit(hook: Callable[[str, str], None]):
+    """Calls ``hook(operation, table)`` before every Delta commit made inside the block, from any thread
+    (``promo_roi.delta_io.BEFORE_COMMIT``); a hook that raises stops that commit's writer there."""
     from promo_roi import delta_io
 
+    delta_io.BEFORE_COMMIT.append(hook)
+    try:
+        yield
+    finally:
+        delta_io.BEFORE_COMMIT.remove(hook)
+
+
+@contextmanager
+def fail_at(n: int):
+    """Fails the n-th Delta commit made inside the block (1-based; 0: none); yields the commits seen, as
+    (operation, table) pairs."""
     seen: list[tuple[str, str]] = []
 
     def hook(operation: str, table: str) -> None:
@@ -363,11 +374,8 @@ def fail_at(n: int):
         if len(seen) == n:
             raise InjectedFault(f"injected before commit {n}: {operation} {table}")
 
-    delta_io.BEFORE_COMMIT.append(hook)
-    try:
+    with before_commit(hook):
         yield seen
-    finally:
-        delta_io.BEFORE_COMMIT.remove(hook)
 
 
 def publication_frames(spark, run_date: dt.date, run_id: str, rows: int = 2) -> dict:

@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import InjectedFault, fail_at, publication_frames, runs_stored, runs_visible
+from conftest import InjectedFault, before_commit, fail_at, publication_frames, runs_stored, runs_visible
 from promo_roi.analyst_views import PUBLISHED_TABLES
 from promo_roi.publication import SupersededRunError, new_run_id, publish, published_run
 from promo_roi.tables import INGEST_AUDIT, SOURCE_TABLES
@@ -160,10 +160,12 @@ def test_an_ingest_overtaken_by_another_is_refused_and_readers_stay_on_one_whole
 
     config, results = ingested
     config = copy_warehouse(config, "faults_ingest_race")
+    source_a = fixture_copy("faults_ingest_race_a")
     source_b = fixture_copy("faults_ingest_race_b")
     tx = source_b.read("transactions")
     source_b.write("transactions", tx.slice(0, tx.num_rows - 100))
     paused, resume = threading.Event(), threading.Event()
+    commits_a: list[str] = []
     outcome: dict[str, BaseException | str] = {}
 
     def pause_a_before_commit_4(operation: str, table: str) -> None:
@@ -180,27 +182,21 @@ def test_an_ingest_overtaken_by_another_is_refused_and_readers_stay_on_one_whole
         except BaseException as exc:  # noqa: BLE001 - the test reads what stopped it
             outcome["a"] = exc
 
-    from promo_roi import delta_io
-
-    source_a = fixture_copy("faults_ingest_race_a")
-    commits_a: list[str] = []
-    delta_io.BEFORE_COMMIT.append(pause_a_before_commit_4)
-    try:
+    with before_commit(pause_a_before_commit_4):
         thread = threading.Thread(target=ingest_a, name="ingest-a")
         thread.start()
-        assert paused.wait(600), f"ingest A stopped early: {outcome}"
-        assert commits_a == ["bronze.products", "bronze.campaign_descriptions", "bronze.transactions",
-                             "bronze.demographics"]
-        b = run_ingest(spark, config, str(source_b))
-        b_rows = b["transactions"].rows_written
-        assert b_rows == results["transactions"].rows_written - 100
-        assert read_bronze(spark, config).transactions.count() == b_rows
-        check_ingest_audit(spark, config)  # B rewrote every table A had written: bronze is B's
-        resume.set()
-        thread.join(600)
-    finally:
-        resume.set()
-        delta_io.BEFORE_COMMIT.remove(pause_a_before_commit_4)
+        try:
+            assert paused.wait(600), f"ingest A stopped early: {outcome}"
+            assert commits_a == ["bronze.products", "bronze.campaign_descriptions", "bronze.transactions",
+                                 "bronze.demographics"]
+            b = run_ingest(spark, config, str(source_b))
+            b_rows = b["transactions"].rows_written
+            assert b_rows == results["transactions"].rows_written - 100
+            assert read_bronze(spark, config).transactions.count() == b_rows
+            check_ingest_audit(spark, config)  # B rewrote every table A had written: bronze is B's
+        finally:
+            resume.set()
+            thread.join(600)
     assert isinstance(outcome["a"], ConcurrentIngestError), outcome
     assert "another ingest published bronze while this one ran" in str(outcome["a"])
     assert len(commits_a) == len(SOURCE_TABLES) + 1  # its eight tables and the quarantine; no audit
