@@ -76,6 +76,27 @@ def session_overrides(warehouse_root: str | Path) -> list[str]:
     return [*SESSION_OVERRIDES, f"warehouse.root={warehouse_root}"]
 
 
+# Every JVM the tests start maps the classes it shares with the others from one archive (tests/class_archive.py):
+# made by the process that starts the run, before the workers start, and found by them. Its class path comes
+# first through the copy of spark-defaults.conf in SPARK_CONF_DIR, its JVM option through SPARK_SUBMIT_OPTS; a
+# test that names its own SPARK_CONF_DIR adds ``class_archive.spark_defaults_line()`` to its spark-defaults.conf.
+CLASS_ARCHIVE = None
+
+
+def pytest_configure(config):
+    global CLASS_ARCHIVE
+    import class_archive
+
+    packages = ",".join(load_config(profile="local", env={}).spark.jvm_packages)
+    CLASS_ARCHIVE = class_archive.ensure(packages, SHORT_JVM_OPTIONS, list(SESSION_OVERRIDES),
+                                         build=not hasattr(config, "workerinput"))
+    if CLASS_ARCHIVE is not None:
+        os.environ["SPARK_CONF_DIR"] = str(CLASS_ARCHIVE.spark_conf_dir)
+        options = CLASS_ARCHIVE.java_options()
+        if options not in os.environ["SPARK_SUBMIT_OPTS"]:
+            os.environ["SPARK_SUBMIT_OPTS"] += f" {options}"
+
+
 # Fixtures that run a whole chain (ingest, features, training, scoring), jobs in subprocesses or servers:
 # a test that uses one, directly or through another fixture, is end to end (marker ``e2e``). `make
 # test-fast` leaves them out for the edit-run loop; `make test` runs everything.

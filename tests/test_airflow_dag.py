@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import conftest
 from conftest import PACKAGE_VERSION, SMALL_DATA_SPARK
 
 REPO = Path(__file__).resolve().parents[1]
@@ -447,8 +448,10 @@ def night(airflow_env, cluster_package, bare_python, tmp_path_factory) -> Night:
     # not read: SPARK_CONF_DIR replaces it).
     spark_conf_dir = root / "spark-conf"
     spark_conf_dir.mkdir()
+    # And, for the test machine, the class path of the tests' class-data archive (tests/class_archive.py).
+    archive_line = conftest.CLASS_ARCHIVE.spark_defaults_line() if conftest.CLASS_ARCHIVE else ""
     (spark_conf_dir / "spark-defaults.conf").write_text(
-        f"spark.pyspark.python {bare_python}\nspark.pyspark.driver.python {bare_python}\n")
+        f"spark.pyspark.python {bare_python}\nspark.pyspark.driver.python {bare_python}\n{archive_line}")
     with _deployed(cluster_package, spark_conf_dir, root):
         dag = _load_dag(airflow_env)
         started = time.monotonic()

@@ -1,0 +1,201 @@
+"""A class-data-sharing archive for the JVMs the tests start (docs/tests.md, "How the suite stays fast").
+
+Every JVM a test starts (each worker's Spark session, every job, server and Airflow task) loads and verifies
+the same thousands of Spark, Delta and Hive classes from ~250 jars before it does any work: a Delta write and
+read on three rows took 15 s of wall and 20 s of CPU in a fresh JVM, 11 s and 15 s with those classes mapped
+from an archive (``-XX:SharedArchiveFile``, JDK 13+). The archive is made once per environment by one JVM that
+runs a small Spark + Delta workload (``python tests/class_archive.py``, spark-submitted) with
+``-XX:ArchiveClassesAtExit``, and kept under the venv, keyed by what it depends on (the JDK, Spark's jars, the
+Delta jars, this file).
+
+The JVM only maps an archive onto the class path it was made with (the same jars, sizes and times, in the same
+order) and refuses one whose class path holds a non-empty directory before the last jar it used; Spark's
+launcher puts the configuration directory first. So the class path the archive is made with is prepended as
+``spark.driver.extraClassPath`` (the launcher puts that first, and drops the later duplicate of Spark's jars),
+in a copy of the venv's spark-defaults.conf in a directory of its own that the tests name as ``SPARK_CONF_DIR``.
+A JVM with another class path (the SQL endpoint names Delta's jars itself) runs as before, without the archive;
+the JVM's own messages about it are switched off. Production JVMs are not touched: on a cluster a job's JVM runs
+for minutes to hours, and its jars are the cluster's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("promo_roi.tests.class_archive")
+
+# What the JVM prints when it cannot map an archive (another class path, another JDK) goes to stdout by default:
+# a job whose stdout a test reads must not get it.
+QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+
+@dataclass(frozen=True)
+class ClassArchive:
+    archive: Path
+    spark_conf_dir: Path
+    classpath: str
+
+    def java_options(self) -> str:
+        return f"-XX:SharedArchiveFile={self.archive} {QUIET}"
+
+    def spark_defaults_line(self) -> str:
+        """The line a spark-defaults.conf needs for its JVMs to use the archive."""
+        return f"spark.driver.extraClassPath {self.classpath}\n"
+
+
+def _spark_home() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent
+
+
+def _fingerprint(paths: list[Path]) -> list[list]:
+    return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
+
+
+def _java_version() -> str:
+    done = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60)
+    return done.stderr.strip()
+
+
+def _key(spark_home: Path, package_jars: list[Path], short_jvm_options: str) -> str:
+    jars = sorted((spark_home / "jars").glob("*.jar"))
+    defaults = spark_home / "conf" / "spark-defaults.conf"
+    parts = {
+        "java": _java_version(), "spark_jars": _fingerprint(jars), "package_jars": _fingerprint(package_jars),
+        "defaults": defaults.read_text() if defaults.is_file() else "", "options": short_jvm_options,
+        "workload": Path(__file__).read_text(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _package_jars(store: Path, packages: str) -> list[Path]:
+    """The jars of ``packages`` (Spark's own resolver, a few seconds), remembered in ``store`` while they exist."""
+    remembered = store / "package_jars.json"
+    if remembered.is_file():
+        saved = json.loads(remembered.read_text())
+        if saved.get("packages") == packages and all(Path(j).is_file() for j in saved["jars"]):
+            return [Path(j) for j in saved["jars"]]
+    from promo_roi.config import load_config
+    from promo_roi.sql_endpoint import resolve_package_jars
+
+    jars = resolve_package_jars(load_config(profile="local", env={}))
+    store.mkdir(parents=True, exist_ok=True)
+    remembered.write_text(json.dumps({"packages": packages, "jars": jars}))
+    return [Path(j) for j in jars]
+
+
+def _write_conf_dir(conf_dir: Path, spark_home: Path, classpath: str) -> None:
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    defaults = spark_home / "conf" / "spark-defaults.conf"
+    text = defaults.read_text() if defaults.is_file() else ""
+    text += ("\n# tests/class_archive.py: the class path the tests' class-data archive was made with, first.\n"
+             f"spark.driver.extraClassPath {classpath}\n")
+    target = conf_dir / "spark-defaults.conf"
+    if not target.is_file() or target.read_text() != text:
+        staged = conf_dir / f".spark-defaults.conf.{os.getpid()}"
+        staged.write_text(text)
+        staged.replace(target)
+
+
+def ensure(packages: str, short_jvm_options: str, session_overrides: list[str], build: bool) -> ClassArchive | None:
+    """The archive for this environment, made first where ``build`` (the pytest process that starts the run;
+    about 30 s once per environment); None where there is none to use (the JDK cannot make one, or another
+    process has not made it yet)."""
+    spark_home = _spark_home()
+    store = Path(sys.prefix) / "class-archive"
+    try:
+        package_jars = _package_jars(store, packages) if build or (store / "package_jars.json").is_file() else None
+    except (OSError, RuntimeError) as error:
+        log.warning("no class-data archive for the test JVMs: %s", error)
+        return None
+    if package_jars is None:
+        return None
+    classpath = os.pathsep.join([str(spark_home / "jars" / "*"), *map(str, package_jars)])
+    key = _key(spark_home, package_jars, short_jvm_options)
+    found = ClassArchive(store / f"{key}.jsa", store / f"spark-conf-{key}", classpath)
+    _write_conf_dir(found.spark_conf_dir, spark_home, classpath)
+    if found.archive.is_file():
+        return found
+    if not build:
+        return None
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="class-archive-") as work:
+        staged = store / f".{key}.{os.getpid()}.jsa"
+        env = {**os.environ, "SPARK_CONF_DIR": str(found.spark_conf_dir),
+               "SPARK_SUBMIT_OPTS": f"{short_jvm_options} -XX:ArchiveClassesAtExit={staged} {QUIET}",
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "spark-submit"), __file__, work, *session_overrides],
+            env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not staged.is_file():
+            staged.unlink(missing_ok=True)
+            log.warning("no class-data archive for the test JVMs (exit %s):\n%s", done.returncode,
+                        done.stderr[-3000:])
+            return None
+        staged.replace(found.archive)
+    for old in store.glob("*.jsa"):
+        if old != found.archive:
+            old.unlink(missing_ok=True)
+    for old in store.glob("spark-conf-*"):
+        if old != found.spark_conf_dir:
+            shutil.rmtree(old, ignore_errors=True)
+    log.warning("made the test JVMs' class-data archive %s in %.0f s", found.archive, time.monotonic() - started)
+    return found
+
+
+def _workload(work: Path, overrides: list[str]) -> None:
+    """What most test JVMs do, on a few rows: a session with the tests' settings and its Derby catalogue, Delta
+    writes (overwrite, partitioned replace, merge, delete), reads by path and version, joins, aggregates, a
+    window, pandas in and out (Arrow), a pandas function on a Python worker."""
+    import datetime as dt
+
+    import pandas as pd
+    from delta.tables import DeltaTable
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from promo_roi.config import load_config
+    from promo_roi.session import build_spark_session
+
+    config = load_config(profile="local", overrides=[*overrides, f"warehouse.root={work / 'warehouse'}"], env={})
+    spark = build_spark_session(config, app_name="class-archive")
+    path = str(work / "table")
+    frame = pd.DataFrame({"household_id": [1, 2, 3, 4], "campaign_id": [1, 1, 2, 2], "spend": [1.0, 2.5, 3.0, 0.5],
+                          "as_of_date": [dt.date(2017, 7, 1)] * 4})
+    df = spark.createDataFrame(frame)
+    df.write.format("delta").partitionBy("as_of_date").mode("overwrite").save(path)
+    df.withColumn("as_of_date", F.lit(dt.date(2017, 7, 2))).write.format("delta").mode("overwrite") \
+        .option("replaceWhere", "as_of_date = DATE'2017-07-02'").save(path)
+    table = DeltaTable.forPath(spark, path)
+    table.alias("t").merge(df.withColumn("spend", F.col("spend") * 2).alias("s"),
+                           "t.household_id = s.household_id AND t.as_of_date = s.as_of_date") \
+        .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+    table.delete("household_id = 4")
+    table.history().collect()
+    spark.sql(f"CREATE TABLE IF NOT EXISTS gold.class_archive USING DELTA LOCATION '{path}'")
+    spark.sql("SELECT campaign_id, count(*) FROM gold.class_archive GROUP BY campaign_id").collect()
+    read = spark.read.format("delta").option("versionAsOf", 1).load(path)
+    window = Window.partitionBy("campaign_id").orderBy(F.desc("spend"))
+    joined = (read.join(df.select("household_id", F.col("spend").alias("before")), "household_id", "left")
+              .withColumn("rank", F.row_number().over(window))
+              .groupBy("campaign_id").agg(F.sum("spend"), F.avg("before"), F.max("rank"),
+                                          F.percentile_approx("spend", 0.5)))
+    joined.toPandas()
+    read.mapInPandas(lambda batches: (b.assign(spend=b.spend + 1) for b in batches), read.schema).count()
+    read.cache().count()
+    spark.stop()
+
+
+if __name__ == "__main__":
+    _workload(Path(sys.argv[1]), sys.argv[2:])
