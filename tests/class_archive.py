@@ -3,15 +3,16 @@
 Every JVM a test starts (each worker's Spark session, every job, server and Airflow task) loads and verifies
 the same thousands of Spark, Delta and Hive classes from ~250 jars before it does any work: a Delta write and
 read on three rows took 15 s of wall and 20 s of CPU in a fresh JVM, 11 s and 15 s with those classes mapped
-from an archive (``-XX:SharedArchiveFile``, JDK 13+). The archive is made once per environment by one JVM that
-runs a small Spark + Delta workload (``python tests/class_archive.py``, spark-submitted) with
-``-XX:ArchiveClassesAtExit``, and kept under the venv, keyed by what it depends on (the JDK, Spark's jars, the
-Delta jars, this file).
+from an archive (``-XX:SharedArchiveFile``, JDK 13+). The archive is made once per environment, in the
+background while the first tests run, by one JVM that runs a small Spark + Delta workload
+(``tests/class_archive.py workload``, spark-submitted) with ``-XX:ArchiveClassesAtExit``; it is kept under the
+venv, keyed by what it depends on (the JDK, Spark's jars, the Delta jars, this file). A JVM that starts before
+it is there runs without it.
 
 The JVM only maps an archive onto the class path it was made with (the same jars, sizes and times, in the same
 order) and refuses one whose class path holds a non-empty directory before the last jar it used; Spark's
 launcher puts the configuration directory first. So the class path the archive is made with is prepended as
-``spark.driver.extraClassPath`` (the launcher puts that first, and drops the later duplicate of Spark's jars),
+``spark.driver.extraClassPath`` (the launcher puts that first; Spark's jars come again later, unused),
 in a copy of the venv's spark-defaults.conf in a directory of its own that the tests name as ``SPARK_CONF_DIR``.
 A JVM with another class path (the SQL endpoint names Delta's jars itself) runs as before, without the archive;
 the JVM's own messages about it are switched off. Production JVMs are not touched: on a cluster a job's JVM runs
@@ -109,9 +110,12 @@ def _write_conf_dir(conf_dir: Path, spark_home: Path, classpath: str) -> None:
 
 
 def ensure(packages: str, short_jvm_options: str, session_overrides: list[str], build: bool) -> ClassArchive | None:
-    """The archive for this environment, made first where ``build`` (the pytest process that starts the run;
-    about 30 s once per environment); None where there is none to use (the JDK cannot make one, or another
-    process has not made it yet)."""
+    """The archive for this environment: its path, class path and configuration directory, whether or not the
+    file is there yet (a JVM started before it is runs without it). Where ``build`` (the pytest process that
+    starts the run) and the file is missing, a process in the background makes it (about 40 s of one core, once
+    per environment) while the first tests run: on a 2-core machine a synchronous build held both workers back
+    for as long. None where there is none to use (the Delta jars do not resolve, or no process has resolved them
+    yet)."""
     spark_home = _spark_home()
     store = Path(sys.prefix) / "class-archive"
     try:
@@ -125,33 +129,42 @@ def ensure(packages: str, short_jvm_options: str, session_overrides: list[str], 
     key = _key(spark_home, package_jars, short_jvm_options)
     found = ClassArchive(store / f"{key}.jsa", store / f"spark-conf-{key}", classpath)
     _write_conf_dir(found.spark_conf_dir, spark_home, classpath)
-    if found.archive.is_file():
-        return found
-    if not build:
-        return None
+    if build and not found.archive.is_file():
+        builder_log = store / f"{key}.log"
+        with builder_log.open("w") as out:
+            subprocess.Popen([sys.executable, __file__, "build", json.dumps({
+                "archive": str(found.archive), "spark_conf_dir": str(found.spark_conf_dir),
+                "short_jvm_options": short_jvm_options, "session_overrides": session_overrides})],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        log.warning("making the test JVMs' class-data archive %s in the background (log: %s)", found.archive,
+                    builder_log)
+    return found
+
+
+def _build(archive: Path, spark_conf_dir: Path, short_jvm_options: str, session_overrides: list[str]) -> None:
+    """One JVM runs the workload below and writes the classes it loaded at its exit; the archive appears whole
+    (renamed into place) or not at all, and older archives go."""
     started = time.monotonic()
+    staged = archive.with_name(f".{archive.stem}.{os.getpid()}.jsa")
     with tempfile.TemporaryDirectory(prefix="class-archive-") as work:
-        staged = store / f".{key}.{os.getpid()}.jsa"
-        env = {**os.environ, "SPARK_CONF_DIR": str(found.spark_conf_dir),
+        env = {**os.environ, "SPARK_CONF_DIR": str(spark_conf_dir),
                "SPARK_SUBMIT_OPTS": f"{short_jvm_options} -XX:ArchiveClassesAtExit={staged} {QUIET}",
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "spark-submit"), __file__, work, *session_overrides],
+            [str(Path(sys.executable).parent / "spark-submit"), __file__, "workload", work, *session_overrides],
             env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0 or not staged.is_file():
-            staged.unlink(missing_ok=True)
-            log.warning("no class-data archive for the test JVMs (exit %s):\n%s", done.returncode,
-                        done.stderr[-3000:])
-            return None
-        staged.replace(found.archive)
-    for old in store.glob("*.jsa"):
-        if old != found.archive:
+    if done.returncode != 0 or not staged.is_file():
+        staged.unlink(missing_ok=True)
+        print(f"no class-data archive (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        return
+    staged.replace(archive)
+    for old in [*archive.parent.glob("*.jsa"), *archive.parent.glob("*.log")]:
+        if old.stem != archive.stem and not old.name.startswith("."):  # not another build's staged file
             old.unlink(missing_ok=True)
-    for old in store.glob("spark-conf-*"):
-        if old != found.spark_conf_dir:
+    for old in archive.parent.glob("spark-conf-*"):
+        if old != spark_conf_dir:
             shutil.rmtree(old, ignore_errors=True)
-    log.warning("made the test JVMs' class-data archive %s in %.0f s", found.archive, time.monotonic() - started)
-    return found
+    print(f"made {archive} in {time.monotonic() - started:.0f} s")
 
 
 def _workload(work: Path, overrides: list[str]) -> None:
@@ -162,11 +175,10 @@ def _workload(work: Path, overrides: list[str]) -> None:
 
     import pandas as pd
     from delta.tables import DeltaTable
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
     from promo_roi.config import load_config
     from promo_roi.session import build_spark_session
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
 
     config = load_config(profile="local", overrides=[*overrides, f"warehouse.root={work / 'warehouse'}"], env={})
     spark = build_spark_session(config, app_name="class-archive")
@@ -198,4 +210,9 @@ def _workload(work: Path, overrides: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    _workload(Path(sys.argv[1]), sys.argv[2:])
+    if sys.argv[1] == "build":
+        args = json.loads(sys.argv[2])
+        _build(Path(args["archive"]), Path(args["spark_conf_dir"]), args["short_jvm_options"],
+               args["session_overrides"])
+    else:  # "workload", under spark-submit
+        _workload(Path(sys.argv[2]), sys.argv[3:])
