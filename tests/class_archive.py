@@ -65,7 +65,12 @@ def _fingerprint(paths: list[Path]) -> list[list]:
 
 
 def _java_version() -> str:
-    done = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60)
+    """The JDK Spark's launcher runs (JAVA_HOME first, as bin/spark-class does)."""
+    java = Path(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else "java"
+    try:
+        done = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=60)
+    except OSError as error:
+        return f"unknown: {error}"
     return done.stderr.strip()
 
 
