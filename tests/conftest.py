@@ -80,6 +80,7 @@ def session_overrides(warehouse_root: str | Path) -> list[str]:
 # made by the process that starts the run, before the workers start, and found by them. Its class path comes
 # first through the copy of spark-defaults.conf in SPARK_CONF_DIR, its JVM option through SPARK_SUBMIT_OPTS; a
 # test that names its own SPARK_CONF_DIR adds ``class_archive.spark_defaults_line()`` to its spark-defaults.conf.
+# PROMO_ROI_TESTS_CLASS_ARCHIVE=off runs every JVM without it (to measure it, or to rule it out).
 CLASS_ARCHIVE = None
 
 
@@ -87,6 +88,8 @@ def pytest_configure(config):
     global CLASS_ARCHIVE
     import class_archive
 
+    if os.environ.get("PROMO_ROI_TESTS_CLASS_ARCHIVE", "on") == "off":
+        return
     packages = ",".join(load_config(profile="local", env={}).spark.jvm_packages)
     CLASS_ARCHIVE = class_archive.ensure(packages, SHORT_JVM_OPTIONS, list(SESSION_OVERRIDES),
                                          build=not hasattr(config, "workerinput"))
