@@ -79,10 +79,8 @@ def _class_archive():
     sys.path.insert(0, str(REPO / "tests"))
     import class_archive
     from conftest import SESSION_OVERRIDES  # the workload runs with the tests' session settings
-    from promo_roi.config import load_config
 
-    packages = ",".join(load_config(profile="local", env={}).spark.jvm_packages)
-    archive = class_archive.ensure(packages, SHORT_JVM_OPTIONS, list(SESSION_OVERRIDES), build=True)
+    archive = class_archive.ensure(SHORT_JVM_OPTIONS, list(SESSION_OVERRIDES), build=True)
     if archive is None:
         raise SystemExit("no class-data archive: the Delta jars did not resolve")
     deadline = time.monotonic() + 600

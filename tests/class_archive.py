@@ -85,17 +85,20 @@ def _key(spark_home: Path, package_jars: list[Path], short_jvm_options: str) -> 
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _package_jars(store: Path, packages: str) -> list[Path]:
-    """The jars of ``packages`` (Spark's own resolver, a few seconds), remembered in ``store`` while they exist."""
+def _package_jars(store: Path) -> list[Path]:
+    """The jars of the local profile's ``spark.jvm_packages`` (Spark's own resolver, a few seconds), remembered
+    in ``store`` while they exist."""
+    from promo_roi.config import load_config
+    from promo_roi.sql_endpoint import resolve_package_jars
+
+    config = load_config(profile="local", env={})
+    packages = ",".join(config.spark.jvm_packages)
     remembered = store / "package_jars.json"
     if remembered.is_file():
         saved = json.loads(remembered.read_text())
         if saved.get("packages") == packages and all(Path(j).is_file() for j in saved["jars"]):
             return [Path(j) for j in saved["jars"]]
-    from promo_roi.config import load_config
-    from promo_roi.sql_endpoint import resolve_package_jars
-
-    jars = resolve_package_jars(load_config(profile="local", env={}))
+    jars = resolve_package_jars(config)
     store.mkdir(parents=True, exist_ok=True)
     remembered.write_text(json.dumps({"packages": packages, "jars": jars}))
     return [Path(j) for j in jars]
@@ -114,7 +117,7 @@ def _write_conf_dir(conf_dir: Path, spark_home: Path, classpath: str) -> None:
         staged.replace(target)
 
 
-def ensure(packages: str, short_jvm_options: str, session_overrides: list[str], build: bool) -> ClassArchive | None:
+def ensure(short_jvm_options: str, session_overrides: list[str], build: bool) -> ClassArchive | None:
     """The archive for this environment: its path, class path and configuration directory, whether or not the
     file is there yet (a JVM started before it is runs without it). Where ``build`` (the pytest process that
     starts the run) and the file is missing, a process in the background makes it (about 40 s of one core, once
@@ -124,7 +127,7 @@ def ensure(packages: str, short_jvm_options: str, session_overrides: list[str], 
     spark_home = _spark_home()
     store = Path(sys.prefix) / "class-archive"
     try:
-        package_jars = _package_jars(store, packages) if build or (store / "package_jars.json").is_file() else None
+        package_jars = _package_jars(store) if build or (store / "package_jars.json").is_file() else None
     except (OSError, RuntimeError) as error:
         log.warning("no class-data archive for the test JVMs: %s", error)
         return None

@@ -76,8 +76,9 @@ def session_overrides(warehouse_root: str | Path) -> list[str]:
     return [*SESSION_OVERRIDES, f"warehouse.root={warehouse_root}"]
 
 
-# Every JVM the tests start maps the classes it shares with the others from one archive (tests/class_archive.py):
-# made by the process that starts the run, before the workers start, and found by them. Its class path comes
+# Every JVM the tests start maps the classes it shares with the others from one archive (tests/class_archive.py),
+# made once per environment in the background by the process that starts the run; a JVM that starts before it
+# is there runs without it. Its path and class path are set before the workers start. Its class path comes
 # first through the copy of spark-defaults.conf in SPARK_CONF_DIR, its JVM option through SPARK_SUBMIT_OPTS; a
 # test that names its own SPARK_CONF_DIR adds ``class_archive.spark_defaults_line()`` to its spark-defaults.conf.
 # PROMO_ROI_TESTS_CLASS_ARCHIVE=off runs every JVM without it (to measure it, or to rule it out).
@@ -90,8 +91,7 @@ def pytest_configure(config):
 
     if os.environ.get("PROMO_ROI_TESTS_CLASS_ARCHIVE", "on") == "off":
         return
-    packages = ",".join(load_config(profile="local", env={}).spark.jvm_packages)
-    CLASS_ARCHIVE = class_archive.ensure(packages, SHORT_JVM_OPTIONS, list(SESSION_OVERRIDES),
+    CLASS_ARCHIVE = class_archive.ensure(SHORT_JVM_OPTIONS, list(SESSION_OVERRIDES),
                                          build=not hasattr(config, "workerinput"))
     if CLASS_ARCHIVE is not None:
         os.environ["SPARK_CONF_DIR"] = str(CLASS_ARCHIVE.spark_conf_dir)
