@@ -18,6 +18,7 @@ from promo_roi.tables import (
     MODEL_EVALUATION,
     POSITIVITY_DIAGNOSTICS,
     REFUTATION_CHECKS,
+    UPLIFT_CURVES,
     training_examples_spec,
 )
 from promo_roi.training.examples import NotEnoughCampaignsError, assign_splits
@@ -222,6 +223,37 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     assert second["history"][0] == first["history"][0]
 
 
+def test_the_checkpoint_key_follows_the_examples_content_not_their_table_version(spark, app_config):
+    """Every training rewrites its examples slice (a new Delta version), so the key reads the rows themselves: the
+    same rows in another order and partitioning give the same key, one value changed or one row less another."""
+    from promo_roi.training.checkpoints import examples_fingerprint, run_key
+
+    rows = [(1, 10, "train", 2.5, [1.0, 2.0]), (1, 11, "test", None, [0.0]), (2, 10, "validation", -0.0, [])]
+    schema = "campaign_id int, household_id int, split string, spend double, x array<double>"
+    same = examples_fingerprint(spark.createDataFrame(rows, schema))
+    assert examples_fingerprint(spark.createDataFrame(rows[::-1], schema).repartition(3)) == same
+    changed = [rows[0], (1, 11, "test", 0.01, [0.0]), rows[2]]
+    assert examples_fingerprint(spark.createDataFrame(changed, schema)) != same
+    assert examples_fingerprint(spark.createDataFrame(rows[:2], schema)) != same
+    training = app_config.training
+    key = run_key(AS_OF, training, 100, same, "code")
+    assert run_key(AS_OF, dataclasses.replace(training, epochs=training.epochs + 5), 100, same, "code") == key
+    assert run_key(AS_OF, training, 100, same, "other code") != key
+    assert run_key(AS_OF, dataclasses.replace(training, seed=training.seed + 1), 100, same, "code") != key
+
+
+def test_a_member_is_taken_up_only_with_its_best_weights_and_the_same_epochs(tmp_path):
+    from promo_roi.training.checkpoints import record_outcome, recorded_outcome
+
+    outcome = {"history": [{"epoch": 1, "train_outcome_loss": 0.5}], "best_epoch": 1, "backend": "gloo"}
+    record_outcome(tmp_path, 3, outcome)
+    assert recorded_outcome(tmp_path, 3) is None  # no best weights: the fine-tuning is not over
+    (tmp_path / "final.pt").write_bytes(b"weights")
+    assert recorded_outcome(tmp_path, 3) == outcome
+    assert recorded_outcome(tmp_path, 4) is None  # asked for more epochs: resume from the last checkpoint
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 # --- the champion rule ---------------------------------------------------------------------
 
 
@@ -392,7 +424,7 @@ def test_of_two_concurrent_promotions_one_wins_and_the_alias_follows_the_ledger(
 
     from promo_roi.mlflow_io import MlflowStore
     from promo_roi.tables import MODEL_CHAMPION
-    from promo_roi.training.champion_ledger import ChampionLedger
+    from promo_roi.training.champion_ledger import ChampionLedger, serving_version
     from promo_roi.training.registry import promote_if_better
 
     warehouse = config_for("champion_ledger").warehouse
@@ -432,6 +464,9 @@ def test_of_two_concurrent_promotions_one_wins_and_the_alias_follows_the_ledger(
     assert rows["mlflow_run_id"].tolist() == [first.info.run_id, run_a.info.run_id]
 
     store.set_alias(name, alias, v_b)  # moved by hand (or a run killed between claim and alias)
+    # Scoring serves the ledger's champion meanwhile; with no promotion recorded, the alias's.
+    assert serving_version(spark, warehouse, store.alias_version(name, alias), name, alias) == v_a
+    assert serving_version(spark, warehouse, v_b, name, "other_alias") == v_b
     with store.fluent(), mlflow.start_run(experiment_id=experiment_id) as run_c:
         v_c = _ConstantUplift.log(0.2, name)
         kept = promote_if_better(store, name, alias, v_c, 0.2, "m", metric, True, ledger(run_c.info.run_id))
@@ -478,15 +513,86 @@ def test_training_ran_distributed_on_two_processes(trained):
     assert all(math.isfinite(h["train_outcome_loss"]) for h in result.history)
 
 
-def test_a_second_training_of_the_same_data_evaluates_the_same(spark, trained, copy_warehouse):
-    """Trained again on a copy of the warehouse (petastorm + TorchDistributor, 2 processes), the model scores
-    the held-out campaigns exactly as the first did: every transformer metric of gold.model_evaluation is the
-    same number, so one training is the model, not one draw of it."""
+# The four gold tables a training run writes its evaluation to, in the order it commits them (after the examples).
+EVALUATION_TABLES = (MODEL_EVALUATION, POSITIVITY_DIAGNOSTICS, REFUTATION_CHECKS, UPLIFT_CURVES)
+
+
+def _run_rows(spark, spec, config, run_id: str) -> pd.DataFrame:
+    """One training run's rows of ``spec`` as of AS_OF, without the run id and time, in a stable order."""
+    frame = _gold(spark, spec, config)
+    frame = frame[frame["mlflow_run_id"] == run_id].drop(columns=["mlflow_run_id", "evaluated_at"], errors="ignore")
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True).astype(str)
+
+
+def test_a_training_killed_before_each_commit_resumes_and_evaluates_as_the_first(
+        spark, trained, copy_warehouse, tmp_path_factory):
+    """The fixture's training again, on a copy of its warehouse with checkpoints of its own, killed before each of
+    its Delta commits in turn (the examples slice, then the four evaluation tables), and then run whole.
+
+    - After each kill the first run's rows of every table, the champion's promotions and the alias are as they
+      were; the killed run's rows are in the tables it committed, whole (the same rows as the run that completes),
+      and in no other.
+    - Only the first attempt that gets past the examples fine-tunes: the later ones take up its recorded members
+      (its best weights are not written again).
+    - The run that completes scores the held-out campaigns exactly as the first training did, every transformer
+      metric of gold.model_evaluation the same number and the same epoch losses: one training (petastorm +
+      TorchDistributor, 2 processes) is the model, not one draw of it, and a resumed run is the uninterrupted one."""
+    from conftest import InjectedFault, fail_at
+    from promo_roi.mlflow_io import MlflowStore
+    from promo_roi.tables import MODEL_CHAMPION
     from promo_roi.training.pipeline import train
 
     config, first = trained
-    again = copy_warehouse(config, "training_again")
-    second = train(spark, again, AS_OF)
+    again = copy_warehouse(config, "training_killed")
+    own = tmp_path_factory.mktemp("training_killed_run")
+    again = dataclasses.replace(again, training=dataclasses.replace(
+        again.training, checkpoint_dir=str(own / "checkpoints"), petastorm_cache_dir=str(own / "petastorm")))
+    training = again.training
+    store = MlflowStore(again.mlflow.tracking_uri)
+    store.set_alias(training.registered_model, training.champion_alias, first.model_version)
+    first_rows = {spec.full_name: _run_rows(spark, spec, again, first.mlflow_run_id) for spec in EVALUATION_TABLES}
+    promotions = lambda: (delta_io.read_table(spark, MODEL_CHAMPION, again.warehouse).toPandas()  # noqa: E731
+                          if delta_io.table_exists(spark, MODEL_CHAMPION, again.warehouse) else None)
+    promotions_before = promotions()
+    order = [training_examples_spec(again.features).full_name] + [spec.full_name for spec in EVALUATION_TABLES]
+    killed: dict[int, str] = {}  # kill_at -> the killed run's MLflow run id
+    best_weights = lambda: sorted((p.name, p.stat().st_mtime_ns) for p in (own / "checkpoints").rglob("final.pt"))  # noqa: E731
+    weights_after_fine_tune = None
+    for kill_at in range(1, len(order) + 2):
+        with fail_at(kill_at) as commits:
+            try:
+                second = train(spark, again, AS_OF)
+            except InjectedFault:
+                pass
+            else:
+                break
+        assert [table for _, table in commits] == order[:kill_at], kill_at
+        runs = {run for spec in EVALUATION_TABLES for run in _gold(spark, spec, again)["mlflow_run_id"]}
+        new_runs = runs - {first.mlflow_run_id, *killed.values()}
+        assert len(new_runs) <= 1, new_runs
+        killed.update((kill_at, run) for run in new_runs)
+        for spec in EVALUATION_TABLES:
+            pd.testing.assert_frame_equal(_run_rows(spark, spec, again, first.mlflow_run_id), first_rows[spec.full_name])
+        if promotions_before is None:
+            assert promotions() is None
+        else:
+            pd.testing.assert_frame_equal(promotions(), promotions_before)
+        assert store.alias_version(training.registered_model, training.champion_alias) == first.model_version
+        if kill_at >= 2:
+            weights_after_fine_tune = weights_after_fine_tune or best_weights()
+            assert weights_after_fine_tune and best_weights() == weights_after_fine_tune, "fine-tuned again"
+    assert kill_at == len(order) + 1 and len(commits) == len(order), "the run that completed made other commits"
+    assert best_weights() == weights_after_fine_tune
+    assert not second.promoted  # the same model as the champion: a tie keeps it
+    # Each killed run's rows are where it committed, whole: the completed run's rows, table by table.
+    assert sorted(killed) == [3, 4, 5]
+    for kill_at, run in killed.items():
+        for position, spec in enumerate(EVALUATION_TABLES, start=2):
+            rows = _run_rows(spark, spec, again, run)
+            if position < kill_at:
+                pd.testing.assert_frame_equal(rows, _run_rows(spark, spec, again, second.mlflow_run_id))
+            else:
+                assert rows.empty, (kill_at, spec.full_name)
 
     def transformer_metrics(run_config, run) -> dict:
         ev = _gold(spark, MODEL_EVALUATION, run_config)

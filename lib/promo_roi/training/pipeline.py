@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -55,6 +54,14 @@ from promo_roi.tables import (
 )
 from promo_roi.training import evaluate
 from promo_roi.training.champion_ledger import ChampionLedger
+from promo_roi.training.checkpoints import (
+    code_fingerprint,
+    examples_fingerprint,
+    member_checkpoint_dir,
+    record_outcome,
+    recorded_outcome,
+    run_key,
+)
 from promo_roi.training.examples import build_placebo_examples, build_training_examples, exposures_as_of
 from promo_roi.training.held_out import (
     TRANSFORMER,
@@ -70,6 +77,10 @@ if TYPE_CHECKING:  # registry imports MLflow: loaded only when a model is regist
 
 log = logging.getLogger(__name__)
 
+# The modules that define what a checkpoint holds: the network, the training loop, the loader, the ensemble and
+# this one, which encodes the rows. Their source is part of the checkpoint key (checkpoints.run_key).
+TRAINING_CODE = ("promo_roi.training.model", "promo_roi.training.distributed", "promo_roi.training.loader",
+                 "promo_roi.training.ensemble", __name__)
 TRAINING_BATCH_SCHEMA = "x_num array<float>, x_cat array<bigint>, text_id int, targeted float, outcomes array<float>"
 
 
@@ -136,13 +147,6 @@ def resolve_use_gpu(setting: str) -> bool:
 
         return torch.cuda.is_available()
     return setting == "true"
-
-
-def run_key(as_of: dt.date, training: TrainingConfig, n_rows: int, examples_version: int) -> str:
-    """Identifies a training run for checkpoint resumption: same inputs and settings, same key."""
-    settings = {k: v for k, v in training.__dict__.items() if k not in ("epochs",)}
-    blob = json.dumps([as_of.isoformat(), settings, n_rows, examples_version], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _to_pandas(df: DataFrame) -> pd.DataFrame:
@@ -237,20 +241,22 @@ def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric:
     )
 
 
-def member_checkpoint_dir(checkpoint_dir: Path, member: int, size: int) -> Path:
-    """Where member ``member`` (0-based) of an ensemble of ``size`` keeps its checkpoint and best weights: the
-    run's checkpoint directory for a single network, a directory per member in an ensemble."""
-    return checkpoint_dir if size == 1 else checkpoint_dir / f"member_{member + 1}"
-
-
 def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, encoder: FeatureEncoder,
               texts: list[str], model_spec: ModelSpec, training: TrainingConfig, use_gpu: bool, checkpoint_dir: Path,
               tracking_uri: str, mlflow_run_id: str) -> list[dict[str, Any]]:
     """petastorm converter of the encoded train split -> TorchDistributor (DDP), once per member of the
     ensemble (``model_spec.ensemble_size``), each from its own seed on the same converter; one outcome per
-    member. The converter is always deleted."""
-    from promo_roi.training.distributed import PetastormBatches, WorkerParams
-    from promo_roi.training.ensemble import member_prefix, member_seed
+    member. A member whose fine-tuning a run of the same key finished (``checkpoints.recorded_outcome``) is
+    not trained again: its outcome is taken up and its epochs' metrics logged to this run. The converter,
+    made only when a member is left to train, is always deleted."""
+    size = model_spec.ensemble_size
+    member_dirs = [member_checkpoint_dir(checkpoint_dir, member, size) for member in range(size)]
+    outcomes: list[dict[str, Any] | None] = [recorded_outcome(d, training.epochs) for d in member_dirs]
+    for member, outcome in enumerate(outcomes):
+        if outcome is not None:
+            _log_recorded_member(outcome, member, size, tracking_uri, mlflow_run_id, member_dirs[member])
+    if all(o is not None for o in outcomes):
+        return outcomes
     from promo_roi.training.loader import make_converter
 
     text_ids = {t: i for i, t in enumerate(texts)}
@@ -259,34 +265,56 @@ def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, e
         min_row_groups = 2 * training.num_processes * training.loader_workers
         converter = make_converter(spark, encoded_train, training.petastorm_cache_dir, min_row_groups)
         st.rows = len(converter)
-    size = model_spec.ensemble_size
-    outcomes = []
     try:
         validation = encode_arrays(frames.validation, encoder, text_ids)
-        for member in range(size):
-            member_dir = member_checkpoint_dir(checkpoint_dir, member, size)
-            params = WorkerParams(
-                model_spec=model_spec.member().to_dict(), texts=texts, n_train_rows=len(converter),
-                batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
-                encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
-                propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
-                seed=member_seed(training.seed, member), use_gpu=use_gpu,
-                checkpoint_path=str(member_dir / "last.pt"), final_weights_path=str(member_dir / "final.pt"),
-                batch_source=PetastormBatches(converter, training.loader_workers),
-                mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id, validation=validation,
-                threads_per_process=max(1, (os.cpu_count() or 1) // training.num_processes),
-                metric_prefix=member_prefix(member, size),
-            )
+        for member in (m for m in range(size) if outcomes[m] is None):
+            params = _worker_params(model_spec, texts, len(converter), training, member, use_gpu, member_dirs[member],
+                                    converter, tracking_uri, mlflow_run_id, validation)
             with stage(log, f"train.distributed[member {member + 1} of {size}, {training.num_processes} "
                             f"processes, {'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
                 outcome = _train_distributed(params, training, use_gpu)
                 st.rows = len(frames.train) * training.epochs
                 st.detail = (f"seed {params.seed}, backend {outcome['backend']}, "
                              f"{outcome['steps_per_epoch']} steps/epoch, best epoch {outcome['best_epoch']}")
-            outcomes.append(outcome)
+            record_outcome(member_dirs[member], training.epochs, outcome)
+            outcomes[member] = outcome
     finally:
         converter.delete()
     return outcomes
+
+
+def _worker_params(model_spec: ModelSpec, texts: list[str], n_train_rows: int, training: TrainingConfig, member: int,
+                   use_gpu: bool, member_dir: Path, converter, tracking_uri: str, mlflow_run_id: str, validation):
+    from promo_roi.training.distributed import PetastormBatches, WorkerParams
+    from promo_roi.training.ensemble import member_prefix, member_seed
+
+    return WorkerParams(
+        model_spec=model_spec.member().to_dict(), texts=texts, n_train_rows=n_train_rows,
+        batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
+        encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
+        propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
+        seed=member_seed(training.seed, member), use_gpu=use_gpu,
+        checkpoint_path=str(member_dir / "last.pt"), final_weights_path=str(member_dir / "final.pt"),
+        batch_source=PetastormBatches(converter, training.loader_workers),
+        mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id, validation=validation,
+        threads_per_process=max(1, (os.cpu_count() or 1) // training.num_processes),
+        metric_prefix=member_prefix(member, size=model_spec.ensemble_size),
+    )
+
+
+def _log_recorded_member(outcome: dict[str, Any], member: int, size: int, tracking_uri: str, mlflow_run_id: str,
+                         member_dir: Path) -> None:
+    """A member an earlier run of the same key trained: its epochs' metrics go to this run as rank 0 logged them."""
+    from promo_roi.training.ensemble import member_prefix
+
+    client = MlflowStore(tracking_uri).client
+    prefix = member_prefix(member, size)
+    for record in outcome["history"]:
+        for key, value in record.items():
+            if key != "epoch":
+                client.log_metric(mlflow_run_id, prefix + key, value, step=int(record["epoch"]))
+    log.info("train.distributed[member %d of %d]: fine-tuned by an earlier run of the same key (%s), best epoch %s: "
+             "not trained again", member + 1, size, member_dir, outcome["best_epoch"])
 
 
 def saved_transformer(model_root: Path, checkpoint_dir: Path, model_spec: ModelSpec, encoder: FeatureEncoder):
@@ -404,7 +432,7 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
     frames = held_out_frames(train_df, examples, bronze, splits, as_of, config)
     use_gpu = resolve_use_gpu(training.use_gpu)
     model_spec = model_spec_for(training, encoder, len(numeric))
-    key = run_key(as_of, training, n_train, version)
+    key = run_key(as_of, training, n_train, examples_fingerprint(examples), code_fingerprint(TRAINING_CODE))
     checkpoint_dir = Path(training.checkpoint_dir) / key
     store = MlflowStore.of(mlflow_config)
     experiment_id = store.experiment_id(training.experiment)
