@@ -109,7 +109,7 @@ def main() -> int:
     plans = inputs.planned_campaigns(spark, config, run_date)
     examples = inputs.scoring_examples(bronze, user_features, plans, run_date, config).cache()
     real = examples.toPandas()
-    model = champion(config)
+    model = champion(spark, config)
     tracking_uri = config.require_training().mlflow.tracking_uri
     inner = load_champion(model.uri, tracking_uri)
     torch.set_num_threads(1)

@@ -39,7 +39,7 @@ def main() -> int:
     plans = inputs.planned_campaigns(spark, config, args.run_date)
     examples = inputs.scoring_examples(bronze, user_features, plans, args.run_date, config).cache()
     print(f"pairs {examples.count():,}, partitions {examples.rdd.getNumPartitions()}")
-    model = champion(config)
+    model = champion(spark, config)
     tracking_uri = config.require_training().mlflow.tracking_uri
     keys = ["household_id", "campaign_id"]
     executors = examples.mapInPandas(scorer(model.uri, tracking_uri, 0), SCORE_SCHEMA).toPandas()

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from promo_roi import delta_io
 from promo_roi.analyst_views import PUBLISHED_TABLES
 from promo_roi.scoring.backtest import backtest
-from promo_roi.tables import BACKTEST_FORECAST, FORECAST_ACCURACY, PUBLICATION_LOG
+from promo_roi.tables import BACKTEST_FORECAST, CAMPAIGN_PLANS, FORECAST_ACCURACY, PUBLICATION_LOG
 from promo_roi.validation import InputError
 
 RUN_DATES = [dt.date(2017, 8, 1), dt.date(2017, 9, 1), dt.date(2017, 10, 1)]
@@ -102,10 +102,33 @@ def test_the_same_campaign_has_the_same_realized_effect_whichever_night_forecast
     assert (spread.abs() < 1e-9).all()
 
 
-def test_rerunning_a_date_replaces_its_slice(spark, backtested):
+def test_a_backtest_killed_before_each_commit_leaves_the_last_accuracy_and_a_rerun_replaces_its_slice(
+        spark, backtested):
+    """The last date backtested again, killed before each of its three commits (the calendar's plans seeded into
+    gold.campaign_plans, as the night does; its forecast, appended to gold.backtest_forecast; its slice of
+    gold.forecast_accuracy): readers keep the last backtest's accuracy for every date, a killed run's forecast is
+    whole (the same as the first run's) or absent, and a clean rerun replaces the date's slice."""
+    from conftest import InjectedFault, fail_at
+
     config, results, _ = backtested
-    before = _accuracy(spark, config).groupby("run_date").size().to_dict()
+    ordered = lambda frame: frame.sort_values(["run_date", "campaign_id"]).reset_index(drop=True)  # noqa: E731
+    accuracy_before = ordered(_accuracy(spark, config))
+    before = accuracy_before.groupby("run_date").size().to_dict()
     first = _backtest_forecast(spark, config, results[-1].run_id)
+    forecast_runs = lambda: set(delta_io.read_table(spark, BACKTEST_FORECAST, config.warehouse).select(  # noqa: E731
+        "run_id").distinct().toPandas()["run_id"])
+    runs_before = forecast_runs()
+    order = [CAMPAIGN_PLANS.full_name, BACKTEST_FORECAST.full_name, FORECAST_ACCURACY.full_name]
+    for kill_at in range(1, len(order) + 1):
+        with pytest.raises(InjectedFault), fail_at(kill_at) as commits:
+            backtest(spark, config, [RUN_DATES[-1]])
+        assert [table for _, table in commits] == order[:kill_at]
+        pd.testing.assert_frame_equal(ordered(_accuracy(spark, config)), accuracy_before)
+        killed = forecast_runs() - runs_before
+        assert len(killed) == max(0, kill_at - 2), killed
+        for run in killed:
+            pd.testing.assert_frame_equal(_backtest_forecast(spark, config, run)[["incremental_revenue"]].sort_index(),
+                                          first[["incremental_revenue"]].sort_index())
     again = backtest(spark, config, [RUN_DATES[-1]])
     after = _accuracy(spark, config)
     assert after.groupby("run_date").size().to_dict() == before

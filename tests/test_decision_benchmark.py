@@ -124,7 +124,7 @@ def test_the_pricing_what_if_plans_on_costs_priced_by_the_shrunk_count(spark, ti
     base, root, run = tiny
     scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
     config = scenario_config(base, root, scenario)
-    calibration = champion_model(config).calibration
+    calibration = champion_model(spark, config).calibration
     line = calibration.redemption_count_shrunk
     assert _champion(run) == f"champion (v{run.champion_version}, valued by {calibration.value_score})"
     name = f"{_champion(run)} + shrunk redemptions"

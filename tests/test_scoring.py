@@ -121,7 +121,7 @@ def test_households_are_valued_by_the_score_training_validated(spark, scoring_co
     from promo_roi.tables import MODEL_EVALUATION
 
     config = scoring_config
-    calibration = champion_model(config).calibration
+    calibration = champion_model(spark, config).calibration
     ranking = delta_io.read_table(spark, MODEL_EVALUATION, config.warehouse).filter(
         (F.col("as_of_date") == F.lit(RUN_DATE)) & (F.col("scope") == "ranking")).toPandas()
     compared = ranking[ranking["metric"] == "qini_minus_heuristic"].iloc[0]
@@ -164,14 +164,14 @@ def test_each_pair_is_priced_by_the_redemption_model_configured(spark, scoring_c
     count the champion also carries prices the same pairs as intercept + slope x p (scoring.redemption_model)."""
     from promo_roi.scoring.forecast import expected_redemptions
 
-    model = champion_model(scoring_config)
+    model = champion_model(spark, scoring_config)
     ratio = model.calibration.redemption_count.ratio
     scores = _published(spark, HOUSEHOLD_SCORES, scoring_config)
     published = scores.select("p_redeem_targeted", "expected_redemptions").toPandas()
     assert published["expected_redemptions"].tolist() == pytest.approx((ratio * published["p_redeem_targeted"]).tolist())
     shrunk_config = dataclasses.replace(scoring_config, scoring=dataclasses.replace(
         scoring_config.scoring, redemption_model="shrunk"))
-    shrunk = champion_model(shrunk_config).calibration
+    shrunk = champion_model(spark, shrunk_config).calibration
     line = shrunk.redemption_count_shrunk
     assert shrunk.redemptions is line and line.intercept >= 0 and line.slope >= 0
     priced = scores.withColumnRenamed("p_redeem_targeted", "p_redeem_t1").select(
@@ -198,7 +198,7 @@ def test_a_run_date_before_the_champions_training_is_refused_before_any_write(sp
     with pytest.raises(ScoringInputError, match=r"was trained as of 2017-07-01, after the run date 2017-06-01"):
         score(spark, config, dt.date(2017, 6, 1))
     assert versions == {s.name: delta_io.table_version(spark, s, config.warehouse) for s in specs}
-    assert champion_model(config).trained_as_of == RUN_DATE
+    assert champion_model(spark, config).trained_as_of == RUN_DATE
 
 
 def test_the_driver_and_the_executors_score_every_pair_alike(spark, scoring_config, first_run, caplog):
@@ -375,7 +375,7 @@ def _what_if(spark, config, planning):
         F.col("run_date") == F.lit(RUN_DATE)).first()
     plans = delta_io.read_table(spark, CAMPAIGN_PLANS, config.warehouse).filter(
         F.col("start_date") >= F.lit(RUN_DATE)).toPandas()
-    plan = plan_night(scores, plans, planning, champion_model(config).calibration, config.scoring.gross_margin,
+    plan = plan_night(scores, plans, planning, champion_model(spark, config).calibration, config.scoring.gross_margin,
                       config.scoring.interval, RUN_DATE, log.run_id, log.model_version,
                       value_outcome=config.scoring.value_outcome)
     pairs = scores.select(

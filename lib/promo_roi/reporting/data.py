@@ -27,6 +27,7 @@ from promo_roi import delta_io
 from promo_roi.config import AppConfig
 from promo_roi.publication import published, published_run
 from promo_roi.reporting.budget_curve import spend_profit_curve
+from promo_roi.training.champion_ledger import serving_version
 from promo_roi.tables import (
     BUDGET_PLAN,
     CAMPAIGN_ROI_FORECAST,
@@ -120,8 +121,9 @@ class ReportData:
         return f"{head} interval" if head.endswith("%") else "interval"
 
 
-def _model_info(config: AppConfig, version: str) -> ModelInfo:
-    """The version's training run and as-of date, and the current champion, from the MLflow registry."""
+def _model_info(spark: SparkSession, config: AppConfig, version: str) -> ModelInfo:
+    """The version's training run and as-of date from the MLflow registry, and the champion scoring serves
+    today (gold.model_champion's latest promotion, else the alias's)."""
     training, _, mlflow_config = config.require_training()
     info = ModelInfo(training.registered_model, version)
     try:
@@ -131,7 +133,9 @@ def _model_info(config: AppConfig, version: str) -> ModelInfo:
         run_id = store.version_run_id(training.registered_model, version)
         as_of = store.run_params(run_id).get("as_of_date")
         # No alias is a fact to show, not a failure.
-        champion = store.alias_version(training.registered_model, training.champion_alias)
+        champion = serving_version(spark, config.warehouse,
+                                   store.alias_version(training.registered_model, training.champion_alias),
+                                   training.registered_model, training.champion_alias)
         return ModelInfo(training.registered_model, version, run_id,
                          dt.date.fromisoformat(as_of) if as_of else None, champion)
     except Exception as exc:  # noqa: BLE001 - the report says what it could not look up
@@ -237,7 +241,7 @@ def load_report_data(spark: SparkSession, config: AppConfig, run_date: dt.date) 
         accuracy = delta_io.read_table(spark, FORECAST_ACCURACY, config.warehouse).filter(
             F.col("run_date") <= F.lit(run_date)).toPandas()
     curve = _budget_curve(published(spark, HOUSEHOLD_SCORES, config).filter(on_date), plan, run_date)
-    model = _model_info(config, str(entry.model_version))
+    model = _model_info(spark, config, str(entry.model_version))
     evaluation, evaluation_note = _training_rows(spark, config, MODEL_EVALUATION, model)
     curves, curves_note = _training_rows(spark, config, UPLIFT_CURVES, model, BACKFILL_HINT)
     versions = {spec.full_name: delta_io.table_version(spark, spec, config.warehouse)
@@ -259,7 +263,7 @@ def backfill_curves(spark: SparkSession, config: AppConfig, run_date: dt.date) -
     the Qini it was judged on (:mod:`promo_roi.training.curves`). Returns the rows written (0: already there)."""
     from promo_roi.training.curves import backfill_uplift_curves
 
-    model = _model_info(config, str(_publication_entry(spark, config, run_date).model_version))
+    model = _model_info(spark, config, str(_publication_entry(spark, config, run_date).model_version))
     if model.lookup_error:
         raise ReportInputError(f"cannot look up version {model.version} in MLflow: {model.lookup_error}")
     stored, _note = _training_rows(spark, config, UPLIFT_CURVES, model)

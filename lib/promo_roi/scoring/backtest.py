@@ -302,7 +302,7 @@ def backtest(spark: SparkSession, config: AppConfig, run_dates: Sequence[dt.date
         raise InputError(f"run date(s) {', '.join(map(str, late))} are not before observed_through "
                          f"{observed_through}: nothing they forecast can have happened yet")
     _, evaluation, mlflow_config = config.require_training()
-    model = champion(config)
+    model = champion(spark, config)
     seen = campaigns_seen_in_training(config, model.version)
     bronze = read_bronze(spark, config)
     encode = load_champion(model.uri, mlflow_config.tracking_uri).feature_encoder.encode

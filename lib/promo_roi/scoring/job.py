@@ -38,6 +38,7 @@ from promo_roi.scoring import forecast as forecasting
 from promo_roi.scoring import inputs
 from promo_roi.scoring.plan import describe_plan, plan_night
 from promo_roi.scoring.predict import SCORE_SCHEMA, score_on_driver, scorer
+from promo_roi.training.champion_ledger import serving_version
 from promo_roi.tables import (
     BUDGET_PLAN,
     CAMPAIGN_PLANS,
@@ -96,14 +97,17 @@ class NightForecast:
             frame.unpersist()
 
 
-def champion(config: AppConfig) -> Champion:
-    """The champion version, its artifacts and its uplift calibration; a clear error when unusable."""
+def champion(spark: SparkSession, config: AppConfig) -> Champion:
+    """The champion version (gold.model_champion's latest promotion, else the MLflow alias's), its artifacts
+    and its uplift calibration; a clear error when unusable."""
     from promo_roi.mlflow_io import MlflowStore
     from promo_roi.scoring.predict import load_champion
 
     training, _, mlflow_config = config.require_training()
     store = MlflowStore.of(mlflow_config)
-    version = store.alias_version(training.registered_model, training.champion_alias)
+    version = serving_version(spark, config.warehouse,
+                              store.alias_version(training.registered_model, training.champion_alias),
+                              training.registered_model, training.champion_alias)
     if version is None:
         raise inputs.ScoringInputError(
             f"no '{training.champion_alias}' version of {training.registered_model} in {mlflow_config.tracking_uri}: "
@@ -152,7 +156,7 @@ def prepare_night(spark: SparkSession, config: AppConfig, run_date: dt.date, mod
         raise inputs.ScoringInputError(
             f"{uf_spec.full_name} does not exist: run jobs/build_features.py --as-of {run_date}")
     user_features = delta_io.read_table(spark, uf_spec, config.warehouse)
-    model = model or champion(config)
+    model = model or champion(spark, config)
     with stage(log, f"score.plans[{run_date}]") as st:
         cost = config.scoring.redemption_cost  # 0 is a cost too (a manufacturer-funded coupon)
         if cost is None:
@@ -204,7 +208,7 @@ def keyed(spark: SparkSession, frame: pd.DataFrame, spec: TableSpec, keys: dict[
 def score(spark: SparkSession, config: AppConfig, run_date: dt.date) -> ScoringResult:
     """Scores, forecasts, plans and publishes ``run_date`` (steps in the module docstring)."""
     _require_sections(config)
-    model = champion(config)
+    model = champion(spark, config)
     trained = model.trained_as_of
     if trained is not None and trained > run_date:
         # Its examples include campaigns that ended after the run date: a forecast for that date would use them.

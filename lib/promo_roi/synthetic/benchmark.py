@@ -158,7 +158,7 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     trained = timed("train", lambda: train(spark, config, run_date))
     gate = _use_candidate_if_refused(config, trained)
     timed("score", lambda: score(spark, config, run_date))
-    model = champion(config)
+    model = champion(spark, config)
     published = published_decisions(spark, config, run_date)
     # Named by what it valued households by (evaluation.ranking chose it on the validation campaigns).
     champion_name = f"champion (v{model.version}, valued by {model.calibration.value_score})"

@@ -7,7 +7,8 @@ number only while the champion it compared against is still the latest row
 (:func:`promo_roi.delta_io.compare_and_set`), and moves the alias only after
 winning; the loser is not promoted and says why. The alias follows the table:
 a run finding them apart (a run killed between its claim and the alias) puts
-the alias back on the table's champion before comparing.
+the alias back on the table's champion before comparing, and scoring serves
+the table's champion whatever the alias says (:func:`serving_version`).
 """
 
 from __future__ import annotations
@@ -62,3 +63,19 @@ class ChampionLedger:
         log.info("champion claim for %s@%s v%s (was %s): %s", self.registered_model, self.alias, candidate,
                  expected, "won" if won else "lost to a concurrent promotion")
         return won
+
+
+def serving_version(spark: SparkSession, warehouse: WarehouseConfig, alias_version: str | None,
+                    registered_model: str, alias: str) -> str | None:
+    """The version to score with: the latest promotion recorded in ``gold.model_champion`` for this model and
+    alias, else (no promotion recorded: a champion set by hand, or before the table) ``alias_version``, the
+    MLflow alias's. A training killed between its claim and moving the alias leaves the two apart; the claim was
+    the decision, so it is served, and the alias is put back by the next training."""
+    recorded = ChampionLedger(spark, warehouse, registered_model, alias, mlflow_run_id="").current()
+    if recorded is None:
+        return alias_version
+    if recorded != alias_version:
+        log.warning("the %s alias of %s points to version %s, gold.model_champion's latest promotion is version %s "
+                    "(a training stopped between its claim and the alias): serving version %s", alias,
+                    registered_model, alias_version, recorded, recorded)
+    return recorded
