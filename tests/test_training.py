@@ -183,6 +183,41 @@ def test_two_trainings_on_the_same_batches_end_with_the_same_weights(tmp_path, m
     assert different == []
 
 
+def test_an_ensemble_trained_in_one_launch_ends_with_each_member_s_weights_alone(tmp_path, monkeypatch):
+    """train_members (what one TorchDistributor launch runs for a whole ensemble) trains each member as
+    train_worker alone does: two seeds, the same weights to the bit and the same losses, and the two members
+    differ from each other."""
+    import torch
+
+    from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_members, train_worker
+
+    n = 96
+    arrays = random_training_arrays(n)
+
+    def member(run: str, seed: int) -> WorkerParams:
+        return WorkerParams(
+            model_spec=ModelSpec(n_numeric=3, cardinalities=[3], hidden_dim=8, finetune="frozen").to_dict(),
+            texts=["type a campaign.", "type b campaign."], n_train_rows=n, batch_size=32, epochs=2,
+            learning_rate=1e-3, encoder_learning_rate=1e-5, weight_decay=0.0, propensity_weight=1.0, seed=seed,
+            use_gpu=False, checkpoint_path=str(tmp_path / run / "last.pt"),
+            final_weights_path=str(tmp_path / run / "final.pt"), batch_source=ArrayBatches(arrays))
+
+    join_as_single_rank(monkeypatch)
+    together = train_members([member("together_1", 3), member("together_2", 4)])
+    alone = []
+    for run, seed in (("alone_1", 3), ("alone_2", 4)):
+        join_as_single_rank(monkeypatch)
+        alone.append(train_worker(member(run, seed)))
+    losses = lambda result: [{k: v for k, v in h.items() if "loss" in k} for h in result["history"]]  # noqa: E731
+    assert [losses(r) for r in together] == [losses(r) for r in alone]
+    weights = lambda run: torch.load(tmp_path / run / "final.pt", weights_only=True)  # noqa: E731
+    for k in (1, 2):
+        one, other = weights(f"together_{k}"), weights(f"alone_{k}")
+        assert [name for name in one if not torch.equal(one[name], other[name])] == []
+    first, second = weights("together_1"), weights("together_2")
+    assert any(not torch.equal(first[name], second[name]) for name in first)
+
+
 def test_held_out_rows_come_in_key_order_whatever_the_stored_order(spark):
     """The evaluation draws its folds and resamples by row position: the same rows stored in another order
     give the same frame."""

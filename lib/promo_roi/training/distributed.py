@@ -1,7 +1,8 @@
 """The distributed training loop: one process per rank, DistributedDataParallel.
 
-:func:`train_worker` is what ``pyspark.ml.torch.distributor.TorchDistributor``
-runs in each of its processes (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK,
+:func:`train_members` is what ``pyspark.ml.torch.distributor.TorchDistributor``
+runs in each of its processes (every network of an ensemble, one after the
+other; :func:`train_worker` for one network) (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR/PORT). Each rank reads its own petastorm shard
 (``cur_shard=rank, shard_count=world``), and every rank runs the same fixed
 number of steps per epoch: shards are whole row groups and can differ by a
@@ -201,7 +202,6 @@ def _join_process_group(params: WorkerParams) -> _Rank:
     if use_cuda:
         torch.cuda.set_device(device)
     torch.set_num_threads(max(1, params.threads_per_process))
-    torch.manual_seed(params.seed)
     return _Rank(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")), backend, device, use_cuda)
 
 
@@ -292,18 +292,37 @@ def _end_of_epoch(record: dict[str, float], progress: _Progress, network: Any, b
 
 
 def train_worker(params: WorkerParams) -> dict[str, Any]:
-    """One rank of the DDP training. Every rank returns rank 0's history and run facts."""
+    """One rank of the DDP training of one network. Every rank returns rank 0's history and run facts."""
+    return train_members([params])[0]
+
+
+def train_members(members: list[WorkerParams]) -> list[dict[str, Any]]:
+    """One rank of the DDP training of each network in ``members`` (an ensemble's), one after the other in one
+    process group: what TorchDistributor runs once for the whole ensemble, so that the processes, their imports
+    and the group are started once, not once per member. Each member is seeded, built and trained as it would
+    be alone (``train_worker``), to the same weights. Every rank returns rank 0's results, one per member."""
+    import torch.distributed as dist
+
+    from promo_roi.observability import configure_logging
+
+    if not logging.getLogger().handlers:  # a fresh torchrun process: its own entry point
+        configure_logging("INFO")
+    where = _join_process_group(members[0])
+    results = [_train_member(params, where) for params in members]
+    dist.destroy_process_group()
+    return results
+
+
+def _train_member(params: WorkerParams, where: _Rank) -> dict[str, Any]:
+    """This rank's part of one network's training, in the process group already joined."""
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     from transformers import AutoTokenizer
 
-    from promo_roi.observability import configure_logging
     from promo_roi.training.model import ModelSpec, TextBatcher, build_network, default_encoder_path
 
-    if not logging.getLogger().handlers:  # a fresh torchrun process: its own entry point
-        configure_logging("INFO")
-    where = _join_process_group(params)
+    torch.manual_seed(params.seed)
     spec = ModelSpec(**params.model_spec)
     tokenizer = AutoTokenizer.from_pretrained(spec.encoder_path or default_encoder_path(), local_files_only=True)
     batcher = TextBatcher.from_texts(tokenizer, params.texts, spec.max_text_tokens)
@@ -350,5 +369,4 @@ def train_worker(params: WorkerParams) -> dict[str, Any]:
     # on a gloo mutex (the rolling origin hung so, after its fifth fold, with no CPU used).
     del ddp
     gc.collect()
-    dist.destroy_process_group()
     return result[0]

@@ -6,7 +6,8 @@
    train split is encoded in Spark (``mapInPandas``) and materialised by
    petastorm's ``make_spark_converter``.
 3. ``TorchDistributor(num_processes, local_mode, use_gpu)`` runs
-   :func:`promo_roi.training.distributed.train_worker` on every rank: petastorm
+   :func:`promo_roi.training.distributed.train_members` on every rank, once
+   for every member of the seed ensemble: petastorm
    ``make_torch_dataloader`` sharded by rank, DistributedDataParallel, gloo on
    CPU or nccl on GPU, checkpoints after every epoch.
 4. The heuristic, the LightGBM T-learner and the transformer are scored on the
@@ -175,14 +176,15 @@ def capped_train(examples: DataFrame, cap: int | None) -> DataFrame:
     return train.repartition("household_id", "campaign_id")
 
 
-def _train_distributed(params: Any, training: TrainingConfig, use_gpu: bool) -> dict[str, Any]:
+def _train_distributed(members: list[Any], training: TrainingConfig, use_gpu: bool) -> list[dict[str, Any]]:
+    """One TorchDistributor launch for every member to train (``distributed.train_members``)."""
     from pyspark.ml.torch.distributor import TorchDistributor
 
-    from promo_roi.training.distributed import train_worker
+    from promo_roi.training.distributed import train_members
 
     distributor = TorchDistributor(num_processes=training.num_processes, local_mode=training.local_mode,
                                    use_gpu=use_gpu)
-    return distributor.run(train_worker, params)
+    return distributor.run(train_members, members)
 
 
 def publish_rows(spark: SparkSession, rows: list[dict[str, Any]], spec, config: AppConfig, as_of: dt.date,
@@ -244,11 +246,11 @@ def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric:
 def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, encoder: FeatureEncoder,
               texts: list[str], model_spec: ModelSpec, training: TrainingConfig, use_gpu: bool, checkpoint_dir: Path,
               tracking_uri: str, mlflow_run_id: str) -> list[dict[str, Any]]:
-    """petastorm converter of the encoded train split -> TorchDistributor (DDP), once per member of the
-    ensemble (``model_spec.ensemble_size``), each from its own seed on the same converter; one outcome per
-    member. A member whose fine-tuning a run of the same key finished (``checkpoints.recorded_outcome``) is
-    not trained again: its outcome is taken up and its epochs' metrics logged to this run. The converter,
-    made only when a member is left to train, is always deleted."""
+    """petastorm converter of the encoded train split -> one TorchDistributor (DDP) launch that trains every member
+    of the ensemble (``model_spec.ensemble_size``) left to train, one after the other, each from its own seed on
+    the same converter; one outcome per member. A member whose fine-tuning a run of the same key finished
+    (``checkpoints.recorded_outcome``) is not trained again: its outcome is taken up and its epochs' metrics
+    logged to this run. The converter, made only when a member is left to train, is always deleted."""
     size = model_spec.ensemble_size
     member_dirs = [member_checkpoint_dir(checkpoint_dir, member, size) for member in range(size)]
     outcomes: list[dict[str, Any] | None] = [recorded_outcome(d, training.epochs) for d in member_dirs]
@@ -267,15 +269,17 @@ def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, e
         st.rows = len(converter)
     try:
         validation = encode_arrays(frames.validation, encoder, text_ids)
-        for member in (m for m in range(size) if outcomes[m] is None):
-            params = _worker_params(model_spec, texts, len(converter), training, member, use_gpu, member_dirs[member],
-                                    converter, tracking_uri, mlflow_run_id, validation)
-            with stage(log, f"train.distributed[member {member + 1} of {size}, {training.num_processes} "
-                            f"processes, {'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
-                outcome = _train_distributed(params, training, use_gpu)
-                st.rows = len(frames.train) * training.epochs
-                st.detail = (f"seed {params.seed}, backend {outcome['backend']}, "
-                             f"{outcome['steps_per_epoch']} steps/epoch, best epoch {outcome['best_epoch']}")
+        todo = [m for m in range(size) if outcomes[m] is None]
+        params = [_worker_params(model_spec, texts, len(converter), training, m, use_gpu, member_dirs[m], converter,
+                                 tracking_uri, mlflow_run_id, validation) for m in todo]
+        which = "one network" if size == 1 else f"members {', '.join(str(m + 1) for m in todo)} of {size}"
+        with stage(log, f"train.distributed[{which}, {training.num_processes} processes, "
+                        f"{'nccl/GPU' if use_gpu else 'gloo/CPU'}]") as st:
+            trained = _train_distributed(params, training, use_gpu)
+            st.rows = len(frames.train) * training.epochs * len(todo)
+            st.detail = f"backend {trained[0]['backend']}, {trained[0]['steps_per_epoch']} steps/epoch; " + "; ".join(
+                f"seed {p.seed}: best epoch {o['best_epoch']}" for p, o in zip(params, trained))
+        for member, outcome in zip(todo, trained):
             record_outcome(member_dirs[member], training.epochs, outcome)
             outcomes[member] = outcome
     finally:
