@@ -18,8 +18,9 @@ from pyspark.sql import functions as F
 
 from conftest import InjectedFault, fail_at
 from promo_roi import delta_io
+from promo_roi.product_promotions.evaluation import sort_merge_joins_only
 from promo_roi.product_promotions.item_store_week import (
-    build_item_store_weeks, item_store_weeks, last_completed_week,
+    broadcast_first_sales, build_item_store_weeks, item_store_weeks, last_completed_week, sold_product_stores,
 )
 from promo_roi.product_promotions.baseline_features import item_store_week_features
 from promo_roi.tables import ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, SOURCE_TABLES
@@ -68,15 +69,22 @@ def test_last_completed_week_by_hand(app_config):
     assert last_completed_week(dt.date(2030, 1, 1), source) == source.last_week
 
 
-def test_each_row_by_hand(spark, app_config):
+@pytest.mark.parametrize("broadcast", [False, True])
+def test_each_row_by_hand(spark, app_config, broadcast):
+    """The same rows whether the first sales are shuffled to the promotions or broadcast to them."""
     source = app_config.source
     as_of = source.week_end(3) + dt.timedelta(days=1)
     tx, promotions = _frames(spark, source)
-    out = tx.transform(item_store_weeks(promotions, as_of, source))
+    out = tx.transform(item_store_weeks(promotions, as_of, source, broadcast_first_sales=broadcast))
     assert out.columns == ITEM_STORE_WEEK.columns
+    assert sold_product_stores(tx, as_of, source) == 2  # product 1 and product 2 in store 10
+    with sort_merge_joins_only(spark):  # no broadcast of Spark's own choosing: only the hint's
+        plan = out._jdf.queryExecution().executedPlan().toString()
+        assert ("BroadcastHashJoin" in plan) == broadcast
+        rows = _rows(out)
     # product, store, week, units, sales, discount, shelf, depth, lines, on display, in mailer, display codes,
     # mailer codes, first sale week
-    assert _rows(out) == [
+    assert rows == [
         (1, 10, 1, 3, 5.0, 1.0, 6.0, 1 / 6, 2, False, False, [], [], 1),
         (1, 10, 2, 0, 0.0, 0.0, 0.0, None, 0, True, True, ["3"], ["A"], 1),
         (1, 10, 3, 1, 2.5, 0.5, 3.0, 0.5 / 3.0, 1, True, True, ["5"], ["D"], 1),
@@ -84,6 +92,15 @@ def test_each_row_by_hand(spark, app_config):
     ]
     ends = {r["week"]: r["week_end_date"] for r in out.select("week", "week_end_date").distinct().collect()}
     assert ends == {w: source.week_end(w) for w in (1, 2, 3)}
+
+
+def test_first_sales_are_broadcast_only_while_they_fit_an_eighth_of_the_driver_heap():
+    gib = 2**30
+    # 128 bytes each: an eighth of 1 GiB holds 1,048,576 of them.
+    assert broadcast_first_sales(1_048_576, gib) and not broadcast_first_sales(1_048_577, gib)
+    assert broadcast_first_sales(631_185, gib)  # the full data's, from the demo's 1 GB driver
+    assert broadcast_first_sales(3_155_925, 8 * gib)  # five times the data, an 8 GB driver
+    assert not broadcast_first_sales(5_000_001, 64 * gib)  # never more than 5M, whatever the heap
 
 
 def test_nothing_after_the_as_of_date_and_no_later_week_changes_a_row(spark, app_config):

@@ -58,8 +58,14 @@ def _placement_codes(column: str):
     return F.array_sort(codes).alias(f"{column}s")
 
 
-def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig) -> Transform:
-    """``transactions -> silver.item_store_week`` rows for the weeks ended before ``as_of``."""
+def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig,
+                     broadcast_first_sales: bool = False) -> Transform:
+    """``transactions -> silver.item_store_week`` rows for the weeks ended before ``as_of``.
+
+    ``broadcast_first_sales``: join the promotions to each product-store's first sale by broadcasting the
+    first sales (one row per product sold in a store) instead of shuffling every promotion row; most promotion
+    rows are of products that never sold in that store and are dropped where they are read. The caller decides
+    by the first sales' size (:func:`publish_item_store_weeks`): a broadcast is held whole by every executor."""
 
     def _t(transactions: DataFrame) -> DataFrame:
         lines = transactions.transform(transactions_before(as_of)).transform(completed_weeks_before(as_of, source))
@@ -70,6 +76,8 @@ def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig
             F.count(F.lit(1)).alias("lines"),
         )
         first_sale = sales.groupBy("product_id", "store_id").agg(F.min("week").alias("first_sale_week"))
+        if broadcast_first_sales:
+            first_sale = F.broadcast(first_sale)
         # Placements only where the product had sold in the store by then; a key can hold two placements
         # (two display locations in one week): every code is kept.
         placements = (
@@ -110,6 +118,27 @@ def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig
     return _t
 
 
+# The first sales are broadcast while there are at most this many product-stores; more are joined by a shuffle.
+BROADCAST_MAX_PRODUCT_STORES = 5_000_000
+# What one first sale (product, store, week) takes in the driver while the broadcast is built: the collected rows
+# and the hash relation built from them, generously. The broadcast may take an eighth of the driver's heap:
+# spark-submit's default driver (1 GB, the demo's) builds it for up to ~1M product-stores.
+BROADCAST_BYTES_PER_PRODUCT_STORE = 128
+BROADCAST_HEAP_SHARE = 1 / 8
+
+
+def sold_product_stores(transactions: DataFrame, as_of: dt.date, source: SourceConfig) -> int:
+    """How many (product, store) pairs sold in the weeks ended before ``as_of``: the first sales' rows."""
+    lines = transactions.transform(transactions_before(as_of)).transform(completed_weeks_before(as_of, source))
+    return lines.select("product_id", "store_id").distinct().count()
+
+
+def broadcast_first_sales(product_stores: int, driver_heap_bytes: int) -> bool:
+    """Whether ``product_stores`` first sales are few enough to broadcast from a driver of this heap."""
+    fits = product_stores * BROADCAST_BYTES_PER_PRODUCT_STORE <= driver_heap_bytes * BROADCAST_HEAP_SHARE
+    return fits and product_stores <= BROADCAST_MAX_PRODUCT_STORES
+
+
 def completed_weeks(as_of: dt.date, config: AppConfig) -> int:
     """The last week ended before ``as_of``; refuses an as-of date before the first week ended: no week is
     complete, and an empty table would read as "nothing sold"."""
@@ -137,8 +166,18 @@ def publish_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.d
     wrong: each commit replaces whole weeks."""
     last_week = completed_weeks(as_of, config)
     weeks = f"week <= {last_week}"
+
+    def first_table() -> DataFrame:
+        product_stores = sold_product_stores(transactions, as_of, config.source)
+        heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+        broadcast = broadcast_first_sales(product_stores, heap)
+        log.info("product_promotions: %s products sold in a store before %s: first sales %s", f"{product_stores:,}",
+                 as_of, "broadcast to the promotions" if broadcast else
+                 f"joined by a shuffle (too many to broadcast from a driver of {heap / 2**30:.1f} GiB)")
+        return transactions.transform(item_store_weeks(promotions, as_of, config.source, broadcast))
+
     builds = (
-        (ITEM_STORE_WEEK, lambda: transactions.transform(item_store_weeks(promotions, as_of, config.source))),
+        (ITEM_STORE_WEEK, first_table),
         (ITEM_STORE_WEEK_FEATURES, lambda: delta_io.read_table(spark, ITEM_STORE_WEEK, config.warehouse)
          .filter(weeks).transform(item_store_week_features(products))),
     )
