@@ -500,8 +500,9 @@ def test_of_two_concurrent_promotions_one_wins_and_the_alias_follows_the_ledger(
 
     store.set_alias(name, alias, v_b)  # moved by hand (or a run killed between claim and alias)
     # Scoring serves the ledger's champion meanwhile; with no promotion recorded, the alias's.
-    assert serving_version(spark, warehouse, store.alias_version(name, alias), name, alias) == v_a
-    assert serving_version(spark, warehouse, v_b, name, "other_alias") == v_b
+    assert serving_version(spark, warehouse, store, name, alias) == v_a
+    store.set_alias(name, "other_alias", v_b)
+    assert serving_version(spark, warehouse, store, name, "other_alias") == v_b
     with store.fluent(), mlflow.start_run(experiment_id=experiment_id) as run_c:
         v_c = _ConstantUplift.log(0.2, name)
         kept = promote_if_better(store, name, alias, v_c, 0.2, "m", metric, True, ledger(run_c.info.run_id))

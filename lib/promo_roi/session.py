@@ -92,6 +92,11 @@ def driver_memory_shortfall(configured: str | None, max_heap_bytes: int) -> str 
             "to spark-submit or set spark.driver.memory in spark-defaults.conf")
 
 
+def driver_max_heap_bytes(spark: SparkSession) -> int:
+    """The driver JVM's maximum heap (what it really has, whatever the configuration asked for)."""
+    return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
+
+
 def build_spark_session(config: AppConfig, app_name: str | None = None) -> SparkSession:
     """Builds (or returns the running) SparkSession for ``config``.
 
@@ -114,8 +119,7 @@ def build_spark_session(config: AppConfig, app_name: str | None = None) -> Spark
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    shortfall = driver_memory_shortfall(
-        config.spark.driver_memory, spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
+    shortfall = driver_memory_shortfall(config.spark.driver_memory, driver_max_heap_bytes(spark))
     if shortfall:
         log.warning("%s", shortfall)
     ensure_schemas(spark, config)

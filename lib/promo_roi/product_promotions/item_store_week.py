@@ -36,6 +36,7 @@ from promo_roi.features import completed_weeks_before, transactions_before, week
 from promo_roi.observability import stage
 from promo_roi.product_promotions.baseline_features import item_store_week_features
 from promo_roi.quality import Transform
+from promo_roi.session import driver_max_heap_bytes
 from promo_roi.tables import ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES
 from promo_roi.validation import InputError
 
@@ -58,6 +59,12 @@ def _placement_codes(column: str):
     return F.array_sort(codes).alias(f"{column}s")
 
 
+def completed_week_lines(as_of: dt.date, source: SourceConfig) -> Transform:
+    """``transactions ->`` the lines dated before ``as_of`` in weeks that ended before it."""
+    return lambda transactions: (transactions.transform(transactions_before(as_of))
+                                 .transform(completed_weeks_before(as_of, source)))
+
+
 def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig,
                      broadcast_first_sales: bool = False) -> Transform:
     """``transactions -> silver.item_store_week`` rows for the weeks ended before ``as_of``.
@@ -68,8 +75,7 @@ def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig
     by the first sales' size (:func:`publish_item_store_weeks`): a broadcast is held whole by every executor."""
 
     def _t(transactions: DataFrame) -> DataFrame:
-        lines = transactions.transform(transactions_before(as_of)).transform(completed_weeks_before(as_of, source))
-        sales = lines.groupBy(*KEY).agg(
+        sales = transactions.transform(completed_week_lines(as_of, source)).groupBy(*KEY).agg(
             F.sum("quantity").alias("units"),
             F.sum("sales_value").alias("sales_value"),
             F.sum("retail_disc").alias("discount_value"),
@@ -129,7 +135,7 @@ BROADCAST_HEAP_SHARE = 1 / 8
 
 def sold_product_stores(transactions: DataFrame, as_of: dt.date, source: SourceConfig) -> int:
     """How many (product, store) pairs sold in the weeks ended before ``as_of``: the first sales' rows."""
-    lines = transactions.transform(transactions_before(as_of)).transform(completed_weeks_before(as_of, source))
+    lines = transactions.transform(completed_week_lines(as_of, source))
     return lines.select("product_id", "store_id").distinct().count()
 
 
@@ -169,7 +175,7 @@ def publish_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.d
 
     def first_table() -> DataFrame:
         product_stores = sold_product_stores(transactions, as_of, config.source)
-        heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+        heap = driver_max_heap_bytes(spark)
         broadcast = broadcast_first_sales(product_stores, heap)
         log.info("product_promotions: %s products sold in a store before %s: first sales %s", f"{product_stores:,}",
                  as_of, "broadcast to the promotions" if broadcast else

@@ -133,9 +133,8 @@ def _model_info(spark: SparkSession, config: AppConfig, version: str) -> ModelIn
         run_id = store.version_run_id(training.registered_model, version)
         as_of = store.run_params(run_id).get("as_of_date")
         # No alias is a fact to show, not a failure.
-        champion = serving_version(spark, config.warehouse,
-                                   store.alias_version(training.registered_model, training.champion_alias),
-                                   training.registered_model, training.champion_alias)
+        champion = serving_version(spark, config.warehouse, store, training.registered_model,
+                                   training.champion_alias)
         return ModelInfo(training.registered_model, version, run_id,
                          dt.date.fromisoformat(as_of) if as_of else None, champion)
     except Exception as exc:  # noqa: BLE001 - the report says what it could not look up

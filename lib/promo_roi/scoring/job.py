@@ -105,9 +105,7 @@ def champion(spark: SparkSession, config: AppConfig) -> Champion:
 
     training, _, mlflow_config = config.require_training()
     store = MlflowStore.of(mlflow_config)
-    version = serving_version(spark, config.warehouse,
-                              store.alias_version(training.registered_model, training.champion_alias),
-                              training.registered_model, training.champion_alias)
+    version = serving_version(spark, config.warehouse, store, training.registered_model, training.champion_alias)
     if version is None:
         raise inputs.ScoringInputError(
             f"no '{training.champion_alias}' version of {training.registered_model} in {mlflow_config.tracking_uri}: "

@@ -65,12 +65,14 @@ class ChampionLedger:
         return won
 
 
-def serving_version(spark: SparkSession, warehouse: WarehouseConfig, alias_version: str | None,
-                    registered_model: str, alias: str) -> str | None:
+def serving_version(spark: SparkSession, warehouse: WarehouseConfig, store, registered_model: str,
+                    alias: str) -> str | None:
     """The version to score with: the latest promotion recorded in ``gold.model_champion`` for this model and
-    alias, else (no promotion recorded: a champion set by hand, or before the table) ``alias_version``, the
-    MLflow alias's. A training killed between its claim and moving the alias leaves the two apart; the claim was
-    the decision, so it is served, and the alias is put back by the next training."""
+    alias, else (no promotion recorded: a champion set by hand, or before the table) the MLflow alias's in
+    ``store`` (a ``promo_roi.mlflow_io.MlflowStore``). A training killed between its claim and moving the alias
+    leaves the two apart; the claim was the decision, so it is served, and the alias is put back by the next
+    training (``registry.promote_if_better``)."""
+    alias_version = store.alias_version(registered_model, alias)
     recorded = ChampionLedger(spark, warehouse, registered_model, alias, mlflow_run_id="").current()
     if recorded is None:
         return alias_version

@@ -34,7 +34,8 @@ from pyspark.sql import functions as F
 from promo_roi.config import TrainingConfig
 
 OUTCOME_FILE = "outcome.json"
-FINAL_WEIGHTS = "final.pt"
+FINAL_WEIGHTS = "final.pt"  # the best epoch's weights
+LAST_CHECKPOINT = "last.pt"  # the last epoch's weights and optimizer, to resume from
 
 
 def examples_fingerprint(examples: DataFrame) -> str:

@@ -1,9 +1,9 @@
 """The distributed training loop: one process per rank, DistributedDataParallel.
 
 :func:`train_members` is what ``pyspark.ml.torch.distributor.TorchDistributor``
-runs in each of its processes (every network of an ensemble, one after the
-other; :func:`train_worker` for one network) (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK,
-MASTER_ADDR/PORT). Each rank reads its own petastorm shard
+runs in each of its processes, every network of an ensemble one after the
+other (:func:`train_worker` for one network); torchrun sets RANK, WORLD_SIZE,
+LOCAL_RANK and MASTER_ADDR/PORT. Each rank reads its own petastorm shard
 (``cur_shard=rank, shard_count=world``), and every rank runs the same fixed
 number of steps per epoch: shards are whole row groups and can differ by a
 row group, and a rank that stopped early would hang the others' all-reduce.

@@ -56,6 +56,8 @@ from promo_roi.tables import (
 from promo_roi.training import evaluate
 from promo_roi.training.champion_ledger import ChampionLedger
 from promo_roi.training.checkpoints import (
+    FINAL_WEIGHTS,
+    LAST_CHECKPOINT,
     code_fingerprint,
     examples_fingerprint,
     member_checkpoint_dir,
@@ -298,7 +300,7 @@ def _worker_params(model_spec: ModelSpec, texts: list[str], n_train_rows: int, t
         encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
         propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
         seed=member_seed(training.seed, member), use_gpu=use_gpu,
-        checkpoint_path=str(member_dir / "last.pt"), final_weights_path=str(member_dir / "final.pt"),
+        checkpoint_path=str(member_dir / LAST_CHECKPOINT), final_weights_path=str(member_dir / FINAL_WEIGHTS),
         batch_source=PetastormBatches(converter, training.loader_workers),
         mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id, validation=validation,
         threads_per_process=max(1, (os.cpu_count() or 1) // training.num_processes),
@@ -333,7 +335,7 @@ def saved_transformer(model_root: Path, checkpoint_dir: Path, model_spec: ModelS
     network = build_network(model_spec)
     parts = network.members if size > 1 else [network]
     for member, part in enumerate(parts):
-        weights = member_checkpoint_dir(checkpoint_dir, member, size) / "final.pt"
+        weights = member_checkpoint_dir(checkpoint_dir, member, size) / FINAL_WEIGHTS
         part.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     tokenizer = AutoTokenizer.from_pretrained(model_spec.encoder_path, local_files_only=True)
     model_dir = save_model_dir(model_root / "model", network, model_spec, encoder, tokenizer)
