@@ -44,6 +44,7 @@ import pandas as pd
 from promo_roi.causal import bootstrap, metrics
 from promo_roi.config import EvaluationConfig, TrainingConfig
 from promo_roi.training import evaluate
+from promo_roi.training.checkpoints import FINAL_WEIGHTS, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,11 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
             encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
             propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
             seed=member_seed(training.seed, member), use_gpu=False,
-            checkpoint_path=str(member_dir / "last.pt"), final_weights_path=str(member_dir / "final.pt"),
+            checkpoint_path=str(member_dir / LAST_CHECKPOINT), final_weights_path=str(member_dir / FINAL_WEIGHTS),
             batch_source=ArrayBatches(arrays), validation=validation_arrays,
             threads_per_process=os.cpu_count() or 1)
         _train_one_rank(params)
-        part.load_state_dict(torch.load(member_dir / "final.pt", map_location="cpu", weights_only=True))
+        part.load_state_dict(torch.load(member_dir / FINAL_WEIGHTS, map_location="cpu", weights_only=True))
     tokenizer = AutoTokenizer.from_pretrained(encoder_path, local_files_only=True)
     return lambda frame: predict_frame(network, encoder, tokenizer, frame, spec.max_text_tokens)
 
