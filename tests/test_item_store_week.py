@@ -20,7 +20,8 @@ from conftest import InjectedFault, fail_at
 from promo_roi import delta_io
 from promo_roi.product_promotions.evaluation import sort_merge_joins_only
 from promo_roi.product_promotions.item_store_week import (
-    broadcast_first_sales, build_item_store_weeks, item_store_weeks, last_completed_week, sold_product_stores,
+    SoldProductStores, broadcast_first_sales, build_item_store_weeks, item_store_weeks, last_completed_week,
+    sold_product_stores,
 )
 from promo_roi.product_promotions.baseline_features import item_store_week_features
 from promo_roi.tables import ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES, SOURCE_TABLES
@@ -69,15 +70,17 @@ def test_last_completed_week_by_hand(app_config):
     assert last_completed_week(dt.date(2030, 1, 1), source) == source.last_week
 
 
-@pytest.mark.parametrize("broadcast", [False, True])
-def test_each_row_by_hand(spark, app_config, broadcast):
-    """The same rows whether the first sales are shuffled to the promotions or broadcast to them."""
+@pytest.mark.parametrize(("broadcast", "packed"), [(False, False), (True, False), (True, True), (False, True)])
+def test_each_row_by_hand(spark, app_config, broadcast, packed):
+    """The same rows whether the first sales are shuffled to the promotions or broadcast to them, and whether
+    they are joined on the two ids or on one key packed from them."""
     source = app_config.source
     as_of = source.week_end(3) + dt.timedelta(days=1)
     tx, promotions = _frames(spark, source)
-    out = tx.transform(item_store_weeks(promotions, as_of, source, broadcast_first_sales=broadcast))
+    out = tx.transform(item_store_weeks(promotions, as_of, source, broadcast_first_sales=broadcast, packed_key=packed))
     assert out.columns == ITEM_STORE_WEEK.columns
-    assert sold_product_stores(tx, as_of, source) == 2  # product 1 and product 2 in store 10
+    # product 1 and product 2 in store 10; ids that pack
+    assert sold_product_stores(tx, as_of, source) == SoldProductStores(count=2, ids_pack=True)
     with sort_merge_joins_only(spark):  # no broadcast of Spark's own choosing: only the hint's
         plan = out._jdf.queryExecution().executedPlan().toString()
         assert ("BroadcastHashJoin" in plan) == broadcast
@@ -92,6 +95,33 @@ def test_each_row_by_hand(spark, app_config, broadcast):
     ]
     ends = {r["week"]: r["week_end_date"] for r in out.select("week", "week_end_date").distinct().collect()}
     assert ends == {w: source.week_end(w) for w in (1, 2, 3)}
+
+
+def test_a_weeks_codes_are_listed_sorted_and_a_code_outside_the_vocabulary_stops_the_build(spark, app_config):
+    source = app_config.source
+    as_of = source.week_end(3) + dt.timedelta(days=1)
+    # Week 2 of product 1 in store 10 gets two more placements beside ("3", "A"), given out of order.
+    tx, promotions = _frames(spark, source, extra_placements=[(1, 10, "A", "Z", 2), (1, 10, "1", "C", 2)])
+    week_2 = tx.transform(item_store_weeks(promotions, as_of, source)).filter("product_id = 1 AND week = 2")
+    assert [(r["display_locations"], r["mailer_locations"]) for r in week_2.collect()] == [
+        (["1", "3", "A"], ["A", "C", "Z"])]
+    tx, promotions = _frames(spark, source, extra_placements=[(1, 10, "8", "0", 2)])  # no display location 8
+    with pytest.raises(Exception, match="unknown display_location code '8'"):
+        tx.transform(item_store_weeks(promotions, as_of, source)).collect()
+
+
+@pytest.mark.parametrize(("store", "product"), [(2**31, 1), (10, -1)])
+def test_ids_outside_the_packed_range_are_joined_on_both_ids(spark, app_config, store, product):
+    """An id the packed key cannot hold makes the build join on the two ids: its rows are there as any other's."""
+    source = app_config.source
+    as_of = source.week_end(3) + dt.timedelta(days=1)
+    tx, promotions = _frames(spark, source, extra_lines=[_line(source, product, store, 1, 2, 4.0, 0.0)],
+                             extra_placements=[(product, store, "2", "0", 2)])
+    assert sold_product_stores(tx, as_of, source) == SoldProductStores(count=3, ids_pack=False)
+    out = tx.transform(item_store_weeks(promotions, as_of, source, packed_key=False))
+    odd = [r for r in _rows(out) if (r[0], r[1]) == (product, store)]
+    assert odd == [(product, store, 1, 2, 4.0, 0.0, 4.0, 0.0, 1, False, False, [], [], 1),
+                   (product, store, 2, 0, 0.0, 0.0, 0.0, None, 0, True, False, ["2"], [], 1)]
 
 
 def test_first_sales_are_broadcast_only_while_they_fit_an_eighth_of_the_driver_heap():

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -35,6 +36,7 @@ from promo_roi.config import AppConfig, SourceConfig
 from promo_roi.features import completed_weeks_before, transactions_before, week_end_date
 from promo_roi.observability import stage
 from promo_roi.product_promotions.baseline_features import item_store_week_features
+from promo_roi.promotion_codes import DISPLAY_LOCATIONS, MAILER_LOCATIONS
 from promo_roi.quality import Transform
 from promo_roi.session import driver_max_heap_bytes
 from promo_roi.tables import ITEM_STORE_WEEK, ITEM_STORE_WEEK_FEATURES
@@ -54,9 +56,34 @@ def last_completed_week(as_of: dt.date, source: SourceConfig) -> int:
     return min(math.ceil(days / 7), source.last_week)
 
 
+# Each placement code is a bit of a mask, in the codes' sorted order: a week's placements are the bitwise OR of its
+# rows' masks, a fixed-width sum Spark aggregates by hashing (collect_set's object aggregate falls back to
+# sorting every row of a large partition), and decoding the mask bit by bit lists the codes sorted.
+PLACEMENT_CODES = {
+    "display_location": sorted(set(DISPLAY_LOCATIONS) - {NOT_PLACED}),
+    "mailer_location": sorted(set(MAILER_LOCATIONS) - {NOT_PLACED}),
+}
+
+
+def _placement_mask(column: str):
+    """A row's code as its bit (0 for "not placed" or missing); a code outside the vocabulary stops the build
+    (ingest quarantines them, so bronze holds none: one here is a source nobody validated)."""
+    code = F.col(column)
+    mask = F.when(code.isNull() | (code == NOT_PLACED), F.lit(0))
+    for bit, value in enumerate(PLACEMENT_CODES[column]):
+        mask = mask.when(code == value, F.lit(1 << bit))
+    unknown = F.raise_error(F.concat(F.lit(f"unknown {column} code '"), code, F.lit("' (promotion_codes.py)")))
+    return mask.otherwise(unknown).cast("int").alias(f"{column}_mask")
+
+
 def _placement_codes(column: str):
-    codes = F.collect_set(F.when(F.col(column) != NOT_PLACED, F.col(column)))
-    return F.array_sort(codes).alias(f"{column}s")
+    """The sorted codes of an OR-ed mask column (most weeks are not placed: their empty list is not built bit by
+    bit)."""
+    mask = F.col(f"{column}_mask")
+    bits = [F.when((mask.bitwiseAND(F.lit(1 << bit))) != 0, F.lit(value))
+            for bit, value in enumerate(PLACEMENT_CODES[column])]
+    codes = F.when(mask == 0, F.array().cast("array<string>")).otherwise(F.array_compact(F.array(*bits)))
+    return codes.alias(f"{column}s")
 
 
 def completed_week_lines(as_of: dt.date, source: SourceConfig) -> Transform:
@@ -65,46 +92,83 @@ def completed_week_lines(as_of: dt.date, source: SourceConfig) -> Transform:
                                  .transform(completed_weeks_before(as_of, source)))
 
 
+# Product and store ids below 2**31 pack into one long, ``product_id * 2**31 + store_id``: a hash join on one long key
+# probes a specialised long map, about twice as fast on the promotions as the two-column key (BENCHMARKS.md).
+PACKED_ID_LIMIT = 1 << 31
+
+
+def _product_store_key():
+    """The packed key of a row's (product, store); null where either id is outside [0, 2**31), so such a row
+    matches nothing (used only where every first sale's ids are inside)."""
+    product, store = F.col("product_id"), F.col("store_id")
+    inside = product.between(0, PACKED_ID_LIMIT - 1) & store.between(0, PACKED_ID_LIMIT - 1)
+    return F.when(inside, product * F.lit(PACKED_ID_LIMIT) + store).alias("product_store")
+
+
+def _sum_by_week(lines: DataFrame, placements: DataFrame) -> DataFrame:
+    """Lines and placements (with their code masks) summed per product, store and week in one aggregation: a
+    placement adds nothing to the sums, a line no code. The rows of a full join of the two, without sorting
+    either side."""
+    sold = lines.select(*KEY, F.col("quantity").alias("units"), "sales_value",
+                        F.col("retail_disc").alias("discount_value"), F.lit(1).alias("lines"),
+                        F.lit(0).alias("display_location_mask"), F.lit(0).alias("mailer_location_mask"))
+    return sold.unionByName(placements).groupBy(*KEY).agg(
+        F.sum("units").alias("units"),
+        F.sum("sales_value").alias("sales_value"),
+        F.sum("discount_value").alias("discount_value"),
+        F.sum("lines").alias("lines"),
+        F.bit_or("display_location_mask").alias("display_location_mask"),
+        F.bit_or("mailer_location_mask").alias("mailer_location_mask"),
+    )
+
+
 def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig,
-                     broadcast_first_sales: bool = False) -> Transform:
+                     broadcast_first_sales: bool = False, packed_key: bool = False) -> Transform:
     """``transactions -> silver.item_store_week`` rows for the weeks ended before ``as_of``.
 
     ``broadcast_first_sales``: join the promotions to each product-store's first sale by broadcasting the
     first sales (one row per product sold in a store) instead of shuffling every promotion row; most promotion
     rows are of products that never sold in that store and are dropped where they are read. The caller decides
-    by the first sales' size (:func:`publish_item_store_weeks`): a broadcast is held whole by every executor."""
+    by the first sales' size (:func:`publish_item_store_weeks`): a broadcast is held whole by every executor.
+
+    ``packed_key``: join on one long packed from the two ids; only where every sold product-store's ids are in
+    [0, 2**31) (:class:`SoldProductStores`), else a first sale would match nothing."""
 
     def _t(transactions: DataFrame) -> DataFrame:
-        sales = transactions.transform(completed_week_lines(as_of, source)).groupBy(*KEY).agg(
-            F.sum("quantity").alias("units"),
-            F.sum("sales_value").alias("sales_value"),
-            F.sum("retail_disc").alias("discount_value"),
-            F.count(F.lit(1)).alias("lines"),
-        )
-        first_sale = sales.groupBy("product_id", "store_id").agg(F.min("week").alias("first_sale_week"))
+        lines = transactions.transform(completed_week_lines(as_of, source))
+        first_sale = lines.groupBy("product_id", "store_id").agg(F.min("week").alias("first_sale_week"))
+        join_key = ["product_id", "store_id"]
+        if packed_key:
+            first_sale = first_sale.select(_product_store_key(), "first_sale_week")
+            join_key = ["product_store"]
         if broadcast_first_sales:
             first_sale = F.broadcast(first_sale)
+
+        def with_first_sale(frame: DataFrame) -> DataFrame:
+            if packed_key:
+                frame = frame.withColumn("product_store", _product_store_key())
+            return frame.join(first_sale, join_key)
+
         # Placements only where the product had sold in the store by then; a key can hold two placements
         # (two display locations in one week): every code is kept.
         placements = (
             promotions.transform(completed_weeks_before(as_of, source))
-            .join(first_sale, ["product_id", "store_id"])
+            .transform(with_first_sale)
             .filter(F.col("week") >= F.col("first_sale_week"))
-            .groupBy(*KEY)
-            .agg(_placement_codes("display_location"), _placement_codes("mailer_location"))
+            .select(*KEY, F.lit(0).alias("units"), F.lit(0.0).alias("sales_value"),
+                    F.lit(0.0).alias("discount_value"), F.lit(0).alias("lines"),
+                    _placement_mask("display_location"), _placement_mask("mailer_location"))
         )
-        no_codes = F.array().cast("array<string>")
         rows = (
-            sales.join(placements, KEY, "full")
-            .join(first_sale, ["product_id", "store_id"])
+            _sum_by_week(lines, placements)
+            .transform(with_first_sale)
             .select(
                 *KEY,
                 F.coalesce("units", F.lit(0)).alias("units"),
                 F.coalesce("sales_value", F.lit(0.0)).alias("sales_value"),
                 F.coalesce("discount_value", F.lit(0.0)).alias("discount_value"),
-                F.coalesce("lines", F.lit(0)).alias("lines"),
-                F.coalesce("display_locations", no_codes).alias("display_locations"),
-                F.coalesce("mailer_locations", no_codes).alias("mailer_locations"),
+                "lines",
+                _placement_codes("display_location"), _placement_codes("mailer_location"),
                 "first_sale_week",
             )
         )
@@ -133,10 +197,25 @@ BROADCAST_BYTES_PER_PRODUCT_STORE = 128
 BROADCAST_HEAP_SHARE = 1 / 8
 
 
-def sold_product_stores(transactions: DataFrame, as_of: dt.date, source: SourceConfig) -> int:
-    """How many (product, store) pairs sold in the weeks ended before ``as_of``: the first sales' rows."""
+@dataclass(frozen=True)
+class SoldProductStores:
+    """The (product, store) pairs that sold in the weeks ended before an as-of date: the first sales' rows."""
+
+    count: int
+    ids_pack: bool  # every id in [0, 2**31): the joins may use one packed key
+
+
+def sold_product_stores(transactions: DataFrame, as_of: dt.date, source: SourceConfig) -> SoldProductStores:
+    """How many (product, store) pairs sold in the weeks ended before ``as_of``, and whether their ids pack."""
     lines = transactions.transform(completed_week_lines(as_of, source))
-    return lines.select("product_id", "store_id").distinct().count()
+    row = lines.select("product_id", "store_id").distinct().agg(
+        F.count(F.lit(1)).alias("pairs"),
+        *(F.min(c).alias(f"min_{c}") for c in ("product_id", "store_id")),
+        *(F.max(c).alias(f"max_{c}") for c in ("product_id", "store_id")),
+    ).first()
+    ids_pack = row.pairs == 0 or (min(row.min_product_id, row.min_store_id) >= 0
+                                  and max(row.max_product_id, row.max_store_id) < PACKED_ID_LIMIT)
+    return SoldProductStores(row.pairs, ids_pack)
 
 
 def broadcast_first_sales(product_stores: int, driver_heap_bytes: int) -> bool:
@@ -174,13 +253,14 @@ def publish_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.d
     weeks = f"week <= {last_week}"
 
     def first_table() -> DataFrame:
-        product_stores = sold_product_stores(transactions, as_of, config.source)
+        sold = sold_product_stores(transactions, as_of, config.source)
         heap = driver_max_heap_bytes(spark)
-        broadcast = broadcast_first_sales(product_stores, heap)
-        log.info("product_promotions: %s products sold in a store before %s: first sales %s", f"{product_stores:,}",
-                 as_of, "broadcast to the promotions" if broadcast else
-                 f"joined by a shuffle (too many to broadcast from a driver of {heap / 2**30:.1f} GiB)")
-        return transactions.transform(item_store_weeks(promotions, as_of, config.source, broadcast))
+        broadcast = broadcast_first_sales(sold.count, heap)
+        log.info("product_promotions: %s products sold in a store before %s: first sales %s, joined on %s",
+                 f"{sold.count:,}", as_of, "broadcast to the promotions" if broadcast else
+                 f"joined by a shuffle (too many to broadcast from a driver of {heap / 2**30:.1f} GiB)",
+                 "one packed key" if sold.ids_pack else "product and store (an id outside [0, 2**31))")
+        return transactions.transform(item_store_weeks(promotions, as_of, config.source, broadcast, sold.ids_pack))
 
     builds = (
         (ITEM_STORE_WEEK, first_table),
