@@ -93,7 +93,7 @@ def completed_week_lines(as_of: dt.date, source: SourceConfig) -> Transform:
 
 
 # Product and store ids below 2**31 pack into one long, ``product_id * 2**31 + store_id``: a hash join on one long key
-# probes a specialised long map, about twice as fast on the promotions as the two-column key (BENCHMARKS.md).
+# probes Spark's map for long keys instead of hashing a two-column row per promotion.
 PACKED_ID_LIMIT = 1 << 31
 
 
@@ -106,13 +106,16 @@ def _product_store_key():
 
 
 def _sum_by_week(lines: DataFrame, placements: DataFrame) -> DataFrame:
-    """Lines and placements (with their code masks) summed per product, store and week in one aggregation: a
-    placement adds nothing to the sums, a line no code. The rows of a full join of the two, without sorting
+    """Lines and placements (the key and each code mask) summed per product, store and week in one aggregation:
+    a placement adds nothing to the sums, a line no code. The rows of a full join of the two, without sorting
     either side."""
+    masks = ("display_location_mask", "mailer_location_mask")
     sold = lines.select(*KEY, F.col("quantity").alias("units"), "sales_value",
                         F.col("retail_disc").alias("discount_value"), F.lit(1).alias("lines"),
-                        F.lit(0).alias("display_location_mask"), F.lit(0).alias("mailer_location_mask"))
-    return sold.unionByName(placements).groupBy(*KEY).agg(
+                        *(F.lit(0).alias(mask) for mask in masks))
+    placed = placements.select(*KEY, F.lit(0).alias("units"), F.lit(0.0).alias("sales_value"),
+                               F.lit(0.0).alias("discount_value"), F.lit(0).alias("lines"), *masks)
+    return sold.unionByName(placed).groupBy(*KEY).agg(
         F.sum("units").alias("units"),
         F.sum("sales_value").alias("sales_value"),
         F.sum("discount_value").alias("discount_value"),
@@ -155,9 +158,7 @@ def item_store_weeks(promotions: DataFrame, as_of: dt.date, source: SourceConfig
             promotions.transform(completed_weeks_before(as_of, source))
             .transform(with_first_sale)
             .filter(F.col("week") >= F.col("first_sale_week"))
-            .select(*KEY, F.lit(0).alias("units"), F.lit(0.0).alias("sales_value"),
-                    F.lit(0.0).alias("discount_value"), F.lit(0).alias("lines"),
-                    _placement_mask("display_location"), _placement_mask("mailer_location"))
+            .select(*KEY, _placement_mask("display_location"), _placement_mask("mailer_location"))
         )
         rows = (
             _sum_by_week(lines, placements)
