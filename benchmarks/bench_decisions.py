@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_decisions.py [--scenarios selective_large,overlap_small,random_null_heavy]
         [--source DIR] [--out /tmp/promo-roi-bench] [--run-date 2017-07-01] [--profile local] [--set k=v ...]
+        [--ablation text_input=none ...]
 
 Data: for each scenario of conf/scenarios.yaml, a semi-synthetic Complete
 Journey (``promo_roi.synthetic``: the real households, baseline transactions,
@@ -23,6 +24,11 @@ three times on the same night: its plan on expected profit, the risk-aware
 plan (``+ risk q=...``) and the plan on costs priced by the redemption model
 scoring did not use (``+ shrunk redemptions`` under the default ratio): the
 same network and forecasts, so each pair of rows differs only by the plan.
+Each ``--ablation`` (training settings, comma-separated key=value) trains a
+second network on the same night with those settings changed and judges it
+as the champion's own network (``transformer_uplift``) is judged, in a row
+of its own (``transformer_uplift [text_input=none]``: the network without
+any text, which says what the transformer adds).
 A second table compares plans paired on the same night: each what-if against
 its model's plan, and the champion against each baseline, as the difference
 of true profit with a 95% interval from resampling the night's campaigns.
@@ -94,7 +100,7 @@ def main() -> int:
     from promo_roi.observability import configure_logging
     from promo_roi.session import build_spark_session
     from promo_roi.synthetic import load_scenarios, select_scenario
-    from promo_roi.synthetic.benchmark import run_scenario
+    from promo_roi.synthetic.benchmark import ablation_label, run_scenario
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="selective_large,overlap_small,random_null_heavy")
@@ -103,11 +109,20 @@ def main() -> int:
     parser.add_argument("--run-date", default="2017-07-01", type=dt.date.fromisoformat)
     parser.add_argument("--profile", default="local")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--ablation", dest="ablations", action="append", default=[],
+                        help="training settings of a second network judged beside the champion's, e.g. text_input=none")
     args = parser.parse_args()
     configure_logging("INFO")
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     base = load_config(profile=args.profile, overrides=args.overrides, env={})
+    # Each ablation's settings go through the same validation as any override: an unknown key or value is
+    # refused, named, before any work.
+    ablations = {}
+    for ablation in args.ablations:
+        settings = [s.strip() for s in ablation.split(",") if s.strip()]
+        ablations[ablation_label(settings)] = load_config(
+            profile=args.profile, overrides=[*args.overrides, *(f"training.{s}" for s in settings)], env={})
     scenarios = load_scenarios(REPO / "conf" / "scenarios.yaml")
     chosen = [select_scenario(scenarios, name.strip()) for name in args.scenarios.split(",")]
     source = args.source or default_source_dir()
@@ -118,7 +133,7 @@ def main() -> int:
     runs = []
     for scenario in chosen:
         started = time.monotonic()
-        run = run_scenario(spark, base, scenario, source, out / scenario.name, args.run_date)
+        run = run_scenario(spark, base, scenario, source, out / scenario.name, args.run_date, ablations)
         runs.append({"scenario": run.scenario, "run_date": str(run.run_date), "rows": run.rows,
                      "comparisons": run.comparisons,
                      "champion_version": run.champion_version, "champion_gate": run.champion_gate,

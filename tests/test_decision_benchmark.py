@@ -19,13 +19,15 @@ from pyspark.sql import functions as F
 
 from promo_roi import delta_io
 from promo_roi.synthetic import load_scenarios, select_scenario
-from promo_roi.synthetic.benchmark import run_scenario, scenario_config
+from promo_roi.synthetic.benchmark import ablation_config, ablation_label, run_scenario, scenario_config
 from promo_roi.tables import CAMPAIGN_PLANS, HOUSEHOLD_SCORES, HOUSEHOLD_TARGETING, PUBLICATION_LOG
 from promo_roi.validation import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DATE = dt.date(2017, 7, 1)
 PLANNED = set(range(11, 24))
+# The network trained again without any text (training.text_input: none), judged beside the champion's own.
+NO_TEXT = ablation_label(["text_input=none"])
 
 
 def _champion(run) -> str:
@@ -48,7 +50,8 @@ def tiny(spark, tiny_model_config, fixture_source, tmp_path_factory):
     # The product's default (the tiny model pins the network for the session chain's planning tests): the
     # scenario's validation campaigns decide what households are valued by.
     base = dataclasses.replace(base, evaluation=dataclasses.replace(base.evaluation, ranking="validated"))
-    return base, root, run_scenario(spark, base, scenario, fixture_source, root, RUN_DATE)
+    no_text = dataclasses.replace(base, training=dataclasses.replace(base.training, text_input="none"))
+    return base, root, run_scenario(spark, base, scenario, fixture_source, root, RUN_DATE, {NO_TEXT: no_text})
 
 
 def test_every_model_is_scored_on_the_same_night(tiny):
@@ -57,7 +60,8 @@ def test_every_model_is_scored_on_the_same_night(tiny):
     # Each model three times: the plan on expected profit, the risk-aware plan (planning.risk_quantile 0.1), and
     # the plan on costs priced by the shrunk redemption count (the configured pricing is the ratio).
     assert base.scoring.redemption_model == "ratio"
-    names = [_champion(run), "heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift"]
+    names = [_champion(run), "heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift", NO_TEXT]
+    assert NO_TEXT == "transformer_uplift [text_input=none]"
     variants = (" + risk q=0.1", " + shrunk redemptions")
     assert models == [m for name in names for m in (name, *(name + v for v in variants))]
     by_model = {r["model"]: r for r in run.rows}
@@ -104,9 +108,10 @@ def test_the_champion_row_is_what_was_published_held_against_the_truth(spark, ti
 def test_plans_are_compared_paired_with_the_difference_of_their_true_profits(tiny):
     _, _, run = tiny
     champion = _champion(run)
-    baselines = ["heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift"]
+    baselines = ["heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift", NO_TEXT]
     what_ifs = [(f"{m}{v}", m) for m in [champion, *baselines] for v in (" + risk q=0.1", " + shrunk redemptions")]
-    assert [(c["a"], c["b"]) for c in run.comparisons] == what_ifs + [(champion, b) for b in baselines]
+    assert [(c["a"], c["b"]) for c in run.comparisons] == (
+        what_ifs + [(champion, b) for b in baselines] + [("transformer_uplift", NO_TEXT)])
     profit = {r["model"]: r["plan_true_profit"] for r in run.rows}
     for c in run.comparisons:
         # The per-campaign sums add up to the scorecard's own plan totals.
@@ -141,6 +146,33 @@ def test_the_pricing_what_if_plans_on_costs_priced_by_the_shrunk_count(spark, ti
     assert row["plan_expected_cost"] == pytest.approx(by_hand)
 
 
+def test_the_ablation_is_a_network_without_text_in_its_own_registered_model_planned_on_the_champions_costs(
+        spark, tiny):
+    """The no-text network is registered apart (the champion's registered model keeps its one version), reads
+    no text (its spec says so and its weights hold no MiniLM), and its plan's expected cost is the published
+    expected cost of the pairs it chose, as the champion's own network's is."""
+    from promo_roi.mlflow_io import MlflowStore
+    from promo_roi.publication import published
+
+    base, root, run = tiny
+    scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
+    config = scenario_config(base, root, scenario)
+    ablated = ablation_config(config, NO_TEXT)
+    assert ablated.training.registered_model == f"{base.training.registered_model}__transformer_uplift_text_input_none"
+    assert ablated.training.experiment != config.training.experiment
+    store = MlflowStore.of(config.mlflow)
+    assert store.alias_version(config.training.registered_model, config.training.champion_alias) == run.champion_version
+    network = store.load_version(ablated.training.registered_model, "1").unwrap_python_model()
+    assert network.spec.text_input == "none" and network.spec.ensemble_size == config.training.ensemble_size
+    assert not [name for name, _ in network.network.named_parameters() if "encoder." in name]
+    costs = published(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(RUN_DATE)).select(
+        "household_id", "campaign_id", "expected_cost").toPandas()
+    chosen = run.chosen[NO_TEXT].merge(costs, on=["household_id", "campaign_id"], validate="one_to_one")
+    row = {r["model"]: r for r in run.rows}[NO_TEXT]
+    assert row["plan_pairs"] == len(chosen)
+    assert row["plan_expected_cost"] == pytest.approx(float(chosen["expected_cost"].sum()))
+
+
 def test_the_benchmark_never_writes_into_the_main_warehouse(tiny, app_config):
     base, root, _ = tiny
     scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
@@ -154,5 +186,5 @@ def test_the_benchmark_never_writes_into_the_main_warehouse(tiny, app_config):
 def test_stage_seconds_are_recorded(tiny):
     _, _, run = tiny
     assert set(run.seconds) == {"generate", "ingest", "features", "train", "score", "risk_plan", "repriced_plan",
-                                "baselines"}
+                                f"train {NO_TEXT}", "baselines"}
     assert all(s >= 0 and not math.isnan(s) for s in run.seconds.values())

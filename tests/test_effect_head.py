@@ -146,11 +146,15 @@ def _frame(raw: np.ndarray):
     return frame
 
 
-@pytest.mark.parametrize("effect", [0.0, 0.4])
-def test_training_recovers_a_known_multiplicative_effect(tmp_path, monkeypatch, effect):
+@pytest.mark.parametrize("effect,text_input,tolerance", [(0.0, "campaign", 0.1), (0.4, "campaign", 0.1),
+                                                         (0.4, "none", 0.2)])
+def test_training_recovers_a_known_multiplicative_effect(tmp_path, monkeypatch, effect, text_input, tolerance):
     """The DDP trainer (one process, conf's effect penalty 0.1) on 2,000 synthetic households: the mean log
     effect it learns on both spend outcomes is the true one (0: none; 0.4: +49%) within 0.1, though the
-    targeted households are the ones that spent more before."""
+    targeted households are the ones that spent more before. Without any text encoder (the ablation,
+    ``training.text_input: none``; through DDP with no encoder parameters) within 0.2: the learned effect is
+    shrunk toward 0 by the penalty, and by how much depends on the seed for either network (one seed here;
+    training is repeatable, so the test is too)."""
     import torch
 
     from promo_roi.training.distributed import ArrayBatches, WorkerParams, train_worker
@@ -158,7 +162,7 @@ def test_training_recovers_a_known_multiplicative_effect(tmp_path, monkeypatch, 
 
     arrays, encoder = _synthetic(effect, n=2000, seed=11)
     join_as_single_rank(monkeypatch)
-    spec = _spec(encoder)
+    spec = _spec(encoder, text_input=text_input)
     params = WorkerParams(
         model_spec=spec.to_dict(), texts=["type a campaign."], n_train_rows=2000, batch_size=128, epochs=6,
         learning_rate=3e-3, encoder_learning_rate=0.0, weight_decay=0.0, propensity_weight=1.0,
@@ -181,7 +185,8 @@ def test_training_recovers_a_known_multiplicative_effect(tmp_path, monkeypatch, 
     for outcome in (1, 2):  # coupon-product spend, all spend
         log_effect = (arms[:, 1, outcome] - arms[:, 0, outcome]).mean().item()
         assert math.isfinite(log_effect)
-        assert log_effect == pytest.approx(effect, abs=0.1), f"outcome {outcome}: learned {log_effect:.3f}, true {effect}"
+        assert log_effect == pytest.approx(effect, abs=tolerance), \
+            f"outcome {outcome}: learned {log_effect:.3f}, true {effect}"
 
 
 def test_a_campaign_texts_vector_does_not_depend_on_the_texts_encoded_beside_it(tokenizer):

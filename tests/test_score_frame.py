@@ -39,10 +39,10 @@ def _frame(n: int, seed: int = 0) -> pd.DataFrame:
     })
 
 
-def _spec(head: str, size: int = 1) -> ModelSpec:
+def _spec(head: str, size: int = 1, text_input: str = "campaign") -> ModelSpec:
     anchor = anchor_for(ENCODER, 0.1) if head == "anchored" else None
     return ModelSpec(n_numeric=len(NUMERIC), cardinalities=ENCODER.cardinalities(), hidden_dim=8, dropout=0.3,
-                     finetune="frozen", effect_head=head, anchor=anchor, ensemble_size=size)
+                     finetune="frozen", effect_head=head, anchor=anchor, ensemble_size=size, text_input=text_input)
 
 
 def _network(spec: ModelSpec, seed: int):
@@ -81,15 +81,16 @@ def test_distinct_rows_by_hand():
     assert len(first) == 0 and len(row_of) == 0
 
 
-@pytest.mark.parametrize("head,size", [("two_arms", 1), ("anchored", 1), ("two_arms", 2)])
-def test_the_first_layers_constants_give_what_the_whole_layer_gives(tokenizer, head, size):
+@pytest.mark.parametrize("head,size,text_input", [("two_arms", 1, "campaign"), ("anchored", 1, "campaign"),
+                                                   ("two_arms", 2, "campaign"), ("anchored", 2, "none")])
+def test_the_first_layers_constants_give_what_the_whole_layer_gives(tokenizer, head, size, text_input):
     """``forward_constants`` on each row's ``row_constants`` is ``forward_encoded``, with dropout off and under
     the same shared dropout masks; only float rounding may differ."""
     import torch
 
     from promo_roi.training.model import tokenize_texts
 
-    network = _network(_spec(head, size), seed=11)
+    network = _network(_spec(head, size, text_input), seed=11)
     frame = _frame(40)
     encoded = ENCODER.encode(frame)
     x_num, x_cat = torch.from_numpy(encoded["x_num"]), torch.from_numpy(encoded["x_cat"])
@@ -108,13 +109,15 @@ def test_the_first_layers_constants_give_what_the_whole_layer_gives(tokenizer, h
                 np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_score_frame_predicts_what_the_pyfunc_predicts_in_chunks_of_any_size(tokenizer, tmp_path):
+@pytest.mark.parametrize("text_input", ["campaign", "none"])
+def test_score_frame_predicts_what_the_pyfunc_predicts_in_chunks_of_any_size(tokenizer, tmp_path, text_input):
     """The registered model's ``predict`` (every row through the whole network, its texts re-encoded) and
-    ``score_frame`` (distinct rows' constants, chunks of 7 or of the default size) agree."""
+    ``score_frame`` (distinct rows' constants, chunks of 7 or of the default size) agree, for a network that
+    reads the campaign text and for one that reads none."""
     from promo_roi.training.model import save_model_dir
     from promo_roi.training.registry import HouseholdResponseModel
 
-    spec = _spec("two_arms", 2)
+    spec = _spec("two_arms", 2, text_input)
     model_dir = save_model_dir(tmp_path / "model", _network(spec, seed=5), spec, ENCODER, tokenizer)
     inner = HouseholdResponseModel()
     inner.load_context(types.SimpleNamespace(artifacts={"model_dir": str(model_dir)}))

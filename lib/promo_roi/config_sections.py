@@ -75,6 +75,7 @@ class FeatureConfig:
 
 FINETUNE_MODES = ("all", "top_layers", "adapters", "frozen")
 EFFECT_HEADS = ("anchored", "two_arms")  # training/model.py says what each is
+TEXT_INPUTS = ("campaign", "none")  # what text the network reads; training/model.py says what each is
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class TrainingConfig:
     weight_decay: float
     propensity_weight: float
     effect_head: str  # model.EFFECT_HEADS
+    # campaign: MiniLM reads the campaign text; none: no text and no encoder (the ablation that says what it adds).
+    text_input: str  # TEXT_INPUTS
     effect_penalty: float
     anchor_pseudo_count: float
     num_processes: int

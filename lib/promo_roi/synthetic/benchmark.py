@@ -10,6 +10,13 @@ model. The benchmark then scores with that model anyway, because the question
 is how good the model's decisions are, and it says so in the result's
 ``champion_gate``; in production such a night would have published nothing.
 
+An ablation trains a second network on the same night with some training
+settings changed (``text_input=none``: the network without any text, which
+says what the transformer adds) into its own registered model, and judges it
+as the champion's own network is judged (``transformer_uplift``: its own
+outputs, valued by its own calibration, priced at the champion's published
+costs, so the two plans differ only by the network), paired with it.
+
 ``benchmarks/bench_decisions.py`` runs several scenarios on the full data; the
 test suite runs the ``tiny`` scenario on the small fixture.
 """
@@ -22,6 +29,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -47,12 +55,23 @@ class ScenarioRun:
     comparisons: list[dict] = dataclasses.field(default_factory=list)
 
 
+def ablation_label(settings: Sequence[str]) -> str:
+    """The row name of the network trained with ``settings`` ("key=value" of the training section) changed."""
+    from promo_roi.synthetic.decisions import NETWORK_BASELINE
+
+    return f"{NETWORK_BASELINE} [{', '.join(settings)}]"
+
+
 def comparison_pairs(models: list[str]) -> list[tuple[str, str]]:
     """Which plans the benchmark compares paired, as (a, b): every what-if ("<model> + ...") against its model's
-    own plan, then the champion (the first model) against each baseline's plan."""
+    own plan, then the champion (the first model) against each baseline's plan, then the champion's own network
+    against each ablation of it (":func:`ablation_label`")."""
+    from promo_roi.synthetic.decisions import NETWORK_BASELINE
+
     bases = [m for m in models if " + " not in m]
     what_ifs = [(m, base) for m in models if " + " in m for base in bases if m.startswith(base + " + ")]
-    return what_ifs + [(bases[0], baseline) for baseline in bases[1:]]
+    ablations = [(NETWORK_BASELINE, m) for m in bases if m.startswith(NETWORK_BASELINE + " [")]
+    return what_ifs + [(bases[0], baseline) for baseline in bases[1:]] + ablations
 
 
 def paired_comparisons(decided: dict, truth: pd.DataFrame, economics, campaigns: list[int], seed: int) -> list[dict]:
@@ -64,6 +83,35 @@ def paired_comparisons(decided: dict, truth: pd.DataFrame, economics, campaigns:
     profit = {name: campaign_true_profit(d.chosen, truth_economics) for name, d in decided.items()}
     return [{"a": a, "b": b, **paired_profit_difference(profit[a], profit[b], campaigns, seed=seed)}
             for a, b in comparison_pairs(list(decided))]
+
+
+def ablation_config(config: AppConfig, label: str) -> AppConfig:
+    """The scenario's configuration for an ablation's training: its own registered model and experiment (so the
+    champion's are never touched), everything else as ``config`` (already the ablated settings)."""
+    import re
+
+    training, _, _ = config.require_training()
+    slug = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+    return dataclasses.replace(config, training=dataclasses.replace(
+        training, registered_model=f"{training.registered_model}__{slug}", experiment=f"{training.experiment}-{slug}"))
+
+
+def _train_ablations(spark, ablations: Mapping[str, AppConfig], root: Path, scenario: Scenario, run_date: dt.date,
+                     timed) -> dict[str, str]:
+    """Trains each ablation on the night's data (the scenario's warehouse, already ingested and featured);
+    label -> the artifact location of the version it registered, whatever its gate said."""
+    from promo_roi.mlflow_io import MlflowStore
+    from promo_roi.training.pipeline import train
+
+    uris = {}
+    for label, ablated_base in ablations.items():
+        config = ablation_config(scenario_config(ablated_base, root, scenario), label)
+        trained = timed(f"train {label}", lambda config=config: train(spark, config, run_date))
+        training, _, mlflow_config = config.require_training()
+        uris[label] = MlflowStore.of(mlflow_config).version_artifacts(training.registered_model, trained.model_version)
+        log.info("benchmark %s: %s trained as %s version %s (gate: %s)", scenario.name, label,
+                 training.registered_model, trained.model_version, trained.champion_reason)
+    return uris
 
 
 def scenario_config(base: AppConfig, root: Path, scenario: Scenario) -> AppConfig:
@@ -126,9 +174,10 @@ def other_pricing(calibration):
 
 
 def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | Path, root: Path,
-                 run_date: dt.date) -> ScenarioRun:
+                 run_date: dt.date, ablations: Mapping[str, AppConfig] | None = None) -> ScenarioRun:
     """Generates ``scenario`` from ``source_dir`` under ``root``, runs the nightly chain for ``run_date`` and
-    scores the champion and the baselines against the truth."""
+    scores the champion, the baselines and the ``ablations`` (label -> ``base`` with its training settings
+    changed, :func:`ablation_label`) against the truth."""
     from promo_roi.features import build_features
     from promo_roi.ingest import run_ingest
     from promo_roi.scoring.job import champion, score
@@ -176,9 +225,10 @@ def run_scenario(spark, base: AppConfig, scenario: Scenario, source_dir: str | P
     if repriced_by is not None:
         decided[f"{champion_name} + {repriced_by.redemption_model} redemptions"] = timed("repriced_plan", lambda: (
             repriced_published_decisions(spark, config, run_date, published, model, repriced_by)))
+    networks = _train_ablations(spark, ablations or {}, root, scenario, run_date, timed)
     baselines = timed("baselines", lambda: baseline_decisions(spark, config, run_date, model.uri,
                                                               seed=scenario.seed, risk_quantile=risk_quantile,
-                                                              repriced_by=repriced_by))
+                                                              repriced_by=repriced_by, ablations=networks))
     truth = pd.read_parquet(root / "source" / "truth_household_campaign.parquet")
     economics = _economics(spark, config)
     everything = {**decided, **baselines}

@@ -305,13 +305,16 @@ def _held_out(spark, config, run_date: dt.date) -> dict[str, pd.DataFrame]:
 
 
 def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed: int = 0,
-                       risk_quantile: float | None = None, repriced_by=None) -> dict[str, Decisions]:
+                       risk_quantile: float | None = None, repriced_by=None,
+                       ablations: Mapping[str, str] | None = None) -> dict[str, Decisions]:
     """Every baseline's decisions for ``run_date`` (the published run must exist); with ``risk_quantile``, each
     baseline a second time with the risk-aware plan; with ``repriced_by`` (the champion's calibration naming
     another redemption model), once more planned on costs priced by that model. ``transformer_uplift`` plans
     on the champion's published costs (:func:`repriced_costs` for the other model); the other baselines on
     the T-learner's calibrated redemption probability (:func:`independent_pricing`, :func:`priced_costs`),
-    which does not depend on the champion."""
+    which does not depend on the champion. ``ablations`` (name -> artifact location of another network,
+    trained on the same night with some settings changed) are decided as ``transformer_uplift`` is: their own
+    outputs, on the champion's costs, so that a plan differs from the champion's network's by the network."""
     from promo_roi.bronze import read_bronze
     from promo_roi.scoring.inputs import planned_campaigns, scoring_examples
     from promo_roi.scoring.plan import budget_constraints
@@ -321,6 +324,7 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
 
     _, evaluation, mlflow_config = config.require_training()
     network = load_champion(champion_uri, mlflow_config.tracking_uri)
+    ablated = {name: load_champion(uri, mlflow_config.tracking_uri) for name, uri in (ablations or {}).items()}
     encode = network.feature_encoder.encode
     splits = _held_out(spark, config, run_date)
     held = [splits[s] for s in ("validation", "test")]
@@ -332,6 +336,7 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
         "random": lambda frame: random_predictions(frame, seed),
         # The network's own outputs (the pyfunc's predict), whatever the champion values households by.
         NETWORK_BASELINE: lambda frame: network.predict(None, frame),
+        **{name: (lambda frame, other=other: other.predict(None, frame)) for name, other in ablated.items()},
     }
     from promo_roi import delta_io
 
@@ -375,7 +380,8 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     for name, (held_predictions, scoring_predictions) in predictions.items():
         calibration = value_calibration(held_predictions, held, nuisance, evaluation, outcome)
         uplift = scoring_predictions[f"uplift_{outcome}"].to_numpy(float)
-        for suffix, quantile, priced in variants["champion" if name == NETWORK_BASELINE else "independent"]:
+        on_champion_costs = name == NETWORK_BASELINE or name in ablated
+        for suffix, quantile, priced in variants["champion" if on_champion_costs else "independent"]:
             out[name + suffix] = baseline_decision(name + suffix, uplift, scoring, calibration, audience, priced,
                                                    config.scoring.gross_margin, config.scoring.interval,
                                                    constraints, quantile)

@@ -209,7 +209,8 @@ def _optimizer(network: Any, params: WorkerParams) -> Any:
     """AdamW with the head's learning rate and, for the unfrozen encoder layers, the encoder's."""
     import torch
 
-    encoder_params = [p for p in network.encoder.parameters() if p.requires_grad]
+    encoder = network.encoder  # None in a network that reads no text
+    encoder_params = [p for p in encoder.parameters() if p.requires_grad] if encoder is not None else []
     encoder_ids = {id(p) for p in encoder_params}
     head_params = [p for p in network.parameters() if p.requires_grad and id(p) not in encoder_ids]
     groups = [{"params": head_params, "lr": params.learning_rate}]

@@ -43,9 +43,9 @@ def member_prefix(member: int, size: int) -> str:
     return "" if size == 1 else f"member_{member + 1}/"
 
 
-def ensemble_network(members: Sequence[Any], text_proj_dim: int):
+def ensemble_network(members: Sequence[Any], text_width: int):
     """The torch module averaging ``members`` (networks of :func:`promo_roi.training.model.build_network`,
-    each projecting a text to ``text_proj_dim`` values)."""
+    each projecting a text to ``text_width`` values, 0 for networks that read no text)."""
     import torch
     import torch.nn as nn
 
@@ -66,12 +66,16 @@ def ensemble_network(members: Sequence[Any], text_proj_dim: int):
 
         def forward_encoded(self, x_num, x_cat, text_vectors, text_index):
             return self._average([m.forward_encoded(x_num, x_cat, vectors, text_index)
-                                  for m, vectors in zip(self.members, text_vectors.split(text_proj_dim, dim=1))])
+                                  for m, vectors in zip(self.members, self._per_member(text_vectors))])
 
         def row_constants(self, x_cat, text_vectors, text_index):
             """Each member's first-layer constants, side by side (see the single network's)."""
             return torch.cat([m.row_constants(x_cat, vectors, text_index)
-                              for m, vectors in zip(self.members, text_vectors.split(text_proj_dim, dim=1))], dim=1)
+                              for m, vectors in zip(self.members, self._per_member(text_vectors))], dim=1)
+
+        def _per_member(self, text_vectors):
+            """Each member's columns of the side-by-side text vectors (``Tensor.split`` refuses a width of 0)."""
+            return [text_vectors[:, k * text_width:(k + 1) * text_width] for k in range(len(self.members))]
 
         def forward_constants(self, x_num, constants):
             widths = [m.representation[0].out_features for m in self.members]

@@ -33,6 +33,12 @@ shared, so the heads extrapolate from households of the other arm. The
 propensity head is what tells whether that extrapolation has support: the
 evaluation reports uplift inside the overlap band separately.
 
+What text the network reads (``ModelSpec.text_input``): ``campaign``, the
+campaign's offer text through MiniLM as drawn above; or ``none``, no text and
+no encoder, the same network on the household and campaign features alone.
+``none`` is the ablation that measures what the transformer adds: the two are
+trained on the same rows and judged side by side (BENCHMARKS.md).
+
 Efficiency: there are only a few dozen distinct campaign texts against tens of
 thousands of rows, so each batch encodes its *distinct* texts once
 (``text_index`` maps rows to them) instead of once per row.
@@ -53,7 +59,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from promo_roi.config import EFFECT_HEADS
+from promo_roi.config import EFFECT_HEADS, TEXT_INPUTS
 
 OUTCOMES = ("redeemed", "coupon_product_spend", "spend")
 SPEND_OUTCOMES = ("coupon_product_spend", "spend")
@@ -177,8 +183,12 @@ class ModelSpec:
     # Networks trained from as many seeds and averaged (training/ensemble.py); specs saved before the
     # ensemble load as one network.
     ensemble_size: int = 1
+    # Specs saved before the ablation read the campaign text.
+    text_input: str = "campaign"
 
     def __post_init__(self) -> None:
+        if self.text_input not in TEXT_INPUTS:
+            raise ValueError(f"text_input must be one of {', '.join(TEXT_INPUTS)}, got {self.text_input!r}")
         if not isinstance(self.ensemble_size, int) or self.ensemble_size < 1:
             raise ValueError(f"ensemble_size must be an integer >= 1, got {self.ensemble_size!r}")
         if self.effect_head not in EFFECT_HEADS:
@@ -188,6 +198,15 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def reads_text(self) -> bool:
+        return self.text_input != "none"
+
+    @property
+    def text_width(self) -> int:
+        """Values per text vector: the projection's width, 0 for a network that reads no text."""
+        return self.text_proj_dim if self.reads_text else 0
 
     def member(self) -> "ModelSpec":
         """The spec of one member of the ensemble (the network one training rank fits)."""
@@ -306,7 +325,7 @@ def build_network(spec: ModelSpec, encoder: Any | Sequence[Any] | None = None):
         encoders = [None] * spec.ensemble_size if encoder is None else list(encoder)
         if len(encoders) != spec.ensemble_size:
             raise ValueError(f"an ensemble of {spec.ensemble_size} needs as many text encoders, got {len(encoders)}")
-        return ensemble_network([_single_network(spec.member(), e) for e in encoders], spec.text_proj_dim)
+        return ensemble_network([_single_network(spec.member(), e) for e in encoders], spec.text_width)
     return _single_network(spec, encoder)
 
 
@@ -321,13 +340,17 @@ def _single_network(spec: ModelSpec, encoder: Any | None):
     class HouseholdResponseNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.encoder = encoder if encoder is not None else load_text_encoder(spec)
-            self.text_proj = nn.Sequential(nn.Linear(spec.text_dim, spec.text_proj_dim), nn.GELU())
+            # A network that reads no text has no encoder: nothing of MiniLM is loaded, trained or saved.
+            self.encoder = None
+            self.text_proj = None
+            if spec.reads_text:
+                self.encoder = encoder if encoder is not None else load_text_encoder(spec)
+                self.text_proj = nn.Sequential(nn.Linear(spec.text_dim, spec.text_proj_dim), nn.GELU())
             self.embeddings = nn.ModuleList(
                 nn.Embedding(n, max(2, min(8, int(math.ceil(math.log2(n + 1)))))) for n in spec.cardinalities
             )
             emb_dim = sum(e.embedding_dim for e in self.embeddings)
-            width = spec.n_numeric + emb_dim + spec.text_proj_dim
+            width = spec.n_numeric + emb_dim + spec.text_width
             self.representation = nn.Sequential(
                 nn.Linear(width, spec.hidden_dim), nn.GELU(), nn.Dropout(spec.dropout),
                 nn.Linear(spec.hidden_dim, spec.hidden_dim), nn.GELU(),
@@ -344,6 +367,8 @@ def _single_network(spec: ModelSpec, encoder: Any | None):
                 self.arms = nn.ModuleList(_head() for _ in range(2))
 
         def encode_texts(self, input_ids, attention_mask):
+            if self.encoder is None:  # [texts, 0]: every text the same empty vector
+                return self.representation[0].weight.new_zeros((input_ids.shape[0], 0))
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(out.dtype)
             pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -581,8 +606,11 @@ def load_model_dir(path: Path, device: str = "cpu"):
             _insert_adapters(base, spec)
         return base
 
-    encoders = [text_encoder() for _ in range(spec.ensemble_size)]
-    network = build_network(spec, encoder=encoders if spec.ensemble_size > 1 else encoders[0])
+    if spec.reads_text:
+        encoders = [text_encoder() for _ in range(spec.ensemble_size)]
+        network = build_network(spec, encoder=encoders if spec.ensemble_size > 1 else encoders[0])
+    else:
+        network = build_network(spec)
     network.load_state_dict(torch.load(path / "weights.pt", map_location=device, weights_only=True))
     network.to(device).eval()
     return network, encoder_state, tokenizer, spec

@@ -241,7 +241,7 @@ def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric:
         adapter_dim=training.adapter_dim, max_text_tokens=training.max_text_tokens,
         encoder_path=training.encoder_path or default_encoder_path(), effect_head=training.effect_head,
         anchor=anchor_for(encoder, training.anchor_pseudo_count) if anchored else None,
-        ensemble_size=training.ensemble_size,
+        ensemble_size=training.ensemble_size, text_input=training.text_input,
     )
 
 
