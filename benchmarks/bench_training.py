@@ -102,7 +102,8 @@ def bench_steps(arrays: dict, texts: list[str], spec_dict: dict, device: str, ba
     import torch
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import LossWeights, ModelSpec, TextBatcher, build_network, response_loss
+    from promo_roi.training.model import LossWeights, ModelSpec, build_network, response_loss
+    from promo_roi.training.text_encoder import TextBatcher
 
     torch.manual_seed(0)
     # conf's loss weights (an export written before they were recorded: propensity 1, no effect penalty).

@@ -1,6 +1,7 @@
 """Rolling-origin yardstick: every model judged on many held-out campaigns, against the same pseudo-outcomes.
 
-    spark-submit jobs/evaluate.py --as-of 2018-01-01 [--first-held-out 6] [--profile local|cluster] [--set k=v ...]
+    spark-submit jobs/evaluate.py --as-of 2018-01-01 [--first-held-out 6] [--ablation text_input=none ...]
+        [--profile local|cluster] [--set k=v ...]
 
 Needs bronze and silver.campaign_exposures for --as-of (jobs/build_features.py).
 Every fully observed campaign from the --first-held-out-th by start date on is
@@ -11,7 +12,11 @@ tie-averaged Qini/AUUC on doubly robust pseudo-outcomes fitted once on all
 campaigns, the placebo Qini on the pre-period and the paired bootstrap
 difference against the heuristic replace the --as-of slice of
 gold.rolling_origin_evaluation (promo_roi.training.rolling_origin). Nothing is
-registered and no champion moves. Exit 2 on refused input.
+registered and no champion moves. Each --ablation (training settings,
+comma-separated key=value) trains a second transformer per fold with those
+settings changed, judged beside the first and compared paired with it
+(``transformer [text_input=none]``: the network without any text). Exit 2
+on refused input, an ablation's unknown key or impossible value included.
 """
 
 from __future__ import annotations
@@ -35,15 +40,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", required=True, type=iso_date, help="first day not observed (YYYY-MM-DD)")
     parser.add_argument("--first-held-out", type=positive, default=6,
                         help="the first campaign held out, by start date (default 6)")
+    parser.add_argument("--ablation", dest="ablations", action="append", default=[],
+                        help="training settings of a second transformer judged beside the first, e.g. text_input=none")
     args = parser.parse_args(argv)
 
     def body(spark, config) -> None:
         from promo_roi import delta_io
         from promo_roi.tables import ROLLING_ORIGIN_EVALUATION
-        from promo_roi.training.rolling_origin import run_rolling_origin
+        from promo_roi.entrypoint import config_from_args
+        from promo_roi.training.rolling_origin import ablation_label, run_rolling_origin
 
         log = logging.getLogger("promo_roi.job")
-        result = run_rolling_origin(spark, config, args.as_of, args.first_held_out)
+        # Every ablation's settings validated as any override is (ConfigError: exit 2) before any work.
+        ablations = {}
+        for ablation in args.ablations:
+            settings = [s.strip() for s in ablation.split(",") if s.strip()]
+            ablated = argparse.Namespace(**{**vars(args), "overrides": [
+                *(args.overrides or []), *(f"training.{s}" for s in settings)]})
+            ablations[ablation_label(settings)] = config_from_args(ablated).require_training()[0]
+        result = run_rolling_origin(spark, config, args.as_of, args.first_held_out, ablations)
         held = ",".join(str(f.held_out) for f in result.folds)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         frame = delta_io.frame_of_records(spark, result.rows, ROLLING_ORIGIN_EVALUATION,

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     def body(spark, config) -> None:
         from transformers import AutoTokenizer
 
-        from promo_roi.training.model import default_encoder_path
+        from promo_roi.training.text_encoder import default_encoder_path
 
         training = config.require_training().training
         rows = (delta_io.read_table(spark, CAMPAIGN_FEATURES, config.warehouse)

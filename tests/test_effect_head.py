@@ -34,7 +34,7 @@ def _spec(encoder: FeatureEncoder, pseudo_count: float = 0.1, **kwargs) -> Model
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import default_encoder_path
+    from promo_roi.training.text_encoder import default_encoder_path
 
     return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
 
@@ -175,7 +175,7 @@ def test_training_recovers_a_known_multiplicative_effect(tmp_path, monkeypatch, 
     net.eval()
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import TextBatcher, default_encoder_path
+    from promo_roi.training.text_encoder import default_encoder_path, TextBatcher
 
     tokenizer = AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
     batcher = TextBatcher.from_texts(tokenizer, ["type a campaign."], 16)
@@ -210,7 +210,7 @@ def test_a_campaign_texts_vector_does_not_depend_on_the_texts_encoded_beside_it(
     fresh = text_vectors(types.SimpleNamespace(network=net, tokenizer=tokenizer, spec=spec), [short])
     assert torch.equal(after_others[-1], fresh[0])
     # The same text encoded in one padded batch with the longer ones is another vector (what this guards against).
-    from promo_roi.training.model import tokenize_texts
+    from promo_roi.training.text_encoder import tokenize_texts
 
     tok = tokenize_texts(tokenizer, [*longer, short], 64)
     with torch.no_grad():

@@ -35,7 +35,7 @@ def _spec(size: int) -> ModelSpec:
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import default_encoder_path
+    from promo_roi.training.text_encoder import default_encoder_path
 
     return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
 

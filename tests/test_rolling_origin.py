@@ -85,6 +85,28 @@ def test_the_transformer_is_also_compared_with_the_strong_baseline(evaluation_co
     assert (win["ci_low"] > 0).all() and (win["share_better"] == 1).all()
 
 
+def test_an_ablation_is_compared_with_the_transformer_and_the_heuristic(evaluation_config):
+    """The transformer without text (an ablation) ranks by noise, the transformer by the truth: the ablation's
+    paired difference with the transformer is below 0 in every draw; the transformer is compared with no
+    ablation (the comparison is the ablation's row)."""
+    from promo_roi.training.rolling_origin import ablation_label
+
+    held, scores, yardstick = _case()
+    noise = np.random.default_rng(3).normal(size=len(held))
+    no_text = ablation_label(["text_input=none"])
+    assert no_text == "transformer [text_input=none]"
+    scores = {HEURISTIC: {o: noise for o in scores[HEURISTIC]}, "transformer": scores[HEURISTIC],
+              no_text: {o: -noise for o in scores[HEURISTIC]}}
+    placebo = Yardstick({"spend": np.zeros(len(held))}, np.full(len(held), 0.5))
+    rows = pd.DataFrame(yardstick_rows(held, scores, yardstick, held, scores, placebo, evaluation_config))
+    pooled = rows[rows["campaign_id"].isna() & (rows["scope"] == "overall") & (rows["outcome"] == "spend")]
+    pairs = {(m, metric) for m, metric in zip(pooled["model_name"], pooled["metric"]) if metric.startswith("qini_minus")}
+    assert pairs == {("transformer", "qini_minus_heuristic_pre_spend"), (no_text, "qini_minus_heuristic_pre_spend"),
+                     (no_text, "qini_minus_transformer")}
+    loss = pooled[(pooled["model_name"] == no_text) & (pooled["metric"] == "qini_minus_transformer")]
+    assert (loss["value"] < 0).all() and (loss["ci_high"] < 0).all() and (loss["share_better"] == 0).all()
+
+
 @pytest.fixture
 def evaluation_config(app_config):
     import dataclasses
@@ -122,7 +144,11 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
                 "training.min_train_campaigns=2"]
     args = ["--as-of", "2017-07-01", "--first-held-out", "4", *[a for s in settings for a in ("--set", s)]]
     job = _load_job()
-    assert job.main(args) == 0
+    # An ablation with an impossible setting is refused, named, before any work.
+    assert job.main([*args, "--ablation", "text_input=household"]) == 2
+    assert (not delta_io.table_exists(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse)
+            or delta_io.read_table(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse).count() == 0)
+    assert job.main([*args, "--ablation", "text_input=none"]) == 0
     rows = delta_io.read_table(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse).toPandas()
     assert set(rows["as_of_date"]) == {dt.date(2017, 7, 1)}
     held_out = {int(c) for c in rows["held_out_campaigns"].iloc[0].split(",")}
@@ -130,13 +156,15 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
     # fewer than three when 3, 4 and 5 did.
     assert held_out == {6, 7, 8}
     pooled = rows[rows["campaign_id"].isna()]
-    assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", HEURISTIC}
+    no_text = "transformer [text_input=none]"
+    assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", HEURISTIC, no_text}
     per_campaign = rows[rows["campaign_id"].notna() & (rows["scope"] == "overall") & (rows["metric"] == "qini")]
     assert set(per_campaign["campaign_id"].astype(int)) == held_out
     assert per_campaign.groupby("model_name")["n_rows"].sum().nunique() == 1  # every model on the same rows
     differences = pooled[pooled["metric"] == "qini_minus_heuristic_pre_spend"]
-    assert set(differences["model_name"]) == {"transformer", "lgbm_t_learner"}
+    assert set(differences["model_name"]) == {"transformer", "lgbm_t_learner", no_text}
     assert set(pooled[pooled["metric"] == "qini_minus_lgbm_t_learner"]["model_name"]) == {"transformer"}
+    assert set(pooled[pooled["metric"] == "qini_minus_transformer"]["model_name"]) == {no_text}
     assert (differences["ci_low"] <= differences["ci_high"]).all()
     assert set(pooled[pooled["metric"] == "placebo_qini"]["outcome"]) <= {"coupon_product_spend", "spend"}
     # An impossible first held-out campaign is refused before any work.

