@@ -445,6 +445,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def tokenizer():
+    """MiniLM's tokenizer from the packaged files (no hub), shared by the network's unit tests."""
+    from transformers import AutoTokenizer
+
+    from promo_roi.training.text_encoder import default_encoder_path
+
+    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
+
+
 def join_as_single_rank(monkeypatch: pytest.MonkeyPatch) -> None:
     """The environment of rank 0 of a one-process group, as torchrun would set it. Port 0: the group's store
     binds a port of the system's choosing, which no other process can take first (a port found free and

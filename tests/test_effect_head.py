@@ -30,15 +30,6 @@ def _spec(encoder: FeatureEncoder, pseudo_count: float = 0.1, **kwargs) -> Model
                      finetune="frozen", effect_head="anchored", anchor=anchor_for(encoder, pseudo_count), **kwargs)
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from promo_roi.training.text_encoder import default_encoder_path
-
-    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
-
-
 def test_an_untrained_anchored_network_forecasts_the_pre_period_rate_and_no_effect(tokenizer):
     """With the correction g at 0 (its last layer zeroed here) the untargeted spend is the pre-period rate plus
     the pseudo-count; the effect head starts at 0, so both spend uplifts are exactly 0."""

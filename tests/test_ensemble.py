@@ -31,15 +31,6 @@ def _spec(size: int) -> ModelSpec:
                      finetune="frozen", ensemble_size=size)
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from promo_roi.training.text_encoder import default_encoder_path
-
-    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
-
-
 def test_every_member_trains_from_its_own_seed_and_the_first_from_the_configured_one():
     seeds = [member_seed(7, k) for k in range(3)]
     assert seeds == [7, 100_010, 200_013]

@@ -57,15 +57,6 @@ def _network(spec: ModelSpec, seed: int):
     return network.eval()
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from promo_roi.training.text_encoder import default_encoder_path
-
-    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
-
-
 def test_distinct_rows_by_hand():
     columns = np.array([[1, 0], [0, 2], [1, 0], [0, 2], [3, 1], [0, 0]])
     first, row_of = distinct_rows(columns)

@@ -44,15 +44,6 @@ def _network(spec: ModelSpec, seed: int):
     return network.eval()
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from promo_roi.training.text_encoder import default_encoder_path
-
-    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
-
-
 def test_a_spec_saved_before_the_ablation_reads_the_campaign_text_and_an_unknown_input_is_refused():
     saved = _spec("campaign").to_dict()
     del saved["text_input"]

@@ -94,15 +94,6 @@ def test_feature_encoder_codes_missing_unseen_and_numeric_categories():
 # --- the network ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    from promo_roi.training.text_encoder import default_encoder_path
-
-    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
-
-
 def test_each_distinct_text_encoded_once_gives_the_per_row_result(tokenizer):
     import torch
 
