@@ -101,6 +101,7 @@ def main() -> int:
     from promo_roi.session import build_spark_session
     from promo_roi.synthetic import load_scenarios, select_scenario
     from promo_roi.synthetic.benchmark import ablation_label, run_scenario
+    from promo_roi.training.ablation import ablation_overrides, ablation_settings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="selective_large,overlap_small,random_null_heavy")
@@ -119,10 +120,10 @@ def main() -> int:
     # Each ablation's settings go through the same validation as any override: an unknown key or value is
     # refused, named, before any work.
     ablations = {}
-    for ablation in args.ablations:
-        settings = [s.strip() for s in ablation.split(",") if s.strip()]
+    for argument in args.ablations:
+        settings = ablation_settings(argument)
         ablations[ablation_label(settings)] = load_config(
-            profile=args.profile, overrides=[*args.overrides, *(f"training.{s}" for s in settings)], env={})
+            profile=args.profile, overrides=[*args.overrides, *ablation_overrides(settings)], env={})
     scenarios = load_scenarios(REPO / "conf" / "scenarios.yaml")
     chosen = [select_scenario(scenarios, name.strip()) for name in args.scenarios.split(",")]
     source = args.source or default_source_dir()

@@ -48,15 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         from promo_roi import delta_io
         from promo_roi.tables import ROLLING_ORIGIN_EVALUATION
         from promo_roi.entrypoint import config_from_args
+        from promo_roi.training.ablation import ablation_overrides, ablation_settings
         from promo_roi.training.rolling_origin import ablation_label, run_rolling_origin
 
         log = logging.getLogger("promo_roi.job")
         # Every ablation's settings validated as any override is (ConfigError: exit 2) before any work.
         ablations = {}
-        for ablation in args.ablations:
-            settings = [s.strip() for s in ablation.split(",") if s.strip()]
-            ablated = argparse.Namespace(**{**vars(args), "overrides": [
-                *(args.overrides or []), *(f"training.{s}" for s in settings)]})
+        for argument in args.ablations:
+            settings = ablation_settings(argument)
+            ablated = argparse.Namespace(**{**vars(args), "overrides": [*(args.overrides or []),
+                                                                         *ablation_overrides(settings)]})
             ablations[ablation_label(settings)] = config_from_args(ablated).require_training()[0]
         result = run_rolling_origin(spark, config, args.as_of, args.first_held_out, ablations)
         held = ",".join(str(f.held_out) for f in result.folds)

@@ -58,8 +58,9 @@ class ScenarioRun:
 def ablation_label(settings: Sequence[str]) -> str:
     """The row name of the network trained with ``settings`` ("key=value" of the training section) changed."""
     from promo_roi.synthetic.decisions import NETWORK_BASELINE
+    from promo_roi.training import ablation
 
-    return f"{NETWORK_BASELINE} [{', '.join(settings)}]"
+    return ablation.ablation_label(NETWORK_BASELINE, settings)
 
 
 def comparison_pairs(models: list[str]) -> list[tuple[str, str]]:
@@ -67,10 +68,11 @@ def comparison_pairs(models: list[str]) -> list[tuple[str, str]]:
     own plan, then the champion (the first model) against each baseline's plan, then the champion's own network
     against each ablation of it (":func:`ablation_label`")."""
     from promo_roi.synthetic.decisions import NETWORK_BASELINE
+    from promo_roi.training.ablation import is_ablation_of
 
     bases = [m for m in models if " + " not in m]
     what_ifs = [(m, base) for m in models if " + " in m for base in bases if m.startswith(base + " + ")]
-    ablations = [(NETWORK_BASELINE, m) for m in bases if m.startswith(NETWORK_BASELINE + " [")]
+    ablations = [(NETWORK_BASELINE, m) for m in bases if is_ablation_of(m, NETWORK_BASELINE)]
     return what_ifs + [(bases[0], baseline) for baseline in bases[1:]] + ablations
 
 

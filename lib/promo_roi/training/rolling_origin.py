@@ -49,7 +49,7 @@ import pandas as pd
 
 from promo_roi.causal import bootstrap, metrics
 from promo_roi.config import EvaluationConfig, TrainingConfig
-from promo_roi.training import evaluate
+from promo_roi.training import ablation, evaluate
 from promo_roi.training.checkpoints import FINAL_WEIGHTS, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def _train_one_rank(params) -> None:
 
 def ablation_label(settings: Sequence[str]) -> str:
     """The model name of the transformer trained with ``settings`` ("key=value" of the training section) changed."""
-    return f"{TRANSFORMER} [{', '.join(settings)}]"
+    return ablation.ablation_label(TRANSFORMER, settings)
 
 
 def fold_models(examples: pd.DataFrame, fold: Fold, fit_encoder: Callable[[Sequence[int]], Any], texts: list[str],
@@ -198,7 +198,7 @@ def _references(model: str, models: Mapping) -> list[str]:
     if model == HEURISTIC:
         return []
     wanted = [HEURISTIC] + ([STRONG_BASELINE] if model == TRANSFORMER else [])
-    if model.startswith(TRANSFORMER + " ["):
+    if ablation.is_ablation_of(model, TRANSFORMER):
         wanted.append(TRANSFORMER)
     return [reference for reference in wanted if reference in models]
 
