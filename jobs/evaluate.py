@@ -6,8 +6,9 @@
 Needs bronze and silver.campaign_exposures for --as-of (jobs/build_features.py).
 Every fully observed campaign from the --first-held-out-th by start date on is
 held out in turn; its transformer (jobs/train.py's network and schedule, one
-process), LightGBM T-learner and the pre-period heuristic are fitted only on
-campaigns that ended before it started. Per held-out campaign and pooled, the
+process), LightGBM T-learner, LightGBM DR-learner (the effect regressed on
+doubly robust pseudo-outcomes cross-fitted on the training campaigns) and the
+pre-period heuristic are fitted only on campaigns that ended before it started. Per held-out campaign and pooled, the
 tie-averaged Qini/AUUC on doubly robust pseudo-outcomes fitted once on all
 campaigns, the placebo Qini on the pre-period and the paired bootstrap
 difference against the heuristic replace the --as-of slice of

@@ -60,7 +60,8 @@ def test_every_model_is_scored_on_the_same_night(tiny):
     # Each model three times: the plan on expected profit, the risk-aware plan (planning.risk_quantile 0.1), and
     # the plan on costs priced by the shrunk redemption count (the configured pricing is the ratio).
     assert base.scoring.redemption_model == "ratio"
-    names = [_champion(run), "heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift", NO_TEXT]
+    names = [_champion(run), "heuristic_pre_spend", "lgbm_t_learner", "lgbm_dr_learner", "random", "transformer_uplift",
+             NO_TEXT]
     assert NO_TEXT == "transformer_uplift [text_input=none]"
     variants = (" + risk q=0.1", " + shrunk redemptions")
     assert models == [m for name in names for m in (name, *(name + v for v in variants))]
@@ -108,7 +109,8 @@ def test_the_champion_row_is_what_was_published_held_against_the_truth(spark, ti
 def test_plans_are_compared_paired_with_the_difference_of_their_true_profits(tiny):
     _, _, run = tiny
     champion = _champion(run)
-    baselines = ["heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift", NO_TEXT]
+    baselines = ["heuristic_pre_spend", "lgbm_t_learner", "lgbm_dr_learner", "random", "transformer_uplift",
+             NO_TEXT]
     what_ifs = [(f"{m}{v}", m) for m in [champion, *baselines] for v in (" + risk q=0.1", " + shrunk redemptions")]
     assert [(c["a"], c["b"]) for c in run.comparisons] == (
         what_ifs + [(champion, b) for b in baselines] + [("transformer_uplift", NO_TEXT)])

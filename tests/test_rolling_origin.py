@@ -70,19 +70,24 @@ def test_the_transformer_is_also_compared_with_the_strong_baseline(evaluation_co
     held, scores, yardstick = _case()
     # The transformer ranks by the truth; the LightGBM baseline by noise: the transformer wins both pairings.
     noise = np.random.default_rng(7).normal(size=len(held))
+    # The DR-learner ranks by the truth as well, plus a little noise: it beats the T-learner in every draw.
     scores = {HEURISTIC: {o: noise for o in scores[HEURISTIC]}, "lgbm_t_learner": {o: -noise for o in scores[HEURISTIC]},
+              "lgbm_dr_learner": {o: s + 0.1 * noise for o, s in scores[HEURISTIC].items()},
               "transformer": scores[HEURISTIC]}
     placebo = Yardstick({"spend": np.zeros(len(held))}, np.full(len(held), 0.5))
     rows = pd.DataFrame(yardstick_rows(held, scores, yardstick, held, scores, placebo, evaluation_config))
     pooled = rows[rows["campaign_id"].isna() & (rows["scope"] == "overall") & (rows["outcome"] == "spend")]
-    pairs = set(zip(pooled["model_name"], pooled["metric"]))
-    assert {m for m in pooled["metric"] if m.startswith("qini_minus")} == {"qini_minus_heuristic_pre_spend",
-                                                                         "qini_minus_lgbm_t_learner"}
-    assert pairs >= {("transformer", "qini_minus_heuristic_pre_spend"), ("transformer", "qini_minus_lgbm_t_learner"),
-                     ("lgbm_t_learner", "qini_minus_heuristic_pre_spend")}
-    assert ("lgbm_t_learner", "qini_minus_lgbm_t_learner") not in pairs
+    pairs = {(model, metric) for model, metric in zip(pooled["model_name"], pooled["metric"])
+             if metric.startswith("qini_minus")}
+    assert pairs == {("transformer", "qini_minus_heuristic_pre_spend"), ("transformer", "qini_minus_lgbm_t_learner"),
+                     ("transformer", "qini_minus_lgbm_dr_learner"),
+                     ("lgbm_t_learner", "qini_minus_heuristic_pre_spend"),
+                     ("lgbm_dr_learner", "qini_minus_heuristic_pre_spend"),
+                     ("lgbm_dr_learner", "qini_minus_lgbm_t_learner")}
     win = pooled[(pooled["model_name"] == "transformer") & (pooled["metric"] == "qini_minus_lgbm_t_learner")]
     assert (win["ci_low"] > 0).all() and (win["share_better"] == 1).all()
+    direct = pooled[(pooled["model_name"] == "lgbm_dr_learner") & (pooled["metric"] == "qini_minus_lgbm_t_learner")]
+    assert (direct["ci_low"] > 0).all() and (direct["share_better"] == 1).all()
 
 
 def test_an_ablation_is_compared_with_the_transformer_and_the_heuristic(evaluation_config):
@@ -157,13 +162,15 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
     assert held_out == {6, 7, 8}
     pooled = rows[rows["campaign_id"].isna()]
     no_text = "transformer [text_input=none]"
-    assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", HEURISTIC, no_text}
+    assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", "lgbm_dr_learner", HEURISTIC, no_text}
     per_campaign = rows[rows["campaign_id"].notna() & (rows["scope"] == "overall") & (rows["metric"] == "qini")]
     assert set(per_campaign["campaign_id"].astype(int)) == held_out
     assert per_campaign.groupby("model_name")["n_rows"].sum().nunique() == 1  # every model on the same rows
     differences = pooled[pooled["metric"] == "qini_minus_heuristic_pre_spend"]
-    assert set(differences["model_name"]) == {"transformer", "lgbm_t_learner", no_text}
-    assert set(pooled[pooled["metric"] == "qini_minus_lgbm_t_learner"]["model_name"]) == {"transformer"}
+    assert set(differences["model_name"]) == {"transformer", "lgbm_t_learner", "lgbm_dr_learner", no_text}
+    assert set(pooled[pooled["metric"] == "qini_minus_lgbm_t_learner"]["model_name"]) == {"transformer",
+                                                                                          "lgbm_dr_learner"}
+    assert set(pooled[pooled["metric"] == "qini_minus_lgbm_dr_learner"]["model_name"]) == {"transformer"}
     assert set(pooled[pooled["metric"] == "qini_minus_transformer"]["model_name"]) == {no_text}
     assert (differences["ci_low"] <= differences["ci_high"]).all()
     assert set(pooled[pooled["metric"] == "placebo_qini"]["outcome"]) <= {"coupon_product_spend", "spend"}

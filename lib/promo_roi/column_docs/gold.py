@@ -257,8 +257,9 @@ TABLES: dict[str, dict[str, str]] = {
     "gold.rolling_origin_evaluation": {
         "as_of_date": "As-of date of the evaluation (jobs/evaluate.py --as-of): campaigns fully observed before it.",
         "model_name": (
-            "transformer, lgbm_t_learner, heuristic_pre_spend, or an ablation of the transformer named by the "
-            "settings it changed (transformer [text_input=none]: without any text)."
+            "transformer, lgbm_t_learner, lgbm_dr_learner (the effect regressed on doubly robust pseudo-outcomes), "
+            "heuristic_pre_spend, or an ablation of the transformer named by the settings it changed "
+            "(transformer [text_input=none]: without any text)."
         ),
         "campaign_id": "Held-out campaign of the row; null for rows pooled over every held-out campaign.",
         "outcome": "redeemed, coupon_product_spend or spend.",

@@ -40,7 +40,7 @@ VERDICT_LABELS = {
 FORECAST_COLOR, REALIZED_COLOR = "#2166ac", "#d95f02"
 MODEL_LABELS = {
     "transformer": "champion (transformer)", "heuristic_pre_spend": "heuristic: pre-period spend",
-    "lgbm_t_learner": "LightGBM T-learner",
+    "lgbm_t_learner": "LightGBM T-learner", "lgbm_dr_learner": "LightGBM DR-learner",
 }
 
 

@@ -25,6 +25,8 @@ values and forecasts are the same, so each what-if is paired with its plan.
 
 Baselines: ``heuristic_pre_spend`` (rank by pre-period coupon-product spend),
 ``lgbm_t_learner`` (LightGBM two-model learner on the training campaigns),
+``lgbm_dr_learner`` (LightGBM DR-learner on the same campaigns: the effect regressed on cross-fitted doubly
+robust pseudo-outcomes, :mod:`promo_roi.causal.dr_learner`),
 ``random`` (a seeded uniform score: its calibrated forecast is the held-out
 average effect times the audience) and ``transformer_uplift`` (the champion's
 own network uplift: what the champion would have decided had it not chosen,
@@ -44,7 +46,7 @@ import pandas as pd
 from promo_roi.causal.calibration import LinearCalibration
 
 KEYS = ["household_id", "campaign_id"]
-BASELINES = ("heuristic_pre_spend", "lgbm_t_learner", "random", "transformer_uplift")
+BASELINES = ("heuristic_pre_spend", "lgbm_t_learner", "lgbm_dr_learner", "random", "transformer_uplift")
 # The baseline priced as the champion prices (the network's own uplift); the others get an independent price.
 NETWORK_BASELINE = "transformer_uplift"
 
@@ -331,8 +333,11 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     nuisance = [evaluate.fit_nuisance(f, evaluate.design_matrix(encode(f)), evaluation.nuisance_folds, evaluation.seed)
                 for f in held]
     t_learner = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(splits["train"])
+    dr_learner = evaluate.DRLearnerBaseline(encode=encode, levels=t_learner, folds=evaluation.nuisance_folds,
+                                            seed=evaluation.seed).fit(splits["train"])
     models: Mapping[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
         "heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": t_learner,
+        "lgbm_dr_learner": dr_learner,
         "random": lambda frame: random_predictions(frame, seed),
         # The network's own outputs (the pyfunc's predict), whatever the champion values households by.
         NETWORK_BASELINE: lambda frame: network.predict(None, frame),

@@ -57,6 +57,7 @@ from promo_roi.causal.calibration import (
     UpliftCalibration,
     fit_uplift_calibration,
 )
+from promo_roi.causal.dr_learner import DRLearner
 from promo_roi.causal.nuisance import TLearner, crossfit_nuisance
 from promo_roi.config import EvaluationConfig
 from promo_roi.heuristic import pre_spend_score
@@ -126,6 +127,38 @@ class TLearnerBaseline:
         for outcome, (_kind, c0, c1, uplift) in UPLIFT_OUTCOMES.items():
             mu0, mu1 = self.models[outcome].predict(X)
             out[c0], out[c1], out[uplift] = mu0, mu1, mu1 - mu0
+        return out
+
+
+@dataclass
+class DRLearnerBaseline:
+    """Baseline (c): the LightGBM DR-learner per outcome (:class:`promo_roi.causal.dr_learner.DRLearner`):
+    the effect regressed directly on cross-fitted doubly robust pseudo-outcomes of the training campaigns
+    (nuisance folds by household), the arms' levels from ``levels``, the T-learner fitted on the same rows."""
+
+    encode: Callable[[pd.DataFrame], Mapping[str, np.ndarray]]
+    levels: TLearnerBaseline
+    folds: int = 5
+    seed: int = 0
+
+    def fit(self, train: pd.DataFrame) -> "DRLearnerBaseline":
+        X = design_matrix(self.encode(train))
+        t = train["targeted"].astype(float).to_numpy()
+        groups = train["household_id"].to_numpy()
+        folds = min(self.folds, len(np.unique(groups)))
+        self.models = {
+            outcome: DRLearner(folds=folds, seed=self.seed, params=NUISANCE_PARAMS, effect_params=NUISANCE_PARAMS).fit(
+                X, t, train[outcome].astype(float).to_numpy(), groups=groups, outcome_kind=kind,
+                levels=self.levels.models[outcome])
+            for outcome, (kind, *_rest) in UPLIFT_OUTCOMES.items()
+        }
+        return self
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        X = design_matrix(self.encode(frame))
+        out = pd.DataFrame({"propensity": np.nan}, index=range(len(frame)))
+        for outcome, (_kind, c0, c1, uplift) in UPLIFT_OUTCOMES.items():
+            out[c0], out[c1], out[uplift] = self.models[outcome].predict(X)
         return out
 
 

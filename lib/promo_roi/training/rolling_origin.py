@@ -18,7 +18,13 @@ and inside the overlap band:
   duration (the fake window is the real pre-period, features as of the fake
   start) against that window's pseudo-outcomes; it should be about 0;
 - paired differences (two-stage bootstrap, campaigns then households, the same
-  draws for every model) against the heuristic.
+  draws for every model) against the heuristic, and for the transformer
+  against both LightGBM learners (:func:`_references`).
+
+The models of a fold: the transformer, the LightGBM T-learner (two arms,
+subtracted), the LightGBM DR-learner (the effect regressed on doubly robust
+pseudo-outcomes cross-fitted on the fold's training campaigns alone, never on
+the yardstick's) and the heuristic.
 
 An ablation (``ablations``: a label such as ``transformer [text_input=none]``
 and the training settings it changes) is a second transformer trained on
@@ -56,6 +62,8 @@ log = logging.getLogger(__name__)
 
 HEURISTIC = "heuristic_pre_spend"
 STRONG_BASELINE = "lgbm_t_learner"
+# The effect learned directly (pseudo-outcome regression): the learner the T-learner's subtraction is judged by.
+DR_LEARNER = "lgbm_dr_learner"
 TRANSFORMER = "transformer"
 SCOPES = ("overall", "overlap")
 Predictor = Callable[[pd.DataFrame], pd.DataFrame]
@@ -179,8 +187,10 @@ def fold_models(examples: pd.DataFrame, fold: Fold, fit_encoder: Callable[[Seque
         with tempfile.TemporaryDirectory(prefix=f"promo_roi_fold_{fold.held_out}_") as workdir:
             models[name] = train_transformer(train, validation, encoder, texts, settings, encoder_path, Path(workdir))
     t_learner = evaluate.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train)
-    return {TRANSFORMER: models.pop(TRANSFORMER), STRONG_BASELINE: t_learner, HEURISTIC: evaluate.heuristic_predictions,
-            **models}
+    dr_learner = evaluate.DRLearnerBaseline(encode=encoder.encode, levels=t_learner, folds=evaluation.nuisance_folds,
+                                            seed=evaluation.seed).fit(train)
+    return {TRANSFORMER: models.pop(TRANSFORMER), STRONG_BASELINE: t_learner, DR_LEARNER: dr_learner,
+            HEURISTIC: evaluate.heuristic_predictions, **models}
 
 
 def _row(model: str, campaign: int | None, outcome: str, scope: str, metric: str, value: float,
@@ -192,12 +202,14 @@ def _row(model: str, campaign: int | None, outcome: str, scope: str, metric: str
 
 
 def _references(model: str, models: Mapping) -> list[str]:
-    """What ``model`` is compared with on the same resamples: the heuristic for every learned model, the
-    strong learned baseline for the transformer (the production model type, i.e. the champion's), and the
-    transformer for each ablation of it (:func:`ablation_label`)."""
+    """What ``model`` is compared with on the same resamples: the heuristic for every learned model, both
+    learned baselines for the transformer (the production model type, i.e. the champion's), the T-learner for
+    the DR-learner (does learning the effect directly beat subtracting two arms?), and the transformer for each
+    ablation of it (:func:`ablation_label`)."""
     if model == HEURISTIC:
         return []
-    wanted = [HEURISTIC] + ([STRONG_BASELINE] if model == TRANSFORMER else [])
+    wanted = [HEURISTIC] + ([STRONG_BASELINE, DR_LEARNER] if model == TRANSFORMER else
+                            [STRONG_BASELINE] if model == DR_LEARNER else [])
     if ablation.is_ablation_of(model, TRANSFORMER):
         wanted.append(TRANSFORMER)
     return [reference for reference in wanted if reference in models]
