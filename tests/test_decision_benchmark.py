@@ -26,8 +26,9 @@ from promo_roi.validation import InputError
 REPO = Path(__file__).resolve().parents[1]
 RUN_DATE = dt.date(2017, 7, 1)
 PLANNED = set(range(11, 24))
-# The network trained again without any text (training.text_input: none), judged beside the champion's own.
-NO_TEXT = ablation_label(["text_input=none"])
+# The network trained again without any text (training.text_input: none) and with the doubly robust term
+# (training.pseudo_outcome_weight), judged beside the champion's own: both settings' training paths in one.
+NO_TEXT = ablation_label(["text_input=none", "pseudo_outcome_weight=1"])
 
 
 def _champion(run) -> str:
@@ -50,7 +51,8 @@ def tiny(spark, tiny_model_config, fixture_source, tmp_path_factory):
     # The product's default (the tiny model pins the network for the session chain's planning tests): the
     # scenario's validation campaigns decide what households are valued by.
     base = dataclasses.replace(base, evaluation=dataclasses.replace(base.evaluation, ranking="validated"))
-    no_text = dataclasses.replace(base, training=dataclasses.replace(base.training, text_input="none"))
+    no_text = dataclasses.replace(base, training=dataclasses.replace(base.training, text_input="none",
+                                                                     pseudo_outcome_weight=1.0))
     return base, root, run_scenario(spark, base, scenario, fixture_source, root, RUN_DATE, {NO_TEXT: no_text})
 
 
@@ -62,7 +64,7 @@ def test_every_model_is_scored_on_the_same_night(tiny):
     assert base.scoring.redemption_model == "ratio"
     names = [_champion(run), "heuristic_pre_spend", "lgbm_t_learner", "lgbm_dr_learner", "random", "transformer_uplift",
              NO_TEXT]
-    assert NO_TEXT == "transformer_uplift [text_input=none]"
+    assert NO_TEXT == "transformer_uplift [text_input=none, pseudo_outcome_weight=1]"
     variants = (" + risk q=0.1", " + shrunk redemptions")
     assert models == [m for name in names for m in (name, *(name + v for v in variants))]
     by_model = {r["model"]: r for r in run.rows}
@@ -160,13 +162,16 @@ def test_the_ablation_is_a_network_without_text_in_its_own_registered_model_plan
     scenario = select_scenario(load_scenarios(REPO / "conf" / "scenarios.yaml"), "tiny")
     config = scenario_config(base, root, scenario)
     ablated = ablation_config(config, NO_TEXT)
-    assert ablated.training.registered_model == f"{base.training.registered_model}__transformer_uplift_text_input_none"
+    assert ablated.training.registered_model == (f"{base.training.registered_model}"
+                                                 "__transformer_uplift_text_input_none_pseudo_outcome_weight_1")
     assert ablated.training.experiment != config.training.experiment
     store = MlflowStore.of(config.mlflow)
     assert store.alias_version(config.training.registered_model, config.training.champion_alias) == run.champion_version
     network = store.load_version(ablated.training.registered_model, "1").unwrap_python_model()
     assert network.spec.text_input == "none" and network.spec.ensemble_size == config.training.ensemble_size
     assert not [name for name, _ in network.network.named_parameters() if "encoder." in name]
+    params = store.run_params(store.version_run_id(ablated.training.registered_model, "1"))
+    assert float(params["training.pseudo_outcome_weight"]) == 1.0
     costs = published(spark, HOUSEHOLD_SCORES, config).filter(F.col("run_date") == F.lit(RUN_DATE)).select(
         "household_id", "campaign_id", "expected_cost").toPandas()
     chosen = run.chosen[NO_TEXT].merge(costs, on=["household_id", "campaign_id"], validate="one_to_one")

@@ -153,7 +153,8 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
     assert job.main([*args, "--ablation", "text_input=household"]) == 2
     assert (not delta_io.table_exists(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse)
             or delta_io.read_table(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse).count() == 0)
-    assert job.main([*args, "--ablation", "text_input=none"]) == 0
+    # The ablation without text and with the doubly robust term: both settings' paths through a fold.
+    assert job.main([*args, "--ablation", "text_input=none,pseudo_outcome_weight=1"]) == 0
     rows = delta_io.read_table(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse).toPandas()
     assert set(rows["as_of_date"]) == {dt.date(2017, 7, 1)}
     held_out = {int(c) for c in rows["held_out_campaigns"].iloc[0].split(",")}
@@ -161,7 +162,7 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
     # fewer than three when 3, 4 and 5 did.
     assert held_out == {6, 7, 8}
     pooled = rows[rows["campaign_id"].isna()]
-    no_text = "transformer [text_input=none]"
+    no_text = "transformer [text_input=none, pseudo_outcome_weight=1]"
     assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", "lgbm_dr_learner", HEURISTIC, no_text}
     per_campaign = rows[rows["campaign_id"].notna() & (rows["scope"] == "overall") & (rows["metric"] == "qini")]
     assert set(per_campaign["campaign_id"].astype(int)) == held_out

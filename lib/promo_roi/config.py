@@ -357,6 +357,7 @@ def _training(tree: Mapping[str, Any], project_root: Path) -> TrainingConfig | N
         effect_head=t.text("effect_head", choices=EFFECT_HEADS),
         text_input=t.text("text_input", choices=TEXT_INPUTS),
         effect_penalty=t.number("effect_penalty", minimum=0.0),
+        pseudo_outcome_weight=t.number("pseudo_outcome_weight", minimum=0.0),
         anchor_pseudo_count=t.number("anchor_pseudo_count", above=0.0),
         num_processes=t.integer("num_processes", minimum=1),
         local_mode=t.boolean("local_mode"),

@@ -103,6 +103,8 @@ class TrainingConfig:
     # campaign: MiniLM reads the campaign text; none: no text and no encoder (the ablation that says what it adds).
     text_input: str  # TEXT_INPUTS
     effect_penalty: float
+    # Weight of the doubly robust term on the network's effect (model.LossWeights.pseudo_outcome); 0: none.
+    pseudo_outcome_weight: float
     anchor_pseudo_count: float
     num_processes: int
     local_mode: bool

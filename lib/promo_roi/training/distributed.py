@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Batch columns the loader yields (see promo_roi.training.pipeline.encode_for_training).
 BATCH_COLUMNS = ("x_num", "x_cat", "text_id", "targeted", "outcomes")
+# Present when the doubly robust term is trained (training.pseudo_outcome_weight > 0).
+OPTIONAL_BATCH_COLUMNS = ("pseudo_outcomes",)
 
 
 @dataclass
@@ -64,6 +66,9 @@ class WorkerParams:
     log_every_steps: int = 20
     # Weight of the effect penalty (model.LossWeights): 0 leaves the effect free.
     effect_penalty: float = 0.0
+    # Weight of the doubly robust term (model.LossWeights.pseudo_outcome): the batches must carry
+    # "pseudo_outcomes" when it is above 0.
+    pseudo_outcome_weight: float = 0.0
     # Before each metric's name in the MLflow run: which member of an ensemble this is (ensemble.member_prefix).
     metric_prefix: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -71,7 +76,8 @@ class WorkerParams:
     def loss_weights(self):
         from promo_roi.training.model import LossWeights
 
-        return LossWeights(propensity=self.propensity_weight, effect_penalty=self.effect_penalty)
+        return LossWeights(propensity=self.propensity_weight, effect_penalty=self.effect_penalty,
+                           pseudo_outcome=self.pseudo_outcome_weight)
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ def _to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
     import torch
 
     out = {}
-    for key in BATCH_COLUMNS:
+    for key in (*BATCH_COLUMNS, *[c for c in OPTIONAL_BATCH_COLUMNS if c in batch]):
         value = batch[key]
         if not isinstance(value, torch.Tensor):
             value = torch.as_tensor(value)
@@ -139,14 +145,20 @@ def _forward_loss(network: Any, batcher: Any, batch: dict[str, Any], device: Any
     index, ids, mask = batcher.select(batch["text_id"].long().cpu())
     logit, arms = network(batch["x_num"].float(), batch["x_cat"].long(), index.to(device), ids.to(device),
                           mask.to(device))
-    return response_loss(logit, arms, batch["targeted"], batch["outcomes"].float(), weights)
+    return response_loss(logit, arms, batch["targeted"], batch["outcomes"].float(), weights,
+                         batch.get("pseudo_outcomes"))
 
 
 def _validation_losses(network: Any, batcher: Any, arrays: dict[str, Any], device: Any,
                        weights: Any) -> dict[str, float]:
-    """Mean validation loss, total and its outcome and propensity parts."""
+    """Mean validation loss, total and its outcome and propensity parts. The doubly robust term is left out:
+    the validation campaigns' pseudo-outcomes are fitted after training, by the evaluation, and the epoch is
+    chosen on the outcome loss alone (:func:`stopping_loss`)."""
+    import dataclasses
+
     import torch
 
+    weights = dataclasses.replace(weights, pseudo_outcome=0.0)
     network.eval()
     sums, n = {"validation_loss": 0.0, "validation_outcome_loss": 0.0, "validation_propensity_loss": 0.0}, \
         len(arrays["targeted"])

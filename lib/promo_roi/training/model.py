@@ -367,18 +367,38 @@ class LossWeights:
     propensity: float = 1.0
     # Times the mean over rows of the squared log spend ratio targeted / untargeted (sum over spend outcomes).
     effect_penalty: float = 0.0
+    # Times the mean over rows of the Huber loss of each outcome's uplift against the row's doubly robust
+    # pseudo-outcome (sum over outcomes): the DR-learner's loss, on the network's own effect.
+    pseudo_outcome: float = 0.0
 
 
-def response_loss(propensity_logit, arms, targeted, outcomes, weights: LossWeights):
+# The Huber loss's threshold, in the outcomes' training units (a redemption; spend over its training mean):
+# a pseudo-outcome carries inverse propensity weights up to 100, and a squared loss would let a few rows decide.
+PSEUDO_OUTCOME_HUBER_DELTA = 1.0
+
+
+def uplift_in_training_units(arms):
+    """[batch, 3]: the network's uplift per row on redemption (a probability) and both spends (over their
+    training means), from the arms' logit and log means; exponents capped as in :func:`predictions_frame`."""
+    import torch
+
+    redeem = torch.sigmoid(arms[:, 1, 0]) - torch.sigmoid(arms[:, 0, 0])
+    spends = torch.exp(arms[:, 1, 1:].clamp(max=30.0)) - torch.exp(arms[:, 0, 1:].clamp(max=30.0))
+    return torch.cat([redeem.unsqueeze(1), spends], dim=1)
+
+
+def response_loss(propensity_logit, arms, targeted, outcomes, weights: LossWeights, pseudo_outcomes=None):
     """Propensity BCE + the observed arm's redemption BCE and spend Poisson deviances, per arm, + the
-    effect penalty.
+    effect penalty + (with ``weights.pseudo_outcome``) the doubly robust term.
 
     ``outcomes``: [batch, 3] = redeemed (0/1), coupon-product spend / scale,
     spend / scale. Both arms enter the graph (masked), so every parameter gets
     a gradient on every step, as DistributedDataParallel requires. The penalty
     pulls every row's spend effect ``log mu1 - log mu0`` toward 0: an effect
     the data do not support shrinks to none. ``outcome_loss`` (what chooses
-    the epoch) leaves both extra terms out.
+    the epoch) leaves the extra terms out. ``pseudo_outcomes``: [batch, 3] in
+    the units of ``outcomes`` (redemption, spends over their scale), needed
+    when ``weights.pseudo_outcome`` > 0.
     """
     import torch
     import torch.nn.functional as F
@@ -399,8 +419,15 @@ def response_loss(propensity_logit, arms, targeted, outcomes, weights: LossWeigh
     prop = F.binary_cross_entropy_with_logits(propensity_logit, t)
     effect = (arms[:, 1, 1:] - arms[:, 0, 1:]).pow(2).sum(1).mean()
     loss = outcome_loss + weights.propensity * prop + weights.effect_penalty * effect
-    return loss, {"outcome_loss": outcome_loss.detach(), "propensity_loss": prop.detach(),
-                  "effect_penalty": effect.detach()}
+    parts = {"outcome_loss": outcome_loss.detach(), "propensity_loss": prop.detach(), "effect_penalty": effect.detach()}
+    if weights.pseudo_outcome > 0:
+        if pseudo_outcomes is None:
+            raise ValueError("the doubly robust term (pseudo_outcome weight > 0) needs each row's pseudo-outcomes")
+        doubly_robust = F.huber_loss(uplift_in_training_units(arms), pseudo_outcomes.float(), reduction="none",
+                                     delta=PSEUDO_OUTCOME_HUBER_DELTA).sum(1).mean()
+        loss = loss + weights.pseudo_outcome * doubly_robust
+        parts["pseudo_outcome_loss"] = doubly_robust.detach()
+    return loss, parts
 
 
 def predictions_frame(propensity_logit, arms, spend_scale: Mapping[str, float]) -> pd.DataFrame:

@@ -39,7 +39,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from promo_roi import delta_io
-from promo_roi.config import AppConfig, TrainingConfig
+from promo_roi.config import AppConfig, EvaluationConfig, TrainingConfig
 from promo_roi.bronze import read_bronze
 from promo_roi.mlflow_io import MlflowStore
 from promo_roi.observability import stage
@@ -83,8 +83,11 @@ log = logging.getLogger(__name__)
 # The modules that define what a checkpoint holds: the network, its text encoder, the training loop, the loader,
 # the ensemble and this one, which encodes the rows. Their source is part of the checkpoint key (checkpoints.run_key).
 TRAINING_CODE = ("promo_roi.training.model", "promo_roi.training.text_encoder", "promo_roi.training.distributed",
-                 "promo_roi.training.loader", "promo_roi.training.ensemble", __name__)
+                 "promo_roi.training.loader", "promo_roi.training.ensemble", "promo_roi.training.pseudo_outcomes",
+                 __name__)
 TRAINING_BATCH_SCHEMA = "x_num array<float>, x_cat array<bigint>, text_id int, targeted float, outcomes array<float>"
+# With the doubly robust term (training.pseudo_outcome_weight > 0): each row's pseudo-outcomes too.
+PSEUDO_OUTCOME_BATCH_SCHEMA = TRAINING_BATCH_SCHEMA + ", pseudo_outcomes array<float>"
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,11 @@ class Registration:
     refutations_passed: bool
 
 
-def encode_for_training(encoder: FeatureEncoder, text_ids: dict[str, int]):
-    """mapInPandas function: feature columns -> the arrays the training loop reads."""
+def encode_for_training(encoder: FeatureEncoder, text_ids: dict[str, int], pseudo: pd.DataFrame | None = None):
+    """mapInPandas function: feature columns -> the arrays the training loop reads; with ``pseudo`` (a table of
+    :func:`promo_roi.training.pseudo_outcomes.training_pseudo_outcomes`), each row's pseudo-outcomes as well
+    (schema :data:`PSEUDO_OUTCOME_BATCH_SCHEMA`)."""
+    from promo_roi.training.pseudo_outcomes import pseudo_outcomes_of
 
     def _encode(frames):
         for frame in frames:
@@ -117,21 +123,27 @@ def encode_for_training(encoder: FeatureEncoder, text_ids: dict[str, int]):
                 frame["coupon_product_spend"].astype(float).to_numpy() / encoder.spend_scale["coupon_product_spend"],
                 frame["spend"].astype(float).to_numpy() / encoder.spend_scale["spend"],
             ], axis=1).astype(np.float32)
-            yield pd.DataFrame({
+            batch = pd.DataFrame({
                 "x_num": list(encoded["x_num"]),
                 "x_cat": list(encoded["x_cat"]),
                 "text_id": frame["campaign_text"].map(text_ids).astype("int32").to_numpy(),
                 "targeted": frame["targeted"].astype("float32").to_numpy(),
                 "outcomes": list(outcomes),
             })
+            if pseudo is not None:
+                batch["pseudo_outcomes"] = list(pseudo_outcomes_of(frame, pseudo))
+            yield batch
 
     return _encode
 
 
-def encode_arrays(frame: pd.DataFrame, encoder: FeatureEncoder, text_ids: dict[str, int]) -> dict[str, np.ndarray]:
+def encode_arrays(frame: pd.DataFrame, encoder: FeatureEncoder, text_ids: dict[str, int],
+                  pseudo: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
     """The same encoding as :func:`encode_for_training`, as stacked arrays (validation, benchmarks)."""
-    parts = list(encode_for_training(encoder, text_ids)([frame]))[0]
-    return {
+    parts = list(encode_for_training(encoder, text_ids, pseudo)([frame]))[0]
+    pseudo_outcomes = {} if pseudo is None else {"pseudo_outcomes": np.stack(parts["pseudo_outcomes"].to_list())
+                                                 if len(parts) else np.zeros((0, 3), np.float32)}
+    return {**pseudo_outcomes,
         "x_num": np.stack(parts["x_num"].to_list()) if len(parts) else np.zeros((0, len(encoder.numeric_columns)), np.float32),
         "x_cat": np.stack(parts["x_cat"].to_list()) if len(parts) else np.zeros((0, len(encoder.categorical_columns)), np.int64),
         "text_id": parts["text_id"].to_numpy(),
@@ -248,12 +260,14 @@ def model_spec_for(training: TrainingConfig, encoder: FeatureEncoder, n_numeric:
 
 def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, encoder: FeatureEncoder,
               texts: list[str], model_spec: ModelSpec, training: TrainingConfig, use_gpu: bool, checkpoint_dir: Path,
-              tracking_uri: str, mlflow_run_id: str) -> list[dict[str, Any]]:
+              tracking_uri: str, mlflow_run_id: str, evaluation: EvaluationConfig) -> list[dict[str, Any]]:
     """petastorm converter of the encoded train split -> one TorchDistributor (DDP) launch that trains every member
     of the ensemble (``model_spec.ensemble_size``) left to train, one after the other, each from its own seed on
     the same converter; one outcome per member. A member whose fine-tuning a run of the same key finished
     (``checkpoints.recorded_outcome``) is not trained again: its outcome is taken up and its epochs' metrics
-    logged to this run. The converter, made only when a member is left to train, is always deleted."""
+    logged to this run. The converter, made only when a member is left to train, is always deleted. With the
+    doubly robust term (``training.pseudo_outcome_weight``), the train split's pseudo-outcomes are cross-fitted
+    first (with ``evaluation``'s nuisance folds and seed) and travel with its rows."""
     size = model_spec.ensemble_size
     member_dirs = [member_checkpoint_dir(checkpoint_dir, member, size) for member in range(size)]
     outcomes: list[dict[str, Any] | None] = [recorded_outcome(d, training.epochs) for d in member_dirs]
@@ -265,8 +279,16 @@ def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, e
     from promo_roi.training.loader import make_converter
 
     text_ids = {t: i for i, t in enumerate(texts)}
+    pseudo = None
+    if training.pseudo_outcome_weight > 0:
+        from promo_roi.training.pseudo_outcomes import training_pseudo_outcomes
+
+        with stage(log, "train.pseudo_outcomes") as st:
+            pseudo = training_pseudo_outcomes(frames.train, encoder.encode, encoder.spend_scale, evaluation)
+            st.rows = len(pseudo)
     with stage(log, "train.petastorm") as st:
-        encoded_train = train_df.mapInPandas(encode_for_training(encoder, text_ids), TRAINING_BATCH_SCHEMA)
+        encoded_train = train_df.mapInPandas(encode_for_training(encoder, text_ids, pseudo),
+                                             TRAINING_BATCH_SCHEMA if pseudo is None else PSEUDO_OUTCOME_BATCH_SCHEMA)
         min_row_groups = 2 * training.num_processes * training.loader_workers
         converter = make_converter(spark, encoded_train, training.petastorm_cache_dir, min_row_groups)
         st.rows = len(converter)
@@ -300,7 +322,7 @@ def _worker_params(model_spec: ModelSpec, texts: list[str], n_train_rows: int, t
         batch_size=training.batch_size, epochs=training.epochs, learning_rate=training.learning_rate,
         encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
         propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
-        seed=member_seed(training.seed, member), use_gpu=use_gpu,
+        pseudo_outcome_weight=training.pseudo_outcome_weight, seed=member_seed(training.seed, member), use_gpu=use_gpu,
         checkpoint_path=str(member_dir / LAST_CHECKPOINT), final_weights_path=str(member_dir / FINAL_WEIGHTS),
         batch_source=PetastormBatches(converter, training.loader_workers),
         mlflow_tracking_uri=tracking_uri, mlflow_run_id=mlflow_run_id, validation=validation,
@@ -454,7 +476,7 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
             "training_examples_version": version, "use_gpu": use_gpu, "run_key": key,
         })
         outcomes = fine_tune(spark, train_df, frames, encoder, texts, model_spec, training, use_gpu, checkpoint_dir,
-                             mlflow_config.tracking_uri, run.info.run_id)
+                             mlflow_config.tracking_uri, run.info.run_id, evaluation)
         mlflow.log_param("best_epoch", ",".join(str(o["best_epoch"]) for o in outcomes))
         with stage(log, "train.evaluate") as st:
             model_root = Path(tempfile.mkdtemp(prefix="promo_roi_model_"))

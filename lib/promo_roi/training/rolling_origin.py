@@ -115,8 +115,10 @@ class Yardstick:
 
 
 def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, texts: list[str],
-                      training: TrainingConfig, encoder_path: str, workdir: Path) -> Predictor:
-    """The transformer of one fold (jobs/train.py's network and schedule, one process): a predictor."""
+                      training: TrainingConfig, encoder_path: str, workdir: Path,
+                      evaluation: EvaluationConfig) -> Predictor:
+    """The transformer of one fold (jobs/train.py's network and schedule, one process): a predictor. With the
+    doubly robust term, its pseudo-outcomes are cross-fitted on the fold's training campaigns alone."""
     import torch
     from transformers import AutoTokenizer
 
@@ -128,7 +130,12 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
     text_ids = {t: i for i, t in enumerate(texts)}
     spec = model_spec_for(dataclasses.replace(training, encoder_path=encoder_path), encoder,
                           len(encoder.numeric_columns))
-    arrays = encode_arrays(train, encoder, text_ids)
+    pseudo = None
+    if training.pseudo_outcome_weight > 0:
+        from promo_roi.training.pseudo_outcomes import training_pseudo_outcomes
+
+        pseudo = training_pseudo_outcomes(train, encoder.encode, encoder.spend_scale, evaluation)
+    arrays = encode_arrays(train, encoder, text_ids, pseudo)
     validation_arrays = encode_arrays(validation, encoder, text_ids)
     network = build_network(spec)
     # Each member of the ensemble (training.ensemble_size) from its own seed, as jobs/train.py trains them.
@@ -139,7 +146,7 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
             epochs=training.epochs, learning_rate=training.learning_rate,
             encoder_learning_rate=training.encoder_learning_rate, weight_decay=training.weight_decay,
             propensity_weight=training.propensity_weight, effect_penalty=training.effect_penalty,
-            seed=member_seed(training.seed, member), use_gpu=False,
+            pseudo_outcome_weight=training.pseudo_outcome_weight, seed=member_seed(training.seed, member), use_gpu=False,
             checkpoint_path=str(member_dir / LAST_CHECKPOINT), final_weights_path=str(member_dir / FINAL_WEIGHTS),
             batch_source=ArrayBatches(arrays), validation=validation_arrays,
             threads_per_process=os.cpu_count() or 1)
@@ -185,7 +192,8 @@ def fold_models(examples: pd.DataFrame, fold: Fold, fit_encoder: Callable[[Seque
     models: dict[str, Predictor] = {}
     for name, settings in transformers.items():
         with tempfile.TemporaryDirectory(prefix=f"promo_roi_fold_{fold.held_out}_") as workdir:
-            models[name] = train_transformer(train, validation, encoder, texts, settings, encoder_path, Path(workdir))
+            models[name] = train_transformer(train, validation, encoder, texts, settings, encoder_path, Path(workdir),
+                                             evaluation)
     t_learner = evaluate.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train)
     dr_learner = evaluate.DRLearnerBaseline(encode=encoder.encode, levels=t_learner, folds=evaluation.nuisance_folds,
                                             seed=evaluation.seed).fit(train)
