@@ -14,8 +14,9 @@ store under --out/<scenario>/ (never the main warehouse): ingest ->
 build_features -> train -> score for the run date, with the configuration of
 --profile (the embedded default: the same training and planning settings as
 ``make demo``). What the champion published is scored against the truth next
-to three baselines deciding the same night with the same calibration,
-audiences, costs, budget and planner (``promo_roi.synthetic.decisions``):
+to the baselines deciding the same night with the same calibration,
+audiences, budget and planner (``promo_roi.synthetic.decisions``: pre-period
+spend, the LightGBM T- and DR-learners, random, the network's own uplift):
 Spearman between predicted and true household uplift (mean over planned
 campaigns), forecast WAPE of incremental revenue over campaigns, the share of
 90% intervals holding the truth, and the plan's true profit as a share of the
