@@ -118,7 +118,7 @@ def test_the_pseudo_outcomes_travel_with_their_rows_through_spark_and_petastorm(
 
 def _learned_log_effects(tmp_path, arrays: dict, spec, pseudo_outcome_weight: float) -> np.ndarray:
     """The one-rank DDP trainer (20 epochs, conf's effect penalty 0.1) on ``arrays``: each row's learned log
-    spend effect."""
+    spend effect. Each epoch's record has the mean doubly robust loss exactly when the term is trained."""
     import torch
     from transformers import AutoTokenizer
 
@@ -128,12 +128,17 @@ def _learned_log_effects(tmp_path, arrays: dict, spec, pseudo_outcome_weight: fl
 
     n = len(arrays["targeted"])
     out = tmp_path / f"weight_{pseudo_outcome_weight:g}"
-    train_worker(WorkerParams(
+    result = train_worker(WorkerParams(
         model_spec=spec.to_dict(), texts=["type a campaign."], n_train_rows=n, batch_size=128, epochs=20,
         learning_rate=3e-3, encoder_learning_rate=0.0, weight_decay=0.0, propensity_weight=1.0,
         effect_penalty=0.1, pseudo_outcome_weight=pseudo_outcome_weight, seed=5, use_gpu=False,
         checkpoint_path=str(out / "last.pt"), final_weights_path=str(out / "final.pt"),
         batch_source=ArrayBatches(arrays)))
+    losses = [record.get("train_pseudo_outcome_loss") for record in result["history"]]
+    if pseudo_outcome_weight > 0:
+        assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
+    else:
+        assert losses == [None] * 20
     net = build_network(spec)
     net.load_state_dict(torch.load(out / "final.pt", weights_only=True))
     net.eval()

@@ -238,15 +238,15 @@ def _train_epoch(ddp: Any, batcher: Any, batches: Iterator[dict], optimizer: Any
     import torch.distributed as dist
 
     started = time.monotonic()
-    sums = torch.zeros(3, dtype=torch.float64)
+    sums = torch.zeros(4, dtype=torch.float64)  # outcome, propensity and doubly robust losses; steps
     for step in range(steps):
         batch = _to_device(next(batches), where.device)
         loss, parts = _forward_loss(ddp, batcher, batch, where.device, params.loss_weights())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        sums += torch.tensor([float(parts["outcome_loss"]), float(parts["propensity_loss"]), 1.0],
-                             dtype=torch.float64)
+        sums += torch.tensor([float(parts["outcome_loss"]), float(parts["propensity_loss"]),
+                              float(parts.get("pseudo_outcome_loss", 0.0)), 1.0], dtype=torch.float64)
         if where.rank == 0 and (step + 1) % params.log_every_steps == 0:
             log.info("train epoch %d step %d/%d loss %.4f", epoch + 1, step + 1, steps, float(loss))
     # Mean over all ranks' steps (gloo/nccl all-reduce of a tiny tensor).
@@ -254,13 +254,16 @@ def _train_epoch(ddp: Any, batcher: Any, batches: Iterator[dict], optimizer: Any
     dist.all_reduce(reduced)
     reduced = reduced.cpu()
     seconds = time.monotonic() - started
-    return {
+    record = {
         "epoch": epoch + 1,
-        "train_outcome_loss": float(reduced[0] / reduced[2]),
-        "train_propensity_loss": float(reduced[1] / reduced[2]),
-        "examples_per_second": float(reduced[2]) * params.batch_size / max(seconds, 1e-9),
+        "train_outcome_loss": float(reduced[0] / reduced[3]),
+        "train_propensity_loss": float(reduced[1] / reduced[3]),
+        "examples_per_second": float(reduced[3]) * params.batch_size / max(seconds, 1e-9),
         "seconds": seconds,
     }
+    if params.pseudo_outcome_weight > 0:
+        record["train_pseudo_outcome_loss"] = float(reduced[2] / reduced[3])
+    return record
 
 
 @dataclass
