@@ -115,7 +115,8 @@ def test_plans_are_compared_paired_with_the_difference_of_their_true_profits(tin
              NO_TEXT]
     what_ifs = [(f"{m}{v}", m) for m in [champion, *baselines] for v in (" + risk q=0.1", " + shrunk redemptions")]
     assert [(c["a"], c["b"]) for c in run.comparisons] == (
-        what_ifs + [(champion, b) for b in baselines] + [("transformer_uplift", NO_TEXT)])
+        what_ifs + [(champion, b) for b in baselines] + [("transformer_uplift", NO_TEXT)]
+        + [("lgbm_dr_learner", "lgbm_t_learner")])
     profit = {r["model"]: r["plan_true_profit"] for r in run.rows}
     for c in run.comparisons:
         # The per-campaign sums add up to the scorecard's own plan totals.

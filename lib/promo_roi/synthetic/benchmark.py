@@ -66,14 +66,16 @@ def ablation_label(settings: Sequence[str]) -> str:
 def comparison_pairs(models: list[str]) -> list[tuple[str, str]]:
     """Which plans the benchmark compares paired, as (a, b): every what-if ("<model> + ...") against its model's
     own plan, then the champion (the first model) against each baseline's plan, then the champion's own network
-    against each ablation of it (":func:`ablation_label`")."""
-    from promo_roi.synthetic.decisions import NETWORK_BASELINE
+    against each ablation of it (":func:`ablation_label`"), then the DR-learner against the T-learner (the
+    effect learned directly against two arms subtracted; both priced alike)."""
+    from promo_roi.synthetic.decisions import DR_LEARNER, NETWORK_BASELINE, T_LEARNER
     from promo_roi.training.ablation import is_ablation_of
 
     bases = [m for m in models if " + " not in m]
     what_ifs = [(m, base) for m in models if " + " in m for base in bases if m.startswith(base + " + ")]
     ablations = [(NETWORK_BASELINE, m) for m in bases if is_ablation_of(m, NETWORK_BASELINE)]
-    return what_ifs + [(bases[0], baseline) for baseline in bases[1:]] + ablations
+    direct = [(DR_LEARNER, T_LEARNER)] if {DR_LEARNER, T_LEARNER} <= set(bases) else []
+    return what_ifs + [(bases[0], baseline) for baseline in bases[1:]] + ablations + direct
 
 
 def paired_comparisons(decided: dict, truth: pd.DataFrame, economics, campaigns: list[int], seed: int) -> list[dict]:

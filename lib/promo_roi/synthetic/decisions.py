@@ -46,7 +46,8 @@ import pandas as pd
 from promo_roi.causal.calibration import LinearCalibration
 
 KEYS = ["household_id", "campaign_id"]
-BASELINES = ("heuristic_pre_spend", "lgbm_t_learner", "lgbm_dr_learner", "random", "transformer_uplift")
+T_LEARNER, DR_LEARNER = "lgbm_t_learner", "lgbm_dr_learner"
+BASELINES = ("heuristic_pre_spend", T_LEARNER, DR_LEARNER, "random", "transformer_uplift")
 # The baseline priced as the champion prices (the network's own uplift); the others get an independent price.
 NETWORK_BASELINE = "transformer_uplift"
 
