@@ -279,13 +279,9 @@ def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, e
     from promo_roi.training.loader import make_converter
 
     text_ids = {t: i for i, t in enumerate(texts)}
-    pseudo = None
-    if training.pseudo_outcome_weight > 0:
-        from promo_roi.training.pseudo_outcomes import training_pseudo_outcomes
+    from promo_roi.training.pseudo_outcomes import trained_pseudo_outcomes
 
-        with stage(log, "train.pseudo_outcomes") as st:
-            pseudo = training_pseudo_outcomes(frames.train, encoder.encode, encoder.spend_scale, evaluation)
-            st.rows = len(pseudo)
+    pseudo = trained_pseudo_outcomes(frames.train, encoder, training, evaluation, log)
     with stage(log, "train.petastorm") as st:
         encoded_train = train_df.mapInPandas(encode_for_training(encoder, text_ids, pseudo),
                                              TRAINING_BATCH_SCHEMA if pseudo is None else PSEUDO_OUTCOME_BATCH_SCHEMA)

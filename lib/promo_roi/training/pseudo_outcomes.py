@@ -47,6 +47,20 @@ def training_pseudo_outcomes(train: pd.DataFrame, encode: Callable[[pd.DataFrame
     return table
 
 
+def trained_pseudo_outcomes(train: pd.DataFrame, encoder, training, evaluation: EvaluationConfig,
+                            log) -> pd.DataFrame | None:
+    """:func:`training_pseudo_outcomes` of ``train`` when the doubly robust term is trained
+    (``training.pseudo_outcome_weight`` > 0), else None; ``encoder`` a fitted ``model.FeatureEncoder``."""
+    from promo_roi.observability import stage
+
+    if training.pseudo_outcome_weight <= 0:
+        return None
+    with stage(log, "train.pseudo_outcomes") as st:
+        table = training_pseudo_outcomes(train, encoder.encode, encoder.spend_scale, evaluation)
+        st.rows = len(table)
+    return table
+
+
 def pseudo_outcomes_of(frame: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     """[rows of ``frame``, 3] float32 in ``frame``'s order; every row must be in ``table``."""
     found = frame[KEYS].merge(table, on=KEYS, how="left", validate="many_to_one")

@@ -130,11 +130,9 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
     text_ids = {t: i for i, t in enumerate(texts)}
     spec = model_spec_for(dataclasses.replace(training, encoder_path=encoder_path), encoder,
                           len(encoder.numeric_columns))
-    pseudo = None
-    if training.pseudo_outcome_weight > 0:
-        from promo_roi.training.pseudo_outcomes import training_pseudo_outcomes
+    from promo_roi.training.pseudo_outcomes import trained_pseudo_outcomes
 
-        pseudo = training_pseudo_outcomes(train, encoder.encode, encoder.spend_scale, evaluation)
+    pseudo = trained_pseudo_outcomes(train, encoder, training, evaluation, log)
     arrays = encode_arrays(train, encoder, text_ids, pseudo)
     validation_arrays = encode_arrays(validation, encoder, text_ids)
     network = build_network(spec)
