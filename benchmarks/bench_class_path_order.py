@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The tests' settings and class path (tests/conftest.py, tests/class_archive.py), here and in the probe.
+sys.path.insert(0, str(REPO / "tests"))
 
 
 def probe(warehouse: str, writes: int) -> None:
-    sys.path.insert(0, str(REPO / "tests"))
     from conftest import session_overrides
     from pyspark.sql import functions as F
 
@@ -55,15 +56,13 @@ def probe(warehouse: str, writes: int) -> None:
 
 def class_paths() -> dict[str, str]:
     """The two orders of the same jars."""
-    sys.path.insert(0, str(REPO / "tests"))
     import class_archive
 
     spark_home = class_archive._spark_home()
     package_jars = class_archive._package_jars(Path(sys.prefix) / "class-archive")
-    listed = [Path(entry.path) for entry in os.scandir(spark_home / "jars") if entry.name.endswith(".jar")]
-    return {"listing order": os.pathsep.join(map(str, [*listed, *package_jars])),
-            "promoted jars first": os.pathsep.join(map(str, class_archive.ordered_class_path(spark_home,
-                                                                                             package_jars)))}
+    orders = {"listing order": class_archive.listed_class_path,
+              "promoted jars first": class_archive.ordered_class_path}
+    return {name: os.pathsep.join(map(str, order(spark_home, package_jars))) for name, order in orders.items()}
 
 
 def main() -> int:
@@ -75,7 +74,6 @@ def main() -> int:
     if args.probe:
         probe(args.probe[0], int(args.probe[1]))
         return 0
-    sys.path.insert(0, str(REPO / "tests"))
     from conftest import SHORT_JVM_OPTIONS
 
     bin_dir = Path(sys.executable).parent

@@ -71,11 +71,15 @@ PROMOTED_JARS = (
 )
 
 
+def listed_class_path(spark_home: Path, package_jars: list[Path]) -> list[Path]:
+    """Spark's jars in the JVM's own order (the directory listing, as ``jars/*`` expands), then the package jars."""
+    return [*(Path(entry.path) for entry in os.scandir(spark_home / "jars") if entry.name.endswith(".jar")),
+            *package_jars]
+
+
 def ordered_class_path(spark_home: Path, package_jars: list[Path]) -> list[Path]:
-    """Spark's jars in the JVM's own order (the directory listing, as ``jars/*`` expands) and then the package
-    jars, with the :data:`PROMOTED_JARS` moved to the front in that order."""
-    listed = [Path(entry.path) for entry in os.scandir(spark_home / "jars") if entry.name.endswith(".jar")]
-    every = [*listed, *package_jars]
+    """:func:`listed_class_path` with the :data:`PROMOTED_JARS` moved to the front in that order."""
+    every = listed_class_path(spark_home, package_jars)
     promoted = [jar for prefix in PROMOTED_JARS for jar in every if jar.name.startswith(prefix)]
     return [*promoted, *(jar for jar in every if jar not in promoted)]
 

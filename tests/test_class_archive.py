@@ -8,7 +8,6 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
-
 import class_archive
 
 # The one class file every Spark module jar carries (an empty stub the build adds to each, never loaded).
