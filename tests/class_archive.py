@@ -55,8 +55,8 @@ class ClassArchive:
 
 
 # Jars put at the front of the tests' class path, the ones the tests' JVMs load most classes from first (counted
-# with -Xlog:class+load on a session, Delta writes and reads: spark-catalyst 2,310 classes, scala-library 1,142,
-# spark-core 1,059, ...). A JVM looks a class or a class file up in each jar of its class path in turn, and Spark
+# once with -Xlog:class+load in a one-off probe of a session with Delta writes and reads: spark-catalyst, then
+# scala-library, spark-core, ...). A JVM looks a class or a class file up in each jar of its class path in turn, and Spark
 # looks up class files all the time (its closure cleaner reads each closure's class, for every job), while the
 # JVM's expansion of ``jars/*`` is the directory's listing order: spark-catalyst came 230th of 280 here. Only jars
 # none of whose classes is in another jar of the class path are moved (tests/test_class_archive.py checks it), so
