@@ -70,9 +70,9 @@ SESSION_OVERRIDES = (
 # Spark + Delta job fills in about 30 s; the JVM then switches its compiler off and runs the rest
 # interpreted ("CodeCache is full. Compiler has been disabled"), hence the larger cache. jobs/ingest.py
 # over the fixture, alone, one run each (docs/tests.md): 95.9 s of CPU with C2, 58.7 s with C1 only,
-# 44.0 s with these options. spark-submit passes SPARK_SUBMIT_OPTS to the driver JVM.
-C1_ONLY = "-XX:TieredStopAtLevel=1"
-SHORT_JVM_OPTIONS = f"{C1_ONLY} -XX:ReservedCodeCacheSize=256m"
+# 44.0 s with these options. spark-submit passes SPARK_SUBMIT_OPTS to the driver JVM, the test
+# session's own included (see ``spark``).
+SHORT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
     part for part in (os.environ.get("SPARK_SUBMIT_OPTS", ""), SHORT_JVM_OPTIONS) if part)
 
@@ -186,32 +186,13 @@ def app_config(tmp_path_factory: pytest.TempPathFactory) -> AppConfig:
     return load_config(profile="local", overrides=session_overrides(root), env={})
 
 
-# The test session's own JVM is the exception: one per worker, it lives the whole run and runs the same Spark,
-# Delta and expression classes over and over (interpreted expressions: no generated classes to compile anew per
-# query), so C2's compilations pay for themselves. The ingested group alone (tests/test_ingest.py,
-# test_features.py, test_faults.py, test_item_store_week.py, one process, docs/tests.md): 709 s of machine
-# CPU / 473 s wall with C2 in the session JVM, 785 s / 635 s with C1 only. PROMO_ROI_TESTS_SESSION_JIT=c1 keeps
-# the session on C1 (to measure it again).
-def session_jvm_options(child_options: str, jit: str) -> str:
-    """The JVM options of the test session's own JVM, given its children's (``SPARK_SUBMIT_OPTS``)."""
-    if jit == "c1":
-        return child_options
-    if jit != "c2":
-        raise ValueError(f"PROMO_ROI_TESTS_SESSION_JIT must be c1 or c2, not {jit!r}")
-    return " ".join(part for part in child_options.split() if part != C1_ONLY)
-
-
 @pytest.fixture(scope="session")
 def spark(app_config: AppConfig):
     from promo_roi.session import build_spark_session
 
-    children = os.environ["SPARK_SUBMIT_OPTS"]
-    os.environ["SPARK_SUBMIT_OPTS"] = session_jvm_options(children, os.environ.get("PROMO_ROI_TESTS_SESSION_JIT",
-                                                                                   "c2"))
-    try:
-        session = build_spark_session(app_config, app_name="promo-roi-tests")
-    finally:
-        os.environ["SPARK_SUBMIT_OPTS"] = children  # every JVM a test starts: C1 only
+    # SHORT_JVM_OPTIONS too: on a few thousand rows, C2's compilations cost more CPU than they save even
+    # over the whole run (docs/tests.md).
+    session = build_spark_session(app_config, app_name="promo-roi-tests")
     yield session
     session.stop()
 

@@ -1,5 +1,4 @@
-"""The test JVMs' options: the class path (tests/class_archive.py), whose jars moved to its front change which jar
-no class comes from, and the session JVM's compiler (tests/conftest.py)."""
+"""The tests' class path (tests/class_archive.py): the jars moved to its front change which jar no class comes from."""
 
 from __future__ import annotations
 
@@ -8,8 +7,6 @@ import sys
 import zipfile
 from collections import defaultdict
 from pathlib import Path
-
-import pytest
 
 import class_archive
 
@@ -54,14 +51,3 @@ def test_the_promoted_jars_share_no_class_with_another_jar_and_every_jar_stays()
 def _listing(spark_home: Path) -> list[Path]:
     """Spark's jars in the order the JVM expands ``jars/*``: the directory's listing (readdir) order."""
     return [Path(entry.path) for entry in os.scandir(spark_home / "jars") if entry.name.endswith(".jar")]
-
-
-def test_the_session_jvm_drops_only_the_c1_limit_of_its_childrens_options():
-    from conftest import session_jvm_options
-
-    children = "-Dx=1 -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m -XX:SharedArchiveFile=/a.jsa"
-    assert session_jvm_options(children, "c2") == "-Dx=1 -XX:ReservedCodeCacheSize=256m -XX:SharedArchiveFile=/a.jsa"
-    assert session_jvm_options(children, "c1") == children
-    assert session_jvm_options("-XX:TieredStopAtLevel=1", "c2") == ""
-    with pytest.raises(ValueError, match="must be c1 or c2, not 'fast'"):
-        session_jvm_options(children, "fast")
