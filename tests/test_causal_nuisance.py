@@ -116,3 +116,42 @@ def test_input_validation() -> None:
         crossfit_nuisance(X, np.ones(4), np.ones(4), groups=np.zeros(4))
     with pytest.raises(RuntimeError):
         TLearner().predict(X)
+
+
+def _out_of_fold(X, t, households, folds, fit_predict) -> np.ndarray:
+    """The oracle: each household's rows predicted by a model fitted on the other folds' households."""
+    from sklearn.model_selection import GroupKFold
+
+    out = np.full((len(X), 2), np.nan)
+    for train, test in GroupKFold(n_splits=folds).split(X, groups=households):
+        out[test] = np.column_stack(fit_predict(train, test))
+    return out
+
+
+def test_a_frames_nuisance_fits_the_propensity_once_for_all_its_outcomes(monkeypatch) -> None:
+    """evaluate.fit_nuisance: one cross-fitted propensity per frame (targeting does not depend on the outcome) and a
+    T-learner per outcome, each the out-of-fold prediction of models fitted on the other households."""
+    import pandas as pd
+
+    from promo_roi.training import evaluate
+
+    X, t, y, households = confounded_data(n=240, seed=3)
+    frame = pd.DataFrame({"targeted": t, "household_id": households, "spend": y, "coupon_product_spend": y / 4,
+                          "redeemed": (y > 12).astype(float)})
+    fits = []
+    original = PropensityModel.fit
+    monkeypatch.setattr(PropensityModel, "fit", lambda self, *a: fits.append(1) or original(self, *a))
+    nuisance = evaluate.fit_nuisance(frame, X, folds=3, seed=5)
+    assert len(fits) == 3  # one model per fold, not one per fold and outcome
+
+    params = evaluate.NUISANCE_PARAMS
+    e = _out_of_fold(X, t, households, 3, lambda train, test: (
+        PropensityModel(params, 5).fit(X[train], t[train]).predict(X[test]), np.zeros(len(test))))[:, 0]
+    np.testing.assert_array_equal(nuisance.e, e)
+    assert set(nuisance.mu) == {"redeemed", "coupon_product_spend", "spend"}
+    for outcome, kind in (("redeemed", "binary"), ("coupon_product_spend", "regression"), ("spend", "regression")):
+        y_ = frame[outcome].to_numpy()
+        mu = _out_of_fold(X, t, households, 3, lambda train, test: TLearner(params, 5).fit(
+            X[train], t[train], y_[train], kind).predict(X[test]))
+        np.testing.assert_array_equal(nuisance.mu[outcome][0], mu[:, 0])
+        np.testing.assert_array_equal(nuisance.mu[outcome][1], mu[:, 1])

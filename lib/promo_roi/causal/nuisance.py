@@ -33,6 +33,8 @@ __all__ = [
     "PropensityModel",
     "TLearner",
     "crossfit_nuisance",
+    "crossfit_outcome",
+    "crossfit_propensity",
 ]
 
 OutcomeKind = Literal["regression", "binary"]
@@ -212,6 +214,50 @@ def _splits(
     return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n)))
 
 
+def crossfit_outcome(
+    X: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    outcome_kind: OutcomeKind = "regression",
+    params: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold ``mu0`` and ``mu1`` (a :class:`TLearner` per fold) for every row, in the input row order;
+    the folds as in :func:`crossfit_nuisance`."""
+    _check_kind(outcome_kind)
+    X_ = _as_matrix(X)
+    n = len(X_)
+    t_ = _as_vector("t", t, n, binary=True)
+    y_ = _as_vector("y", y, n, binary=outcome_kind == "binary")
+    mu0, mu1 = np.full(n, np.nan), np.full(n, np.nan)
+    for train, test in _splits(n, groups, folds, seed):
+        mu0[test], mu1[test] = TLearner(params, seed).fit(X_[train], t_[train], y_[train], outcome_kind).predict(
+            X_[test])
+    return mu0, mu1
+
+
+def crossfit_propensity(
+    X: np.ndarray,
+    t: np.ndarray,
+    groups: np.ndarray | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Out-of-fold ``e`` (a :class:`PropensityModel` per fold) for every row, in the input row order; the
+    folds as in :func:`crossfit_nuisance`. It does not depend on an outcome: fit it once for all of a
+    frame's outcomes."""
+    X_ = _as_matrix(X)
+    n = len(X_)
+    t_ = _as_vector("t", t, n, binary=True)
+    e = np.full(n, np.nan)
+    for train, test in _splits(n, groups, folds, seed):
+        e[test] = PropensityModel(params, seed).fit(X_[train], t_[train]).predict(X_[test])
+    return e
+
+
 def crossfit_nuisance(
     X: np.ndarray,
     t: np.ndarray,
@@ -232,15 +278,5 @@ def crossfit_nuisance(
     :data:`DEFAULT_LGBM_PARAMS` for all three models. Returns a DataFrame
     with columns ``mu0, mu1, e`` in the input row order (RangeIndex).
     """
-    _check_kind(outcome_kind)
-    X_ = _as_matrix(X)
-    n = len(X_)
-    t_ = _as_vector("t", t, n, binary=True)
-    y_ = _as_vector("y", y, n, binary=outcome_kind == "binary")
-    out = np.full((n, 3), np.nan)
-    for train, test in _splits(n, groups, folds, seed):
-        tl = TLearner(params, seed).fit(X_[train], t_[train], y_[train], outcome_kind)
-        ps = PropensityModel(params, seed).fit(X_[train], t_[train])
-        mu0, mu1 = tl.predict(X_[test])
-        out[test, 0], out[test, 1], out[test, 2] = mu0, mu1, ps.predict(X_[test])
-    return pd.DataFrame(out, columns=["mu0", "mu1", "e"])
+    mu0, mu1 = crossfit_outcome(X, t, y, groups, folds, seed, outcome_kind, params)
+    return pd.DataFrame({"mu0": mu0, "mu1": mu1, "e": crossfit_propensity(X, t, groups, folds, seed, params)})

@@ -58,7 +58,7 @@ from promo_roi.causal.calibration import (
     fit_uplift_calibration,
 )
 from promo_roi.causal.dr_learner import DRLearner
-from promo_roi.causal.nuisance import TLearner, crossfit_nuisance
+from promo_roi.causal.nuisance import TLearner, crossfit_outcome, crossfit_propensity
 from promo_roi.config import EvaluationConfig
 from promo_roi.heuristic import pre_spend_score
 
@@ -179,14 +179,12 @@ def fit_nuisance(frame: pd.DataFrame, X: np.ndarray, folds: int, seed: int) -> N
     t = frame["targeted"].astype(float).to_numpy()
     groups = frame["household_id"].to_numpy()
     n_groups = len(np.unique(groups))
-    mu: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    e = None
-    for outcome, (kind, *_rest) in UPLIFT_OUTCOMES.items():
-        fitted = crossfit_nuisance(X, t, frame[outcome].astype(float).to_numpy(), groups=groups,
-                                   folds=min(folds, n_groups), seed=seed, outcome_kind=kind,
-                                   params=NUISANCE_PARAMS)
-        mu[outcome] = (fitted["mu0"].to_numpy(), fitted["mu1"].to_numpy())
-        e = fitted["e"].to_numpy() if e is None else e  # the same propensity model for every outcome
+    folds = min(folds, n_groups)
+    # One propensity for every outcome: targeting does not depend on what is measured.
+    e = crossfit_propensity(X, t, groups=groups, folds=folds, seed=seed, params=NUISANCE_PARAMS)
+    mu = {outcome: crossfit_outcome(X, t, frame[outcome].astype(float).to_numpy(), groups=groups, folds=folds,
+                                    seed=seed, outcome_kind=kind, params=NUISANCE_PARAMS)
+          for outcome, (kind, *_rest) in UPLIFT_OUTCOMES.items()}
     return Nuisance(e=e, mu=mu)
 
 
