@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
+from promo_roi import model_names
 from promo_roi.config_values import ConfigError
 
 
@@ -151,7 +152,7 @@ class ScoringConfig:
 VALUE_OUTCOMES = ("coupon_product_spend", "spend")
 REDEMPTION_MODELS = ("ratio", "shrunk")  # conf/base.yaml scoring.redemption_model says what each does
 PLANNING_MODES = ("fixed_budget", "target_roi")
-RANKINGS = ("validated", "transformer", "heuristic_pre_spend")  # conf/base.yaml evaluation.ranking
+RANKINGS = ("validated", model_names.TRANSFORMER, model_names.HEURISTIC)  # conf/base.yaml evaluation.ranking
 PLANNING_RISKS = ("expected", "quantile")  # conf/base.yaml planning.risk says what each does
 
 

@@ -78,10 +78,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from promo_roi import model_names
+
 # The scores a calibration's spend lines can be fitted on (``UpliftCalibration.value_score``): the network's
 # uplift, or the pre-period coupon-product spend households are ranked by where the network did not beat it.
-NETWORK_SCORE = "transformer"
-PRE_SPEND_SCORE = "heuristic_pre_spend"
+NETWORK_SCORE = model_names.TRANSFORMER
+PRE_SPEND_SCORE = model_names.HEURISTIC
 VALUE_SCORES = (NETWORK_SCORE, PRE_SPEND_SCORE)
 # Each in words, as the forecast's interval_method ends and the headline figures read it back.
 VALUED_BY_PREFIX = "households valued by "

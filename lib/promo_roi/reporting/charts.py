@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from promo_roi import model_names
 from promo_roi.reporting.markup import format_value
 from promo_roi.reporting.summaries import curve, largest
 
@@ -39,8 +40,8 @@ VERDICT_LABELS = {
 }
 FORECAST_COLOR, REALIZED_COLOR = "#2166ac", "#d95f02"
 MODEL_LABELS = {
-    "transformer": "champion (transformer)", "heuristic_pre_spend": "heuristic: pre-period spend",
-    "lgbm_t_learner": "LightGBM T-learner", "lgbm_dr_learner": "LightGBM DR-learner",
+    model_names.TRANSFORMER: "champion (transformer)", model_names.HEURISTIC: "heuristic: pre-period spend",
+    model_names.T_LEARNER: "LightGBM T-learner", model_names.DR_LEARNER: "LightGBM DR-learner",
 }
 
 
@@ -193,7 +194,7 @@ def spend_profit_chart(curve: pd.DataFrame, chosen_spend: float, chosen_profit: 
 
 def uplift_chart(curves: pd.DataFrame, champion: str, split: str, scope: str,
                  outcomes: Sequence[tuple[str, str]], currency: str,
-                 baselines: Sequence[str] = ("heuristic_pre_spend", "lgbm_t_learner")) -> Figure:
+                 baselines: Sequence[str] = (model_names.HEURISTIC, model_names.T_LEARNER)) -> Figure:
     """DR gain (uplift/Qini) curves: cumulative incremental outcome when the households of the held-out
     campaigns are targeted in order of predicted uplift, for the champion, the baselines and random
     targeting (the straight line), one panel per ``(outcome, label)``. ``curves``: gold.uplift_curves rows."""
@@ -206,7 +207,7 @@ def uplift_chart(curves: pd.DataFrame, champion: str, split: str, scope: str,
                 c = curve(curves, model, split, scope, outcome)
                 if len(c):
                     ax.plot(c["fraction_targeted"] * 100, c["gain"], linewidth=1.2, alpha=0.75,
-                            color="#a6611a" if model == "heuristic_pre_spend" else "#80cdc1",
+                            color="#a6611a" if model == model_names.HEURISTIC else "#80cdc1",
                             label=MODEL_LABELS.get(model, model))
             c = curve(curves, champion, split, scope, outcome)
             x = c["fraction_targeted"].to_numpy() * 100

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from promo_roi import model_names
 from promo_roi.reporting import charts, summaries
 from promo_roi.reporting.data import ReportData
 from promo_roi.reporting.markup import Column, figure_html, format_value, html_table, is_missing, with_currency
@@ -26,12 +27,12 @@ CHART_FILES = {
     "uplift": "uplift_curves.png",
     "backtest": "forecast_vs_realized.png",
 }
-CHAMPION_MODEL = "transformer"  # the model_name training gives the network that becomes champion
+CHAMPION_MODEL = model_names.TRANSFORMER  # the model_name training gives the network that becomes champion
 CURVE_SPLIT, CURVE_SCOPE = "test", "overall"  # held-out campaigns that chose nothing (validation chose the champion)
 CURVE_OUTCOMES = (("coupon_product_spend", "Coupon-product spend"), ("spend", "Total spend"))
 QINI_OUTCOMES = ("coupon_product_spend", "spend", "redeemed")
 OUTCOME_LABELS = {"coupon_product_spend": "coupon-product spend", "spend": "total spend", "redeemed": "redemptions"}
-MODEL_LABELS = {**charts.MODEL_LABELS, "transformer": "champion (transformer)"}
+MODEL_LABELS = {**charts.MODEL_LABELS, model_names.TRANSFORMER: "champion (transformer)"}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from promo_roi import model_names
+
 DECILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # The households a Qini is computed on: all of them, or those in the overlap band (the ensemble's per-member
 # rows have their own paragraph, ensemble_summary).
@@ -227,7 +229,7 @@ def ensemble_summary(evaluation: pd.DataFrame, split: str) -> dict[str, float] |
     if sel.empty:
         return None
     members = sel[sel["model_name"].str.startswith("transformer_member_") & (sel["metric"] == "qini")]["value"]
-    own = sel[sel["model_name"] == "transformer"].set_index("metric")["value"]
+    own = sel[sel["model_name"] == model_names.TRANSFORMER].set_index("metric")["value"]
     return {"members": int(own["members"]), "member_qini_min": float(members.min()),
             "member_qini_max": float(members.max()), "member_qini_sd": float(own["member_qini_sd"]),
             "qini": float(own["qini"]), "member_uplift_sd": float(own["member_uplift_sd"]),

@@ -43,13 +43,14 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from promo_roi import model_names
 from promo_roi.causal.calibration import LinearCalibration
 
 KEYS = ["household_id", "campaign_id"]
-T_LEARNER, DR_LEARNER = "lgbm_t_learner", "lgbm_dr_learner"
-BASELINES = ("heuristic_pre_spend", T_LEARNER, DR_LEARNER, "random", "transformer_uplift")
+T_LEARNER, DR_LEARNER = model_names.T_LEARNER, model_names.DR_LEARNER
+BASELINES = (model_names.HEURISTIC, T_LEARNER, DR_LEARNER, model_names.RANDOM, model_names.NETWORK_UPLIFT)
 # The baseline priced as the champion prices (the network's own uplift); the others get an independent price.
-NETWORK_BASELINE = "transformer_uplift"
+NETWORK_BASELINE = model_names.NETWORK_UPLIFT
 
 
 @dataclass(frozen=True)
@@ -337,9 +338,8 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     dr_learner = evaluate.DRLearnerBaseline(encode=encode, levels=t_learner, folds=evaluation.nuisance_folds,
                                             seed=evaluation.seed).fit(splits["train"])
     models: Mapping[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-        "heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": t_learner,
-        "lgbm_dr_learner": dr_learner,
-        "random": lambda frame: random_predictions(frame, seed),
+        model_names.HEURISTIC: evaluate.heuristic_predictions, T_LEARNER: t_learner, DR_LEARNER: dr_learner,
+        model_names.RANDOM: lambda frame: random_predictions(frame, seed),
         # The network's own outputs (the pyfunc's predict), whatever the champion values households by.
         NETWORK_BASELINE: lambda frame: network.predict(None, frame),
         **{name: (lambda frame, other=other: other.predict(None, frame)) for name, other in ablated.items()},
@@ -360,7 +360,7 @@ def baseline_decisions(spark, config, run_date: dt.date, champion_uri: str, seed
     # Every model predicts each held-out frame and the scoring pairs once; the T-learner's predictions also
     # price the other baselines' pairs.
     predictions = {name: ([model(f) for f in held], model(scoring)) for name, model in models.items()}
-    held_redemptions, t_learner_scoring = predictions["lgbm_t_learner"]
+    held_redemptions, t_learner_scoring = predictions[T_LEARNER]
     scoring_redemptions = t_learner_scoring["p_redeem_t1"].to_numpy(float)
 
     def independent(redemption_model: str) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from promo_roi import delta_io
+from promo_roi import delta_io, model_names
 from promo_roi.causal import metrics
 from promo_roi.config import AppConfig, EvaluationConfig
 from promo_roi.observability import stage
@@ -98,8 +98,8 @@ def backfill_uplift_curves(spark: SparkSession, config: AppConfig, model_version
             return predict_frame(model.network, encoder, model.tokenizer, frame, model.spec.max_text_tokens)
 
         baseline = evaluate.TLearnerBaseline(encode=encoder.encode, seed=cfg.seed).fit(train_pd)
-        models = {"heuristic_pre_spend": evaluate.heuristic_predictions, "lgbm_t_learner": baseline,
-                  "transformer": transformer}
+        models = {model_names.HEURISTIC: evaluate.heuristic_predictions, model_names.T_LEARNER: baseline,
+                  model_names.TRANSFORMER: transformer}
         rows, checked, mismatches, tied = [], 0, [], 0
         for split, frame in frames.items():
             nuisance = evaluate.fit_nuisance(frame, evaluate.design_matrix(encoder.encode(frame)), cfg.nuisance_folds,

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
+from promo_roi import model_names
 from promo_roi.causal.calibration import NETWORK_SCORE, PRE_SPEND_SCORE
 from promo_roi.config import EvaluationConfig
 from promo_roi.training import evaluate
@@ -59,7 +60,7 @@ def candidate_models(transformer: Predictor, frames: HeldOutFrames, encode: Call
                      evaluation: EvaluationConfig) -> dict[str, Predictor]:
     """The transformer beside the two baselines every run is judged against."""
     baseline = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(frames.train)
-    return {HEURISTIC: evaluate.heuristic_predictions, "lgbm_t_learner": baseline,
+    return {HEURISTIC: evaluate.heuristic_predictions, model_names.T_LEARNER: baseline,
             TRANSFORMER: transformer}
 
 

@@ -54,17 +54,18 @@ import numpy as np
 import pandas as pd
 
 from promo_roi.causal import bootstrap, metrics
+from promo_roi import model_names
 from promo_roi.config import EvaluationConfig, TrainingConfig
 from promo_roi.training import ablation, evaluate
 from promo_roi.training.checkpoints import FINAL_WEIGHTS, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
-HEURISTIC = "heuristic_pre_spend"
-STRONG_BASELINE = "lgbm_t_learner"
+HEURISTIC = model_names.HEURISTIC
+STRONG_BASELINE = model_names.T_LEARNER
 # The effect learned directly (pseudo-outcome regression): the learner the T-learner's subtraction is judged by.
-DR_LEARNER = "lgbm_dr_learner"
-TRANSFORMER = "transformer"
+DR_LEARNER = model_names.DR_LEARNER
+TRANSFORMER = model_names.TRANSFORMER
 SCOPES = ("overall", "overlap")
 Predictor = Callable[[pd.DataFrame], pd.DataFrame]
 
