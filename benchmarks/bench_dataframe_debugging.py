@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_delta_version import _cpu_seconds  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
+
 class CommandCounter:
     """Counts the py4j commands this process sends (every Python -> JVM call is one)."""
 

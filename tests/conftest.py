@@ -47,7 +47,8 @@ FIXTURE_DIR = Path(__file__).parent / "fixtures" / "completejourney_small"
 # send its Python line to the JVM for errors' DataFrame context, several more py4j round trips and a walk of the
 # Python stack per call. It changes no result, only what an error's context names.
 # benchmarks/bench_dataframe_debugging.py (every declared table's write frame built, alternating, one run):
-# 3.3x the py4j commands and 2.9x the CPU with it on (BENCHMARKS.md). Production keeps it for its errors.
+# 3.3x the py4j commands and 2.9x the CPU with it on (BENCHMARKS.md); in a whole test unit the gain is below the
+# noise (docs/tests.md). Production keeps it for its errors.
 SMALL_DATA_SPARK = {
     "spark.default.parallelism": "1",
     "spark.databricks.delta.snapshotPartitions": "1",

@@ -26,12 +26,13 @@ import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from promo_roi import delta_io, model_names
+from promo_roi import delta_io
 from promo_roi.causal import metrics
 from promo_roi.config import AppConfig, EvaluationConfig
 from promo_roi.observability import stage
 from promo_roi.tables import MODEL_EVALUATION, UPLIFT_CURVES, training_examples_spec
 from promo_roi.training import evaluate
+from promo_roi.training.held_out import candidate_models
 from promo_roi.validation import InputError
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,7 @@ def backfill_uplift_curves(spark: SparkSession, config: AppConfig, model_version
         def transformer(frame):
             return predict_frame(model.network, encoder, model.tokenizer, frame, model.spec.max_text_tokens)
 
-        baseline = evaluate.TLearnerBaseline(encode=encoder.encode, seed=cfg.seed).fit(train_pd)
-        models = {model_names.HEURISTIC: evaluate.heuristic_predictions, model_names.T_LEARNER: baseline,
-                  model_names.TRANSFORMER: transformer}
+        models = candidate_models(transformer, train_pd, encoder.encode, cfg)
         rows, checked, mismatches, tied = [], 0, [], 0
         for split, frame in frames.items():
             nuisance = evaluate.fit_nuisance(frame, evaluate.design_matrix(encoder.encode(frame)), cfg.nuisance_folds,

@@ -56,10 +56,11 @@ class HeldOutEvaluation:
     calibration: Any                                    # the transformer's calibration (evaluate.fit_calibration)
 
 
-def candidate_models(transformer: Predictor, frames: HeldOutFrames, encode: Callable,
+def candidate_models(transformer: Predictor, train: pd.DataFrame, encode: Callable,
                      evaluation: EvaluationConfig) -> dict[str, Predictor]:
-    """The transformer beside the two baselines every run is judged against."""
-    baseline = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(frames.train)
+    """The transformer beside the two baselines every run is judged against (the T-learner fitted on ``train``,
+    the training campaigns' rows): what training evaluates, and what a backfill of its curves recomputes."""
+    baseline = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(train)
     return {HEURISTIC: evaluate.heuristic_predictions, model_names.T_LEARNER: baseline,
             TRANSFORMER: transformer}
 

@@ -478,7 +478,7 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
             model_root = Path(tempfile.mkdtemp(prefix="promo_roi_model_"))
             try:
                 model_dir, transformer, members = saved_transformer(model_root, checkpoint_dir, model_spec, encoder)
-                models = candidate_models(transformer, frames, encoder.encode, evaluation)
+                models = candidate_models(transformer, frames.train, encoder.encode, evaluation)
                 result = evaluate_held_out(models, frames, encoder.encode, evaluation, members)
                 save_calibration(model_dir, result.calibration)
                 record_evaluation(spark, config, as_of, run.info.run_id, result)

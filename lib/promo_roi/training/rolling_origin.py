@@ -53,8 +53,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from promo_roi.causal import bootstrap, metrics
 from promo_roi import model_names
+from promo_roi.causal import bootstrap, metrics
 from promo_roi.config import EvaluationConfig, TrainingConfig
 from promo_roi.training import ablation, evaluate
 from promo_roi.training.checkpoints import FINAL_WEIGHTS, LAST_CHECKPOINT
