@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promo_roi.training.rolling_origin import HEURISTIC, Fold, Yardstick, folds, yardstick_rows
+from promo_roi.model_names import HEURISTIC
+from promo_roi.training.rolling_origin import Fold, Yardstick, folds, yardstick_rows
 
 D = dt.date
 

@@ -16,13 +16,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from promo_roi import model_names
-from promo_roi.causal.calibration import NETWORK_SCORE, PRE_SPEND_SCORE
 from promo_roi.config import EvaluationConfig
+from promo_roi.model_names import HEURISTIC, T_LEARNER, TRANSFORMER
 from promo_roi.training import evaluate
 
-TRANSFORMER = NETWORK_SCORE
-HEURISTIC = PRE_SPEND_SCORE
 HELD_OUT_SPLITS = ("validation", "test")
 
 Predictor = Callable[[pd.DataFrame], pd.DataFrame]
@@ -61,7 +58,7 @@ def candidate_models(transformer: Predictor, train: pd.DataFrame, encode: Callab
     """The transformer beside the two baselines every run is judged against (the T-learner fitted on ``train``,
     the training campaigns' rows): what training evaluates, and what a backfill of its curves recomputes."""
     baseline = evaluate.TLearnerBaseline(encode=encode, seed=evaluation.seed).fit(train)
-    return {HEURISTIC: evaluate.heuristic_predictions, model_names.T_LEARNER: baseline,
+    return {HEURISTIC: evaluate.heuristic_predictions, T_LEARNER: baseline,
             TRANSFORMER: transformer}
 
 

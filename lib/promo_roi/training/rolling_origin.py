@@ -53,19 +53,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from promo_roi import model_names
 from promo_roi.causal import bootstrap, metrics
 from promo_roi.config import EvaluationConfig, TrainingConfig
+from promo_roi.model_names import DR_LEARNER, HEURISTIC, T_LEARNER, TRANSFORMER
 from promo_roi.training import ablation, evaluate
 from promo_roi.training.checkpoints import FINAL_WEIGHTS, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
-HEURISTIC = model_names.HEURISTIC
-STRONG_BASELINE = model_names.T_LEARNER
-# The effect learned directly (pseudo-outcome regression): the learner the T-learner's subtraction is judged by.
-DR_LEARNER = model_names.DR_LEARNER
-TRANSFORMER = model_names.TRANSFORMER
 SCOPES = ("overall", "overlap")
 Predictor = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -196,7 +191,7 @@ def fold_models(examples: pd.DataFrame, fold: Fold, fit_encoder: Callable[[Seque
     t_learner = evaluate.TLearnerBaseline(encode=encoder.encode, seed=evaluation.seed).fit(train)
     dr_learner = evaluate.DRLearnerBaseline(encode=encoder.encode, levels=t_learner, folds=evaluation.nuisance_folds,
                                             seed=evaluation.seed).fit(train)
-    return {TRANSFORMER: models.pop(TRANSFORMER), STRONG_BASELINE: t_learner, DR_LEARNER: dr_learner,
+    return {TRANSFORMER: models.pop(TRANSFORMER), T_LEARNER: t_learner, DR_LEARNER: dr_learner,
             HEURISTIC: evaluate.heuristic_predictions, **models}
 
 
@@ -215,8 +210,8 @@ def _references(model: str, models: Mapping) -> list[str]:
     ablation of it (:func:`ablation_label`)."""
     if model == HEURISTIC:
         return []
-    wanted = [HEURISTIC] + ([STRONG_BASELINE, DR_LEARNER] if model == TRANSFORMER else
-                            [STRONG_BASELINE] if model == DR_LEARNER else [])
+    wanted = [HEURISTIC] + ([T_LEARNER, DR_LEARNER] if model == TRANSFORMER else
+                            [T_LEARNER] if model == DR_LEARNER else [])
     if ablation.is_ablation_of(model, TRANSFORMER):
         wanted.append(TRANSFORMER)
     return [reference for reference in wanted if reference in models]
