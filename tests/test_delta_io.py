@@ -113,3 +113,42 @@ def test_the_version_is_the_latest_commit_whoever_made_it(spark, warehouse):
     write_deltalake(path, DeltaTable(path).to_pyarrow_table(), mode="append")
     assert delta_io.table_version(spark, flat, warehouse) == 2 == delta_io.history_version(spark, path)
     assert delta_io.latest_version(spark, path) == 2
+
+
+# Not partitioned: a slice is a predicate on a column, and a file can hold several slices.
+SLICES = TableSpec("gold", "delta_io_slices",
+                   StructType([StructField("run_id", StringType()), StructField("campaign_id", LongType())]))
+
+
+def test_a_replaced_slices_rows_come_from_its_commit_and_equal_a_count(spark, config_for):
+    """slice_rows reads a replaceWhere write's rows from its own commit (no query): the new rows, not the rows of
+    other slices it copied out of a file it rewrote, and 0 for an emptied slice. Any other commit (the table's
+    overwrite, another slice's write, one made with Delta's metrics off) is counted at that version."""
+    warehouse = config_for("delta_io_slices").warehouse
+    path = delta_io.table_path(warehouse, SLICES)
+
+    def frame(run_id: str, n: int):
+        return delta_io.frame_of_records(spark, [{"run_id": run_id, "campaign_id": k} for k in range(n)], SLICES)
+
+    # One file holding three runs' rows: a 3, b 5, c 2.
+    created = delta_io.overwrite_table(spark, frame("a", 3).unionByName(frame("b", 5)).unionByName(frame("c", 2))
+                                       .coalesce(1), SLICES, warehouse)
+    a, b, c, d, e = (f"run_id = '{run}'" for run in "abcde")
+    b_replaced = delta_io.replace_slice(spark, frame("b", 4), SLICES, warehouse, b)
+    c_emptied = delta_io.replace_slice(spark, frame("c", 0), SLICES, warehouse, c)
+    d_added = delta_io.replace_slice(spark, frame("d", 6), SLICES, warehouse, d)
+    assert [delta_io.written_slice_rows(spark, path, version, predicate)
+            for version, predicate in ((b_replaced, b), (c_emptied, c), (d_added, d))] == [4, 0, 6]
+    assert delta_io.written_slice_rows(spark, path, created, b) is None  # an overwrite: no predicate
+    assert delta_io.written_slice_rows(spark, path, d_added, b) is None  # another slice's write
+    assert delta_io.written_slice_rows(spark, path, d_added + 1, d) is None  # no such commit (yet)
+    assert delta_io.slice_rows(spark, SLICES, warehouse, created, b) == 5
+    assert [delta_io.slice_rows(spark, SLICES, warehouse, d_added, p) for p in (a, b, c, d)] == [3, 4, 0, 6]
+
+    spark.conf.set("spark.databricks.delta.history.metricsEnabled", "false")
+    try:
+        e_added = delta_io.replace_slice(spark, frame("e", 2), SLICES, warehouse, e)
+    finally:
+        spark.conf.unset("spark.databricks.delta.history.metricsEnabled")
+    assert delta_io.written_slice_rows(spark, path, e_added, e) is None
+    assert delta_io.slice_rows(spark, SLICES, warehouse, e_added, e) == 2

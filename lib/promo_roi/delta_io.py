@@ -11,7 +11,8 @@ This module is the only door to Delta from Spark (the ``deltalake`` reader of
   ``insert_or_refresh`` (new rows, and chosen columns of chosen existing rows);
 - ``compare_and_set``: inserts one keyed row unless another writer holds the
   key, and says who won;
-- ``delete_where``: removes the rows matching a condition.
+- ``delete_where``: removes the rows matching a condition;
+- ``slice_rows``: the rows of a slice just replaced, from its commit's metrics.
 
 Retries never rely on txnAppId/txnVersion: a retry with new data would be
 skipped silently.
@@ -20,6 +21,7 @@ skipped silently.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import weakref
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -27,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -184,6 +187,11 @@ def replace_slice(
     return table_version(spark, spec, warehouse)
 
 
+def date_slice(date_column: str, date: dt.date) -> str:
+    """The predicate of one date's slice, as :func:`replace_date_slice` writes it."""
+    return f"{date_column} = DATE'{date.isoformat()}'"
+
+
 def replace_date_slice(
     spark: SparkSession,
     df: DataFrame,
@@ -192,7 +200,63 @@ def replace_date_slice(
     date_column: str,
     date: dt.date,
 ) -> int:
-    return replace_slice(spark, df, spec, warehouse, f"{date_column} = DATE'{date.isoformat()}'")
+    return replace_slice(spark, df, spec, warehouse, date_slice(date_column, date))
+
+
+def slice_rows(spark: SparkSession, spec: TableSpec, warehouse: WarehouseConfig, version: int,
+               predicate: str) -> int:
+    """The rows of the slice ``predicate`` selects, as commit ``version`` left the table.
+
+    Where ``version`` is :func:`replace_slice`'s write of that very predicate, the commit's own metrics say
+    it (:func:`written_slice_rows`) and nothing is read; otherwise (another writer's commit, metrics switched
+    off) the slice is counted at that version.
+    """
+    rows = written_slice_rows(spark, table_path(warehouse, spec), version, predicate)
+    if rows is not None:
+        return rows
+    return read_table_at(spark, spec, warehouse, version).filter(predicate).count()
+
+
+def written_slice_rows(spark: SparkSession, path: str, version: int, predicate: str) -> int | None:
+    """The rows a replaceWhere write of ``predicate`` committed as ``version`` of the table at ``path``, from
+    the commit's ``operationMetrics`` (what ``DESCRIBE HISTORY`` shows); None where that commit is not such a
+    write or carries no metrics.
+
+    A replaceWhere write removes every row matching the predicate, writes the new rows (all of which match it:
+    Delta checks) and copies the rest of each file it rewrote; ``numOutputRows`` counts the rows it wrote,
+    copies included, and ``numCopiedRows`` the copies, so the slice holds the difference. Read from the
+    commit file through Hadoop's file system (any store Delta writes to), one small read instead of a query
+    over the table; tests/test_delta_io.py holds it to a count.
+    """
+    info = _commit_info(spark, path, version)
+    if info is None or info.get("operation") != "WRITE":
+        return None
+    parameters, metrics = info.get("operationParameters") or {}, info.get("operationMetrics") or {}
+    if parameters.get("mode") != "Overwrite" or parameters.get("predicate") != predicate:
+        return None
+    if "numOutputRows" not in metrics:
+        return None
+    return int(metrics["numOutputRows"]) - int(metrics.get("numCopiedRows", 0))
+
+
+def _commit_info(spark: SparkSession, path: str, version: int) -> dict[str, Any] | None:
+    """The commitInfo action of commit ``version`` of the Delta table at ``path``; None where the commit file
+    cannot be read (a log cleaned up, a table whose commits live elsewhere)."""
+    jvm = spark._jvm
+    commit = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{int(version):020d}.json")
+    try:
+        stream = commit.getFileSystem(spark._jsc.hadoopConfiguration()).open(commit)
+        try:
+            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+    except Py4JJavaError as error:
+        log.info("commit %s of %s not read (%s): its rows are counted", version, path, error.java_exception)
+        return None
+    for line in text.splitlines():
+        if '"commitInfo"' in line:
+            return json.loads(line).get("commitInfo")
+    return None
 
 
 def _merge(spark: SparkSession, df: DataFrame, spec: TableSpec, warehouse: WarehouseConfig, update: bool,

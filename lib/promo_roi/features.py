@@ -544,11 +544,7 @@ def build_features(spark: SparkSession, config: AppConfig, as_of: dt.date) -> di
     for spec, build in plans:
         with stage(log, f"features.{spec.name}[{as_of}]") as st:
             version = delta_io.replace_date_slice(spark, build(), spec, config.warehouse, "as_of_date", as_of)
-            rows = (
-                delta_io.read_table(spark, spec, config.warehouse)
-                .filter(F.col("as_of_date") == F.lit(as_of))
-                .count()
-            )
+            rows = delta_io.slice_rows(spark, spec, config.warehouse, version, delta_io.date_slice("as_of_date", as_of))
             counts[spec.full_name] = rows
             st.rows = rows
             st.detail = f"{spec.full_name} version {version}"

@@ -83,8 +83,8 @@ def publish(spark: SparkSession, config: AppConfig, run_date: dt.date, run_id: s
     for spec in PUBLISHED_TABLES:
         with stage(log, f"publish.{spec.name}[{run_date}]") as st:
             versions[spec.full_name] = delta_io.replace_slice(spark, frames[spec], spec, config.warehouse, predicate)
-            rows[spec.full_name] = delta_io.read_table(spark, spec, config.warehouse).filter(
-                (F.col("run_date") == F.lit(run_date)) & (F.col("run_id") == run_id)).count()
+            rows[spec.full_name] = delta_io.slice_rows(spark, spec, config.warehouse, versions[spec.full_name],
+                                                       predicate)
             st.rows = rows[spec.full_name]
     with stage(log, f"publish.publication_log[{run_date}]"):
         entry = spark.createDataFrame(

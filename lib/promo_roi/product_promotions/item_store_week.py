@@ -272,7 +272,6 @@ def publish_item_store_weeks(spark: SparkSession, config: AppConfig, as_of: dt.d
     for spec, build in builds:
         with stage(log, f"product_promotions.{spec.name}[{as_of}]") as st:
             version = delta_io.replace_slice(spark, build(), spec, config.warehouse, weeks)
-            st.rows = counts[spec.full_name] = (delta_io.read_table(spark, spec, config.warehouse)
-                                                .filter(weeks).count())
+            st.rows = counts[spec.full_name] = delta_io.slice_rows(spark, spec, config.warehouse, version, weeks)
             st.detail = f"{spec.full_name} version {version}, weeks {config.source.first_week}-{last_week}"
     return counts
