@@ -40,6 +40,8 @@ quality:
 features:
   rfm_windows_weeks: [4, 13, 26]
   spend_departments: [GROCERY, PRODUCE]
+  history_weeks: 26
+  history_categories: 10
 """
 
 DEV_YAML = """
@@ -334,6 +336,8 @@ def test_spark_extra_keys_keep_their_dots(conf_dir: Path) -> None:
         ("features.rfm_windows_weeks=[4, 0]", r"features.rfm_windows_weeks\[1\] must be >= 1, got 0"),
         ("features.rfm_windows_weeks=[]", "features.rfm_windows_weeks must not be empty"),
         ("features.spend_departments=GROCERY", "features.spend_departments must be a list"),
+        ("features.history_weeks=0", "features.history_weeks must be >= 1, got 0"),
+        ("features.history_categories=2.5", "features.history_categories must be a whole number"),
     ],
 )
 def test_bad_values_are_refused_by_name(conf_dir: Path, override: str, message: str) -> None:

@@ -147,7 +147,8 @@ def test_user_features_hand_computed(spark):
         (1, 556, 7, _ts("2017-07-05")),  # after as_of: unseen
     ])
     demographics = _bronze(spark, "demographics", [(1, "45-54", "50-74K", None, "Married", "2", "2 Adults No Kids", "0")])
-    features = FeatureConfig(rfm_windows_weeks=(4, 13, 26), spend_departments=("GROCERY", "PRODUCE"))
+    features = FeatureConfig(rfm_windows_weeks=(4, 13, 26), spend_departments=("GROCERY", "PRODUCE"),
+                             history_weeks=26, history_categories=10)
 
     got = build_user_features(tx, products, campaigns, desc, redemptions, demographics, AS_OF, features).select(
         "household_id", "first_purchase_date", "days_since_last_purchase",
@@ -208,7 +209,8 @@ def test_user_features_on_several_dates_in_one_plan(spark):
         (1, 556, 8, _ts("2017-07-02")),
     ])
     demographics = _bronze(spark, "demographics", [(1, "45-54", "50-74K", None, "Married", "2", "2 Adults No Kids", "0")])
-    features = FeatureConfig(rfm_windows_weeks=(4, 13, 26), spend_departments=("GROCERY", "PRODUCE"))
+    features = FeatureConfig(rfm_windows_weeks=(4, 13, 26), spend_departments=("GROCERY", "PRODUCE"),
+                             history_weeks=26, history_categories=10)
     later = dt.date(2017, 7, 3)
 
     got = build_user_features_on(tx, products, campaigns, desc, redemptions, demographics, [later, AS_OF, later],

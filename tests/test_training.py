@@ -18,6 +18,7 @@ from promo_roi.tables import (
     MODEL_EVALUATION,
     POSITIVITY_DIAGNOSTICS,
     REFUTATION_CHECKS,
+    SOURCE_TABLES,
     UPLIFT_CURVES,
     training_examples_spec,
 )
@@ -648,6 +649,54 @@ def test_examples_split_by_time_one_row_per_key(spark, trained):
     assert ex.filter(F.col("end_date") >= F.lit(AS_OF)).count() == 0
     # Features are as of the campaign start: nobody's last purchase is on or after it.
     assert ex.filter(F.col("days_since_last_purchase") < 1).count() == 0
+
+
+def _history_texts_by_hand(transactions: pd.DataFrame, products: pd.DataFrame, households, start: dt.date,
+                           weeks: int, categories: int) -> dict[int, str]:
+    """Each household's purchase-history text as of ``start``, worked out in pandas from the bronze rows."""
+    def present(values: pd.Series) -> pd.Series:
+        stripped = values.str.strip()
+        return stripped.where(stripped.notna() & (stripped != ""))
+
+    label = present(products["product_category"]).fillna(present(products["department"])).fillna("unknown")
+    labels = dict(zip(products["product_id"], label.str.lower()))
+    day = transactions["transaction_timestamp"].dt.date
+    window = transactions[(day < start) & (day >= start - dt.timedelta(days=7 * weeks))
+                          & transactions["household_id"].isin(households)]
+    spend = (window.assign(category=window["product_id"].map(labels).fillna("unknown"))
+             .groupby(["household_id", "category"])["sales_value"].sum())
+    texts = {}
+    for household, by_category in spend[spend > 0].groupby(level=0):
+        by_category = by_category.droplevel(0)
+        top = sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))[:categories]
+        total = by_category.sum()
+        parts = [f"{name} {int(math.floor(value / total * 100 + 0.5))}%" for name, value in top]
+        texts[household] = f"bought in the last {weeks} weeks: " + ", ".join(parts) + "."
+    return texts
+
+
+def test_each_example_carries_the_households_purchase_history_as_of_the_campaign_start(spark, trained):
+    """silver.training_examples.history_text: what the household bought in the weeks before the campaign's start
+    (features.history_weeks, features.history_categories), recomputed here from bronze in pandas; households
+    without a purchase in that window get the no-purchases text."""
+    config, _ = trained
+    features = config.features
+    ex = delta_io.read_table(spark, training_examples_spec(features), config.warehouse).filter(
+        F.col("as_of_date") == F.lit(AS_OF)).select("household_id", "start_date", "history_text").toPandas()
+    transactions = delta_io.read_table(spark, SOURCE_TABLES["transactions"], config.warehouse).select(
+        "household_id", "product_id", "sales_value", "transaction_timestamp").toPandas()
+    products = delta_io.read_table(spark, SOURCE_TABLES["products"], config.warehouse).select(
+        "product_id", "department", "product_category").toPandas()
+    no_purchases = f"no purchases in the last {features.history_weeks} weeks."
+    checked = without = 0
+    for start, rows in ex.groupby("start_date"):
+        expected = _history_texts_by_hand(transactions, products, set(rows["household_id"]), start,
+                                          features.history_weeks, features.history_categories)
+        for household, text in zip(rows["household_id"], rows["history_text"]):
+            assert text == expected.get(household, no_purchases), (household, start)
+            checked += 1
+            without += household not in expected
+    assert checked == len(ex) > 0 and without < checked
 
 
 def test_model_evaluation_scores_three_models_on_the_same_test_rows(spark, trained):

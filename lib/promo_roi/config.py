@@ -163,7 +163,7 @@ KNOWN_KEYS = {
     "warehouse": ("root", "schemas"),
     "source": ("path", "data_start", "data_end", "first_week", "last_week", "week_one_end"),
     "quality": ("max_quarantine_share", "max_quarantine_share_by_table", "max_row_drop_share"),
-    "features": ("rfm_windows_weeks", "spend_departments"),
+    "features": tuple(FeatureConfig.__dataclass_fields__),
     "training": tuple(TrainingConfig.__dataclass_fields__),
     "evaluation": tuple(EvaluationConfig.__dataclass_fields__),
     "mlflow": ("tracking_uri", "local_store", "artifact_root"),
@@ -279,7 +279,9 @@ def _positive_integer(value: Any, key: str) -> int:
 def _features(tree: Mapping[str, Any]) -> FeatureConfig:
     f = _section(tree, "features")
     return FeatureConfig(rfm_windows_weeks=f.items("rfm_windows_weeks", _positive_integer),
-                         spend_departments=f.items("spend_departments", to_text))
+                         spend_departments=f.items("spend_departments", to_text),
+                         history_weeks=f.integer("history_weeks", minimum=1),
+                         history_categories=f.integer("history_categories", minimum=1))
 
 
 def _scoring(tree: Mapping[str, Any]) -> ScoringConfig | None:

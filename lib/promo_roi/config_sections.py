@@ -72,6 +72,10 @@ class QualityConfig:
 class FeatureConfig:
     rfm_windows_weeks: tuple[int, ...]
     spend_departments: tuple[str, ...]
+    # A household's purchase history as text (promo_roi/purchase_history.py): the weeks it covers and how
+    # many product categories it names.
+    history_weeks: int
+    history_categories: int
 
 
 FINETUNE_MODES = ("all", "top_layers", "adapters", "frozen")

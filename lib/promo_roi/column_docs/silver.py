@@ -222,6 +222,11 @@ TABLES: dict[str, dict[str, str]] = {
             "What the transformer reads about the campaign, lower case: type, length in days, coupon departments and "
             "categories as of its start."
         ),
+        "history_text": (
+            "The household's purchases before start_date as text: its features.history_categories largest "
+            "product categories by spend in the features.history_weeks before it, with their shares; 'no "
+            "purchases in the last N weeks.' if none."
+        ),
         **household_columns("the campaign's start_date", "0"),
         "pre_spend": (
             "Household's total spend in the pre-period (the duration_days before start_date), in the source "

@@ -62,6 +62,7 @@ from promo_roi.training.examples import (
     campaign_state_at_start,
     concurrent_campaigns,
     examples_from_exposures,
+    purchase_history_at,
     fully_observed,
     household_state_at,
 )
@@ -111,7 +112,9 @@ def realized_examples(bronze: Bronze, campaign_ids: Sequence[int], observed_thro
     camp = campaign_state_at_start(bronze, desc, starts, config.source)
     concurrent = concurrent_campaigns(campaign_calendar(bronze.campaign_descriptions), bronze)
     splits = [CampaignSplit(c, start, "backtest") for c, start in found]
-    return examples_from_exposures(exposures, households, camp, concurrent, splits, observed_through, config.features)
+    history = purchase_history_at(bronze, starts, config.features)
+    return examples_from_exposures(exposures, households, camp, concurrent, splits, observed_through, config.features,
+                                   history)
 
 
 def realized_effect(frame: pd.DataFrame, encode: Any, folds: int, n_boot: int, seed: int,

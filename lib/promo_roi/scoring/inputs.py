@@ -34,7 +34,12 @@ from promo_roi.features import (
     transactions_before,
 )
 from promo_roi.tables import CAMPAIGN_PLANS, CATEGORICAL_COLUMNS, model_numeric_columns, user_features_spec
-from promo_roi.training.examples import CampaignSplit, concurrent_campaigns, examples_from_exposures
+from promo_roi.training.examples import (
+    CampaignSplit,
+    concurrent_campaigns,
+    examples_from_exposures,
+    purchase_history_at,
+)
 from promo_roi.validation import InputError
 
 log = logging.getLogger(__name__)
@@ -144,12 +149,14 @@ def scoring_examples(
                                              bronze.coupon_redemptions, run_date, config.source)
     concurrent = concurrent_campaigns(campaign_calendar(real), bronze)
     splits = [CampaignSplit(int(r.campaign_id), run_date, "score") for r in plans.select("campaign_id").collect()]
+    # As of the run date, as the households' features are (the lines before it).
+    history = purchase_history_at(bronze, [run_date], config.features)
     examples = examples_from_exposures(exposures, households, campaign_facts, concurrent, splits, run_date,
-                                       config.features)
+                                       config.features, history)
     return (
         examples.drop("start_date", "end_date")
         .join(plans.select("campaign_id", "start_date", "end_date"), "campaign_id")
-        .select("household_id", "campaign_id", "start_date", "end_date", "campaign_text",
+        .select("household_id", "campaign_id", "start_date", "end_date", "campaign_text", "history_text",
                 *model_numeric_columns(config.features), *CATEGORICAL_COLUMNS)
     )
 

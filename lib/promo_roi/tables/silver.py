@@ -174,7 +174,7 @@ def training_examples_spec(features: FeatureConfig) -> TableSpec:
         ("start_date", DateType()), ("end_date", DateType()), ("split", StringType()),
         ("targeted", BooleanType()), ("redeemed", BooleanType()), ("redemptions", LongType()),
         ("coupon_product_spend", DoubleType()), ("spend", DoubleType()), ("coupon_cost", DoubleType()),
-        ("campaign_text", StringType()),
+        ("campaign_text", StringType()), ("history_text", StringType()),
         *numeric,
         *[(c, StringType()) for c in CATEGORICAL_COLUMNS],
     ]

@@ -35,6 +35,7 @@ from promo_roi.features import (
     build_user_features_on,
     campaign_calendar,
 )
+from promo_roi.purchase_history import purchase_history_on
 from promo_roi.tables import (
     CAMPAIGN_EXPOSURES,
     CATEGORICAL_COLUMNS,
@@ -121,6 +122,19 @@ def household_state_at(bronze: Bronze, dates: Sequence[dt.date], features: Featu
     ).withColumn("reference_date", F.col("as_of_date"))
 
 
+def purchase_history_at(bronze: Bronze, dates: Sequence[dt.date], features: FeatureConfig) -> DataFrame:
+    """Each household's purchase history as text (``history_text``) on each of ``dates`` (column
+    ``reference_date``), over ``features.history_weeks`` and naming ``features.history_categories``."""
+    return purchase_history_on(bronze.transactions, bronze.products, dates, features.history_weeks,
+                               features.history_categories).select(
+        "household_id", F.col("as_of_date").alias("reference_date"), "history_text")
+
+
+def no_purchases_text(features: FeatureConfig) -> str:
+    """The history text of a household that bought nothing in the window."""
+    return f"no purchases in the last {features.history_weeks} weeks."
+
+
 def campaign_state_at_start(bronze: Bronze, desc: DataFrame, starts: Sequence[dt.date], source: SourceConfig) -> DataFrame:
     """silver.campaign_features of each campaign as of its own start date."""
     return build_campaign_features_on(
@@ -170,8 +184,10 @@ def examples_from_exposures(
     splits: Sequence[CampaignSplit],
     as_of: dt.date,
     features: FeatureConfig,
+    history: DataFrame,
 ) -> DataFrame:
-    """Joins exposures with household and campaign state at the start; adds text and split."""
+    """Joins exposures with household and campaign state at the start (``history``: :func:`purchase_history_at`
+    on the start dates); adds the texts and the split."""
     numeric_household = household_numeric_columns(features)
     split_df = exposures.sparkSession.createDataFrame(
         [(s.campaign_id, s.split) for s in splits], "campaign_id long, split string"
@@ -189,6 +205,8 @@ def examples_from_exposures(
         .join(house, ["household_id", "start_date"], "left")
         .join(F.broadcast(camp), "campaign_id", "left")
         .join(concurrent, ["household_id", "campaign_id"], "left")
+        .join(history.withColumnRenamed("reference_date", "start_date"), ["household_id", "start_date"], "left")
+        .fillna(no_purchases_text(features), subset=["history_text"])
         .fillna(0, subset=["concurrent_campaigns", "concurrent_shared_product_campaigns"])
         .withColumn("pre_observed_share", F.col("pre_observed_days") / F.col("duration_days"))
         # A household with no purchase before the start has no state yet: zeros, not missing.
@@ -236,7 +254,9 @@ def build_training_examples(
     households = household_state_at(bronze, starts, config.features)
     camp = campaign_state_at_start(bronze, bronze.campaign_descriptions, starts, config.source)
     concurrent = concurrent_campaigns(campaign_calendar(bronze.campaign_descriptions), bronze)
-    return examples_from_exposures(eligible, households, camp, concurrent, splits, as_of, config.features), splits
+    history = purchase_history_at(bronze, starts, config.features)
+    return examples_from_exposures(eligible, households, camp, concurrent, splits, as_of, config.features,
+                                   history), splits
 
 
 def build_placebo_examples(
@@ -267,4 +287,6 @@ def build_placebo_examples(
     households = household_state_at(bronze, fake_starts, config.features)
     camp = campaign_state_at_start(bronze, fake_desc, fake_starts, config.source)
     concurrent = concurrent_campaigns(campaign_calendar(fake_desc), bronze)
-    return examples_from_exposures(fake_exposures, households, camp, concurrent, chosen, as_of, config.features)
+    history = purchase_history_at(bronze, fake_starts, config.features)
+    return examples_from_exposures(fake_exposures, households, camp, concurrent, chosen, as_of, config.features,
+                                   history)
