@@ -378,7 +378,7 @@ def test_bad_values_are_refused_by_name(conf_dir: Path, override: str, message: 
         ("training.local_mode=sometimes", "training.local_mode must be true or false"),
         ("training.max_text_tokens=1000", "training.max_text_tokens must be <= 512"),
         ("training.effect_head=three_arms", "training.effect_head must be one of anchored, two_arms"),
-        ("training.text_input=household", "training.text_input must be one of campaign, none"),
+        ("training.text_input=household", "training.text_input must be one of campaign, campaign_and_history, none"),
         ("training.effect_penalty=-0.1", "training.effect_penalty must be >= 0"),
         ("training.pseudo_outcome_weight=-1", "training.pseudo_outcome_weight must be >= 0"),
         ("training.anchor_pseudo_count=0", "training.anchor_pseudo_count must be > 0"),

@@ -154,8 +154,10 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
     assert job.main([*args, "--ablation", "text_input=household"]) == 2
     assert (not delta_io.table_exists(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse)
             or delta_io.read_table(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse).count() == 0)
-    # The ablation without text and with the doubly robust term: both settings' paths through a fold.
-    assert job.main([*args, "--ablation", "text_input=none,pseudo_outcome_weight=1"]) == 0
+    # The ablation without text and with the doubly robust term: both settings' paths through a fold; and the
+    # network that also reads the households' purchase histories.
+    assert job.main([*args, "--ablation", "text_input=none,pseudo_outcome_weight=1",
+                     "--ablation", "text_input=campaign_and_history"]) == 0
     rows = delta_io.read_table(spark, ROLLING_ORIGIN_EVALUATION, config.warehouse).toPandas()
     assert set(rows["as_of_date"]) == {dt.date(2017, 7, 1)}
     held_out = {int(c) for c in rows["held_out_campaigns"].iloc[0].split(",")}
@@ -164,16 +166,18 @@ def test_the_evaluate_job_on_the_fixture(spark, trained, copy_warehouse, job_ove
     assert held_out == {6, 7, 8}
     pooled = rows[rows["campaign_id"].isna()]
     no_text = "transformer [text_input=none, pseudo_outcome_weight=1]"
-    assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", "lgbm_dr_learner", HEURISTIC, no_text}
+    history = "transformer [text_input=campaign_and_history]"
+    assert set(pooled["model_name"]) == {"transformer", "lgbm_t_learner", "lgbm_dr_learner", HEURISTIC, no_text,
+                                         history}
     per_campaign = rows[rows["campaign_id"].notna() & (rows["scope"] == "overall") & (rows["metric"] == "qini")]
     assert set(per_campaign["campaign_id"].astype(int)) == held_out
     assert per_campaign.groupby("model_name")["n_rows"].sum().nunique() == 1  # every model on the same rows
     differences = pooled[pooled["metric"] == "qini_minus_heuristic_pre_spend"]
-    assert set(differences["model_name"]) == {"transformer", "lgbm_t_learner", "lgbm_dr_learner", no_text}
+    assert set(differences["model_name"]) == {"transformer", "lgbm_t_learner", "lgbm_dr_learner", no_text, history}
     assert set(pooled[pooled["metric"] == "qini_minus_lgbm_t_learner"]["model_name"]) == {"transformer",
                                                                                           "lgbm_dr_learner"}
     assert set(pooled[pooled["metric"] == "qini_minus_lgbm_dr_learner"]["model_name"]) == {"transformer"}
-    assert set(pooled[pooled["metric"] == "qini_minus_transformer"]["model_name"]) == {no_text}
+    assert set(pooled[pooled["metric"] == "qini_minus_transformer"]["model_name"]) == {no_text, history}
     assert (differences["ci_low"] <= differences["ci_high"]).all()
     assert set(pooled[pooled["metric"] == "placebo_qini"]["outcome"]) <= {"coupon_product_spend", "spend"}
     # An impossible first held-out campaign is refused before any work.

@@ -36,12 +36,15 @@ def _frame(n: int, seed: int = 0) -> pd.DataFrame:
         "campaign_type": [CAMPAIGN_TYPES[c] for c in campaign],
         "income": rng.choice(["high", "low", "middle"], n),
         "campaign_text": [TEXTS[c] for c in campaign],
+        "history_text": rng.choice(["bought in the last 26 weeks: beef 60%, cheese 40%.",
+                                    "no purchases in the last 26 weeks."], n),
     })
 
 
 def _spec(head: str, size: int = 1, text_input: str = "campaign") -> ModelSpec:
     anchor = anchor_for(ENCODER, 0.1) if head == "anchored" else None
-    return ModelSpec(n_numeric=len(NUMERIC), cardinalities=ENCODER.cardinalities(), hidden_dim=8, dropout=0.3,
+    return ModelSpec(n_numeric=ENCODER.reading(text_input).width, cardinalities=ENCODER.cardinalities(), hidden_dim=8,
+                     dropout=0.3,
                      finetune="frozen", effect_head=head, anchor=anchor, ensemble_size=size, text_input=text_input)
 
 
@@ -100,16 +103,18 @@ def test_the_first_layers_constants_give_what_the_whole_layer_gives(tokenizer, h
                 np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("text_input", ["campaign", "none"])
+@pytest.mark.parametrize("text_input", ["campaign", "none", "campaign_and_history"])
 def test_score_frame_predicts_what_the_pyfunc_predicts_in_chunks_of_any_size(tokenizer, tmp_path, text_input):
     """The registered model's ``predict`` (every row through the whole network, its texts re-encoded) and
     ``score_frame`` (distinct rows' constants, chunks of 7 or of the default size) agree, for a network that
-    reads the campaign text and for one that reads none."""
+    reads the campaign text, one that reads none and one that also reads the households' purchase histories
+    (their vectors among the numeric inputs, outside the constants)."""
     from promo_roi.training.model import save_model_dir
     from promo_roi.training.registry import HouseholdResponseModel
 
     spec = _spec("two_arms", 2, text_input)
-    model_dir = save_model_dir(tmp_path / "model", _network(spec, seed=5), spec, ENCODER, tokenizer)
+    model_dir = save_model_dir(tmp_path / "model", _network(spec, seed=5), spec, ENCODER.reading(text_input),
+                               tokenizer)
     inner = HouseholdResponseModel()
     inner.load_context(types.SimpleNamespace(artifacts={"model_dir": str(model_dir)}))
     frame = _frame(50, seed=2)

@@ -50,7 +50,7 @@ def test_a_spec_saved_before_the_ablation_reads_the_campaign_text_and_an_unknown
     spec = ModelSpec(**saved)
     assert (spec.text_input, spec.reads_text, spec.text_width) == ("campaign", True, 64)
     assert (_spec("none").reads_text, _spec("none").text_width) == (False, 0)
-    with pytest.raises(ValueError, match="text_input must be one of campaign, none, got 'household'"):
+    with pytest.raises(ValueError, match="text_input must be one of campaign, campaign_and_history, none, got 'household'"):
         _spec("household")
 
 

@@ -80,7 +80,8 @@ class FeatureConfig:
 
 FINETUNE_MODES = ("all", "top_layers", "adapters", "frozen")
 EFFECT_HEADS = ("anchored", "two_arms")  # training/model.py says what each is
-TEXT_INPUTS = ("campaign", "none")  # what text the network reads; training/model.py says what each is
+# What text the network reads; training/model.py says what each is.
+TEXT_INPUTS = ("campaign", "campaign_and_history", "none")
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,14 @@ propensity head is what tells whether that extrapolation has support: the
 evaluation reports uplift inside the overlap band separately.
 
 What text the network reads (``ModelSpec.text_input``): ``campaign``, the
-campaign's offer text through MiniLM as drawn above; or ``none``, no text and
-no encoder, the same network on the household and campaign features alone.
+campaign's offer text through MiniLM as drawn above; ``campaign_and_history``,
+that and the household's purchase history (``history_text``: its largest
+product categories by spend before the campaign), each row's history text as
+the *frozen* pretrained MiniLM's mean-pooled vector (384 values, cached by
+text, training/history_embedding.py) after the numeric features, so the
+shared MLP relates what the household buys to the offer's text vector; or
+``none``, no text and no encoder, the same network on the household and
+campaign features alone.
 ``none`` is the ablation that measures what the transformer adds: the two are
 trained on the same rows and judged side by side (BENCHMARKS.md).
 
@@ -49,18 +55,23 @@ module is imported by Spark driver code that never builds a network.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from promo_roi.config import EFFECT_HEADS, TEXT_INPUTS
-from promo_roi.training.text_encoder import TextBatcher, default_encoder_path, insert_adapters, load_text_encoder
+from promo_roi.training.text_encoder import (
+    TextBatcher,
+    default_encoder_path,
+    inference_threads,
+    insert_adapters,
+    load_text_encoder,
+)
 
 OUTCOMES = ("redeemed", "coupon_product_spend", "spend")
 SPEND_OUTCOMES = ("coupon_product_spend", "spend")
@@ -88,9 +99,36 @@ class FeatureEncoder:
     stds: list[float]
     vocabularies: dict[str, list[str]]
     spend_scale: dict[str, float]
+    # A network that reads the household's purchase history (training.text_input: campaign_and_history) gets
+    # each row's history_text as the frozen encoder's vector (training/history_embedding.py) after the numeric
+    # features: history_dim values, not standardised. 0: none (and every encoder saved before it).
+    history_dim: int = 0
+    history_encoder_path: str | None = None
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The frame columns :meth:`encode` reads."""
+        history = ["history_text"] if self.history_dim else []
+        return [*self.numeric_columns, *self.categorical_columns, *history]
+
+    @property
+    def width(self) -> int:
+        """Values per row of ``x_num``: the numeric features and the history vector."""
+        return len(self.numeric_columns) + self.history_dim
+
+    def reading(self, text_input: str, encoder_path: str | None = None) -> "FeatureEncoder":
+        """This encoder as the network of ``text_input`` reads the rows: with each row's purchase-history vector
+        for ``campaign_and_history`` (from the encoder at ``encoder_path``, the default MiniLM if None), the
+        features alone otherwise. The baselines and nuisance models read the features alone whatever the
+        network reads, so that ablations of the text change the network only."""
+        from promo_roi.training.history_embedding import HISTORY_DIM
+
+        if text_input == "campaign_and_history":
+            return replace(self, history_dim=HISTORY_DIM, history_encoder_path=encoder_path)
+        return replace(self, history_dim=0, history_encoder_path=None)
 
     def encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        missing = [c for c in (*self.numeric_columns, *self.categorical_columns) if c not in frame.columns]
+        missing = [c for c in self.input_columns if c not in frame.columns]
         if missing:
             raise KeyError(f"model input is missing column(s): {', '.join(missing)}")
         # Every step in place on one float64 array: scoring encodes every (household, campaign) pair of a night
@@ -104,7 +142,15 @@ class FeatureEncoder:
         cats = np.empty((len(frame), len(self.categorical_columns)), dtype=np.int64)
         for j, col in enumerate(self.categorical_columns):
             cats[:, j] = self._category_codes(col, frame[col])
-        return {"x_num": x.astype(np.float32), "x_cat": cats}
+        x_num = x.astype(np.float32)
+        if self.history_dim:
+            from promo_roi.training.history_embedding import history_vectors
+
+            vectors = history_vectors(frame["history_text"], self.history_encoder_path)
+            if vectors.shape[1] != self.history_dim:
+                raise ValueError(f"history vectors have {vectors.shape[1]} values, the model reads {self.history_dim}")
+            x_num = np.hstack([x_num, vectors])
+        return {"x_num": x_num, "x_cat": cats}
 
     def _category_codes(self, column: str, values: pd.Series) -> np.ndarray:
         """Code i + 1 for the i-th training value, 0 for a value unseen in training; a missing value is the
@@ -131,7 +177,8 @@ def fit_feature_encoder(
     numeric_columns: Sequence[str],
     categorical_columns: Sequence[str],
 ) -> FeatureEncoder:
-    """Fits the encoder on the training split, a Spark DataFrame: aggregates, never collects rows."""
+    """Fits the encoder on the training split, a Spark DataFrame: aggregates, never collects rows (the features
+    alone: :meth:`FeatureEncoder.reading` adds what a network reads beside them)."""
     from pyspark.sql import functions as F
 
     def slog(c: str):
@@ -196,6 +243,11 @@ class ModelSpec:
     @property
     def reads_text(self) -> bool:
         return self.text_input != "none"
+
+    @property
+    def reads_history(self) -> bool:
+        """Whether the network reads the household's purchase history (FeatureEncoder.reading)."""
+        return self.text_input == "campaign_and_history"
 
     @property
     def text_width(self) -> int:
@@ -447,24 +499,6 @@ def predictions_frame(propensity_logit, arms, spend_scale: Mapping[str, float]) 
     frame["uplift_coupon_product_spend"] = frame["coupon_product_spend_t1"] - frame["coupon_product_spend_t0"]
     frame["uplift_spend"] = frame["spend_t1"] - frame["spend_t0"]
     return frame
-
-
-@contextlib.contextmanager
-def inference_threads(threads: int = 1) -> Iterator[None]:
-    """Within the block torch computes on ``threads`` intra-op threads, then on as many as before.
-
-    A prediction depends on the thread count in its last float32 digits (reductions are split by thread), and
-    a process's count is whatever was set last: the driver's default is one per core, an executor's Python
-    worker one (scoring/predict.py), and a training rank run in-process sets its own. Every prediction runs on
-    one thread, so the driver and the executors, and two evaluations in one process, give the same numbers."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def predict_frame(

