@@ -25,22 +25,14 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_delta_version import _cpu_seconds  # noqa: E402
+from bench_delta_version import _timed  # noqa: E402
 from machine import describe_machine  # noqa: E402
-
-
-def _timed(fn, calls: int) -> tuple[float, float, set[int]]:
-    """(wall seconds, CPU seconds, answers seen) of ``calls`` calls of ``fn``."""
-    cpu, wall = _cpu_seconds(), time.perf_counter()
-    seen = {fn() for _ in range(calls)}
-    return time.perf_counter() - wall, _cpu_seconds() - cpu, seen
 
 
 def main() -> int:

@@ -207,27 +207,15 @@ def test_the_driver_and_the_executors_score_every_pair_alike(spark, scoring_conf
     rounding: the network computes in float32, and the matrix kernels round a row in its last digit
     differently with the shape of the batch it is in (the driver scores one batch, each executor task its
     partition's)."""
-    from promo_roi.scoring.job import forecast_night, prepare_night
+
+    from promo_roi.scoring.job import prepare_night
 
     night = prepare_night(spark, scoring_config, RUN_DATE)
     assert night.pair_bound == night.households * len(PLANNED)
-
-    def on(driver_max_pairs, where):
-        config = dataclasses.replace(scoring_config, scoring=dataclasses.replace(
-            scoring_config.scoring, driver_max_pairs=driver_max_pairs, mc_dropout_samples=2))
-        caplog.clear()
-        with caplog.at_level("INFO", logger="promo_roi.scoring.job"):
-            forecast = forecast_night(night, config, "r-paths")
-        done = [r.getMessage() for r in caplog.records if r.getMessage().startswith("score.household_scores[")
-                and ": done" in r.getMessage()]
-        assert len(done) == 1 and done[0].endswith(f"({where})"), done
-        frames = [frame.toPandas().sort_values(["household_id", "campaign_id"]).reset_index(drop=True)
-                  for frame in (forecast.raw_scores, forecast.household_scores)]
-        forecast.unpersist()
-        return frames, forecast.forecast
-
-    (driver_raw, driver_scores), driver_forecast = on(night.pair_bound, "on the driver")
-    (executor_raw, executor_scores), executor_forecast = on(night.pair_bound - 1, "on the executors")
+    (driver_raw, driver_scores), driver_forecast = _scored_on(night, scoring_config, night.pair_bound,
+                                                              "on the driver", caplog, "r-paths")
+    (executor_raw, executor_scores), executor_forecast = _scored_on(night, scoring_config, night.pair_bound - 1,
+                                                                    "on the executors", caplog, "r-paths")
     assert len(driver_raw) == _published(spark, HOUSEHOLD_SCORES, scoring_config).count() <= night.pair_bound
     assert driver_raw["mc_uplift_spend"].map(len).eq(2).all()
     _same_to_float32(driver_raw, executor_raw)
@@ -244,7 +232,7 @@ def test_a_network_reading_purchase_histories_trains_registers_and_scores_alike_
     import mlflow
 
     from promo_roi.mlflow_io import MlflowStore
-    from promo_roi.scoring.job import forecast_night, prepare_night
+    from promo_roi.scoring.job import prepare_night
     from promo_roi.scoring.predict import load_champion
     from promo_roi.training.champion_ledger import ChampionLedger
     from promo_roi.training.pipeline import train
@@ -271,20 +259,30 @@ def test_a_network_reading_purchase_histories_trains_registers_and_scores_alike_
     assert load_champion(serving.uri, mlflow_config.tracking_uri).feature_encoder.history_dim == 384
 
     night = prepare_night(spark, config, RUN_DATE)
-    forecasts = []
-    for driver_max_pairs, where in ((night.pair_bound, "on the driver"), (night.pair_bound - 1, "on the executors")):
-        run = dataclasses.replace(config, scoring=dataclasses.replace(
-            config.scoring, driver_max_pairs=driver_max_pairs, mc_dropout_samples=2))
-        caplog.clear()
-        with caplog.at_level("INFO", logger="promo_roi.scoring.job"):
-            forecast = forecast_night(night, run, "r-history")
-        assert any(r.getMessage().endswith(f"({where})") for r in caplog.records), where
-        forecasts.append([frame.toPandas().sort_values(["household_id", "campaign_id"]).reset_index(drop=True)
-                          for frame in (forecast.raw_scores, forecast.household_scores)])
-        forecast.unpersist()
-    assert 0 < len(forecasts[0][0]) <= night.pair_bound
-    for driver, executors in zip(*forecasts):
-        _same_to_float32(driver, executors)
+    driver, _ = _scored_on(night, config, night.pair_bound, "on the driver", caplog, "r-history")
+    executors, _ = _scored_on(night, config, night.pair_bound - 1, "on the executors", caplog, "r-history")
+    assert 0 < len(driver[0]) <= night.pair_bound
+    for on_driver, on_executors in zip(driver, executors):
+        _same_to_float32(on_driver, on_executors)
+
+
+def _scored_on(night, config, driver_max_pairs: int, where: str, caplog, run_id: str):
+    """The night forecast with ``scoring.driver_max_pairs`` set (two dropout draws): its raw and household
+    scores as pandas in key order, and its forecast rows; checks that the log says where it was scored."""
+    from promo_roi.scoring.job import forecast_night
+
+    config = dataclasses.replace(config, scoring=dataclasses.replace(
+        config.scoring, driver_max_pairs=driver_max_pairs, mc_dropout_samples=2))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="promo_roi.scoring.job"):
+        forecast = forecast_night(night, config, run_id)
+    done = [r.getMessage() for r in caplog.records if r.getMessage().startswith("score.household_scores[")
+            and ": done" in r.getMessage()]
+    assert len(done) == 1 and done[0].endswith(f"({where})"), done
+    frames = [frame.toPandas().sort_values(["household_id", "campaign_id"]).reset_index(drop=True)
+              for frame in (forecast.raw_scores, forecast.household_scores)]
+    forecast.unpersist()
+    return frames, forecast.forecast
 
 
 def _same_to_float32(a, b):
